@@ -1,0 +1,369 @@
+"""Closed-form kernels of the linear one-compartment model (numba, arrays and floats only).
+
+State: depot amount ``ad`` [mg], central amount ``ac`` [mg], zero-order input rate ``rate`` [mg/h].
+Between events the state moves in closed form (equations E1-E3); at an event a dose enters the
+depot (first-order input) or switches an infusion on or off (zero-order input), or the parameters
+change. A step in ``v`` changes the concentration ``ac / v``, not the amount.
+
+Equations, for an interval of length dt with constant ka, k = CL/V and rate R:
+
+    (E1)  ad(dt) = ad e^{-ka dt}
+    (E2)  ac(dt) = ac e^{-k dt} + ad T(ka, k, dt) + R dt phi(k dt)
+    (E3)  T(ka, k, dt) = ka / (ka - k) (e^{-k dt} - e^{-ka dt})
+                       = ka dt e^{-min(ka, k) dt} phi(|ka - k| dt)
+
+with phi(x) = (1 - e^{-x}) / x = -expm1(-x) / x and phi(0) = 1. The second form of E3 is exact
+for all ka and k, has no cancellation near ka = k (expm1 is accurate to a rounding error for
+small arguments) and cannot overflow, so no switch to a separate limit formula is needed: at
+ka = k it *is* the limit ka dt e^{-k dt}, and it is continuous across ka = k to rounding error.
+
+Every kernel is written so that it also runs as plain Python (see ``_numba.load_uncompiled``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._numba import jit
+
+#: Concentration per amount over volume: mg/L -> ng/mL.
+NG_PER_ML_PER_MG_PER_L = 1000.0
+#: Bisection steps for crossing times and peaks: 2^-64 of a segment is far below a second.
+BISECTION_STEPS = 64
+
+
+@jit
+def phi(x):
+    """(1 - e^{-x}) / x for x >= 0, continuous at 0 where it is 1."""
+    if x == 0.0:
+        return 1.0
+    return -math.expm1(-x) / x
+
+
+@jit
+def depot_transfer(ka, k, dt):
+    """Fraction of a depot amount found in the central compartment dt later (E3)."""
+    return ka * dt * math.exp(-min(ka, k) * dt) * phi(abs(ka - k) * dt)
+
+
+@jit
+def advance(ad, ac, rate, ka, k, dt):
+    """Advance the state (ad, ac) over dt with constant parameters and input rate (E1, E2)."""
+    ac_new = ac * math.exp(-k * dt) + ad * depot_transfer(ka, k, dt) + rate * dt * phi(k * dt)
+    ad_new = ad * math.exp(-ka * dt)
+    return ad_new, ac_new
+
+
+@jit
+def steady_state(amount, interval, ka, k, d1):
+    """State one interval after the latest dose of an infinite train of equal doses.
+
+    The train is dose ``amount`` every ``interval``, each entering as a depot bolus (``d1 == 0``)
+    or as a zero-order infusion of duration ``d1 <= interval``. The state is the sum over m >= 1 of
+    the single-dose state m intervals after input, found as the fixed point x = Phi x + u of the
+    one-interval map (Phi lower triangular, so the 2 x 2 solve is two divisions).
+
+    Returns
+    -------
+    (ad, ac)
+        Depot and central amounts. [mg]
+    """
+    if amount == 0.0:
+        return 0.0, 0.0
+    if d1 > 0.0:
+        ud, uc = advance(0.0, 0.0, amount / d1, ka, k, d1)
+        ud, uc = advance(ud, uc, 0.0, ka, k, interval - d1)
+    else:
+        ud, uc = advance(amount, 0.0, 0.0, ka, k, interval)
+    xd = 0.0
+    if ud > 0.0:
+        xd = ud / -math.expm1(-ka * interval)
+    xc = (uc + depot_transfer(ka, k, interval) * xd) / -math.expm1(-k * interval)
+    return xd, xc
+
+
+@jit
+def walk(
+    t0, ad0, ac0,
+    input_time, input_amount, d1,
+    change_time, ka, k,
+    seg_t, seg_ad, seg_ac, seg_rate, seg_param,
+):
+    """Step one subject through its events, recording the state at the start of each segment.
+
+    Parameters
+    ----------
+    t0, ad0, ac0
+        Start time [h] and initial depot and central amounts [mg].
+    input_time, input_amount
+        Times [h] (sorted, >= t0) and amounts [mg] of the inputs, F and tlag already applied.
+        Zero amounts are skipped.
+    d1
+        Zero-order input duration [h]; 0 means a bolus into the depot.
+    change_time
+        Sorted times [h] at which parameter segment c + 1 replaces segment c.
+    ka, k
+        Absorption and elimination rate constants per parameter segment. [1/h]
+    seg_t, seg_ad, seg_ac, seg_rate, seg_param
+        Output buffers, one row per segment: start time, state just after the events at that
+        time, and the index of the parameter segment in force.
+
+    Returns
+    -------
+    int
+        Number of segments written. Segment i covers [seg_t[i], seg_t[i + 1]); the last one is
+        open-ended.
+    """
+    n_in = input_time.shape[0]
+    n_ch = change_time.shape[0]
+    t = t0
+    ad = ad0
+    ac = ac0
+    rate = 0.0
+    active = 0
+    p = 0
+    while p < n_ch and change_time[p] <= t:
+        p += 1
+    ji = 0
+    je = 0 if d1 > 0.0 else n_in
+    n = 0
+    seg_t[n] = t
+    seg_ad[n] = ad
+    seg_ac[n] = ac
+    seg_rate[n] = rate
+    seg_param[n] = p
+    n += 1
+    while True:
+        while ji < n_in and input_amount[ji] == 0.0:
+            ji += 1
+        while je < n_in and input_amount[je] == 0.0:
+            je += 1
+        t_next = math.inf
+        if ji < n_in:
+            t_next = input_time[ji]
+        if je < n_in:
+            t_next = min(t_next, input_time[je] + d1)
+        if p < n_ch:
+            t_next = min(t_next, change_time[p])
+        if t_next == math.inf:
+            break
+        ad, ac = advance(ad, ac, rate, ka[p], k[p], t_next - t)
+        t = t_next
+        while ji < n_in and input_time[ji] == t:
+            amount = input_amount[ji]
+            if amount > 0.0:
+                if d1 > 0.0:
+                    rate += amount / d1
+                    active += 1
+                else:
+                    ad += amount
+            ji += 1
+        while je < n_in and input_time[je] + d1 == t:
+            amount = input_amount[je]
+            if amount > 0.0:
+                active -= 1
+                rate = 0.0 if active == 0 else rate - amount / d1
+            je += 1
+        while p < n_ch and change_time[p] == t:
+            p += 1
+        seg_t[n] = t
+        seg_ad[n] = ad
+        seg_ac[n] = ac
+        seg_rate[n] = rate
+        seg_param[n] = p
+        n += 1
+    return n
+
+
+@jit
+def concentration_at(i, t, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v):
+    """Concentration at time t on segment i. [ng/mL]"""
+    p = seg_param[i]
+    _, ac = advance(seg_ad[i], seg_ac[i], seg_rate[i], ka[p], k[p], t - seg_t[i])
+    return ac / v[p] * NG_PER_ML_PER_MG_PER_L
+
+
+@jit
+def sample(n_seg, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v, obs_time, obs_left, out):
+    """Concentrations at sorted observation times (left limits first at equal times). [ng/mL]
+
+    ``obs_left[o]`` asks for the left limit C(t-), which differs from C(t) only where ``v`` steps
+    at t. Times before the first segment have no drug: 0.
+    """
+    i = 0
+    for o in range(obs_time.shape[0]):
+        t = obs_time[o]
+        if t < seg_t[0] or (obs_left[o] and t == seg_t[0]):
+            out[o] = 0.0
+            continue
+        while i + 1 < n_seg and (seg_t[i + 1] < t or (seg_t[i + 1] == t and not obs_left[o])):
+            i += 1
+        out[o] = concentration_at(i, t, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v)
+
+
+@jit
+def rate_of_change(i, t, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k):
+    """d(ac)/dt on segment i at time t (same sign as dC/dt). [mg/h]"""
+    p = seg_param[i]
+    ad, ac = advance(seg_ad[i], seg_ac[i], seg_rate[i], ka[p], k[p], t - seg_t[i])
+    return ka[p] * ad + seg_rate[i] - k[p] * ac
+
+
+@jit
+def peak_time(i, a, b, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k):
+    """Time of the maximum of C on [a, b] inside segment i.
+
+    Within a segment C rises then falls (d(ac)/dt = y obeys y' = -k y - ka^2 ad, so once y <= 0
+    it stays <= 0): the maximum is at a, at b, or at the single zero of y, found by bisection.
+    """
+    if rate_of_change(i, a, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k) <= 0.0:
+        return a
+    if rate_of_change(i, b, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k) >= 0.0:
+        return b
+    lo = a
+    hi = b
+    for _ in range(BISECTION_STEPS):
+        mid = 0.5 * (lo + hi)
+        if mid <= lo or mid >= hi:
+            break
+        if rate_of_change(i, mid, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k) > 0.0:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+@jit
+def crossing_time(i, a, b, level, rising, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v):
+    """Time in [a, b] where C crosses `level` on a monotone piece of segment i (bisection)."""
+    lo = a
+    hi = b
+    for _ in range(BISECTION_STEPS):
+        mid = 0.5 * (lo + hi)
+        if mid <= lo or mid >= hi:
+            break
+        above = concentration_at(i, mid, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v) >= level
+        if above == rising:
+            hi = mid
+        else:
+            lo = mid
+    return 0.5 * (lo + hi)
+
+
+@jit
+def threshold_runs(
+    n_seg, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v,
+    window_start, window_end, levels, time_below, longest_below, peak,
+):
+    """Time below each level and the longest stretch below it, from exact crossing times.
+
+    Each segment inside [window_start, window_end] is split at its peak into monotone pieces;
+    on each piece C crosses a level at most once, and the crossing is found by bisection on the
+    closed form. ``time_below[m]`` and ``longest_below[m]`` are in h; ``peak[0]`` is the maximum
+    concentration in the window [ng/mL].
+    """
+    n_lev = levels.shape[0]
+    run_start = np.empty(n_lev)
+    in_run = np.zeros(n_lev, dtype=np.bool_)
+    for m in range(n_lev):
+        time_below[m] = 0.0
+        longest_below[m] = 0.0
+    peak[0] = 0.0
+    for i in range(n_seg):
+        a = max(seg_t[i], window_start)
+        b = window_end
+        if i + 1 < n_seg:
+            b = min(seg_t[i + 1], window_end)
+        if not a < b:
+            continue
+        tp = peak_time(i, a, b, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k)
+        c_a = concentration_at(i, a, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v)
+        c_p = concentration_at(i, tp, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v)
+        c_b = concentration_at(i, b, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v)
+        peak[0] = max(peak[0], c_a, c_p, c_b)
+        for piece in range(2):
+            if piece == 0:
+                p0, p1, c0, c1, rising = a, tp, c_a, c_p, True
+            else:
+                p0, p1, c0, c1, rising = tp, b, c_p, c_b, False
+            if not p0 < p1:
+                continue
+            for m in range(n_lev):
+                level = levels[m]
+                below0 = c0 < level
+                below1 = c1 < level
+                if below0 and below1:
+                    if not in_run[m]:
+                        in_run[m] = True
+                        run_start[m] = p0
+                elif not below0 and not below1:
+                    if in_run[m]:
+                        length = p0 - run_start[m]
+                        time_below[m] += length
+                        longest_below[m] = max(longest_below[m], length)
+                        in_run[m] = False
+                else:
+                    r = crossing_time(i, p0, p1, level, rising, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v)
+                    if below0:
+                        if not in_run[m]:
+                            run_start[m] = p0
+                        length = r - run_start[m]
+                        time_below[m] += length
+                        longest_below[m] = max(longest_below[m], length)
+                        in_run[m] = False
+                    else:
+                        if in_run[m]:
+                            length = p0 - run_start[m]
+                            time_below[m] += length
+                            longest_below[m] = max(longest_below[m], length)
+                        in_run[m] = True
+                        run_start[m] = r
+    for m in range(n_lev):
+        if in_run[m]:
+            length = window_end - run_start[m]
+            time_below[m] += length
+            longest_below[m] = max(longest_below[m], length)
+
+
+@jit
+def simulate_population(
+    t0, ad0, ac0, input_time, input_amount, d1, change_time, ka, k, v,
+    obs_time, obs_left, window_start, window_end, levels,
+    conc, time_below, longest_below, peak,
+):
+    """Run every subject: concentrations at the observation times and threshold statistics.
+
+    Per-subject arrays have the subject on axis 0: ``t0, ad0, ac0, d1`` (n,), ``input_time`` and
+    ``input_amount`` (n, inputs), ``ka, k, v`` (n, parameter segments). ``conc`` (n, obs),
+    ``time_below`` and ``longest_below`` (n, levels) and ``peak`` (n,) are filled in place; the
+    threshold statistics are skipped when ``levels`` is empty.
+    """
+    n_sub = input_time.shape[0]
+    n_max = 1 + 2 * input_time.shape[1] + change_time.shape[0]
+    seg_t = np.empty(n_max)
+    seg_ad = np.empty(n_max)
+    seg_ac = np.empty(n_max)
+    seg_rate = np.empty(n_max)
+    seg_param = np.empty(n_max, dtype=np.int64)
+    peak_s = np.empty(1)
+    for s in range(n_sub):
+        n_seg = walk(
+            t0[s], ad0[s], ac0[s], input_time[s], input_amount[s], d1[s], change_time, ka[s], k[s],
+            seg_t, seg_ad, seg_ac, seg_rate, seg_param,
+        )
+        sample(n_seg, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka[s], k[s], v[s], obs_time, obs_left, conc[s])
+        if levels.shape[0] > 0:
+            threshold_runs(
+                n_seg, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka[s], k[s], v[s],
+                window_start, window_end, levels, time_below[s], longest_below[s], peak_s,
+            )
+            peak[s] = peak_s[0]
+
+
+@jit
+def steady_state_population(amount, interval, ka, k, d1, ad0, ac0):
+    """:func:`steady_state` for every subject (amount, ka, k, d1 per subject; interval shared)."""
+    for s in range(amount.shape[0]):
+        ad0[s], ac0[s] = steady_state(amount[s], interval, ka[s], k[s], d1[s])

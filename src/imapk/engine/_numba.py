@@ -1,0 +1,43 @@
+"""The only module that imports numba: the project's jit defaults, and a way to run kernels uncompiled.
+
+Kernels are compiled lazily (no signatures), on first call, with ``cache=True`` so a warm cache
+costs milliseconds. Set ``IMAPK_NUMBA_CACHE=0`` to turn the on-disk cache off (e.g. on dask
+workers that share no file system), and ``NUMBA_CACHE_DIR`` to choose where it lives.
+No ``fastmath``: results are stored and must be bit-identical for any chunking.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from types import ModuleType
+
+import numba
+
+__all__ = ["jit", "load_uncompiled"]
+
+_CACHE = os.environ.get("IMAPK_NUMBA_CACHE", "1") != "0"
+
+
+def jit(func):
+    """Compile `func` lazily with imapk's defaults (nopython, nogil, cached, numpy error model)."""
+    return numba.njit(cache=_CACHE, nogil=True, error_model="numpy")(func)
+
+
+def load_uncompiled(module_name: str) -> ModuleType:
+    """Import a fresh copy of a kernel module with every ``@jit`` left as plain Python.
+
+    The copy is independent of the compiled module (its kernels call each other uncompiled), so
+    tests can check the compiled kernels against the very same source run by the interpreter.
+    """
+    spec = importlib.util.find_spec(module_name)
+    module = importlib.util.module_from_spec(spec)
+    previous = numba.config.DISABLE_JIT
+    numba.config.DISABLE_JIT = True
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        numba.config.DISABLE_JIT = previous
+    return module
+
+

@@ -1,0 +1,436 @@
+"""Dosing schedules as clinicians describe them, lowered to sorted dose arrays.
+
+A :class:`Schedule` is the prescription (consecutive :class:`Phase` objects) plus what happened to
+it: :class:`Hold` interruptions, each optionally followed by a re-escalation ladder of
+:class:`LadderStep` objects, and explicit missed doses. :meth:`Schedule.lower` turns it into a
+:class:`DoseTable`: one row per *scheduled* dose, held and missed ones included, so a user sees
+exactly what was simulated.
+
+Time and days (see the design notes): t = 0 h is the first scheduled dose; clinical day n is
+[24 (n - 1), 24 n) h, so day 1 is the first day of therapy.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from .errors import ScheduleError
+
+__all__ = [
+    "Phase",
+    "LadderStep",
+    "Hold",
+    "SteadyState",
+    "Schedule",
+    "DoseTable",
+    "GIVEN",
+    "HELD",
+    "MISSED",
+    "STATUS_LABELS",
+    "day_start",
+]
+
+HOURS_PER_DAY = 24.0
+#: Status codes of a scheduled dose.
+GIVEN, HELD, MISSED = 0, 1, 2
+STATUS_LABELS = ("given", "held", "missed")
+# Relative tolerance when counting doses in a phase: 28 d of q24h is 28 doses even if 28*24/24 rounds.
+_COUNT_TOL = 1e-9
+
+
+def day_start(day: float) -> float:
+    """Start of clinical day `day` (day 1 starts at t = 0). [h]"""
+    return HOURS_PER_DAY * (day - 1)
+
+
+def _amounts(dose: float | Sequence[float], key: str) -> tuple[float, ...]:
+    values = (dose,) if isinstance(dose, (int, float)) else tuple(dose)
+    if not values:
+        raise ScheduleError("at least one amount is needed", key=key)
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ScheduleError("dose must be a finite number of mg", key=key, got=value)
+        if value < 0:
+            raise ScheduleError("dose must not be negative", key=key, got=value, expected=">= 0 mg")
+    return tuple(float(v) for v in values)
+
+
+def _positive(value: float | None, key: str, unit: str) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ScheduleError("must be a positive number", key=key, got=value, expected=f"> 0 {unit}")
+
+
+def _one_length(days: float | None, doses: int | None, key: str) -> None:
+    if (days is None) == (doses is None):
+        raise ScheduleError("give exactly one of `days` and `doses`", key=key, got={"days": days, "doses": doses})
+    _positive(days, f"{key}.days", "d")
+    if doses is not None and (isinstance(doses, bool) or not isinstance(doses, int) or doses <= 0):
+        raise ScheduleError("must be a positive whole number", key=f"{key}.doses", got=doses, expected="an integer >= 1")
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A stretch of regular dosing.
+
+    Parameters
+    ----------
+    dose
+        Amount per administration, mg of imatinib free base. A sequence cycles over the
+        administrations of each day, e.g. ``(400, 200)`` with a 12 h interval is 400 mg in the
+        morning and 200 mg in the evening. [mg]
+    interval
+        Time between administrations. [h]
+    days
+        Length of the phase in days (it holds every administration that starts inside it). [d]
+    doses
+        Length of the phase as a number of administrations (instead of `days`).
+    label
+        Name shown in the `phase` output variable; default ``"<dose> mg q<interval>h"``.
+    """
+
+    dose: float | tuple[float, ...]
+    interval: float = 24.0
+    days: float | None = None
+    doses: int | None = None
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dose", _amounts(self.dose, "dose"))
+        _positive(self.interval, "interval", "h")
+        object.__setattr__(self, "interval", float(self.interval))
+        _one_length(self.days, self.doses, "phase")
+        if not self.label:
+            amount = "/".join(f"{a:g}" for a in self.dose)
+            object.__setattr__(self, "label", f"{amount} mg q{self.interval:g}h")
+
+    def count(self) -> int:
+        """Number of administrations in the phase."""
+        if self.doses is not None:
+            return self.doses
+        return max(1, math.ceil(self.days * HOURS_PER_DAY / self.interval - _COUNT_TOL))
+
+    def duration(self) -> float:
+        """Length of the phase. [h]"""
+        if self.days is not None:
+            return self.days * HOURS_PER_DAY
+        return self.doses * self.interval
+
+
+@dataclass(frozen=True)
+class LadderStep:
+    """One step of a re-escalation ladder after a hold.
+
+    Parameters
+    ----------
+    dose
+        Amount of each scheduled administration during the step (a sequence cycles as in
+        :class:`Phase`). [mg]
+    days
+        Length of the step. [d]
+    """
+
+    dose: float | tuple[float, ...]
+    days: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dose", _amounts(self.dose, "dose"))
+        _positive(self.days, "days", "d")
+
+
+@dataclass(frozen=True)
+class Hold:
+    """An interruption of therapy, optionally followed by a re-escalation ladder.
+
+    Parameters
+    ----------
+    start_day
+        Clinical day of the first held dose (day 1 is the first day of therapy).
+    days
+        Length of the hold in days: doses scheduled in [start, start + days) are held. [d]
+    doses
+        Length of the hold as a number of scheduled doses (instead of `days`).
+    restart
+        Ladder steps that follow the hold; when they end, the prescription resumes.
+    label
+        Name of the hold (e.g. the toxicity it manages).
+    """
+
+    start_day: float
+    days: float | None = None
+    doses: int | None = None
+    restart: tuple[LadderStep, ...] = ()
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.start_day, bool) or not isinstance(self.start_day, (int, float)) or not (
+            math.isfinite(self.start_day) and self.start_day >= 1
+        ):
+            raise ScheduleError("must be a clinical day >= 1", key="start_day", got=self.start_day, expected="day >= 1")
+        _one_length(self.days, self.doses, "hold")
+        object.__setattr__(self, "restart", tuple(self.restart))
+        if not self.label:
+            object.__setattr__(self, "label", "hold")
+
+
+@dataclass(frozen=True)
+class SteadyState:
+    """Dosing before t = 0, long enough to have reached steady state.
+
+    The state at t = 0 is the closed-form sum of the infinite train of doses at
+    t = -interval, -2 interval, ... (no warm-up simulation).
+
+    Parameters
+    ----------
+    dose
+        Amount of each dose before t = 0. [mg]
+    interval
+        Dosing interval before t = 0. [h]
+    """
+
+    dose: float
+    interval: float = 24.0
+
+    def __post_init__(self) -> None:
+        _amounts(self.dose, "dose")
+        _positive(self.interval, "interval", "h")
+
+
+@dataclass(frozen=True)
+class DoseTable:
+    """The lowered schedule: one entry per scheduled dose, in time order.
+
+    Attributes
+    ----------
+    time
+        Scheduled time of each dose. [h]
+    interval
+        Interval to the next scheduled dose (for the last dose, its phase's interval). [h]
+    planned
+        Amount the prescription intends. [mg]
+    given
+        Amount actually given: 0 for held and missed doses. [mg]
+    status
+        ``GIVEN``, ``HELD`` or ``MISSED`` per dose.
+    phase
+        Label of the phase or ladder step that prescribed the dose.
+    hold
+        Index of the hold that removed the dose, -1 if none.
+    restart_index
+        Per hold: index of the first dose after it, or -1 when the schedule ends in the hold.
+    steady_state
+        Dosing before t = 0, if the patient starts at steady state.
+    """
+
+    time: np.ndarray
+    interval: np.ndarray
+    planned: np.ndarray
+    given: np.ndarray
+    status: np.ndarray
+    phase: np.ndarray
+    hold: np.ndarray
+    restart_index: np.ndarray
+    hold_labels: tuple[str, ...]
+    steady_state: SteadyState | None = None
+
+    @property
+    def day(self) -> np.ndarray:
+        """Clinical day of each scheduled dose (day 1 is the first day)."""
+        return np.floor(self.time / HOURS_PER_DAY).astype(np.int64) + 1
+
+    @property
+    def end(self) -> float:
+        """End of the schedule: the last dose time plus its interval. [h]"""
+        return float(self.time[-1] + self.interval[-1])
+
+    def __len__(self) -> int:
+        return len(self.time)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A prescription with its interruptions.
+
+    Parameters
+    ----------
+    phases
+        Consecutive phases of regular dosing; the first starts at t = 0 (day 1).
+    holds
+        Interruptions, in any order; they must not overlap and must lie inside the schedule.
+    missed_days
+        Clinical days on which every scheduled dose was missed.
+    missed_doses
+        0-based indices of individual missed doses.
+    steady_state
+        Dosing before t = 0, if the patient has been treated long enough to be at steady state.
+
+    Examples
+    --------
+    The motivating case: 400 mg/d, a 14-day hold from day 29, then 200 mg for 7 d, 300 mg for 56 d.
+
+    >>> s = Schedule(
+    ...     phases=(Phase(dose=400, days=365),),
+    ...     holds=(Hold(start_day=29, days=14, restart=(LadderStep(200, 7), LadderStep(300, 56))),),
+    ... )
+    >>> table = s.lower()
+    >>> len(table), table.given[27], table.given[28], table.given[42], table.given[49], table.given[105]
+    (365, 400.0, 0.0, 200.0, 300.0, 400.0)
+    """
+
+    phases: tuple[Phase, ...]
+    holds: tuple[Hold, ...] = ()
+    missed_days: tuple[int, ...] = ()
+    missed_doses: tuple[int, ...] = ()
+    steady_state: SteadyState | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "phases", tuple(self.phases))
+        object.__setattr__(self, "holds", tuple(self.holds))
+        object.__setattr__(self, "missed_days", tuple(self.missed_days))
+        object.__setattr__(self, "missed_doses", tuple(self.missed_doses))
+        if not self.phases:
+            raise ScheduleError("a schedule needs at least one phase", key="phases", expected="one or more phases")
+
+    def lower(self) -> DoseTable:
+        """Lower the schedule to a :class:`DoseTable`, refusing conflicts.
+
+        Raises
+        ------
+        ScheduleError
+            For overlapping holds, a hold outside the schedule or holding no dose, a missed dose
+            outside the schedule or inside a hold, or a duplicated missed dose.
+        """
+        times, intervals, planned, labels = [], [], [], []
+        start = 0.0
+        for phase in self.phases:
+            n = phase.count()
+            k = np.arange(n)
+            times.append(start + k * phase.interval)
+            intervals.append(np.full(n, phase.interval))
+            amounts = np.asarray(phase.dose)
+            planned.append(amounts[k % len(amounts)])
+            labels.extend([phase.label] * n)
+            start += phase.duration()
+        time = np.concatenate(times)
+        interval = np.concatenate(intervals)
+        planned_amount = np.concatenate(planned).astype(float)
+        phase_label = np.array(labels, dtype=object)
+        # A phase given in days may end before its last interval does; use the real gap.
+        interval[:-1] = np.diff(time)
+        if np.any(interval[:-1] <= 0):
+            raise ScheduleError("phases overlap: dose times are not increasing", key="phases")
+        end = float(time[-1] + interval[-1])
+
+        hold_index = np.full(len(time), -1, dtype=np.int64)
+        restart_index = []
+        windows = []
+        order = sorted(range(len(self.holds)), key=lambda i: self.holds[i].start_day)
+        for i in order:
+            hold = self.holds[i]
+            key = f"holds[{i}]"
+            begin = day_start(hold.start_day)
+            first = int(np.searchsorted(time, begin - 1e-9))
+            if begin >= end or first >= len(time):
+                raise ScheduleError(
+                    f"starts after the schedule ends (day {hold.start_day:g}; last dose on day {_day(time[-1])})",
+                    key=key,
+                )
+            if hold.days is not None:
+                stop = begin + hold.days * HOURS_PER_DAY
+                if stop > end + 1e-9:
+                    raise ScheduleError(
+                        f"ends after the schedule (days {_span(begin, stop)}; schedule ends on day {_day(end - 1e-9)})",
+                        key=key,
+                    )
+                last = int(np.searchsorted(time, stop - 1e-9))
+            else:
+                last = first + hold.doses
+                if last > len(time):
+                    raise ScheduleError(
+                        f"holds {hold.doses} doses but only {len(time) - first} remain from day {hold.start_day:g}",
+                        key=key,
+                    )
+                stop = time[last] if last < len(time) else end
+            if last <= first:
+                raise ScheduleError(f"holds no scheduled dose (days {_span(begin, stop)})", key=key)
+            for j, (other_begin, other_stop) in windows:
+                if begin < other_stop - 1e-9 and other_begin < stop - 1e-9:
+                    raise ScheduleError(
+                        f"overlaps holds[{j}] (days {_span(other_begin, other_stop)})", key=key,
+                        got=f"days {_span(begin, stop)}",
+                    )
+            windows.append((i, (begin, stop)))
+            hold_index[first:last] = i
+        # Ladders: steps override the planned amount from the first dose after the hold until the
+        # steps end or the next hold begins, whichever comes first.
+        starts = sorted((w[1][0], w[0]) for w in windows)
+        restart_index = np.full(len(self.holds), -1, dtype=np.int64)
+        for position, (_, i) in enumerate(starts):
+            members = np.flatnonzero(hold_index == i)
+            restart = members[-1] + 1
+            restart_index[i] = restart if restart < len(time) else -1
+            if restart >= len(time):
+                continue
+            limit = starts[position + 1][0] if position + 1 < len(starts) else math.inf
+            step_start = time[restart]
+            for s, step in enumerate(self.holds[i].restart):
+                step_stop = min(step_start + step.days * HOURS_PER_DAY, limit)
+                inside = np.flatnonzero((time >= step_start - 1e-9) & (time < step_stop - 1e-9))
+                amounts = np.asarray(step.dose)
+                planned_amount[inside] = amounts[np.arange(len(inside)) % len(amounts)]
+                label = self.holds[i].label
+                phase_label[inside] = f"{label}: restart step {s + 1} ({'/'.join(f'{a:g}' for a in step.dose)} mg)"
+                step_start = step_start + step.days * HOURS_PER_DAY
+
+        status = np.where(hold_index >= 0, HELD, GIVEN).astype(np.int8)
+        day = np.floor(time / HOURS_PER_DAY).astype(np.int64) + 1
+        missed = {}
+        for n, d in enumerate(self.missed_days):
+            if isinstance(d, bool) or not isinstance(d, int):
+                raise ScheduleError("must be a whole clinical day", key=f"missed_days[{n}]", got=d)
+            members = np.flatnonzero(day == d)
+            if members.size == 0:
+                raise ScheduleError(f"no dose is scheduled on day {d}", key=f"missed_days[{n}]", got=d)
+            for j in members:
+                missed.setdefault(int(j), f"missed_days[{n}]")
+        for n, j in enumerate(self.missed_doses):
+            if isinstance(j, bool) or not isinstance(j, int) or not 0 <= j < len(time):
+                raise ScheduleError(
+                    "no such scheduled dose", key=f"missed_doses[{n}]", got=j, expected=f"0 <= index < {len(time)}"
+                )
+            if j in missed:
+                raise ScheduleError(f"dose {j} is already missed by {missed[j]}", key=f"missed_doses[{n}]", got=j)
+            missed[j] = f"missed_doses[{n}]"
+        for j, key in missed.items():
+            if status[j] == HELD:
+                raise ScheduleError(
+                    f"dose {j} (day {day[j]}) is already held by holds[{hold_index[j]}]", key=key, got=int(day[j])
+                )
+            status[j] = MISSED
+        given = np.where(status == GIVEN, planned_amount, 0.0)
+        return DoseTable(
+            time=time,
+            interval=interval,
+            planned=planned_amount,
+            given=given,
+            status=status,
+            phase=phase_label,
+            hold=hold_index,
+            restart_index=restart_index,
+            hold_labels=tuple(h.label for h in self.holds),
+            steady_state=self.steady_state,
+        )
+
+
+def _day(t: float) -> int:
+    return int(math.floor(t / HOURS_PER_DAY)) + 1
+
+
+def _span(begin: float, stop: float) -> str:
+    """Clinical days covered by [begin, stop), e.g. ``'29-42'``."""
+    return f"{_day(begin)}-{_day(stop - 1e-9)}"
