@@ -1,0 +1,55 @@
+"""imapk: imatinib plasma levels under real-world dosing.
+
+Does this patient's trough stay above the efficacy threshold under this schedule, and if not,
+for how long and by how much? ``import imapk`` is cheap: numba, xarray and the engine are
+imported on first use.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "simulate": "imapk.simulate",
+    "load_scenario": "imapk.scenario",
+    "run_scenario": "imapk.scenario",
+    "Scenario": "imapk.scenario",
+    "Schedule": "imapk.schedule",
+    "Phase": "imapk.schedule",
+    "Hold": "imapk.schedule",
+    "LadderStep": "imapk.schedule",
+    "SteadyState": "imapk.schedule",
+    "PKParams": "imapk.params",
+    "ParameterChange": "imapk.params",
+    "ParameterTable": "imapk.params",
+    "PARAMETER_SETS": "imapk.parameter_sets",
+    "THRESHOLDS": "imapk.thresholds",
+    "Threshold": "imapk.thresholds",
+    "write_netcdf": "imapk.io",
+    "read_netcdf": "imapk.io",
+}
+
+from .errors import (  # noqa: E402  (cheap, and users catch these)
+    ImapkError,
+    ParameterError,
+    ScenarioError,
+    ScheduleError,
+    SimulationError,
+    UnitError,
+)
+
+__all__ = sorted([*_LAZY, "ImapkError", "ScenarioError", "ScheduleError", "ParameterError", "UnitError", "SimulationError"])
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'imapk' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

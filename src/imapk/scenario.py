@@ -1,0 +1,427 @@
+"""Scenario files: TOML in, validated objects out.
+
+A scenario names the parameter set (or gives parameters inline, with units), the schedule, the
+outputs wanted and the thresholds. Every error names the file, the dotted key, the value found and
+what was expected; unknown keys are errors, not ignored. See ``scenarios/`` for examples and
+README.md for the reference of every key.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ImapkError, ScenarioError
+from .metrics import DEFAULT_WINDOW_START_DAY
+from .parameter_sets import PARAMETER_SETS, get_parameter_set
+from .params import PARAMETER_DIMENSIONS, ParameterChange, PKParams
+from .schedule import HOURS_PER_DAY, Hold, LadderStep, Phase, Schedule, SteadyState, day_start
+from .thresholds import CEILING, TARGET, Threshold, get_threshold
+from .units import parse_quantity
+
+__all__ = ["Scenario", "load_scenario", "parse_scenario", "run_scenario"]
+
+_MISSING = object()
+
+
+class _Table:
+    """A TOML table being read: typed getters that name the key, and a check for unknown keys."""
+
+    def __init__(self, data: object, source: str, key: str):
+        self.source = source
+        self.key = key
+        if not isinstance(data, dict):
+            self.fail("must be a table", got=data, expected="a TOML table")
+        self.data = data
+        self.used: set[str] = set()
+
+    def path(self, name: str) -> str:
+        return f"{self.key}.{name}" if self.key else name
+
+    def fail(self, problem: str, name: str | None = None, **details) -> None:
+        raise ScenarioError(problem, source=self.source, key=self.path(name) if name else self.key or None, **details)
+
+    def has(self, name: str) -> bool:
+        return name in self.data
+
+    def raw(self, name: str, default=_MISSING):
+        self.used.add(name)
+        if name not in self.data:
+            if default is _MISSING:
+                self.fail("required key is missing", name)
+            return default
+        return self.data[name]
+
+    def string(self, name: str, default=_MISSING) -> str:
+        value = self.raw(name, default)
+        if value is not default and not isinstance(value, str):
+            self.fail("must be a string", name, got=value, expected="a quoted string")
+        return value
+
+    def number(self, name: str, default=_MISSING, *, minimum: float | None = None, integer: bool = False):
+        value = self.raw(name, default)
+        if value is default:
+            return value
+        kind = "a whole number" if integer else "a number"
+        if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
+            self.fail(f"must be {kind}", name, got=value, expected=kind)
+        if not math.isfinite(value):
+            self.fail("must be finite", name, got=value, expected=kind)
+        if minimum is not None and value < minimum:
+            self.fail("out of range", name, got=value, expected=f">= {minimum:g}")
+        return value
+
+    def quantity(self, name: str, dimension: str, default=_MISSING) -> float:
+        value = self.raw(name, default)
+        if value is default:
+            return value
+        return parse_quantity(value, dimension, key=self.path(name), source=self.source)
+
+    def table(self, name: str, default=_MISSING) -> "_Table | None":
+        value = self.raw(name, default)
+        if value is default:
+            return value
+        return _Table(value, self.source, self.path(name))
+
+    def tables(self, name: str) -> list["_Table"]:
+        value = self.raw(name, [])
+        if not isinstance(value, list):
+            self.fail("must be an array of tables", name, got=value, expected=f"[[{self.path(name)}]] entries")
+        return [_Table(item, self.source, f"{self.path(name)}[{i}]") for i, item in enumerate(value)]
+
+    def list_of(self, name: str, kind: type, default=()) -> list:
+        value = self.raw(name, list(default))
+        if not isinstance(value, list):
+            self.fail("must be an array", name, got=value, expected=f"an array of {kind.__name__}")
+        for i, item in enumerate(value):
+            if isinstance(item, bool) or not isinstance(item, kind):
+                self.fail(f"must be {kind.__name__}", f"{name}[{i}]", got=item)
+        return value
+
+    def done(self) -> None:
+        unknown = sorted(set(self.data) - self.used)
+        if unknown:
+            known = ", ".join(sorted(self.used))
+            self.fail("unknown key", unknown[0], expected=f"one of: {known}")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A validated scenario.
+
+    Attributes
+    ----------
+    source
+        Path of the file (or ``"<string>"``).
+    text
+        The TOML text, kept for provenance.
+    title, description
+        What the scenario is.
+    parameter_set
+        Name of the shipped parameter set used, or ``"inline"``.
+    params
+        Typical parameters (set values with inline overrides applied).
+    changes
+        Step changes of parameters.
+    schedule
+        The dosing schedule.
+    thresholds
+        Thresholds to judge against.
+    window
+        (start, end) of the evaluation window [h]; end None means the end of the schedule.
+    dense_step
+        Step of the dense concentration grid [h], or None for troughs only.
+    seed
+        Seed for random draws (recorded; used by population scenarios).
+    """
+
+    source: str
+    text: str
+    title: str
+    description: str
+    parameter_set: str
+    params: PKParams
+    changes: tuple[ParameterChange, ...]
+    schedule: Schedule
+    thresholds: tuple[Threshold, ...]
+    window: tuple[float, float | None]
+    dense_step: float | None
+    seed: int | None = None
+    citation: str = ""
+    overrides: dict = field(default_factory=dict)
+
+
+def _amounts(table: _Table, name: str) -> float | tuple[float, ...]:
+    value = table.raw(name)
+    if isinstance(value, list):
+        if not value:
+            table.fail("needs at least one amount", name, expected="e.g. ['400 mg', '200 mg']")
+        return tuple(parse_quantity(v, "mass", key=f"{table.path(name)}[{i}]", source=table.source) for i, v in enumerate(value))
+    return table.quantity(name, "mass")
+
+
+def _located(error: ImapkError, table: _Table) -> ImapkError:
+    """Attach the file and the table's key to an error raised by a schedule or parameter object."""
+    inner = error.key
+    if not inner or inner in ("phase", "hold"):
+        key = table.key
+    elif inner.startswith(("phase.", "hold.")):
+        key = f"{table.key}.{inner.split('.', 1)[1]}"
+    else:
+        key = f"{table.key}.{inner}"
+    return type(error)(error.problem, source=table.source, key=key, got=error.got, expected=error.expected)
+
+
+def _model(root: _Table) -> tuple[str, PKParams, tuple[ParameterChange, ...], str]:
+    model = root.table("model")
+    name = model.string("parameter_set", "inline")
+    inline = model.table("parameters", None)
+    values: dict[str, float | None] = {}
+    citation = ""
+    if name != "inline":
+        try:
+            pset = get_parameter_set(name)
+        except ImapkError as error:
+            raise ScenarioError(
+                error.problem, source=root.source, key=model.path("parameter_set"), got=name, expected=error.expected
+            ) from None
+        values = {k: getattr(pset.params, k) for k in PARAMETER_DIMENSIONS}
+        citation = pset.citation
+    elif inline is None:
+        model.fail(
+            "give a `parameter_set` or inline `parameters`",
+            expected=f"parameter_set = one of {', '.join(sorted(PARAMETER_SETS))}",
+        )
+    if inline is not None:
+        for key in inline.data:
+            if key not in PARAMETER_DIMENSIONS:
+                inline.fail("unknown parameter", key, expected=f"one of {', '.join(PARAMETER_DIMENSIONS)}")
+        given = {}
+        for key, dimension in PARAMETER_DIMENSIONS.items():
+            if inline.has(key):
+                given[key] = inline.number(key) if dimension is None else inline.quantity(key, dimension)
+        if "ka" in given and "d1" not in given:
+            values["d1"] = None
+        if "d1" in given and "ka" not in given:
+            values["ka"] = None
+        values.update(given)
+        inline.done()
+    try:
+        params = PKParams(**{k: v for k, v in values.items() if v is not None})
+    except ImapkError as error:
+        key = f"model.parameters.{error.key}" if error.key else "model.parameters"
+        raise type(error)(error.problem, source=root.source, key=key, got=error.got, expected=error.expected) from None
+    changes = []
+    for entry in model.tables("changes"):
+        if entry.has("from_day") == entry.has("at"):
+            entry.fail("give exactly one of `from_day` (clinical day) and `at` (time, e.g. '672 h')")
+        time = day_start(entry.number("from_day", minimum=-1e9)) if entry.has("from_day") else entry.quantity("at", "time")
+        new = {}
+        for key in entry.data:
+            if key in ("from_day", "at"):
+                continue
+            if key not in PARAMETER_DIMENSIONS:
+                entry.fail("unknown parameter", key, expected=f"one of {', '.join(PARAMETER_DIMENSIONS)}")
+            dimension = PARAMETER_DIMENSIONS[key]
+            new[key] = entry.number(key) if dimension is None else entry.quantity(key, dimension)
+        try:
+            changes.append(ParameterChange.at(time, **new))
+        except ImapkError as error:
+            raise _located(error, entry) from None
+    model.done()
+    return name, params, tuple(changes), citation
+
+
+def _schedule(root: _Table) -> Schedule:
+    table = root.table("schedule")
+    phases = []
+    for entry in table.tables("phases"):
+        try:
+            phases.append(
+                Phase(
+                    dose=_amounts(entry, "dose"),
+                    interval=entry.quantity("interval", "time", 24.0),
+                    days=entry.number("days", None),
+                    doses=entry.number("doses", None, integer=True),
+                    label=entry.string("label", ""),
+                )
+            )
+        except ImapkError as error:
+            raise error if error.source else _located(error, entry) from None
+        entry.done()
+    if not phases:
+        table.fail("needs at least one [[schedule.phases]] entry", "phases")
+    holds = []
+    for entry in table.tables("holds"):
+        steps = []
+        for step in entry.tables("restart"):
+            try:
+                steps.append(LadderStep(dose=_amounts(step, "dose"), days=step.number("days")))
+            except ImapkError as error:
+                raise error if error.source else _located(error, step) from None
+            step.done()
+        try:
+            holds.append(
+                Hold(
+                    start_day=entry.number("start_day"),
+                    days=entry.number("days", None),
+                    doses=entry.number("doses", None, integer=True),
+                    restart=tuple(steps),
+                    label=entry.string("label", ""),
+                )
+            )
+        except ImapkError as error:
+            raise error if error.source else _located(error, entry) from None
+        entry.done()
+    steady = table.table("steady_state", None)
+    steady_state = None
+    if steady is not None:
+        steady_state = SteadyState(
+            dose=steady.quantity("dose", "mass"), interval=steady.quantity("interval", "time", 24.0)
+        )
+        steady.done()
+    schedule = Schedule(
+        phases=tuple(phases),
+        holds=tuple(holds),
+        missed_days=tuple(table.list_of("missed_days", int)),
+        missed_doses=tuple(table.list_of("missed_doses", int)),
+        steady_state=steady_state,
+    )
+    table.done()
+    try:
+        schedule.lower()
+    except ImapkError as error:
+        key = f"schedule.{error.key}" if error.key else "schedule"
+        raise type(error)(error.problem, source=root.source, key=key, got=error.got, expected=error.expected) from None
+    return schedule
+
+
+def _verdict(root: _Table) -> tuple[tuple[Threshold, ...], tuple[float, float | None]]:
+    verdict = root.table("verdict", None)
+    if verdict is None:
+        return (), (day_start(DEFAULT_WINDOW_START_DAY), None)
+    thresholds = []
+    for i, name in enumerate(verdict.list_of("thresholds", str)):
+        try:
+            thresholds.append(get_threshold(name))
+        except ImapkError as error:
+            raise ScenarioError(
+                error.problem, source=root.source, key=f"verdict.thresholds[{i}]", got=name, expected=error.expected
+            ) from None
+    for entry in verdict.tables("custom"):
+        kind = entry.string("kind", TARGET)
+        if kind not in (TARGET, CEILING):
+            entry.fail("unknown threshold kind", "kind", got=kind, expected="'target' or 'ceiling'")
+        value = entry.quantity("value", "concentration")
+        if value <= 0:
+            entry.fail("must be a positive concentration", "value", got=entry.data["value"])
+        thresholds.append(Threshold(entry.string("name"), value, kind, entry.string("reference", "user-defined")))
+        entry.done()
+    names = [t.name for t in thresholds]
+    duplicate = next((n for n in names if names.count(n) > 1), None)
+    if duplicate:
+        verdict.fail("threshold named twice", "thresholds", got=duplicate)
+    start = day_start(verdict.number("window_start_day", DEFAULT_WINDOW_START_DAY, minimum=1))
+    end_day = verdict.number("window_end_day", None, minimum=1)
+    end = None if end_day is None else day_start(end_day + 1)
+    if end is not None and end <= start:
+        verdict.fail("window ends before it starts", "window_end_day", got=end_day, expected="a day >= window_start_day")
+    verdict.done()
+    return tuple(thresholds), (start, end)
+
+
+def parse_scenario(text: str, source: str = "<string>") -> Scenario:
+    """Parse and validate scenario TOML `text`; `source` names the file in error messages."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ScenarioError(f"not valid TOML: {error}", source=source) from None
+    root = _Table(data, source, "")
+    meta = root.table("scenario")
+    title = meta.string("title")
+    description = meta.string("description", "")
+    seed = meta.number("seed", None, integer=True, minimum=0)
+    meta.done()
+    name, params, changes, citation = _model(root)
+    schedule = _schedule(root)
+    thresholds, window = _verdict(root)
+    output = root.table("output", None)
+    dense_step = 1.0
+    if output is not None:
+        dense = output.raw("dense", True)
+        if not isinstance(dense, bool):
+            output.fail("must be true or false", "dense", got=dense)
+        dense_step = output.quantity("dense_step", "time", 1.0) if dense else None
+        if dense_step is not None and dense_step <= 0:
+            output.fail("must be positive", "dense_step", got=output.data.get("dense_step"), expected="e.g. '1 h'")
+        output.done()
+    root.done()
+    return Scenario(
+        source=source,
+        text=text,
+        title=title,
+        description=description,
+        parameter_set=name,
+        params=params,
+        changes=changes,
+        schedule=schedule,
+        thresholds=thresholds,
+        window=window,
+        dense_step=dense_step,
+        seed=seed,
+        citation=citation,
+    )
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate the scenario file at `path`."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError("no such scenario file", source=str(path)) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ScenarioError(f"cannot read the file: {error}", source=str(path)) from None
+    return parse_scenario(text, str(path))
+
+
+def run_scenario(scenario: Scenario | str | Path):
+    """Simulate a scenario and return the result Dataset (see :func:`imapk.simulate`)."""
+    import numpy as np
+
+    from .simulate import simulate
+
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    table = scenario.schedule.lower()
+    end = table.end
+    start, stop = scenario.window
+    stop = end if stop is None else min(stop, end)
+    if start >= end:
+        raise ScenarioError(
+            f"the evaluation window starts on day {start / HOURS_PER_DAY + 1:g}, after the schedule ends "
+            f"(day {end / HOURS_PER_DAY:g})",
+            source=scenario.source,
+            key="verdict.window_start_day",
+        )
+    times = None if scenario.dense_step is None else np.arange(0.0, end + 1e-9, scenario.dense_step)
+    attrs = {
+        "title": scenario.title,
+        "scenario": scenario.text,
+        "scenario_source": Path(scenario.source).name,
+        "parameter_set": scenario.parameter_set,
+        "parameter_set_citation": scenario.citation or "parameters given inline in the scenario",
+    }
+    if scenario.seed is not None:
+        attrs["seed"] = scenario.seed
+    try:
+        return simulate(
+            table, scenario.params, changes=scenario.changes, times=times,
+            thresholds=scenario.thresholds, window=(start, stop), attrs=attrs,
+        )
+    except ImapkError as error:
+        if error.source:
+            raise
+        raise type(error)(error.problem, source=scenario.source, key=error.key, got=error.got, expected=error.expected) from None

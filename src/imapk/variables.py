@@ -1,0 +1,139 @@
+"""Every variable imapk writes, declared once, and the one function that builds Datasets.
+
+Each spec gives the dimensions, units, long name and description of a variable;
+:func:`create_dataset` checks every variable against its spec and copies the metadata into its
+attrs, so no output leaves imapk without units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Spec", "SPECS", "DIMENSIONS", "create_dataset"]
+
+#: Dimension names.
+DIMENSIONS = ("subject", "dose", "time", "threshold", "hold")
+
+
+@dataclass(frozen=True)
+class Spec:
+    """Declaration of one output variable."""
+
+    dims: tuple[str, ...]
+    units: str | None
+    long_name: str
+    description: str
+
+
+SPECS: dict[str, Spec] = {
+    # coordinates
+    "subject": Spec(("subject",), None, "subject", "0-based index of the simulated subject"),
+    "dose": Spec(("dose",), None, "scheduled dose", "0-based position of the scheduled dose"),
+    "time": Spec(("time",), "h", "time", "Time since the first scheduled dose (t = 0 is day 1's dose)"),
+    "threshold": Spec(("threshold",), None, "threshold", "Name of the concentration threshold"),
+    "hold": Spec(("hold",), None, "hold", "0-based index of the hold (interruption) in the scenario"),
+    "day": Spec(("dose",), "d", "clinical day", "Clinical day of the scheduled dose; day 1 is [0, 24) h"),
+    "threshold_value": Spec(("threshold",), "ng/mL", "threshold", "Concentration of the threshold"),
+    "threshold_kind": Spec(
+        ("threshold",), None, "threshold kind",
+        "'target': efficacy threshold, troughs should be at or above it; 'ceiling': toxicity threshold, "
+        "concentrations should stay below it",
+    ),
+    "threshold_reference": Spec(("threshold",), None, "threshold source", "Citation of the threshold"),
+    "hold_label": Spec(("hold",), None, "hold", "Label of the hold"),
+    # the schedule
+    "dose_time": Spec(("dose",), "h", "scheduled dose time", "Scheduled time of the dose (before any lag)"),
+    "dose_planned": Spec(("dose",), "mg", "planned dose", "Amount the prescription intends, mg imatinib free base"),
+    "dose_given": Spec(
+        ("subject", "dose"), "mg", "given dose",
+        "Amount given, mg imatinib free base, before bioavailability; 0 for held and missed doses",
+    ),
+    "dose_status": Spec(("dose",), None, "dose status", "'given', 'held' (interruption) or 'missed'"),
+    "phase": Spec(("dose",), None, "phase", "Label of the phase or restart step that prescribed the dose"),
+    # concentrations
+    "trough": Spec(
+        ("subject", "dose"), "ng/mL", "trough concentration",
+        "Left limit C(t-) of the plasma concentration at the scheduled time of the dose, whether or not "
+        "the dose is given",
+    ),
+    "concentration": Spec(("subject", "time"), "ng/mL", "plasma concentration", "Total imatinib plasma concentration"),
+    # parameters
+    "cl": Spec(("subject",), "L/h", "CL/F", "Apparent clearance at t = 0"),
+    "v": Spec(("subject",), "L", "V/F", "Apparent volume of distribution at t = 0"),
+    "ka": Spec(("subject",), "1/h", "ka", "First-order absorption rate constant at t = 0 (NaN for zero-order input)"),
+    "d1": Spec(("subject",), "h", "D1", "Duration of zero-order input (NaN for first-order input)"),
+    "f": Spec(("subject",), "1", "relative F", "Relative bioavailability at t = 0"),
+    "tlag": Spec(("subject",), "h", "lag time", "Absorption lag time"),
+    # threshold verdict
+    "trough_below_count": Spec(
+        ("subject", "threshold"), "1", "troughs below threshold",
+        "Number of scheduled troughs in the evaluation window below the threshold",
+    ),
+    "trough_below_fraction": Spec(
+        ("subject", "threshold"), "1", "fraction of troughs below threshold",
+        "Fraction of the scheduled troughs in the evaluation window below the threshold",
+    ),
+    "trough_count": Spec(("threshold",), "1", "troughs evaluated", "Number of scheduled troughs in the evaluation window"),
+    "time_below": Spec(
+        ("subject", "threshold"), "h", "time below threshold",
+        "Total time in the evaluation window with the concentration below the threshold, from exact crossing "
+        "times on the closed-form solution",
+    ),
+    "longest_below": Spec(
+        ("subject", "threshold"), "h", "longest stretch below threshold",
+        "Longest continuous time in the evaluation window with the concentration below the threshold",
+    ),
+    "time_above": Spec(
+        ("subject", "threshold"), "h", "time above threshold",
+        "Total time in the evaluation window with the concentration at or above the threshold",
+    ),
+    "peak_concentration": Spec(
+        ("subject",), "ng/mL", "peak concentration", "Highest concentration in the evaluation window"
+    ),
+    "recovery_day": Spec(
+        ("subject", "threshold", "hold"), "d", "first day back above threshold after the hold",
+        "Clinical day of the first scheduled trough at or above the threshold after the hold ends; NaN if the "
+        "trough never gets back above it within the schedule",
+    ),
+}
+
+
+def create_dataset(data_vars: dict, coords: dict | None = None, attrs: dict | None = None):
+    """Build an :class:`xarray.Dataset` whose every variable matches its spec in :data:`SPECS`.
+
+    Parameters
+    ----------
+    data_vars, coords
+        ``{name: array}``; the dimensions come from the spec.
+    attrs
+        Dataset attributes.
+
+    Raises
+    ------
+    KeyError
+        For a variable without a spec (an internal error: every output must be declared).
+    ValueError
+        For a variable whose shape does not fit its spec, or whose name is a dimension name.
+    """
+    import xarray as xr
+
+    def build(name, values):
+        spec = SPECS[name]
+        array = np.asarray(values)
+        if array.ndim != len(spec.dims):
+            raise ValueError(f"variable {name!r} has {array.ndim} dims, its spec says {spec.dims}")
+        attrs_ = {"long_name": spec.long_name, "description": spec.description}
+        if spec.units is not None:
+            attrs_["units"] = spec.units
+        return xr.Variable(spec.dims, array, attrs_)
+
+    for name in data_vars:
+        if name in DIMENSIONS:
+            raise ValueError(f"data variable {name!r} would collide with the dimension of the same name")
+    return xr.Dataset(
+        {name: build(name, values) for name, values in data_vars.items()},
+        coords={name: build(name, values) for name, values in (coords or {}).items()},
+        attrs=attrs or {},
+    )
