@@ -12,7 +12,7 @@ from importlib import import_module
 __version__ = "0.1.0"
 
 _LAZY = {
-    "simulate": "imapk.simulate",
+    "simulate": "imapk.simulation",
     "load_scenario": "imapk.scenario",
     "run_scenario": "imapk.scenario",
     "Scenario": "imapk.scenario",

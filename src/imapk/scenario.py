@@ -391,7 +391,7 @@ def run_scenario(scenario: Scenario | str | Path):
     """Simulate a scenario and return the result Dataset (see :func:`imapk.simulate`)."""
     import numpy as np
 
-    from .simulate import simulate
+    from .simulation import simulate
 
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)

@@ -43,6 +43,8 @@ SPECS: dict[str, Spec] = {
     ),
     "threshold_reference": Spec(("threshold",), None, "threshold source", "Citation of the threshold"),
     "hold_label": Spec(("hold",), None, "hold", "Label of the hold"),
+    "hold_first_day": Spec(("hold",), "d", "first held day", "Clinical day of the first dose the hold removes"),
+    "hold_last_day": Spec(("hold",), "d", "last held day", "Clinical day of the last dose the hold removes"),
     # the schedule
     "dose_time": Spec(("dose",), "h", "scheduled dose time", "Scheduled time of the dose (before any lag)"),
     "dose_planned": Spec(("dose",), "mg", "planned dose", "Amount the prescription intends, mg imatinib free base"),

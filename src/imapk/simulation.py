@@ -123,6 +123,8 @@ def simulate(
             threshold_reference=np.array([t.reference for t in resolved]),
             hold=np.arange(len(table.hold_labels)),
             hold_label=np.array(table.hold_labels, dtype=str),
+            hold_first_day=np.array([table.day[table.hold == h].min() for h in range(len(table.hold_labels))], dtype=np.int64),
+            hold_last_day=np.array([table.day[table.hold == h].max() for h in range(len(table.hold_labels))], dtype=np.int64),
         )
         data.update(
             time_below=result.time_below,

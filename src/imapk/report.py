@@ -1,0 +1,210 @@
+"""The verdict of a run, as a plain structure, as text for people and as JSON for scripts.
+
+For each threshold: how many scheduled troughs in the evaluation window fall below it, for how
+long the concentration is below it (exact crossing times), the longest stretch below it, how low
+the trough gets, and when the trough is back above it after each hold. A target that is never
+reached is said plainly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+
+__all__ = ["verdict", "format_text", "format_json"]
+
+HOURS_PER_DAY = 24.0
+
+
+def _days(hours: float) -> float:
+    return float(hours) / HOURS_PER_DAY
+
+
+def _stat(values: np.ndarray) -> dict:
+    """Value for one subject; median and 5th-95th percentiles for a population."""
+    values = np.asarray(values, dtype=float)
+    if values.size == 1:
+        return {"value": float(values[0])}
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return {"median": math.nan, "p05": math.nan, "p95": math.nan, "n_undefined": int(values.size)}
+    p05, p50, p95 = np.percentile(finite, [5, 50, 95])
+    return {"median": float(p50), "p05": float(p05), "p95": float(p95), "n_undefined": int(values.size - finite.size)}
+
+
+def verdict(ds) -> dict:
+    """Summarise a result Dataset against its thresholds.
+
+    Returns
+    -------
+    dict
+        ``title``, ``schedule`` (dose counts), ``window`` (days), ``parameters`` and one entry per
+        threshold under ``thresholds``. Times are in days, concentrations in ng/mL. For one subject
+        each statistic is ``{"value": x}``; for a population ``{"median", "p05", "p95"}``.
+    """
+    status = ds["dose_status"].values
+    window = (float(ds.attrs["window_start"]), float(ds.attrs["window_end"]))
+    in_window = (ds["dose_time"].values >= window[0]) & (ds["dose_time"].values < window[1])
+    trough = ds["trough"].values
+    result = {
+        "title": ds.attrs.get("title", ""),
+        "parameter_set": ds.attrs.get("parameter_set", ""),
+        "parameter_set_citation": ds.attrs.get("parameter_set_citation", ""),
+        "subjects": int(ds.sizes["subject"]),
+        "schedule": {
+            "scheduled_doses": int(status.size),
+            "given": int((status == "given").sum()),
+            "held": int((status == "held").sum()),
+            "missed": int((status == "missed").sum()),
+            "days": _days(window[1]),
+        },
+        "parameters": {name: _stat(ds[name].values) for name in ("cl", "v", "ka", "d1", "f", "tlag")},
+        "window": {"start_day": _days(window[0]) + 1, "end_day": _days(window[1]), "length_days": _days(window[1] - window[0])},
+        "thresholds": [],
+    }
+    if "threshold" not in ds.dims:
+        return result
+    days = ds["day"].values
+    trough_window = trough[:, in_window]
+    for m, name in enumerate(ds["threshold"].values):
+        value = float(ds["threshold_value"].values[m])
+        kind = str(ds["threshold_kind"].values[m])
+        entry = {
+            "name": str(name),
+            "value_ng_per_ml": value,
+            "kind": kind,
+            "reference": str(ds["threshold_reference"].values[m]),
+            "troughs_below": _stat(ds["trough_below_count"].values[:, m]),
+            "troughs_in_window": int(ds["trough_count"].values[m]),
+            "fraction_troughs_below": _stat(ds["trough_below_fraction"].values[:, m]),
+            "time_below_days": _stat(ds["time_below"].values[:, m] / HOURS_PER_DAY),
+            "time_above_days": _stat(ds["time_above"].values[:, m] / HOURS_PER_DAY),
+            "longest_below_days": _stat(ds["longest_below"].values[:, m] / HOURS_PER_DAY),
+            "peak_ng_per_ml": _stat(ds["peak_concentration"].values),
+        }
+        if trough_window.shape[1]:
+            lowest = trough_window.min(axis=1)
+            highest = trough_window.max(axis=1)
+            entry["lowest_trough_ng_per_ml"] = _stat(lowest)
+            entry["highest_trough_ng_per_ml"] = _stat(highest)
+            entry["lowest_trough_day"] = _stat(days[in_window][trough_window.argmin(axis=1)])
+            entry["largest_shortfall_percent"] = _stat(np.maximum(0.0, (value - lowest) / value * 100.0))
+        entry["recovery_after_holds"] = [
+            {
+                "hold": h,
+                "label": str(ds["hold_label"].values[h]),
+                "held_days": [int(ds["hold_first_day"].values[h]), int(ds["hold_last_day"].values[h])],
+                "first_day_back_above": _stat(ds["recovery_day"].values[:, m, h]),
+            }
+            for h in range(ds.sizes.get("hold", 0))
+        ]
+        if kind == "target":
+            met = ds["trough_below_count"].values[:, m] == 0
+            never = ds["trough_below_count"].values[:, m] == ds["trough_count"].values[m]
+        else:
+            met = ds["peak_concentration"].values < value
+            never = ~met & (ds["time_above"].values[:, m] >= (window[1] - window[0]))
+        entry["met_fraction"] = float(met.mean())
+        entry["never_met_fraction"] = float(never.mean())
+        result["thresholds"].append(entry)
+    return result
+
+
+def _fmt(stat: dict, unit: str = "", digits: int = 1) -> str:
+    if "value" in stat:
+        value = stat["value"]
+        return "-" if math.isnan(value) else f"{value:.{digits}f}{unit}"
+    return f"{stat['median']:.{digits}f}{unit} (5-95 %: {stat['p05']:.{digits}f}-{stat['p95']:.{digits}f})"
+
+
+def format_text(summary: dict) -> str:
+    """The verdict as a short readable report."""
+    lines = [summary["title"] or "imapk run"]
+    pset = summary["parameter_set"]
+    p = summary["parameters"]
+    input_text = f"ka {_fmt(p['ka'], ' 1/h', 3)}" if not math.isnan(p["ka"].get("value", p["ka"].get("median"))) else f"D1 {_fmt(p['d1'], ' h', 2)}"
+    lines.append(
+        f"Model: {pset}: CL/F {_fmt(p['cl'], ' L/h')}, V/F {_fmt(p['v'], ' L', 0)}, {input_text}"
+        + (f", tlag {_fmt(p['tlag'], ' h', 2)}" if p["tlag"].get("value", 1) else "")
+    )
+    s = summary["schedule"]
+    lines.append(
+        f"Schedule: {s['scheduled_doses']} scheduled doses over {s['days']:.0f} days: "
+        f"{s['given']} given, {s['held']} held, {s['missed']} missed"
+    )
+    w = summary["window"]
+    lines.append(f"Evaluation window: day {w['start_day']:.0f} to day {w['end_day']:.0f} ({w['length_days']:.0f} days)")
+    if summary["subjects"] > 1:
+        lines.append(f"Population: {summary['subjects']} subjects; figures are median (5th-95th percentile)")
+    for t in summary["thresholds"]:
+        lines.append("")
+        if t["kind"] == "target":
+            lines.append(f"[{t['name']}] target: trough >= {t['value_ng_per_ml']:g} ng/mL")
+            lines.append(f"  verdict:           {_target_verdict(t, summary['subjects'])}")
+            lines.append(
+                f"  troughs below:     {_fmt(t['troughs_below'], '', 0)} of {t['troughs_in_window']}"
+                f" ({_fmt({k: v * 100 for k, v in t['fraction_troughs_below'].items() if k != 'n_undefined'}, ' %')})"
+            )
+            lines.append(f"  time below:        {_fmt(t['time_below_days'], ' d')} of {w['length_days']:.0f} d")
+            lines.append(f"  longest below:     {_fmt(t['longest_below_days'], ' d')}")
+            if "lowest_trough_ng_per_ml" in t:
+                lines.append(
+                    f"  troughs ranged:    {_fmt(t['lowest_trough_ng_per_ml'], ' ng/mL', 0)} (day "
+                    f"{_fmt(t['lowest_trough_day'], '', 0)}) to {_fmt(t['highest_trough_ng_per_ml'], ' ng/mL', 0)}"
+                )
+                lines.append(f"  largest shortfall: {_fmt(t['largest_shortfall_percent'], ' %')} below target")
+            for r in t["recovery_after_holds"]:
+                span = f"days {r['held_days'][0]}-{r['held_days'][1]}" if r["held_days"] else "no dose held"
+                back = r["first_day_back_above"]
+                if "value" in back:
+                    text = (
+                        "never back above target before the next hold or the end"
+                        if math.isnan(back["value"])
+                        else f"trough back above target on day {back['value']:.0f}"
+                    )
+                else:
+                    text = f"back above target on day {_fmt(back, '', 0)}; never for {back['n_undefined']} subjects"
+                lines.append(f"  after {r['label']} ({span}): {text}")
+        else:
+            lines.append(f"[{t['name']}] ceiling: concentration < {t['value_ng_per_ml']:g} ng/mL")
+            met = t["met_fraction"]
+            if summary["subjects"] == 1:
+                text = "MET: never reached" if met == 1 else "NOT MET: the concentration reaches the ceiling"
+            else:
+                text = f"met by {met * 100:.1f} % of subjects"
+            lines.append(f"  verdict:           {text}")
+            lines.append(f"  peak:              {_fmt(t['peak_ng_per_ml'], ' ng/mL', 0)}")
+            lines.append(f"  time above:        {_fmt(t['time_above_days'], ' d')}")
+    return "\n".join(lines)
+
+
+def _target_verdict(t: dict, subjects: int) -> str:
+    value = t["value_ng_per_ml"]
+    if subjects > 1:
+        return (
+            f"{t['met_fraction'] * 100:.1f} % of subjects keep every trough >= {value:g} ng/mL; "
+            f"{t['never_met_fraction'] * 100:.1f} % never reach it"
+        )
+    if t["met_fraction"] == 1:
+        return f"MET: every trough in the window is >= {value:g} ng/mL"
+    if t["never_met_fraction"] == 1:
+        highest = t.get("highest_trough_ng_per_ml", {}).get("value", math.nan)
+        return f"NOT MET: no trough in the window reaches {value:g} ng/mL (highest {highest:.0f} ng/mL)"
+    return f"NOT MET: some troughs in the window are below {value:g} ng/mL"
+
+
+def format_json(summary: dict) -> str:
+    """The verdict as JSON (NaN written as null)."""
+
+    def clean(obj):
+        if isinstance(obj, float) and math.isnan(obj):
+            return None
+        if isinstance(obj, dict):
+            return {k: clean(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [clean(v) for v in obj]
+        return obj
+
+    return json.dumps(clean(summary), indent=2)

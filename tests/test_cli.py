@@ -1,0 +1,131 @@
+"""The command line: exit codes, one-line errors, outputs."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from imapk.cli import main
+
+
+def test_run__case_report_text(case_report_path, capsys):
+    assert main(["run", str(case_report_path)]) == 0
+    out = capsys.readouterr().out
+    # Widmer 2006 typical values: the 400 mg/d trough (about 732 ng/mL) never reaches 1100 ng/mL.
+    assert "NOT MET: no trough in the window reaches 1100 ng/mL (highest 732 ng/mL)" in out
+    assert "365 scheduled doses over 365 days: 351 given, 14 held, 0 missed" in out
+    assert "after grade 3 rash (days 29-42): never back above target" in out
+
+
+def test_run__json_is_machine_readable(case_report_path, capsys):
+    assert main(["run", str(case_report_path), "--format", "json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    gist = next(t for t in summary["thresholds"] if t["name"] == "gist")
+    assert gist["value_ng_per_ml"] == 1100
+    assert gist["troughs_in_window"] == 337  # days 29..365
+    assert gist["troughs_below"]["value"] == 337
+    assert gist["recovery_after_holds"][0]["first_day_back_above"]["value"] is None  # NaN -> null
+    assert summary["schedule"] == {"scheduled_doses": 365, "given": 351, "held": 14, "missed": 0, "days": 365.0}
+
+
+def test_run__writes_netcdf(case_report_path, tmp_path, capsys):
+    out = tmp_path / "result.nc"
+    assert main(["run", str(case_report_path), "-o", str(out)]) == 0
+    import imapk
+
+    ds = imapk.read_netcdf(out)
+    assert ds.sizes["dose"] == 365
+    assert ds["trough"].attrs["units"] == "ng/mL"
+    assert "widmer2006" == ds.attrs["parameter_set"]
+    assert "Widmer N" in ds.attrs["parameter_set_citation"]
+    assert ds.attrs["scenario"] == case_report_path.read_text()
+    assert list(tmp_path.iterdir()) == [out]  # no temporary file left behind
+
+
+def test_run__missing_file_is_one_line_exit_2(tmp_path, capsys):
+    missing = tmp_path / "nope.toml"
+    assert main(["run", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"imapk: error: {missing}: no such scenario file\n"
+
+
+def test_run__bad_output_name(case_report_path, capsys):
+    assert main(["run", str(case_report_path), "-o", "result.csv"]) == 2
+    err = capsys.readouterr().err
+    assert err == "imapk: error: -o/--output: output file must be NetCDF (got 'result.csv'; expected a name ending in .nc)\n"
+
+
+def test_run__output_folder_missing(case_report_path, tmp_path, capsys):
+    target = tmp_path / "no" / "such" / "dir" / "out.nc"
+    assert main(["run", str(case_report_path), "-o", str(target)]) == 2
+    assert "the output folder does not exist" in capsys.readouterr().err
+
+
+def test_validate__ok(case_report_path, capsys):
+    assert main(["validate", str(case_report_path)]) == 0
+    out = capsys.readouterr().out
+    assert "OK" in out and "365 scheduled doses" in out and "14 held" in out
+
+
+def test_validate__error_names_file_and_key(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        '[scenario]\ntitle = "x"\n[model]\nparameter_set = "widmer2006"\n'
+        '[[schedule.phases]]\ndose = "-400 mg"\ndays = 10\n'
+    )
+    assert main(["validate", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"imapk: error: {bad}: schedule.phases[0].dose: dose must not be negative")
+    assert err.count("\n") == 1
+
+
+def test_params__table_and_one(capsys):
+    assert main(["params"]) == 0
+    out = capsys.readouterr().out
+    assert "widmer2006" in out and "doi:10.1111/j.1365-2125.2006.02719.x" in out
+    assert main(["params", "widmer2006"]) == 0
+    out = capsys.readouterr().out
+    assert "14.3" in out and "347" in out and "0.609" in out
+
+
+def test_params__unknown_name(capsys):
+    assert main(["params", "nosuch"]) == 2
+    assert "unknown parameter set (got 'nosuch'; expected one of" in capsys.readouterr().err
+
+
+def test_internal_error__exit_1_without_traceback(monkeypatch, case_report_path, capsys):
+    import imapk.scenario
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("kaboom")
+
+    monkeypatch.setattr(imapk.scenario, "run_scenario", boom)
+    assert main(["run", str(case_report_path)]) == 1
+    err = capsys.readouterr().err
+    assert "internal error: RuntimeError: kaboom" in err and "Traceback" not in err
+
+
+def test_help__imports_no_numba_or_xarray():
+    code = (
+        "import sys\n"
+        "from imapk.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('numba', 'xarray', 'scipy', 'matplotlib') if m in sys.modules]\n"
+        "print('HEAVY:' + ','.join(heavy))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "HEAVY:"
+
+
+def test_import__is_light():
+    code = "import sys, imapk; print(','.join(m for m in ('numba', 'xarray', 'numpy') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("argv", [["run"], ["frobnicate"]])
+def test_usage_errors__exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
