@@ -40,6 +40,9 @@ GIVEN, HELD, MISSED = 0, 1, 2
 STATUS_LABELS = ("given", "held", "missed")
 # Relative tolerance when counting doses in a phase: 28 d of q24h is 28 doses even if 28*24/24 rounds.
 _COUNT_TOL = 1e-9
+#: Most scheduled doses a schedule may hold (about 114 years of hourly doses): a guard against a
+#: unit slip ("1e6 days", "1 min" for "1 d") turning into an out-of-memory crash.
+MAX_DOSES = 1_000_000
 
 
 def day_start(day: float) -> float:
@@ -68,10 +71,30 @@ def _positive(value: float | None, key: str, unit: str) -> None:
 
 def _one_length(days: float | None, doses: int | None, key: str) -> None:
     if (days is None) == (doses is None):
-        raise ScheduleError("give exactly one of `days` and `doses`", key=key, got={"days": days, "doses": doses})
+        raise ScheduleError(
+            "give exactly one of `days` and `doses`",
+            key=key,
+            got={"days": days, "doses": doses},
+            expected="e.g. days = 14 or doses = 14",
+        )
     _positive(days, f"{key}.days", "d")
     if doses is not None and (isinstance(doses, bool) or not isinstance(doses, int) or doses <= 0):
         raise ScheduleError("must be a positive whole number", key=f"{key}.doses", got=doses, expected="an integer >= 1")
+    if doses is not None and doses > MAX_DOSES:
+        raise ScheduleError("too many doses", key=f"{key}.doses", got=doses, expected=f"at most {MAX_DOSES}")
+
+
+def _whole_day(value: object, key: str) -> int:
+    """A clinical day: a whole number >= 1 (an integral float such as 29.0 is accepted)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value != int(value)
+        or value < 1
+    ):
+        raise ScheduleError("must be a whole clinical day >= 1", key=key, got=value, expected="an integer day >= 1 (day 1 is the first day of therapy)")
+    return int(value)
 
 
 @dataclass(frozen=True)
@@ -82,8 +105,8 @@ class Phase:
     ----------
     dose
         Amount per administration, mg of imatinib free base. A sequence cycles over the
-        administrations of each day, e.g. ``(400, 200)`` with a 12 h interval is 400 mg in the
-        morning and 200 mg in the evening. [mg]
+        administrations of the phase, starting with its first, e.g. ``(400, 200)`` with a 12 h
+        interval is 400 mg in the morning and 200 mg in the evening. [mg]
     interval
         Time between administrations. [h]
     days
@@ -105,6 +128,13 @@ class Phase:
         _positive(self.interval, "interval", "h")
         object.__setattr__(self, "interval", float(self.interval))
         _one_length(self.days, self.doses, "phase")
+        if self.days is not None and self.days * HOURS_PER_DAY / self.interval > MAX_DOSES:
+            raise ScheduleError(
+                f"this phase would hold more than {MAX_DOSES} doses (a unit slip?)",
+                key="phase",
+                got=f"days = {self.days:g} with interval {self.interval:g} h",
+                expected=f"at most {MAX_DOSES} doses per schedule",
+            )
         if not self.label:
             amount = "/".join(f"{a:g}" for a in self.dose)
             object.__setattr__(self, "label", f"{amount} mg q{self.interval:g}h")
@@ -129,8 +159,10 @@ class LadderStep:
     Parameters
     ----------
     dose
-        Amount of each scheduled administration during the step (a sequence cycles as in
-        :class:`Phase`). [mg]
+        Amount of each scheduled administration during the step. A sequence cycles with the
+        position of each dose in its phase (the same slots as :class:`Phase`), so ``(400, 200)``
+        on a q12h phase is 400 mg in the morning and 200 mg in the evening even when the restart
+        falls on an evening dose. [mg]
     days
         Length of the step. [d]
     """
@@ -150,7 +182,8 @@ class Hold:
     Parameters
     ----------
     start_day
-        Clinical day of the first held dose (day 1 is the first day of therapy).
+        Clinical day the hold starts (a whole day >= 1; day 1 is the first day of therapy): the
+        first held dose is the first one scheduled at or after the start of that day.
     days
         Length of the hold in days: doses scheduled in [start, start + days) are held. [d]
     doses
@@ -161,19 +194,21 @@ class Hold:
         Name of the hold (e.g. the toxicity it manages).
     """
 
-    start_day: float
+    start_day: int
     days: float | None = None
     doses: int | None = None
     restart: tuple[LadderStep, ...] = ()
     label: str = ""
 
     def __post_init__(self) -> None:
-        if isinstance(self.start_day, bool) or not isinstance(self.start_day, (int, float)) or not (
-            math.isfinite(self.start_day) and self.start_day >= 1
-        ):
-            raise ScheduleError("must be a clinical day >= 1", key="start_day", got=self.start_day, expected="day >= 1")
+        object.__setattr__(self, "start_day", _whole_day(self.start_day, "start_day"))
         _one_length(self.days, self.doses, "hold")
         object.__setattr__(self, "restart", tuple(self.restart))
+        for i, step in enumerate(self.restart):
+            if not isinstance(step, LadderStep):
+                raise ScheduleError(
+                    "must be a LadderStep", key=f"restart[{i}]", got=step, expected="LadderStep(dose=..., days=...)"
+                )
         if not self.label:
             object.__setattr__(self, "label", "hold")
 
@@ -188,7 +223,7 @@ class SteadyState:
     Parameters
     ----------
     dose
-        Amount of each dose before t = 0. [mg]
+        Amount of each dose before t = 0 (one amount: the closed form needs a regular train). [mg]
     interval
         Dosing interval before t = 0. [h]
     """
@@ -197,8 +232,13 @@ class SteadyState:
     interval: float = 24.0
 
     def __post_init__(self) -> None:
-        _amounts(self.dose, "dose")
+        if not isinstance(self.dose, (int, float)):
+            raise ScheduleError(
+                "a steady-state start takes one amount", key="dose", got=self.dose, expected="e.g. 400 (mg)"
+            )
+        object.__setattr__(self, "dose", _amounts(self.dose, "dose")[0])
         _positive(self.interval, "interval", "h")
+        object.__setattr__(self, "interval", float(self.interval))
 
 
 @dataclass(frozen=True)
@@ -303,9 +343,25 @@ class Schedule:
         ------
         ScheduleError
             For overlapping holds, a hold outside the schedule or holding no dose, a missed dose
-            outside the schedule or inside a hold, or a duplicated missed dose.
+            outside the schedule or inside a hold, a duplicated missed dose, or more than
+            :data:`MAX_DOSES` doses.
         """
-        times, intervals, planned, labels = [], [], [], []
+        for i, phase in enumerate(self.phases):
+            if not isinstance(phase, Phase):
+                raise ScheduleError("must be a Phase", key=f"phases[{i}]", got=phase, expected="Phase(dose=..., days=...)")
+        for i, hold in enumerate(self.holds):
+            if not isinstance(hold, Hold):
+                raise ScheduleError("must be a Hold", key=f"holds[{i}]", got=hold, expected="Hold(start_day=..., days=...)")
+        if self.steady_state is not None and not isinstance(self.steady_state, SteadyState):
+            raise ScheduleError(
+                "must be a SteadyState", key="steady_state", got=self.steady_state, expected="SteadyState(dose=..., interval=...)"
+            )
+        total = sum(phase.count() for phase in self.phases)
+        if total > MAX_DOSES:
+            raise ScheduleError(
+                f"the phases hold {total} doses (a unit slip?)", key="phases", got=total, expected=f"at most {MAX_DOSES}"
+            )
+        times, intervals, planned, labels, slots = [], [], [], [], []
         start = 0.0
         for phase in self.phases:
             n = phase.count()
@@ -315,7 +371,9 @@ class Schedule:
             amounts = np.asarray(phase.dose)
             planned.append(amounts[k % len(amounts)])
             labels.extend([phase.label] * n)
+            slots.append(k)
             start += phase.duration()
+        slot = np.concatenate(slots)
         time = np.concatenate(times)
         interval = np.concatenate(intervals)
         planned_amount = np.concatenate(planned).astype(float)
@@ -337,27 +395,36 @@ class Schedule:
             first = int(np.searchsorted(time, begin - 1e-9))
             if begin >= end or first >= len(time):
                 raise ScheduleError(
-                    f"starts after the schedule ends (day {hold.start_day:g}; last dose on day {_day(time[-1])})",
+                    "starts after the last scheduled dose",
                     key=key,
+                    got=f"start_day = {hold.start_day}",
+                    expected=f"a day <= {_day(time[-1])}, the day of the last dose",
                 )
             if hold.days is not None:
                 stop = begin + hold.days * HOURS_PER_DAY
                 if stop > end + 1e-9:
                     raise ScheduleError(
-                        f"ends after the schedule (days {_span(begin, stop)}; schedule ends on day {_day(end - 1e-9)})",
+                        f"ends after the schedule (schedule ends on day {_day(end - 1e-9)})",
                         key=key,
+                        got=f"days {_span(begin, stop)}",
+                        expected=f"days <= {_fmt((end - begin) / HOURS_PER_DAY)} from day {hold.start_day}",
                     )
                 last = int(np.searchsorted(time, stop - 1e-9))
             else:
                 last = first + hold.doses
                 if last > len(time):
                     raise ScheduleError(
-                        f"holds {hold.doses} doses but only {len(time) - first} remain from day {hold.start_day:g}",
+                        f"holds more doses than remain from day {hold.start_day}",
                         key=key,
+                        got=f"doses = {hold.doses}",
+                        expected=f"doses <= {len(time) - first}",
                     )
                 stop = time[last] if last < len(time) else end
             if last <= first:
-                raise ScheduleError(f"holds no scheduled dose (days {_span(begin, stop)})", key=key)
+                raise ScheduleError(
+                    "holds no scheduled dose", key=key, got=f"days {_span(begin, stop)}",
+                    expected="a hold covering at least one scheduled dose",
+                )
             for j, (other_begin, other_stop) in windows:
                 if begin < other_stop - 1e-9 and other_begin < stop - 1e-9:
                     raise ScheduleError(
@@ -382,7 +449,7 @@ class Schedule:
                 step_stop = min(step_start + step.days * HOURS_PER_DAY, limit)
                 inside = np.flatnonzero((time >= step_start - 1e-9) & (time < step_stop - 1e-9))
                 amounts = np.asarray(step.dose)
-                planned_amount[inside] = amounts[np.arange(len(inside)) % len(amounts)]
+                planned_amount[inside] = amounts[slot[inside] % len(amounts)]
                 label = self.holds[i].label
                 phase_label[inside] = f"{label}: restart step {s + 1} ({'/'.join(f'{a:g}' for a in step.dose)} mg)"
                 step_start = step_start + step.days * HOURS_PER_DAY
@@ -390,26 +457,48 @@ class Schedule:
         status = np.where(hold_index >= 0, HELD, GIVEN).astype(np.int8)
         day = np.floor(time / HOURS_PER_DAY).astype(np.int64) + 1
         missed = {}
+        seen_days: dict[int, int] = {}
         for n, d in enumerate(self.missed_days):
             if isinstance(d, bool) or not isinstance(d, int):
-                raise ScheduleError("must be a whole clinical day", key=f"missed_days[{n}]", got=d)
+                raise ScheduleError(
+                    "must be a whole clinical day", key=f"missed_days[{n}]", got=d, expected="an integer day >= 1"
+                )
+            if d in seen_days:
+                raise ScheduleError(
+                    f"day {d} is already listed as missed_days[{seen_days[d]}]", key=f"missed_days[{n}]", got=d,
+                    expected="each day listed once",
+                )
+            seen_days[d] = n
             members = np.flatnonzero(day == d)
             if members.size == 0:
-                raise ScheduleError(f"no dose is scheduled on day {d}", key=f"missed_days[{n}]", got=d)
+                raise ScheduleError(
+                    "no dose is scheduled on this day", key=f"missed_days[{n}]", got=d,
+                    expected=f"a day with a scheduled dose, 1 to {int(day[-1])}",
+                )
             for j in members:
-                missed.setdefault(int(j), f"missed_days[{n}]")
+                missed[int(j)] = f"missed_days[{n}]"
         for n, j in enumerate(self.missed_doses):
             if isinstance(j, bool) or not isinstance(j, int) or not 0 <= j < len(time):
                 raise ScheduleError(
                     "no such scheduled dose", key=f"missed_doses[{n}]", got=j, expected=f"0 <= index < {len(time)}"
                 )
             if j in missed:
-                raise ScheduleError(f"dose {j} is already missed by {missed[j]}", key=f"missed_doses[{n}]", got=j)
+                raise ScheduleError(
+                    f"dose {j} (day {day[j]}) is already missed by {missed[j]}", key=f"missed_doses[{n}]", got=j,
+                    expected="each dose missed once",
+                )
             missed[j] = f"missed_doses[{n}]"
         for j, key in missed.items():
             if status[j] == HELD:
+                h = int(hold_index[j])
+                first_held = int(np.flatnonzero(hold_index == h)[0])
+                last_held = int(np.flatnonzero(hold_index == h)[-1])
+                got = int(day[j]) if key.startswith("missed_days") else j
                 raise ScheduleError(
-                    f"dose {j} (day {day[j]}) is already held by holds[{hold_index[j]}]", key=key, got=int(day[j])
+                    f"dose {j} (day {day[j]}) is already held by holds[{h}] (days {day[first_held]}-{day[last_held]})",
+                    key=key,
+                    got=got,
+                    expected="a dose outside every hold",
                 )
             status[j] = MISSED
         given = np.where(status == GIVEN, planned_amount, 0.0)
@@ -429,6 +518,10 @@ class Schedule:
 
 def _day(t: float) -> int:
     return int(math.floor(t / HOURS_PER_DAY)) + 1
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}"
 
 
 def _span(begin: float, stop: float) -> str:
