@@ -1,0 +1,78 @@
+"""PK parameters and the shipped parameter sets."""
+
+import math
+
+import pytest
+
+from imapk.errors import ParameterError
+from imapk.parameter_sets import PARAMETER_SETS, get_parameter_set
+from imapk.params import ParameterChange, ParameterTable, PKParams
+
+
+def test_pkparams__widmer_half_life():
+    # t1/2 = ln2 / (CL/V) = 0.6931 / (14.3 / 347) = 16.82 h (the literature notes give 16.8 h).
+    assert PKParams(cl=14.3, v=347.0, ka=0.609).half_life == pytest.approx(16.8, abs=0.05)
+
+
+@pytest.mark.parametrize(
+    "kwargs, key",
+    [
+        ({"cl": -1.0, "v": 347.0, "ka": 0.6}, "cl"),
+        ({"cl": 14.3, "v": 0.0, "ka": 0.6}, "v"),
+        ({"cl": 14.3, "v": 347.0, "ka": math.nan}, "ka"),
+        ({"cl": 14.3, "v": 347.0, "ka": 0.6, "tlag": -0.5}, "tlag"),
+        ({"cl": 14.3, "v": 347.0, "ka": 0.6, "f": 0.0}, "f"),
+        ({"cl": 14.3, "v": 347.0, "ka": math.inf}, "ka"),
+    ],
+)
+def test_pkparams__out_of_range(kwargs, key):
+    with pytest.raises(ParameterError) as info:
+        PKParams(**kwargs)
+    assert info.value.key == key
+
+
+def test_pkparams__exactly_one_input_kind():
+    with pytest.raises(ParameterError, match="exactly one of `ka`"):
+        PKParams(cl=14.3, v=347.0)
+    with pytest.raises(ParameterError, match="exactly one of `ka`"):
+        PKParams(cl=14.3, v=347.0, ka=0.6, d1=1.5)
+    assert PKParams(cl=14.3, v=347.0, d1=1.5).input_kind == "zero-order"
+
+
+def test_pkparams__immutable():
+    p = PKParams(cl=14.3, v=347.0, ka=0.609)
+    with pytest.raises(AttributeError):
+        p.cl = 10.0
+
+
+def test_parameter_change__unknown_parameter():
+    with pytest.raises(ParameterError, match="cannot change over time"):
+        ParameterChange.at(672.0, tlag=1.0)
+
+
+def test_parameter_table__at_times():
+    table = ParameterTable.from_params(
+        PKParams(cl=14.3, v=347.0, ka=0.609), (ParameterChange.at(672.0, cl=10.0, f=0.8),), n=2
+    )
+    assert table.at_times("cl", [0.0, 671.0, 672.0, 700.0]).tolist() == [[14.3, 14.3, 10.0, 10.0]] * 2
+    assert table.at_times("f", [671.0, 672.0]).tolist() == [[1.0, 0.8]] * 2
+    assert table.segments("v").tolist() == [[347.0, 347.0]] * 2
+
+
+def test_parameter_sets__every_set_is_cited():
+    for pset in PARAMETER_SETS.values():
+        assert "doi:" in pset.citation
+        assert pset.population
+        for name in ("cl", "v"):
+            assert name in pset.confidence
+
+
+def test_parameter_sets__widmer_values_from_abstract():
+    # Widmer 2006 abstract (PMC1885072): CL/F 14.3 L/h, V/F 347 L; ka 0.609 1/h from the Tucuxi model file.
+    p = get_parameter_set("widmer2006").params
+    assert (p.cl, p.v, p.ka, p.f, p.tlag) == (14.3, 347.0, 0.609, 1.0, 0.0)
+
+
+def test_parameter_sets__unknown():
+    with pytest.raises(ParameterError, match="unknown parameter set"):
+        get_parameter_set("widmer2007")
