@@ -40,7 +40,7 @@ DOSE, DAYS = 400.0, 365
 #: Hourly grid of the dense case. [h]
 HOURLY = np.arange(0.0, DAYS * 24.0, 1.0)
 #: Rounds per population size (full mode, quick mode). Each case also has one warm-up round.
-ROUNDS = {1: (200, 5), 100: (30, 3), 10_000: (5, 1)}
+ROUNDS = {1: (200, 5), 100: (30, 3), 10_000: (10, 1)}
 #: scipy reference: (subjects, timed repeats) in full and quick mode.
 SCIPY_FULL = (3, 5)
 SCIPY_QUICK = (1, 1)

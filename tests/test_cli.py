@@ -129,3 +129,15 @@ def test_usage_errors__exit_2(argv, capsys):
     with pytest.raises(SystemExit) as info:
         main(argv)
     assert info.value.code == 2
+
+
+def test_run__plot(case_report_path, tmp_path, capsys):
+    target = tmp_path / "case.png"
+    assert main(["run", str(case_report_path), "--plot", str(target)]) == 0
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["case.png"]
+
+
+def test_run__plot_bad_suffix(case_report_path, capsys):
+    assert main(["run", str(case_report_path), "--plot", "case.jpg"]) == 2
+    assert "plot file must be PNG, PDF or SVG" in capsys.readouterr().err

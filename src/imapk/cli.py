@@ -39,7 +39,40 @@ def _run(args: argparse.Namespace) -> int:
     print(format_json(summary) if args.format == "json" else format_text(summary))
     if args.output is not None and args.format == "text":
         print(f"\nResult written to {args.output}")
+    if args.plot is not None:
+        _save_plot(ds, args.plot)
+        if args.format == "text":
+            print(f"Plot written to {args.plot}")
     return 0
+
+
+def _save_plot(ds, path: str) -> None:
+    import os
+    import tempfile
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .plot import plot_troughs
+
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix not in (".png", ".pdf", ".svg"):
+        raise ImapkError("plot file must be PNG, PDF or SVG", key="--plot", got=path, expected="a name ending in .png, .pdf or .svg")
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        raise ImapkError("the plot folder does not exist", source=path, got=folder)
+    ax = plot_troughs(ds)
+    handle, temporary = tempfile.mkstemp(prefix=".plot.", suffix=suffix, dir=folder)
+    os.close(handle)
+    try:
+        ax.figure.savefig(temporary, dpi=120)
+        os.replace(temporary, path)
+    finally:
+        plt.close(ax.figure)
+        if os.path.exists(temporary):
+            os.unlink(temporary)
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -96,6 +129,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("scenario", help="scenario file (TOML)")
     run.add_argument("-o", "--output", help="write the result Dataset to this NetCDF file (atomically)")
     run.add_argument("--format", choices=("text", "json"), default="text", help="verdict format (default: text)")
+    run.add_argument("--plot", metavar="FILE", help="draw the troughs and the concentration curve (PNG, PDF or SVG)")
     run.set_defaults(handler=_run)
 
     validate = commands.add_parser("validate", help="check a scenario file without running it")
