@@ -1,9 +1,37 @@
 """Scenario files: TOML in, validated objects out.
 
 A scenario names the parameter set (or gives parameters inline, with units), the schedule, the
-outputs wanted and the thresholds. Every error names the file, the dotted key, the value found and
-what was expected; unknown keys are errors, not ignored. See ``scenarios/`` for examples and
-README.md for the reference of every key.
+outputs wanted and the thresholds. Every error is an :class:`~imapk.errors.ImapkError` whose message
+is one line, ``<file>: <dotted.key>: <problem> (got X; expected Y)``; unknown keys are errors, not
+ignored. See ``scenarios/`` for examples and README.md for a commented example.
+
+Keys (quantities are strings with a unit; keys whose name carries the unit take plain numbers;
+clinical days are whole numbers, day 1 being the first day of therapy)::
+
+    [scenario]            title (required, string); description (string); seed (integer >= 0)
+    [model]               parameter_set (string: a shipped set, or "inline"; default "inline")
+    [model.parameters]    cl (clearance), v (volume), ka (rate constant) or d1 (time), f (number),
+                          tlag (time): inline values, or overrides of the parameter set
+    [[model.changes]]     from_day (clinical day) or at (time); then any of cl, v, ka, f
+    [schedule]            missed_days (array of clinical days); missed_doses (array of 0-based
+                          scheduled-dose indices)
+    [[schedule.phases]]   dose (mass, or array of masses cycling over the phase's administrations);
+                          interval (time, default "24 h"); days (number > 0) or doses (integer >= 1);
+                          label (string)
+    [[schedule.holds]]    start_day (clinical day); days (number > 0) or doses (integer >= 1);
+                          label (string); restart (array of tables {dose = mass or array, days = number})
+    [schedule.steady_state]  dose (one mass); interval (time, default "24 h")
+    [verdict]             thresholds (array of shipped names: gist, cml, toxicity_alarm);
+                          window_start_day (clinical day, default 29, or day 1 when the schedule ends
+                          before day 29); window_end_day (clinical day, inclusive, default: the
+                          schedule's last day)
+    [[verdict.custom]]    name (string, required); value (concentration); kind ("target" or
+                          "ceiling", default "target"); reference (string)
+    [output]              dense (true/false, default true); dense_step (time, default "1 h")
+
+No keys were added to the original contract. Checks made here rather than at run time: the evaluation
+window must lie inside the schedule, two parameter changes may not fall at the same time, and the dense
+grid may not exceed :data:`MAX_DENSE_POINTS` points.
 """
 
 from __future__ import annotations
@@ -16,14 +44,18 @@ from pathlib import Path
 from .errors import ImapkError, ScenarioError
 from .metrics import DEFAULT_WINDOW_START_DAY
 from .parameter_sets import PARAMETER_SETS, get_parameter_set
-from .params import PARAMETER_DIMENSIONS, ParameterChange, PKParams
+from .params import CHANGEABLE, PARAMETER_DIMENSIONS, ParameterChange, PKParams
 from .schedule import HOURS_PER_DAY, Hold, LadderStep, Phase, Schedule, SteadyState, day_start
 from .thresholds import CEILING, TARGET, Threshold, get_threshold
 from .units import parse_quantity
 
-__all__ = ["Scenario", "load_scenario", "parse_scenario", "run_scenario"]
+__all__ = ["Scenario", "load_scenario", "parse_scenario", "run_scenario", "MAX_DENSE_POINTS"]
 
 _MISSING = object()
+
+#: Most points on the dense concentration grid (10 years at a 1-minute step is 5.3 million).
+MAX_DENSE_POINTS = 10_000_000
+_KINDS = {int: "an integer", str: "a string", float: "a number"}
 
 
 class _Table:
@@ -60,18 +92,31 @@ class _Table:
             self.fail("must be a string", name, got=value, expected="a quoted string")
         return value
 
-    def number(self, name: str, default=_MISSING, *, minimum: float | None = None, integer: bool = False):
+    def number(
+        self,
+        name: str,
+        default=_MISSING,
+        *,
+        minimum: float | None = None,
+        integer: bool = False,
+        expected: str | None = None,
+    ):
         value = self.raw(name, default)
         if value is default:
             return value
         kind = "a whole number" if integer else "a number"
+        hint = expected or f"{kind} without quotes"
         if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
-            self.fail(f"must be {kind}", name, got=value, expected=kind)
+            self.fail(f"must be {kind}", name, got=value, expected=hint)
         if not math.isfinite(value):
-            self.fail("must be finite", name, got=value, expected=kind)
+            self.fail("must be finite", name, got=value, expected=hint)
         if minimum is not None and value < minimum:
             self.fail("out of range", name, got=value, expected=f">= {minimum:g}")
         return value
+
+    def day(self, name: str, default=_MISSING) -> int:
+        """A clinical day: a whole number >= 1."""
+        return self.number(name, default, integer=True, minimum=1, expected="a whole clinical day >= 1, e.g. 29")
 
     def quantity(self, name: str, dimension: str, default=_MISSING) -> float:
         value = self.raw(name, default)
@@ -91,14 +136,21 @@ class _Table:
             self.fail("must be an array of tables", name, got=value, expected=f"[[{self.path(name)}]] entries")
         return [_Table(item, self.source, f"{self.path(name)}[{i}]") for i, item in enumerate(value)]
 
-    def list_of(self, name: str, kind: type, default=()) -> list:
+    def list_of(self, name: str, kind: type, default=(), *, example: str = "") -> list:
         value = self.raw(name, list(default))
+        what = f"an array of {_KINDS.get(kind, kind.__name__).split(' ', 1)[1]}s" + (f", e.g. {example}" if example else "")
         if not isinstance(value, list):
-            self.fail("must be an array", name, got=value, expected=f"an array of {kind.__name__}")
+            self.fail("must be an array", name, got=value, expected=what)
         for i, item in enumerate(value):
             if isinstance(item, bool) or not isinstance(item, kind):
-                self.fail(f"must be {kind.__name__}", f"{name}[{i}]", got=item)
+                self.fail(f"must be {_KINDS.get(kind, kind.__name__)}", f"{name}[{i}]", got=item, expected=what)
         return value
+
+    def known(self, *names: str) -> None:
+        """Refuse any key not in `names` now, before reading values (so a typo is named as such)."""
+        unknown = sorted(set(self.data) - set(names))
+        if unknown:
+            self.fail("unknown key", unknown[0], expected=f"one of: {', '.join(sorted(names))}")
 
     def done(self) -> None:
         unknown = sorted(set(self.data) - self.used)
@@ -165,7 +217,7 @@ def _amounts(table: _Table, name: str) -> float | tuple[float, ...]:
 def _located(error: ImapkError, table: _Table) -> ImapkError:
     """Attach the file and the table's key to an error raised by a schedule or parameter object."""
     inner = error.key
-    if not inner or inner in ("phase", "hold"):
+    if not inner or inner in ("phase", "hold", "values"):
         key = table.key
     elif inner.startswith(("phase.", "hold.")):
         key = f"{table.key}.{inner.split('.', 1)[1]}"
@@ -176,6 +228,7 @@ def _located(error: ImapkError, table: _Table) -> ImapkError:
 
 def _model(root: _Table) -> tuple[str, PKParams, tuple[ParameterChange, ...], str]:
     model = root.table("model")
+    model.known("parameter_set", "parameters", "changes")
     name = model.string("parameter_set", "inline")
     inline = model.table("parameters", None)
     values: dict[str, float | None] = {}
@@ -214,10 +267,23 @@ def _model(root: _Table) -> tuple[str, PKParams, tuple[ParameterChange, ...], st
         key = f"model.parameters.{error.key}" if error.key else "model.parameters"
         raise type(error)(error.problem, source=root.source, key=key, got=error.got, expected=error.expected) from None
     changes = []
+    when: dict[float, str] = {}
     for entry in model.tables("changes"):
         if entry.has("from_day") == entry.has("at"):
-            entry.fail("give exactly one of `from_day` (clinical day) and `at` (time, e.g. '672 h')")
-        time = day_start(entry.number("from_day", minimum=-1e9)) if entry.has("from_day") else entry.quantity("at", "time")
+            entry.fail(
+                "give exactly one of `from_day` (clinical day) and `at` (time)",
+                got={k: entry.data[k] for k in ("from_day", "at") if k in entry.data},
+                expected="e.g. from_day = 29 or at = '672 h'",
+            )
+        time = day_start(entry.day("from_day")) if entry.has("from_day") else entry.quantity("at", "time")
+        if time in when:
+            entry.fail(
+                f"changes at the same time as {when[time]}",
+                "from_day" if entry.has("from_day") else "at",
+                got=f"{time:g} h",
+                expected="one [[model.changes]] entry per time, changing several parameters at once",
+            )
+        when[time] = entry.key
         new = {}
         for key in entry.data:
             if key in ("from_day", "at"):
@@ -226,6 +292,8 @@ def _model(root: _Table) -> tuple[str, PKParams, tuple[ParameterChange, ...], st
                 entry.fail("unknown parameter", key, expected=f"one of {', '.join(PARAMETER_DIMENSIONS)}")
             dimension = PARAMETER_DIMENSIONS[key]
             new[key] = entry.number(key) if dimension is None else entry.quantity(key, dimension)
+        if not new:
+            entry.fail("changes no parameter", expected=f"at least one of {', '.join(CHANGEABLE)}, e.g. cl = '10.6 L/h'")
         try:
             changes.append(ParameterChange.at(time, **new))
         except ImapkError as error:
@@ -234,17 +302,19 @@ def _model(root: _Table) -> tuple[str, PKParams, tuple[ParameterChange, ...], st
     return name, params, tuple(changes), citation
 
 
-def _schedule(root: _Table) -> Schedule:
+def _schedule(root: _Table) -> tuple[Schedule, float]:
     table = root.table("schedule")
+    table.known("phases", "holds", "missed_days", "missed_doses", "steady_state")
     phases = []
     for entry in table.tables("phases"):
+        entry.known("dose", "interval", "days", "doses", "label")
         try:
             phases.append(
                 Phase(
                     dose=_amounts(entry, "dose"),
                     interval=entry.quantity("interval", "time", 24.0),
-                    days=entry.number("days", None),
-                    doses=entry.number("doses", None, integer=True),
+                    days=entry.number("days", None, expected="a number of days without quotes, e.g. 28"),
+                    doses=entry.number("doses", None, integer=True, expected="a whole number of doses, e.g. 28"),
                     label=entry.string("label", ""),
                 )
             )
@@ -255,19 +325,26 @@ def _schedule(root: _Table) -> Schedule:
         table.fail("needs at least one [[schedule.phases]] entry", "phases")
     holds = []
     for entry in table.tables("holds"):
+        entry.known("start_day", "days", "doses", "restart", "label")
         steps = []
         for step in entry.tables("restart"):
+            step.known("dose", "days")
             try:
-                steps.append(LadderStep(dose=_amounts(step, "dose"), days=step.number("days")))
+                steps.append(
+                    LadderStep(
+                        dose=_amounts(step, "dose"),
+                        days=step.number("days", expected="a number of days without quotes, e.g. 7"),
+                    )
+                )
             except ImapkError as error:
                 raise error if error.source else _located(error, step) from None
             step.done()
         try:
             holds.append(
                 Hold(
-                    start_day=entry.number("start_day"),
-                    days=entry.number("days", None),
-                    doses=entry.number("doses", None, integer=True),
+                    start_day=entry.day("start_day"),
+                    days=entry.number("days", None, expected="a number of days without quotes, e.g. 14"),
+                    doses=entry.number("doses", None, integer=True, expected="a whole number of doses, e.g. 14"),
                     restart=tuple(steps),
                     label=entry.string("label", ""),
                 )
@@ -278,32 +355,49 @@ def _schedule(root: _Table) -> Schedule:
     steady = table.table("steady_state", None)
     steady_state = None
     if steady is not None:
-        steady_state = SteadyState(
-            dose=steady.quantity("dose", "mass"), interval=steady.quantity("interval", "time", 24.0)
-        )
+        steady.known("dose", "interval")
+        if isinstance(steady.data.get("dose"), list):
+            steady.fail(
+                "a steady-state start takes one amount", "dose", got=steady.data["dose"],
+                expected="one mass, e.g. '400 mg' (the closed form needs a regular train of equal doses)",
+            )
+        try:
+            steady_state = SteadyState(
+                dose=steady.quantity("dose", "mass"), interval=steady.quantity("interval", "time", 24.0)
+            )
+        except ImapkError as error:
+            raise error if error.source else _located(error, steady) from None
         steady.done()
     schedule = Schedule(
         phases=tuple(phases),
         holds=tuple(holds),
-        missed_days=tuple(table.list_of("missed_days", int)),
-        missed_doses=tuple(table.list_of("missed_doses", int)),
+        missed_days=tuple(table.list_of("missed_days", int, example="[35, 42]")),
+        missed_doses=tuple(table.list_of("missed_doses", int, example="[34, 41]")),
         steady_state=steady_state,
     )
     table.done()
     try:
-        schedule.lower()
+        end = schedule.lower().end
     except ImapkError as error:
         key = f"schedule.{error.key}" if error.key else "schedule"
         raise type(error)(error.problem, source=root.source, key=key, got=error.got, expected=error.expected) from None
-    return schedule
+    return schedule, end
 
 
-def _verdict(root: _Table) -> tuple[tuple[Threshold, ...], tuple[float, float | None]]:
+def _default_window(end: float) -> tuple[float, None]:
+    """From the day-29 trough on, or from day 1 when the schedule ends before day 29 (as
+    :func:`imapk.simulation.default_window`)."""
+    start = day_start(DEFAULT_WINDOW_START_DAY)
+    return (start if start < end else 0.0, None)
+
+
+def _verdict(root: _Table, end: float) -> tuple[tuple[Threshold, ...], tuple[float, float | None]]:
     verdict = root.table("verdict", None)
     if verdict is None:
-        return (), (day_start(DEFAULT_WINDOW_START_DAY), None)
+        return (), _default_window(end)
+    verdict.known("thresholds", "custom", "window_start_day", "window_end_day")
     thresholds = []
-    for i, name in enumerate(verdict.list_of("thresholds", str)):
+    for i, name in enumerate(verdict.list_of("thresholds", str, example="['gist']")):
         try:
             thresholds.append(get_threshold(name))
         except ImapkError as error:
@@ -311,6 +405,7 @@ def _verdict(root: _Table) -> tuple[tuple[Threshold, ...], tuple[float, float | 
                 error.problem, source=root.source, key=f"verdict.thresholds[{i}]", got=name, expected=error.expected
             ) from None
     for entry in verdict.tables("custom"):
+        entry.known("name", "value", "kind", "reference")
         kind = entry.string("kind", TARGET)
         if kind not in (TARGET, CEILING):
             entry.fail("unknown threshold kind", "kind", got=kind, expected="'target' or 'ceiling'")
@@ -323,13 +418,38 @@ def _verdict(root: _Table) -> tuple[tuple[Threshold, ...], tuple[float, float | 
     duplicate = next((n for n in names if names.count(n) > 1), None)
     if duplicate:
         verdict.fail("threshold named twice", "thresholds", got=duplicate)
-    start = day_start(verdict.number("window_start_day", DEFAULT_WINDOW_START_DAY, minimum=1))
-    end_day = verdict.number("window_end_day", None, minimum=1)
-    end = None if end_day is None else day_start(end_day + 1)
-    if end is not None and end <= start:
-        verdict.fail("window ends before it starts", "window_end_day", got=end_day, expected="a day >= window_start_day")
+    last_day = math.ceil(end / HOURS_PER_DAY - 1e-9)
+    if verdict.has("window_start_day"):
+        start_day = verdict.day("window_start_day")
+        if day_start(start_day) >= end:
+            verdict.fail(
+                "the evaluation window starts after the schedule ends", "window_start_day", got=start_day,
+                expected=f"a day <= {last_day}, the schedule's last day",
+            )
+        start = day_start(start_day)
+    else:
+        start_day = None
+        start = _default_window(end)[0]
+    end_day = verdict.day("window_end_day", None)
+    stop = None
+    if end_day is not None:
+        stop = day_start(end_day + 1)
+        if stop <= start:
+            verdict.fail(
+                "window ends before it starts", "window_end_day", got=end_day,
+                expected=f"a day >= window_start_day ({start_day if start_day is not None else _day(start)})",
+            )
+        if end_day > last_day:
+            verdict.fail(
+                "the evaluation window ends after the schedule", "window_end_day", got=end_day,
+                expected=f"a day <= {last_day}, the schedule's last day (or leave it out)",
+            )
     verdict.done()
-    return tuple(thresholds), (start, end)
+    return tuple(thresholds), (start, stop)
+
+
+def _day(t: float) -> int:
+    return int(math.floor(t / HOURS_PER_DAY)) + 1
 
 
 def parse_scenario(text: str, source: str = "<string>") -> Scenario:
@@ -339,23 +459,33 @@ def parse_scenario(text: str, source: str = "<string>") -> Scenario:
     except tomllib.TOMLDecodeError as error:
         raise ScenarioError(f"not valid TOML: {error}", source=source) from None
     root = _Table(data, source, "")
+    root.known("scenario", "model", "schedule", "verdict", "output")
     meta = root.table("scenario")
+    meta.known("title", "description", "seed")
     title = meta.string("title")
     description = meta.string("description", "")
     seed = meta.number("seed", None, integer=True, minimum=0)
     meta.done()
     name, params, changes, citation = _model(root)
-    schedule = _schedule(root)
-    thresholds, window = _verdict(root)
+    schedule, end = _schedule(root)
+    thresholds, window = _verdict(root, end)
     output = root.table("output", None)
     dense_step = 1.0
     if output is not None:
+        output.known("dense", "dense_step")
         dense = output.raw("dense", True)
         if not isinstance(dense, bool):
-            output.fail("must be true or false", "dense", got=dense)
+            output.fail("must be true or false", "dense", got=dense, expected="true or false, without quotes")
         dense_step = output.quantity("dense_step", "time", 1.0) if dense else None
         if dense_step is not None and dense_step <= 0:
             output.fail("must be positive", "dense_step", got=output.data.get("dense_step"), expected="e.g. '1 h'")
+        if dense_step is not None and end / dense_step + 1 > MAX_DENSE_POINTS:
+            output.fail(
+                f"the dense grid would have {end / dense_step + 1:.3g} points",
+                "dense_step",
+                got=output.data.get("dense_step"),
+                expected=f"a step >= {end / (MAX_DENSE_POINTS - 1):.3g} h for this {end / HOURS_PER_DAY:g}-day schedule",
+            )
         output.done()
     root.done()
     return Scenario(
