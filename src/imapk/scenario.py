@@ -56,6 +56,8 @@ _MISSING = object()
 #: Most points on the dense concentration grid (10 years at a 1-minute step is 5.3 million).
 MAX_DENSE_POINTS = 10_000_000
 _KINDS = {int: "an integer", str: "a string", float: "a number"}
+# Largest integer accepted in a number field: beyond it, a float conversion loses exactness or overflows.
+_LARGEST_INTEGER = 10**15
 
 
 class _Table:
@@ -108,10 +110,12 @@ class _Table:
         hint = expected or f"{kind} without quotes"
         if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
             self.fail(f"must be {kind}", name, got=value, expected=hint)
+        if isinstance(value, int) and abs(value) > _LARGEST_INTEGER:
+            self.fail("too large", name, got=value, expected=f"{hint}, at most {_LARGEST_INTEGER:.0e}")
         if not math.isfinite(value):
             self.fail("must be finite", name, got=value, expected=hint)
         if minimum is not None and value < minimum:
-            self.fail("out of range", name, got=value, expected=f">= {minimum:g}")
+            self.fail("out of range", name, got=value, expected=expected or f">= {minimum:g}")
         return value
 
     def day(self, name: str, default=_MISSING) -> int:
@@ -479,14 +483,18 @@ def parse_scenario(text: str, source: str = "<string>") -> Scenario:
         dense_step = output.quantity("dense_step", "time", 1.0) if dense else None
         if dense_step is not None and dense_step <= 0:
             output.fail("must be positive", "dense_step", got=output.data.get("dense_step"), expected="e.g. '1 h'")
-        if dense_step is not None and end / dense_step + 1 > MAX_DENSE_POINTS:
-            output.fail(
-                f"the dense grid would have {end / dense_step + 1:.3g} points",
-                "dense_step",
-                got=output.data.get("dense_step"),
-                expected=f"a step >= {end / (MAX_DENSE_POINTS - 1):.3g} h for this {end / HOURS_PER_DAY:g}-day schedule",
-            )
         output.done()
+    if dense_step is not None and end / dense_step + 1 > MAX_DENSE_POINTS:
+        raise ScenarioError(
+            f"the dense grid would have {end / dense_step + 1:.3g} points",
+            source=source,
+            key="output.dense_step",
+            got=output.data.get("dense_step", "1 h (default)") if output is not None else "1 h (default)",
+            expected=(
+                f"a step >= {end / (MAX_DENSE_POINTS - 1):.3g} h for this {end / HOURS_PER_DAY:g}-day schedule, "
+                "or dense = false"
+            ),
+        )
     root.done()
     return Scenario(
         source=source,

@@ -74,7 +74,7 @@ def simulate(
     --------
     >>> from imapk.schedule import Schedule, Phase
     >>> ds = simulate(Schedule(phases=(Phase(dose=400, days=60),)), PKParams(cl=14.3, v=347.0, ka=0.609))
-    >>> round(float(ds.trough.sel(dose=59)), 1)  # steady-state trough at 400 mg/d, Widmer 2006 typical values
+    >>> round(float(ds.trough.isel(subject=0).sel(dose=59)), 1)  # steady-state trough at 400 mg/d, Widmer 2006 typical values
     732.2
     """
     from .engine.exact import run_exact

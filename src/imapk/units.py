@@ -20,18 +20,18 @@ MG_PER_L_TO_NG_PER_ML = 1000.0
 
 #: For each dimension: accepted unit spellings and the factor that converts them to the canonical unit.
 DIMENSIONS: dict[str, dict[str, float]] = {
-    "mass": {"mg": 1.0, "g": 1000.0, "ug": 1e-3, "µg": 1e-3, "mcg": 1e-3},
+    "mass": {"mg": 1.0, "g": 1000.0, "ug": 1e-3, "µg": 1e-3, "μg": 1e-3, "mcg": 1e-3},
     "time": {
-        "h": 1.0, "hr": 1.0, "hour": 1.0, "hours": 1.0,
-        "min": 1.0 / 60.0, "d": 24.0, "day": 24.0, "days": 24.0,
+        "h": 1.0, "hr": 1.0, "hrs": 1.0, "hour": 1.0, "hours": 1.0,
+        "min": 1.0 / 60.0, "minutes": 1.0 / 60.0, "d": 24.0, "day": 24.0, "days": 24.0,
         "wk": 168.0, "week": 168.0, "weeks": 168.0,
     },
     "volume": {"L": 1.0, "l": 1.0, "mL": 1e-3, "ml": 1e-3},
     "clearance": {"L/h": 1.0, "l/h": 1.0, "mL/min": 0.06, "ml/min": 0.06, "L/d": 1.0 / 24.0},
     "rate_constant": {"1/h": 1.0, "/h": 1.0, "h-1": 1.0, "1/d": 1.0 / 24.0, "/d": 1.0 / 24.0, "1/min": 60.0},
     "concentration": {
-        "ng/mL": 1.0, "ng/ml": 1.0, "ug/L": 1.0, "µg/L": 1.0,
-        "mg/L": 1000.0, "mg/l": 1000.0, "ug/mL": 1000.0, "µg/mL": 1000.0,
+        "ng/mL": 1.0, "ng/ml": 1.0, "ug/L": 1.0, "µg/L": 1.0, "μg/L": 1.0,
+        "mg/L": 1000.0, "mg/l": 1000.0, "ug/mL": 1000.0, "µg/mL": 1000.0, "μg/mL": 1000.0,
     },
 }
 
@@ -78,8 +78,12 @@ def parse_quantity(value: object, dimension: str, *, key: str | None = None, sou
     >>> parse_quantity("1.1 mg/L", "concentration")
     1100.0
     """
+    if dimension not in DIMENSIONS:
+        raise UnitError(f"unknown dimension '{dimension}'", source=source, key=key, expected=f"one of {', '.join(DIMENSIONS)}")
     units = DIMENSIONS[dimension]
     expected = f"a string with a {dimension} unit, e.g. '{_example_value(dimension)}' (units: {', '.join(units)})"
+    if value is None:  # format_message leaves out got=None: say it in the problem
+        raise UnitError(f"expected a {dimension} quantity, got None", source=source, key=key, expected=expected)
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise UnitError(f"expected a {dimension} quantity", source=source, key=key, got=value, expected=expected)
     if not isinstance(value, str):
@@ -96,6 +100,8 @@ def parse_quantity(value: object, dimension: str, *, key: str | None = None, sou
         problem = (
             f"'{unit}' is a {other} unit, not a {dimension} unit" if other else f"unknown {dimension} unit '{unit}'"
         )
+        if dimension == "mass" and "/" in unit:
+            problem += " (a dose is the amount of one administration: write '400 mg' and give the interval)"
         raise UnitError(problem, source=source, key=key, got=value, expected=expected)
     result = float(number) * units[unit]
     if not math.isfinite(result):
