@@ -205,12 +205,6 @@ def test_interval_in_days_equals_interval_in_hours(tmp_path):
     assert len(days) == 30
 
 
-def test_interval_24_d_is_24_days_not_24_hours(tmp_path):
-    # A unit is never guessed: "24 d" is a 576 h interval, two doses in a 30-day phase.
-    table = load_scenario(write(tmp_path, MINIMAL.replace('"24 h"', '"24 d"'))).schedule.lower()
-    np.testing.assert_array_equal(table.time, [0.0, 576.0])
-
-
 def test_morning_and_evening_amounts(tmp_path):
     text = MINIMAL.replace('dose = "400 mg"', 'dose = ["400 mg", "200 mg"]').replace('"24 h"', '"12 h"')
     table = load_scenario(write(tmp_path, text)).schedule.lower()
@@ -617,3 +611,29 @@ def test_phases_as_a_table_not_an_array(tmp_path):
 )
 def test_bad_input_is_always_a_one_line_imapk_error(tmp_path, text):
     error_of(tmp_path, text)
+
+
+def _write(tmp_path, body, name="slip.toml"):
+    path = tmp_path / name
+    path.write_text('[scenario]\ntitle = "t"\n[model]\nparameter_set = "widmer2006"\n' + body)
+    return path
+
+
+def test_load__dose_unit_slip_is_refused(tmp_path):
+    path = _write(tmp_path, '[[schedule.phases]]\ndose = "400 g"\ndays = 10\n')
+    with pytest.raises(imapk.ScenarioError) as info:
+        imapk.load_scenario(path)
+    assert str(info.value) == (
+        f"{path}: schedule.phases[0].dose: implausible imatinib dose for one administration (a unit slip?) "
+        "(got '400 g'; expected at most 2000 mg; doses are mg of free base per administration)"
+    )
+
+
+def test_load__interval_unit_slip_is_refused(tmp_path):
+    path = _write(tmp_path, '[[schedule.phases]]\ndose = "400 mg"\ninterval = "24 d"\ndays = 100\n')
+    with pytest.raises(imapk.ScenarioError) as info:
+        imapk.load_scenario(path)
+    assert str(info.value) == (
+        f"{path}: schedule.phases[0].interval: implausible dosing interval (a unit slip?) "
+        "(got '24 d'; expected at most 168 h, e.g. '24 h' or '12 h')"
+    )

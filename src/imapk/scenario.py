@@ -209,13 +209,48 @@ class Scenario:
     overrides: dict = field(default_factory=dict)
 
 
+#: Largest plausible amount of one administration: imatinib is given as 100-400 mg tablets, at most
+#: 800 mg/d in the label (400 mg twice daily); more than this in a scenario file is almost surely a
+#: unit slip ("0.4 g" meant, "400 g" written).
+MAX_PLAUSIBLE_DOSE_MG = 2000.0
+#: Longest plausible dosing interval in a scenario file: one week. "24 d" for "24 h" is refused.
+MAX_PLAUSIBLE_INTERVAL_H = 168.0
+
+
+def _plausible_dose(table: _Table, key: str, value: object, amount: float) -> float:
+    if amount > MAX_PLAUSIBLE_DOSE_MG:
+        raise ScenarioError(
+            "implausible imatinib dose for one administration (a unit slip?)",
+            source=table.source,
+            key=key,
+            got=value,
+            expected=f"at most {MAX_PLAUSIBLE_DOSE_MG:g} mg; doses are mg of free base per administration",
+        )
+    return amount
+
+
 def _amounts(table: _Table, name: str) -> float | tuple[float, ...]:
     value = table.raw(name)
     if isinstance(value, list):
         if not value:
             table.fail("needs at least one amount", name, expected="e.g. ['400 mg', '200 mg']")
-        return tuple(parse_quantity(v, "mass", key=f"{table.path(name)}[{i}]", source=table.source) for i, v in enumerate(value))
-    return table.quantity(name, "mass")
+        return tuple(
+            _plausible_dose(table, f"{table.path(name)}[{i}]", v, parse_quantity(v, "mass", key=f"{table.path(name)}[{i}]", source=table.source))
+            for i, v in enumerate(value)
+        )
+    return _plausible_dose(table, table.path(name), value, table.quantity(name, "mass"))
+
+
+def _interval(table: _Table) -> float:
+    interval = table.quantity("interval", "time", 24.0)
+    if interval > MAX_PLAUSIBLE_INTERVAL_H:
+        table.fail(
+            "implausible dosing interval (a unit slip?)",
+            "interval",
+            got=table.data.get("interval"),
+            expected=f"at most {MAX_PLAUSIBLE_INTERVAL_H:g} h, e.g. '24 h' or '12 h'",
+        )
+    return interval
 
 
 def _located(error: ImapkError, table: _Table) -> ImapkError:
@@ -316,7 +351,7 @@ def _schedule(root: _Table) -> tuple[Schedule, float]:
             phases.append(
                 Phase(
                     dose=_amounts(entry, "dose"),
-                    interval=entry.quantity("interval", "time", 24.0),
+                    interval=_interval(entry),
                     days=entry.number("days", None, expected="a number of days without quotes, e.g. 28"),
                     doses=entry.number("doses", None, integer=True, expected="a whole number of doses, e.g. 28"),
                     label=entry.string("label", ""),
@@ -367,7 +402,8 @@ def _schedule(root: _Table) -> tuple[Schedule, float]:
             )
         try:
             steady_state = SteadyState(
-                dose=steady.quantity("dose", "mass"), interval=steady.quantity("interval", "time", 24.0)
+                dose=_plausible_dose(steady, steady.path("dose"), steady.data.get("dose"), steady.quantity("dose", "mass")),
+                interval=_interval(steady),
             )
         except ImapkError as error:
             raise error if error.source else _located(error, steady) from None
