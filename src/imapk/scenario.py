@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ImapkError, ScenarioError
@@ -206,7 +206,6 @@ class Scenario:
     dense_step: float | None
     seed: int | None = None
     citation: str = ""
-    overrides: dict = field(default_factory=dict)
 
 
 #: Largest plausible amount of one administration: imatinib is given as 100-400 mg tablets, at most
