@@ -123,6 +123,19 @@ def bateman_unit_decimal(dt, cl, v, ka, digits: int = 50):
     return out
 
 
+def infusion_slope_unit(dt, cl, v, d1):
+    """Time derivative of :func:`infusion_unit` (right derivative at the end of the infusion)."""
+    k = cl / v
+    rate = 1.0 / d1
+    dt = np.asarray(dt, dtype=float)
+    out = np.zeros(dt.shape)
+    during = (dt >= 0) & (dt < d1)
+    after = dt >= d1
+    out[during] = rate / cl * k * np.exp(-k * dt[during]) * NG_PER_ML
+    out[after] = -k * rate / cl * -np.expm1(-k * d1) * np.exp(-k * (dt[after] - d1)) * NG_PER_ML
+    return out
+
+
 def infusion_unit(dt, cl, v, d1):
     """Concentration [ng/mL] per mg given as a constant-rate infusion over d1 h, started dt h ago.
 
@@ -165,15 +178,21 @@ def superpose(obs_times, input_times, amounts, unit) -> np.ndarray:
     return out
 
 
-def steady_state_trough_first_order(dose, interval, cl, v, ka, f=1.0):
-    """Closed-form steady-state trough of first-order input (sum of two geometric series). [ng/mL]
+def steady_state_first_order(dose, interval, cl, v, ka, f=1.0, since=None):
+    """Closed-form steady-state concentration of first-order input (two geometric series). [ng/mL]
 
-    C_ss(tau) = F D ka / (V (ka - k)) (e^{-k tau} / (1 - e^{-k tau}) - e^{-ka tau} / (1 - e^{-ka tau})).
+    Summing the Bateman function over the inputs u, u + tau, u + 2 tau, ... ago (u = `since` the
+    latest input, 0 < u <= tau; default tau, the trough):
+
+    C_ss(u) = F D ka / (V (ka - k)) (e^{-k u} / (1 - e^{-k tau}) - e^{-ka u} / (1 - e^{-ka tau})).
     """
+    u = interval if since is None else since
     k = cl / v
-    ek = math.exp(-k * interval)
-    ea = math.exp(-ka * interval)
-    return f * dose * ka / (v * (ka - k)) * (ek / (1.0 - ek) - ea / (1.0 - ea)) * NG_PER_ML
+    return (
+        f * dose * ka / (v * (ka - k))
+        * (math.exp(-k * u) / (1.0 - math.exp(-k * interval)) - math.exp(-ka * u) / (1.0 - math.exp(-ka * interval)))
+        * NG_PER_ML
+    )
 
 
 def past_train(dose, interval, count=3000):
@@ -276,7 +295,7 @@ def event_reference(
         v_left = params(e, left=True)[2]
         v_right = params(e, left=False)[2]
         for o in np.flatnonzero((obs_times == e) & obs_left):
-            out[o] = ac / v_left * NG_PER_ML if e > t0 or state0 != (0.0, 0.0) else 0.0
+            out[o] = ac / v_left * NG_PER_ML
         if d1 <= 0:
             ad += math.fsum(amounts[input_times == e])
         for o in np.flatnonzero((obs_times == e) & ~obs_left):
@@ -288,39 +307,43 @@ def event_reference(
 # Threshold statistics of a continuous curve
 # --------------------------------------------------------------------------------------------
 
-def threshold_reference(conc, slope, breakpoints, window, level):
+def threshold_reference(conc, slope, breakpoints, window, level, conc_left=None):
     """Time below `level`, longest stretch below it and the peak in `window`, via brentq.
 
-    `conc(t)` and `slope(t)` are scalar functions; between consecutive `breakpoints` (input times)
-    the curve rises then falls (at most one zero of the slope), so splitting each piece at the zero
-    of the slope leaves monotone pieces on which brentq finds the single crossing of the level.
+    `conc(t)` and `slope(t)` are scalar functions; between consecutive `breakpoints` (input times,
+    infusion ends, steps in v) the curve rises then falls (at most one zero of the slope), so
+    splitting each piece at the zero of the slope leaves monotone pieces on which brentq finds the
+    single crossing of the level. Where the curve jumps, `conc_left(t)` gives the left limit (used
+    at the right end of each piece); default `conc`.
 
     Returns
     -------
     (time_below, longest_below, peak) in h, h, ng/mL.
     """
+    conc_left = conc if conc_left is None else conc_left
     a, b = window
     nodes = sorted({a, b, *[x for x in breakpoints if a < x < b]})
     pieces = []
     for lo, hi in zip(nodes[:-1], nodes[1:]):
-        s_lo, s_hi = slope(lo + 1e-12 * max(1.0, abs(lo))), slope(hi)
-        if s_lo > 0 and s_hi < 0:
-            tp = scipy.optimize.brentq(slope, lo + 1e-12 * max(1.0, abs(lo)), hi, xtol=1e-13, rtol=4e-16, maxiter=500)
+        # one-sided slopes inside the piece (the slope may jump at a breakpoint)
+        inner_lo, inner_hi = lo + 1e-12 * max(1.0, abs(lo)), hi - 1e-12 * max(1.0, abs(hi))
+        if slope(inner_lo) > 0 and slope(inner_hi) < 0:
+            tp = scipy.optimize.brentq(slope, inner_lo, inner_hi, xtol=1e-13, rtol=1e-15, maxiter=500)
             pieces += [(lo, tp), (tp, hi)]
         else:
             pieces.append((lo, hi))
-    peak = max(max(conc(p0), conc(p1)) for p0, p1 in pieces)
+    peak = max(max(conc(p0), conc_left(p1)) for p0, p1 in pieces)
     # intervals where C < level
     below = []
     for p0, p1 in pieces:
-        c0, c1 = conc(p0) - level, conc(p1) - level
+        c0, c1 = conc(p0) - level, conc_left(p1) - level
         if c0 < 0 and c1 < 0:
             below.append((p0, p1))
         elif c0 < 0 <= c1:
-            r = scipy.optimize.brentq(lambda t: conc(t) - level, p0, p1, xtol=1e-13, rtol=4e-16, maxiter=500)
+            r = scipy.optimize.brentq(lambda t: conc(t) - level, p0, p1, xtol=1e-13, rtol=1e-15, maxiter=500)
             below.append((p0, r))
         elif c1 < 0 <= c0:
-            r = scipy.optimize.brentq(lambda t: conc(t) - level, p0, p1, xtol=1e-13, rtol=4e-16, maxiter=500)
+            r = scipy.optimize.brentq(lambda t: conc(t) - level, p0, p1, xtol=1e-13, rtol=1e-15, maxiter=500)
             below.append((r, p1))
     # merge touching intervals into runs
     runs = []

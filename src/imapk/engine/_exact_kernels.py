@@ -261,8 +261,8 @@ def threshold_runs(
 
     Each segment inside [window_start, window_end] is split at its peak into monotone pieces;
     on each piece C crosses a level at most once, and the crossing is found by bisection on the
-    closed form. ``time_below[m]`` and ``longest_below[m]`` are in h; ``peak[0]`` is the maximum
-    concentration in the window [ng/mL].
+    closed form. Before the first segment C = 0. ``time_below[m]`` and ``longest_below[m]`` are in
+    h; ``peak[0]`` is the maximum concentration in the window [ng/mL].
     """
     n_lev = levels.shape[0]
     run_start = np.empty(n_lev)
@@ -270,6 +270,11 @@ def threshold_runs(
     for m in range(n_lev):
         time_below[m] = 0.0
         longest_below[m] = 0.0
+        # Before the first segment there is no drug (C = 0, as in `sample`): a window that starts
+        # earlier is below every positive level from its start.
+        if window_start < min(seg_t[0], window_end) and levels[m] > 0.0:
+            in_run[m] = True
+            run_start[m] = window_start
     peak[0] = 0.0
     for i in range(n_seg):
         a = max(seg_t[i], window_start)

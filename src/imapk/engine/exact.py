@@ -42,12 +42,18 @@ class ExactResult:
     peak: np.ndarray
 
 
-def _pre_start_doses(table: DoseTable, tlag: np.ndarray, d1: np.ndarray) -> tuple[np.ndarray, int]:
+def _pre_start_doses(
+    table: DoseTable, tlag: np.ndarray, d1: np.ndarray, earliest: float = 0.0
+) -> tuple[np.ndarray, int]:
     """Scheduled times of the explicit doses before t = 0 for a steady-state start.
 
     Doses at -interval, ..., -K interval are simulated; those before are summed in closed form into
     the state at -K interval + tlag. K is large enough that every explicit dose with its lag is
-    still ahead of that state, and the summed ones have all been fully absorbed by then.
+    still ahead of that state, and the summed ones have all been fully absorbed by then (zero-order
+    input no longer than the interval), and that the state comes before t = 0 and before
+    `earliest` [h]: the first output time, the window start and the first parameter change. The
+    kernels see no drug before the state's time, and the closed-form sum uses the parameters in
+    force at that time, so a change before t = 0 acts from its own time on.
     """
     ss = table.steady_state
     if ss is None:
@@ -58,7 +64,14 @@ def _pre_start_doses(table: DoseTable, tlag: np.ndarray, d1: np.ndarray) -> tupl
             key="schedule.steady_state.interval",
             got=f"d1 = {float(np.max(d1)):g} h > interval {ss.interval:g} h",
         )
-    count = int(math.floor(float(np.max(tlag)) / ss.interval)) + 1
+    if not math.isfinite(earliest):
+        raise SimulationError("output times, the window and parameter change times must be finite", got=earliest)
+    max_lag = float(np.max(tlag))
+    target = min(earliest, 0.0)
+    count = int(math.floor((max_lag - target) / ss.interval)) + 1
+    # The state's time, pre_times[0] + tlag, evaluated exactly as run_exact does, must be < target.
+    while -ss.interval * count + max_lag >= target:
+        count += 1
     return -ss.interval * np.arange(count, 0, -1, dtype=float), count
 
 
@@ -96,7 +109,8 @@ def run_exact(
     v = parameters.segments("v")
     k = parameters.segments("cl") / v
 
-    pre_times, _ = _pre_start_doses(table, tlag, d1)
+    earliest = min([float(window[0])] + [float(np.min(a)) for a in (times, change_time) if a.size])
+    pre_times, _ = _pre_start_doses(table, tlag, d1, earliest)
     scheduled = np.concatenate([pre_times, table.time])
     given = np.concatenate([np.full(pre_times.size, table.steady_state.dose if pre_times.size else 0.0), table.given])
     f = parameters.at_times("f", scheduled)
