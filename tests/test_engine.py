@@ -769,3 +769,11 @@ def test_edge__dense_times_unsorted_and_repeated():
     result = run(CASE_REPORT_120, WIDMER, times=times)
     # RTOL: exact reference; the driver sorts and unsorts the output.
     assert_close(result.concentration[0], ref.superpose(times, DOSE_TIMES_120, DOSE_AMOUNTS_120, bateman()))
+
+
+def test_steady_state__output_far_before_start_is_refused():
+    from imapk.schedule import Phase, Schedule, SteadyState
+
+    schedule = Schedule(phases=(Phase(dose=400, days=2),), steady_state=SteadyState(400, 24))
+    with pytest.raises(SimulationError, match="too far before t = 0"):
+        simulate(schedule, PKParams(cl=14.3, v=347.0, ka=0.609), times=np.array([-1e6, 0.0]))

@@ -72,7 +72,18 @@ def _pre_start_doses(
     # The state's time, pre_times[0] + tlag, evaluated exactly as run_exact does, must be < target.
     while -ss.interval * count + max_lag >= target:
         count += 1
+    if count > MAX_PRE_START_DOSES:
+        raise SimulationError(
+            "an output time, the window or a parameter change lies too far before t = 0 for a steady-state start",
+            got=f"{earliest:g} h",
+            expected=f"no earlier than {MAX_PRE_START_DOSES} dosing intervals before t = 0",
+        )
     return -ss.interval * np.arange(count, 0, -1, dtype=float), count
+
+
+#: Explicitly simulated doses before t = 0 at most (a steady-state start needs 1 unless asked for
+#: outputs or changes long before t = 0).
+MAX_PRE_START_DOSES = 2000
 
 
 def run_exact(
