@@ -1,5 +1,7 @@
 """Atomic NetCDF writes."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -65,3 +67,13 @@ def test_write_netcdf__killed_writer_never_leaves_final_name(small_result, tmp_p
 def test_read_netcdf__missing(tmp_path):
     with pytest.raises(imapk.ImapkError, match="no such result file"):
         read_netcdf(tmp_path / "none.nc")
+
+
+def test_write_netcdf__ordinary_permissions(small_result, tmp_path):
+    # mkstemp makes 0600 files; the result must get the mode a plain open() would give it.
+    umask = os.umask(0o022)
+    try:
+        path = write_netcdf(small_result, tmp_path / "r.nc")
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644

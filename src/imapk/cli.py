@@ -55,6 +55,7 @@ def _save_plot(ds, path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .io import set_default_permissions
     from .plot import plot_troughs
 
     suffix = os.path.splitext(path)[1].lower()
@@ -68,6 +69,7 @@ def _save_plot(ds, path: str) -> None:
     os.close(handle)
     try:
         ax.figure.savefig(temporary, dpi=120)
+        set_default_permissions(temporary)
         os.replace(temporary, path)
     finally:
         plt.close(ax.figure)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .errors import ImapkError
 
-__all__ = ["write_netcdf", "read_netcdf"]
+__all__ = ["write_netcdf", "read_netcdf", "set_default_permissions"]
 
 ENGINE = "h5netcdf"
 
@@ -39,11 +39,19 @@ def write_netcdf(ds, path: str | Path) -> Path:
         ds.to_netcdf(temporary, engine=ENGINE, invalid_netcdf=False)
         with open(temporary, "rb+") as written:
             os.fsync(written.fileno())
+        set_default_permissions(temporary)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def set_default_permissions(path: str | Path) -> None:
+    """Give a file made by :func:`tempfile.mkstemp` (mode 0600) the mode a plain ``open`` would: 0666 & ~umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def read_netcdf(path: str | Path):
