@@ -129,13 +129,13 @@ def walk(
     ji = 0
     je = 0 if d1 > 0.0 else n_in
     n = 0
-    seg_t[n] = t
-    seg_ad[n] = ad
-    seg_ac[n] = ac
-    seg_rate[n] = rate
-    seg_param[n] = p
-    n += 1
     while True:
+        seg_t[n] = t
+        seg_ad[n] = ad
+        seg_ac[n] = ac
+        seg_rate[n] = rate
+        seg_param[n] = p
+        n += 1
         while ji < n_in and input_amount[ji] == 0.0:
             ji += 1
         while je < n_in and input_amount[je] == 0.0:
@@ -168,12 +168,6 @@ def walk(
             je += 1
         while p < n_ch and change_time[p] == t:
             p += 1
-        seg_t[n] = t
-        seg_ad[n] = ad
-        seg_ac[n] = ac
-        seg_rate[n] = rate
-        seg_param[n] = p
-        n += 1
     return n
 
 
