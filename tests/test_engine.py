@@ -329,7 +329,7 @@ def test_steady_state__f_scales_the_pre_start_train():
 
 
 def test_steady_state__typical_trough_is_732():
-    # Literature note (parameter_sets.WIDMER_2006): typical steady-state trough at 400 mg q24h is
+    # Literature note (models.widmer2006): typical steady-state trough at 400 mg q24h is
     # 732 ng/mL (closed form; nlmixr2lib 732.1). The hand-derived geometric series gives 732.17.
     closed_form = ref.steady_state_first_order(400.0, 24.0, CL, V, KA)
     assert round(closed_form) == 732

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from imapk.errors import ParameterError
-from imapk.parameter_sets import PARAMETER_SETS, get_parameter_set
+from imapk.models import MODELS, get_model
 from imapk.params import ParameterChange, ParameterTable, PKParams
 
 
@@ -59,20 +59,22 @@ def test_parameter_table__at_times():
     assert table.segments("v").tolist() == [[347.0, 347.0]] * 2
 
 
-def test_parameter_sets__every_set_is_cited():
-    for pset in PARAMETER_SETS.values():
-        assert "doi:" in pset.citation
-        assert pset.population
-        for name in ("cl", "v"):
-            assert name in pset.confidence
+def test_models__widmer_is_cited():
+    for name in ("widmer2006", "widmer2006_covariates"):
+        model = get_model(name)
+        assert "doi:10.1111/j.1365-2125.2006.02719.x" in model.citation
+        assert model.population
+        for parameter in ("cl", "v"):
+            assert parameter in model.confidence
 
 
 def test_parameter_sets__widmer_values_from_abstract():
     # Widmer 2006 abstract (PMC1885072): CL/F 14.3 L/h, V/F 347 L; ka 0.609 1/h from the Tucuxi model file.
-    p = get_parameter_set("widmer2006").params
+    p = get_model("widmer2006").typical_params()
     assert (p.cl, p.v, p.ka, p.f, p.tlag) == (14.3, 347.0, 0.609, 1.0, 0.0)
 
 
-def test_parameter_sets__unknown():
+def test_models__unknown():
     with pytest.raises(ParameterError, match="unknown parameter set"):
-        get_parameter_set("widmer2007")
+        get_model("widmer2007")
+    assert "widmer2006" in MODELS

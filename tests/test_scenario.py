@@ -289,7 +289,7 @@ def test_missing_model(tmp_path):
 
 def test_unknown_top_level_key(tmp_path):
     message = error_of(tmp_path, MINIMAL + "[outputs]\ndense = true\n", ScenarioError)
-    assert message == "outputs: unknown key (expected one of: model, output, scenario, schedule, verdict)"
+    assert message == "outputs: unknown key (expected one of: model, output, population, scenario, schedule, verdict)"
 
 
 def test_unknown_key_inside_a_hold(tmp_path):
@@ -316,7 +316,10 @@ def test_unknown_parameter(tmp_path):
 
 def test_unknown_parameter_set(tmp_path):
     message = error_of(tmp_path, MINIMAL.replace('"widmer2006"', '"widmer2007"'), ScenarioError)
-    assert message == "model.parameter_set: unknown parameter set (got 'widmer2007'; expected one of widmer2006)"
+    from imapk.models import MODELS
+
+    known = ", ".join(sorted(MODELS))
+    assert message == f"model.parameter_set: unknown parameter set (got 'widmer2007'; expected one of {known})"
 
 
 def test_out_of_range_parameter(tmp_path):

@@ -93,28 +93,60 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _params(args: argparse.Namespace) -> int:
-    from .parameter_sets import PARAMETER_SETS, get_parameter_set
+    import math
+
+    from .covariates import COVARIATES, REFERENCE_SUBJECT
+    from .models import MODELS, get_model
     from .params import PARAMETER_UNITS
 
     if args.name:
-        pset = get_parameter_set(args.name)
-        print(f"{pset.name}: {pset.title}")
-        print(f"Population: {pset.population}")
-        print(f"Reference: {pset.citation}")
-        for name, unit in PARAMETER_UNITS.items():
-            value = getattr(pset.params, name)
-            if value is not None:
-                source = pset.confidence.get(name, "")
-                print(f"  {name:5s} {value:10g} {unit:4s}  {source}")
-        if pset.notes:
-            print(f"Notes: {pset.notes}")
+        model = get_model(args.name)
+        print(f"{model.name}: {model.title}")
+        print(f"Reference:  {model.citation}")
+        print(f"Population: {model.population}")
+        if model.covariates:
+            ranges = ", ".join(
+                f"{name} {low:g}-{high:g} {COVARIATES[name].unit}" for name, (low, high) in model.fitted_ranges.items()
+            )
+            print(f"Covariates: {', '.join(model.covariates)}" + (f" (fitted on {ranges})" if ranges else ""))
+        occasions = [0, *range(1, len(model.occasion_days) + 1)]
+        for occasion in occasions:
+            when = "" if not model.occasion_days else (
+                f" (days 1-{model.occasion_days[0] - 1})" if occasion == 0 else f" (from day {model.occasion_days[occasion - 1]})"
+            )
+            print(f"Typical values for the reference subject{when}:")
+            typical = model.typical_params(REFERENCE_SUBJECT, occasion)
+            for name, unit in PARAMETER_UNITS.items():
+                value = getattr(typical, name)
+                if value is not None:
+                    print(f"  {name:5s} {value:10.4g} {unit:4s}  {model.confidence.get(name, '')}")
+        if model.iiv_parameters:
+            print("IIV (variance-covariance of eta, log scale):")
+            matrix = model.omega_matrix
+            for i, name in enumerate(model.iiv_parameters):
+                row = "  ".join(f"{x:8.4f}" for x in matrix[i])
+                print(f"  {name:5s} {row}    (SD {math.sqrt(matrix[i, i]):.3f})")
+            print(f"  {model.omega_note}")
+        else:
+            print("IIV: none")
+        r = model.residual
+        print(f"Residual error: proportional {r.proportional * 100:g} %, additive {r.additive:g} ng/mL")
+        if model.reference_trough:
+            print(f"Reference trough at 400 mg q24h: {model.reference_trough[0]:g} ng/mL ({model.reference_trough[1]})")
+        if model.notes:
+            print(f"Notes: {model.notes}")
         return 0
-    print(f"{'name':12s} {'CL/F L/h':>9s} {'V/F L':>7s} {'ka 1/h':>7s} {'D1 h':>5s}  reference")
-    for pset in PARAMETER_SETS.values():
-        p = pset.params
-        ka = f"{p.ka:7.3f}" if p.ka is not None else f"{'-':>7s}"
-        d1 = f"{p.d1:5.2f}" if p.d1 is not None else f"{'-':>5s}"
-        print(f"{pset.name:12s} {p.cl:9.2f} {p.v:7.0f} {ka} {d1}  {pset.citation}")
+    print("Typical values for the reference subject (70 kg, 55 y, male, GIST; `imapk params NAME` for details)")
+    print(f"{'name':22s} {'CL/F L/h':>8s} {'V/F L':>6s} {'input':>13s} {'omega CL':>8s}  population")
+    for model in MODELS.values():
+        p = model.typical_params(REFERENCE_SUBJECT)
+        entry = f"ka {p.ka:.3g} 1/h" if p.ka is not None else f"D1 {p.d1:.3g} h"
+        iiv = (
+            f"{math.sqrt(model.omega_matrix[model.iiv_parameters.index('cl'), model.iiv_parameters.index('cl')]) * 100:5.1f}%"
+            if "cl" in model.iiv_parameters else "-"
+        )
+        print(f"{model.name:22s} {p.cl:8.2f} {p.v:6.0f} {entry:>13s} {iiv:>8s}  {model.population}")
+        print(f"{'':22s} {model.citation}")
     return 0
 
 

@@ -11,10 +11,27 @@ import numpy as np
 
 from .schedule import DoseTable
 
-__all__ = ["trough_verdict", "DEFAULT_WINDOW_START_DAY"]
+__all__ = ["trough_verdict", "population_summary", "DEFAULT_WINDOW_START_DAY", "DEFAULT_QUANTILES"]
 
 #: Thresholds were set on steady-state troughs at day 29 (IRIS, B2222): evaluate from there on.
 DEFAULT_WINDOW_START_DAY = 29
+#: Trough percentiles reported per scheduled dose.
+DEFAULT_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+
+def population_summary(trough: np.ndarray, quantiles, levels: np.ndarray) -> dict:
+    """Percentiles of the trough over subjects, and the probability of target attainment, per dose.
+
+    Returns
+    -------
+    dict
+        ``trough_quantile`` (quantile, dose) [ng/mL] and ``target_attainment`` (threshold, dose):
+        the fraction of subjects with trough >= each level.
+    """
+    return {
+        "trough_quantile": np.quantile(trough, np.asarray(quantiles, dtype=float), axis=0),
+        "target_attainment": (trough[None, :, :] >= levels[:, None, None]).mean(axis=1),
+    }
 
 
 def trough_verdict(trough: np.ndarray, table: DoseTable, levels: np.ndarray, window: tuple[float, float]) -> dict:

@@ -9,7 +9,8 @@ Keys (quantities are strings with a unit; keys whose name carries the unit take 
 clinical days are whole numbers, day 1 being the first day of therapy)::
 
     [scenario]            title (required, string); description (string); seed (integer >= 0)
-    [model]               parameter_set (string: a shipped set, or "inline"; default "inline")
+    [model]               parameter_set (string: a shipped model, "inline", or "all"; or an array of
+                          shipped names: the result then has a `model` dimension)
     [model.parameters]    cl (clearance), v (volume), ka (rate constant) or d1 (time), f (number),
                           tlag (time): inline values, or overrides of the parameter set
     [[model.changes]]     from_day (clinical day) or at (time); then any of cl, v, ka, f
@@ -20,7 +21,8 @@ clinical days are whole numbers, day 1 being the first day of therapy)::
                           label (string)
     [[schedule.holds]]    start_day (clinical day); days (number > 0) or doses (integer >= 1);
                           label (string); restart (array of tables {dose = mass or array, days = number})
-    [schedule.steady_state]  dose (one mass); interval (time, default "24 h")
+    [schedule.steady_state]  dose (one mass); interval (time, default "24 h"); time_on_therapy (time
+                          on therapy at day 1, for occasion effects; default: long enough for all)
     [verdict]             thresholds (array of shipped names: gist, cml, toxicity_alarm);
                           window_start_day (clinical day, default 29, or day 1 when the schedule ends
                           before day 29); window_end_day (clinical day, inclusive, default: the
@@ -28,6 +30,14 @@ clinical days are whole numbers, day 1 being the first day of therapy)::
     [[verdict.custom]]    name (string, required); value (concentration); kind ("target" or
                           "ceiling", default "target"); reference (string)
     [output]              dense (true/false, default true); dense_step (time, default "1 h")
+    [population]          size (integer >= 1, default 1, or the rows of covariates_file); seed
+                          (integer >= 0; or [scenario].seed); iiv (true/false, default true);
+                          residual_error (true/false, default false); iov_cl (SD of log CL drawn for
+                          every dosing interval, default 0); covariates_file (CSV, path relative to
+                          the scenario, header `name [unit]`)
+    [population.covariates]  name = fixed value ("70 kg", "male") or a table {distribution =
+                          "normal"|"lognormal" (mean, sd), "uniform" (low, high), "categorical"
+                          (p = {level = probability, ...})}
 
 No keys were added to the original contract. Checks made here rather than at run time: the evaluation
 window must lie inside the schedule, two parameter changes may not fall at the same time, and the dense
@@ -43,8 +53,10 @@ from pathlib import Path
 
 from .errors import ImapkError, ScenarioError
 from .metrics import DEFAULT_WINDOW_START_DAY
-from .parameter_sets import PARAMETER_SETS, get_parameter_set
+from .covariates import COVARIATES, parse_covariate_value
+from .models import MODELS, PopulationModel, get_model
 from .params import CHANGEABLE, PARAMETER_DIMENSIONS, ParameterChange, PKParams
+from .population import DISTRIBUTIONS, CovariateDistribution, PopulationSpec
 from .schedule import HOURS_PER_DAY, Hold, LadderStep, Phase, Schedule, SteadyState, day_start
 from .thresholds import CEILING, TARGET, Threshold, get_threshold
 from .units import parse_quantity
@@ -175,12 +187,10 @@ class Scenario:
         The TOML text, kept for provenance.
     title, description
         What the scenario is.
-    parameter_set
-        Name of the shipped parameter set used, or ``"inline"``.
-    params
-        Typical parameters (set values with inline overrides applied).
+    models
+        The population models to simulate (one, or several for a comparison), inline overrides applied.
     changes
-        Step changes of parameters.
+        Step changes of parameters (single subject without variability only).
     schedule
         The dosing schedule.
     thresholds
@@ -189,23 +199,38 @@ class Scenario:
         (start, end) of the evaluation window [h]; end None means the end of the schedule.
     dense_step
         Step of the dense concentration grid [h], or None for troughs only.
+    population
+        Size, seed, covariates and variability of the simulated population.
     seed
-        Seed for random draws (recorded; used by population scenarios).
+        Seed of every random draw (None when nothing is random).
+    overrides
+        Inline parameter values that replace the models' typical values.
     """
 
     source: str
     text: str
     title: str
     description: str
-    parameter_set: str
-    params: PKParams
+    models: tuple[PopulationModel, ...]
     changes: tuple[ParameterChange, ...]
     schedule: Schedule
     thresholds: tuple[Threshold, ...]
     window: tuple[float, float | None]
     dense_step: float | None
+    population: PopulationSpec = PopulationSpec(iiv=False)
     seed: int | None = None
-    citation: str = ""
+    overrides: tuple[tuple[str, float | None], ...] = ()
+
+    @property
+    def parameter_set(self) -> str:
+        """Name(s) of the model(s), comma-separated."""
+        return ", ".join(model.name for model in self.models)
+
+    @property
+    def params(self) -> PKParams:
+        """Typical parameters of the first model for the scenario's fixed covariates."""
+        fixed = {name: dist.value for name, dist in self.population.covariates.items() if dist.kind == "fixed"}
+        return self.models[0].typical_params(fixed)
 
 
 #: Largest plausible amount of one administration: imatinib is given as 100-400 mg tablets, at most
@@ -264,46 +289,94 @@ def _located(error: ImapkError, table: _Table) -> ImapkError:
     return type(error)(error.problem, source=table.source, key=key, got=error.got, expected=error.expected)
 
 
-def _model(root: _Table) -> tuple[str, PKParams, tuple[ParameterChange, ...], str]:
+def _with_overrides(model: PopulationModel, overrides: dict[str, float | None]) -> PopulationModel:
+    """`model` with some typical values replaced by constants (None removes ka or d1)."""
+    from dataclasses import replace
+
+    def typical(covariates, occasion):
+        values = dict(model.typical(covariates, occasion))
+        for name, value in overrides.items():
+            if value is None:
+                values.pop(name, None)
+            else:
+                values[name] = value
+        return values
+
+    note = "; ".join(f"{k} = {v:g}" for k, v in overrides.items() if v is not None)
+    return replace(model, typical=typical, notes=f"{model.notes} Overridden in the scenario: {note}.".strip())
+
+
+def _inline_model(values: dict[str, float]) -> PopulationModel:
+    constant = dict(values)
+    return PopulationModel(
+        name="inline",
+        title="parameters given inline in the scenario",
+        citation="parameters given inline in the scenario",
+        population="-",
+        typical=lambda covariates, occasion: constant,
+    )
+
+
+def _model(root: _Table) -> tuple[tuple[PopulationModel, ...], tuple[ParameterChange, ...], dict]:
     model = root.table("model")
     model.known("parameter_set", "parameters", "changes")
-    name = model.string("parameter_set", "inline")
+    raw = model.raw("parameter_set", "inline")
+    if isinstance(raw, str):
+        names = sorted(MODELS) if raw == "all" else [raw]
+    elif isinstance(raw, list) and raw and all(isinstance(n, str) for n in raw):
+        names = list(raw)
+        if len(set(names)) != len(names):
+            model.fail("a model is named twice", "parameter_set", got=raw)
+    else:
+        model.fail("must be a model name or an array of names", "parameter_set", got=raw,
+                   expected=f"e.g. 'widmer2006' or ['widmer2006', 'schmidli2005'] or 'all'")
     inline = model.table("parameters", None)
-    values: dict[str, float | None] = {}
-    citation = ""
-    if name != "inline":
+    models: list[PopulationModel] = []
+    for i, name in enumerate(names):
+        if name == "inline":
+            if inline is None:
+                model.fail(
+                    "give a `parameter_set` or inline `parameters`",
+                    expected=f"parameter_set = one of {', '.join(sorted(MODELS))}",
+                )
+            continue
         try:
-            pset = get_parameter_set(name)
+            models.append(get_model(name))
         except ImapkError as error:
-            raise ScenarioError(
-                error.problem, source=root.source, key=model.path("parameter_set"), got=name, expected=error.expected
-            ) from None
-        values = {k: getattr(pset.params, k) for k in PARAMETER_DIMENSIONS}
-        citation = pset.citation
-    elif inline is None:
-        model.fail(
-            "give a `parameter_set` or inline `parameters`",
-            expected=f"parameter_set = one of {', '.join(sorted(PARAMETER_SETS))}",
-        )
+            key = model.path("parameter_set") + (f"[{i}]" if isinstance(raw, list) else "")
+            raise ScenarioError(error.problem, source=root.source, key=key, got=name, expected=error.expected) from None
+    overrides: dict[str, float | None] = {}
     if inline is not None:
         for key in inline.data:
             if key not in PARAMETER_DIMENSIONS:
                 inline.fail("unknown parameter", key, expected=f"one of {', '.join(PARAMETER_DIMENSIONS)}")
-        given = {}
         for key, dimension in PARAMETER_DIMENSIONS.items():
             if inline.has(key):
-                given[key] = inline.number(key) if dimension is None else inline.quantity(key, dimension)
-        if "ka" in given and "d1" not in given:
-            values["d1"] = None
-        if "d1" in given and "ka" not in given:
-            values["ka"] = None
-        values.update(given)
+                overrides[key] = inline.number(key) if dimension is None else inline.quantity(key, dimension)
+        if "ka" in overrides and "d1" not in overrides:
+            overrides["d1"] = None
+        if "d1" in overrides and "ka" not in overrides:
+            overrides["ka"] = None
         inline.done()
-    try:
-        params = PKParams(**{k: v for k, v in values.items() if v is not None})
-    except ImapkError as error:
-        key = f"model.parameters.{error.key}" if error.key else "model.parameters"
-        raise type(error)(error.problem, source=root.source, key=key, got=error.got, expected=error.expected) from None
+        if "inline" in names:
+            if len(names) > 1:
+                model.fail("inline parameters cannot be compared with shipped models", "parameter_set", got=raw)
+            values = {k: v for k, v in overrides.items() if v is not None}
+            try:
+                PKParams(**values)
+            except ImapkError as error:
+                key = f"model.parameters.{error.key}" if error.key else "model.parameters"
+                raise type(error)(error.problem, source=root.source, key=key, got=error.got, expected=error.expected) from None
+            models = [_inline_model(values)]
+        else:
+            models = [_with_overrides(m, overrides) for m in models]
+            for m in models:
+                if not m.covariates:
+                    try:
+                        m.typical_params()
+                    except ImapkError as error:
+                        key = f"model.parameters.{error.key}" if error.key else "model.parameters"
+                        raise type(error)(error.problem, source=root.source, key=key, got=error.got, expected=error.expected) from None
     changes = []
     when: dict[float, str] = {}
     for entry in model.tables("changes"):
@@ -337,7 +410,125 @@ def _model(root: _Table) -> tuple[str, PKParams, tuple[ParameterChange, ...], st
         except ImapkError as error:
             raise _located(error, entry) from None
     model.done()
-    return name, params, tuple(changes), citation
+    return tuple(models), tuple(changes), overrides
+
+
+def _population(root: _Table, seed: int | None) -> tuple[PopulationSpec, int | None]:
+    table = root.table("population", None)
+    if table is None:
+        return PopulationSpec(size=1, seed=seed, iiv=False), seed
+    table.known("size", "seed", "iiv", "residual_error", "iov_cl", "covariates_file", "covariates")
+    own_seed = table.number("seed", None, integer=True, minimum=0)
+    if own_seed is not None and seed is not None and own_seed != seed:
+        table.fail("differs from [scenario].seed", "seed", got=own_seed, expected=f"{seed} or no second seed")
+    seed = own_seed if own_seed is not None else seed
+    flags = {}
+    for name, default in (("iiv", True), ("residual_error", False)):
+        flags[name] = table.raw(name, default)
+        if not isinstance(flags[name], bool):
+            table.fail("must be true or false", name, got=flags[name], expected="true or false, without quotes")
+    iov_cl = table.number("iov_cl", 0.0, minimum=0.0)
+    file = table.string("covariates_file", None)
+    if file is not None:
+        base = Path(root.source).parent if root.source != "<string>" else Path(".")
+        file = str(base / file)
+    size = table.number("size", None, integer=True, minimum=1)
+    distributions: dict[str, CovariateDistribution] = {}
+    covariates = table.table("covariates", None)
+    if covariates is not None:
+        for name in covariates.data:
+            key = covariates.path(name)
+            if name not in COVARIATES:
+                covariates.fail("unknown covariate", name, expected=f"one of {', '.join(COVARIATES)}")
+            distributions[name] = _distribution(covariates, name, key)
+        covariates.used.update(covariates.data)
+        covariates.done()
+    random = (flags["iiv"] or flags["residual_error"] or iov_cl > 0
+              or any(d.kind != "fixed" for d in distributions.values()))
+    if random and seed is None:
+        table.fail("a population with random draws needs a seed", "seed", expected="seed = 20260101 (any integer >= 0)")
+    table.done()
+    return (
+        PopulationSpec(
+            size=size if size is not None else (0 if file else 1),
+            seed=seed,
+            iiv=flags["iiv"],
+            residual_error=flags["residual_error"],
+            iov_cl=float(iov_cl),
+            covariates=distributions,
+            covariate_file=file,
+        ),
+        seed,
+    )
+
+
+def _distribution(covariates: _Table, name: str, key: str) -> CovariateDistribution:
+    spec = COVARIATES[name]
+    value = covariates.data[name]
+    if not isinstance(value, dict):
+        return CovariateDistribution("fixed", value=parse_covariate_value(name, value, source=covariates.source, key=key))
+    entry = _Table(value, covariates.source, key)
+    kind = entry.string("distribution")
+    if kind not in DISTRIBUTIONS[1:]:
+        entry.fail("unknown distribution", "distribution", got=kind, expected=f"one of {', '.join(DISTRIBUTIONS[1:])}")
+
+    def quantity(field: str) -> float:
+        return parse_covariate_value(name, entry.raw(field), source=entry.source, key=entry.path(field))
+
+    if spec.categorical != (kind == "categorical"):
+        entry.fail(
+            f"{name} is {'categorical' if spec.categorical else 'numeric'}", "distribution", got=kind,
+            expected="'categorical'" if spec.categorical else "'normal', 'lognormal' or 'uniform'",
+        )
+    if kind in ("normal", "lognormal"):
+        entry.known("distribution", "mean", "sd")
+        mean = quantity("mean")
+        sd = _spread(name, entry.raw("sd"), entry)
+        if kind == "lognormal" and mean <= 0:
+            entry.fail("a log-normal covariate needs a positive mean", "mean", got=entry.data["mean"])
+        entry.done()
+        return CovariateDistribution(kind, mean=mean, sd=sd)
+    if kind == "uniform":
+        entry.known("distribution", "low", "high")
+        low, high = quantity("low"), quantity("high")
+        if not low < high:
+            entry.fail("`low` must be below `high`", "high", got=entry.data["high"])
+        entry.done()
+        return CovariateDistribution(kind, low=low, high=high)
+    entry.known("distribution", "p")
+    probabilities = entry.table("p")
+    pairs = []
+    for level, p in probabilities.data.items():
+        if level not in spec.levels:
+            probabilities.fail(f"unknown {name}", level, expected=f"one of {', '.join(spec.levels)}")
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
+            probabilities.fail("must be a probability", level, got=p, expected="a number in [0, 1]")
+        pairs.append((level, float(p)))
+    total = sum(p for _, p in pairs)
+    if abs(total - 1.0) > 1e-9:
+        entry.fail("probabilities must sum to 1", "p", got=round(total, 12))
+    probabilities.used.update(probabilities.data)
+    entry.done()
+    return CovariateDistribution(kind, probabilities=tuple(pairs))
+
+
+def _spread(name: str, raw: object, entry: _Table) -> float:
+    """A standard deviation in the covariate's unit (same units as its values, must be > 0)."""
+    from .covariates import unit_factor
+
+    key = entry.path("sd")
+    text = raw if isinstance(raw, str) else None
+    parts = text.split(None, 1) if text else []
+    try:
+        number = float(parts[0]) if len(parts) == 2 else None
+    except ValueError:
+        number = None
+    if number is None:
+        entry.fail(f"{name} spread needs a unit", "sd", got=raw, expected=f"e.g. '10 {COVARIATES[name].unit}'")
+    sd = number * unit_factor(name, parts[1], source=entry.source, key=key)
+    if not sd > 0:
+        entry.fail("must be positive", "sd", got=raw)
+    return sd
 
 
 def _schedule(root: _Table) -> tuple[Schedule, float]:
@@ -393,7 +584,7 @@ def _schedule(root: _Table) -> tuple[Schedule, float]:
     steady = table.table("steady_state", None)
     steady_state = None
     if steady is not None:
-        steady.known("dose", "interval")
+        steady.known("dose", "interval", "time_on_therapy")
         if isinstance(steady.data.get("dose"), list):
             steady.fail(
                 "a steady-state start takes one amount", "dose", got=steady.data["dose"],
@@ -403,6 +594,7 @@ def _schedule(root: _Table) -> tuple[Schedule, float]:
             steady_state = SteadyState(
                 dose=_plausible_dose(steady, steady.path("dose"), steady.data.get("dose"), steady.quantity("dose", "mass")),
                 interval=_interval(steady),
+                time_on_therapy=steady.quantity("time_on_therapy", "time", None),
             )
         except ImapkError as error:
             raise error if error.source else _located(error, steady) from None
@@ -498,15 +690,23 @@ def parse_scenario(text: str, source: str = "<string>") -> Scenario:
     except tomllib.TOMLDecodeError as error:
         raise ScenarioError(f"not valid TOML: {error}", source=source) from None
     root = _Table(data, source, "")
-    root.known("scenario", "model", "schedule", "verdict", "output")
+    root.known("scenario", "model", "schedule", "verdict", "output", "population")
     meta = root.table("scenario")
     meta.known("title", "description", "seed")
     title = meta.string("title")
     description = meta.string("description", "")
     seed = meta.number("seed", None, integer=True, minimum=0)
     meta.done()
-    name, params, changes, citation = _model(root)
+    models, changes, overrides = _model(root)
     schedule, end = _schedule(root)
+    population, seed = _population(root, seed)
+    if changes and (population.size != 1 or population.iiv or population.iov_cl or any(m.occasion_days for m in models)):
+        raise ScenarioError(
+            "[[model.changes]] apply to one subject without variability or model occasions",
+            source=source,
+            key="model.changes",
+            expected="population.size = 1 and iiv = false, or a model with its own occasion effects",
+        )
     thresholds, window = _verdict(root, end)
     output = root.table("output", None)
     dense_step = 1.0
@@ -536,15 +736,15 @@ def parse_scenario(text: str, source: str = "<string>") -> Scenario:
         text=text,
         title=title,
         description=description,
-        parameter_set=name,
-        params=params,
+        models=models,
         changes=changes,
         schedule=schedule,
         thresholds=thresholds,
         window=window,
         dense_step=dense_step,
+        population=population,
         seed=seed,
-        citation=citation,
+        overrides=tuple(overrides.items()),
     )
 
 
@@ -560,10 +760,41 @@ def load_scenario(path: str | Path) -> Scenario:
     return parse_scenario(text, str(path))
 
 
+def _covariates(scenario: Scenario, subjects):
+    from .population import draw_covariates, read_covariate_csv
+
+    population = scenario.population
+    covariates = {}
+    if population.covariate_file:
+        try:
+            covariates = read_covariate_csv(population.covariate_file)
+        except ScenarioError as error:
+            raise ScenarioError(error.problem, source=error.source, key=error.key, got=error.got, expected=error.expected) from None
+        rows = len(next(iter(covariates.values())))
+        if population.size and population.size != rows:
+            raise ScenarioError(
+                f"population.size is {population.size} but the covariate file has {rows} rows",
+                source=scenario.source, key="population.size",
+            )
+        clash = sorted(set(covariates) & set(population.covariates))
+        if clash:
+            raise ScenarioError(
+                f"covariate `{clash[0]}` is given both in the file and in [population.covariates]",
+                source=scenario.source, key=f"population.covariates.{clash[0]}",
+            )
+    covariates.update(draw_covariates(population.covariates, population.seed, subjects))
+    return covariates
+
+
 def run_scenario(scenario: Scenario | str | Path):
-    """Simulate a scenario and return the result Dataset (see :func:`imapk.simulate`)."""
+    """Simulate a scenario and return the result Dataset (see :func:`imapk.simulate`).
+
+    With several models the result gains a ``model`` dimension labelled with their names.
+    """
     import numpy as np
 
+    from .params import ParameterTable
+    from .population import draw_parameters, observed
     from .simulation import simulate
 
     if not isinstance(scenario, Scenario):
@@ -580,21 +811,75 @@ def run_scenario(scenario: Scenario | str | Path):
             key="verdict.window_start_day",
         )
     times = None if scenario.dense_step is None else np.arange(0.0, end + 1e-9, scenario.dense_step)
-    attrs = {
-        "title": scenario.title,
-        "scenario": scenario.text,
-        "scenario_source": Path(scenario.source).name,
-        "parameter_set": scenario.parameter_set,
-        "parameter_set_citation": scenario.citation or "parameters given inline in the scenario",
-    }
-    if scenario.seed is not None:
-        attrs["seed"] = scenario.seed
-    try:
-        return simulate(
-            table, scenario.params, changes=scenario.changes, times=times,
-            thresholds=scenario.thresholds, window=(start, stop), attrs=attrs,
-        )
-    except ImapkError as error:
-        if error.source:
-            raise
-        raise type(error)(error.problem, source=scenario.source, key=error.key, got=error.got, expected=error.expected) from None
+    population = scenario.population
+    n = population.size or 0
+    subjects = np.arange(n) if n else None
+    if subjects is None:  # size from the covariate file
+        from .population import read_covariate_csv
+
+        n = len(next(iter(read_covariate_csv(population.covariate_file).values())))
+        subjects = np.arange(n)
+    covariates = _covariates(scenario, subjects)
+    ss = table.steady_state
+    on_therapy = 0.0 if ss is None else ss.time_on_therapy
+    results = []
+    for model in scenario.models:
+        try:
+            parameters = draw_parameters(
+                model, covariates, subjects, seed=population.seed, iiv=population.iiv,
+                iov_cl=population.iov_cl, dose_times=table.time, time_on_therapy_at_start=on_therapy,
+            )
+            if scenario.changes:
+                parameters = ParameterTable.from_params(
+                    PKParams(**{k: float(v[0]) for k, v in parameters.values.items() if v is not None}),
+                    scenario.changes,
+                )
+            attrs = {
+                "title": scenario.title,
+                "scenario": scenario.text,
+                "scenario_source": Path(scenario.source).name,
+                "parameter_set": model.name,
+                "parameter_set_citation": model.citation,
+                "population_size": n,
+                "iiv": int(population.iiv),
+                "iov_cl": population.iov_cl,
+            }
+            if population.seed is not None:
+                attrs["seed"] = population.seed
+            if scenario.overrides:
+                attrs["parameter_overrides"] = "; ".join(f"{k} = {v}" for k, v in scenario.overrides)
+            ds = simulate(
+                table, parameters, times=times, thresholds=scenario.thresholds, window=(start, stop),
+                covariates=covariates, attrs=attrs,
+            )
+        except ImapkError as error:
+            if error.source:
+                raise
+            raise type(error)(error.problem, source=scenario.source, key=error.key or "model", got=error.got, expected=error.expected) from None
+        if population.residual_error:
+            from .variables import create_dataset
+
+            trough_observed = observed(ds["trough"].values, model.residual, population.seed, subjects)
+            ds = ds.merge(create_dataset({"trough_observed": trough_observed}, {"subject": subjects, "dose": ds["dose"].values}))
+        results.append(ds)
+    if len(results) == 1:
+        return results[0]
+    return _stack_models(results, [m.name for m in scenario.models])
+
+
+def _stack_models(results, names):
+    """Concatenate per-model results along a new `model` dimension; schedule variables stay shared."""
+    import xarray as xr
+
+    from .variables import SPECS
+
+    per_model = [name for name, var in results[0].data_vars.items() if set(var.dims) & {"subject", "threshold", "quantile"}]
+    stacked = xr.concat(
+        results, dim="model", data_vars=per_model, coords="minimal", compat="override", join="override",
+        combine_attrs="drop_conflicts",
+    )
+    spec = SPECS["model"]
+    stacked = stacked.assign_coords(model=xr.Variable(("model",), names, {"long_name": spec.long_name, "description": spec.description}))
+    stacked.attrs["parameter_set"] = ", ".join(names)
+    stacked.attrs["parameter_set_citation"] = " | ".join(ds.attrs["parameter_set_citation"] for ds in results)
+    return stacked

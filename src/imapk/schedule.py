@@ -230,10 +230,14 @@ class SteadyState:
         Amount of each dose before t = 0 (one amount: the closed form needs a regular train). [mg]
     interval
         Dosing interval before t = 0. [h]
+    time_on_therapy
+        How long the patient has been treated at t = 0 [h], for occasion effects and time-varying
+        models; None means long enough for every such effect to be in force.
     """
 
     dose: float
     interval: float = 24.0
+    time_on_therapy: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.dose, (int, float)):
@@ -243,6 +247,8 @@ class SteadyState:
         object.__setattr__(self, "dose", _amounts(self.dose, "dose")[0])
         _positive(self.interval, "interval", "h")
         object.__setattr__(self, "interval", float(self.interval))
+        if self.time_on_therapy is not None:
+            _positive(self.time_on_therapy, "time_on_therapy", "h")
 
 
 @dataclass(frozen=True)

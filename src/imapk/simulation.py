@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import ImapkError
-from .metrics import DEFAULT_WINDOW_START_DAY, trough_verdict
+from .metrics import DEFAULT_QUANTILES, DEFAULT_WINDOW_START_DAY, population_summary, trough_verdict
 from .params import PARAMETER_UNITS, ParameterChange, ParameterTable, PKParams
 from .schedule import STATUS_LABELS, DoseTable, Schedule, day_start
 from .thresholds import Threshold, get_threshold
@@ -40,6 +40,8 @@ def simulate(
     thresholds: Sequence[Threshold | str] = (),
     window: tuple[float, float] | None = None,
     method: str = "exact",
+    covariates: dict | None = None,
+    quantiles: Sequence[float] = DEFAULT_QUANTILES,
     attrs: dict | None = None,
 ):
     """Simulate plasma concentrations of imatinib under a dosing schedule.
@@ -60,6 +62,10 @@ def simulate(
         (start, end) of the evaluation window [h]; default :func:`default_window`.
     method
         ``"exact"``: closed-form stepping from event to event.
+    covariates
+        Covariate arrays per subject, stored as variables named after them.
+    quantiles
+        Quantiles of the trough over subjects reported per scheduled dose (``trough_quantile``).
     attrs
         Extra dataset attributes (e.g. the scenario text).
 
@@ -109,8 +115,17 @@ def simulate(
     for name in PARAMETER_UNITS:
         values = table_params.values[name]
         data[name] = np.full(n, np.nan) if values is None else values
+    for name, values in (covariates or {}).items():
+        data[name] = np.asarray(values)
+    quantiles = np.asarray(quantiles, dtype=float)
+    if quantiles.ndim != 1 or np.any((quantiles < 0) | (quantiles > 1)):
+        raise ImapkError("quantiles must lie in [0, 1]", key="quantiles", got=quantiles.tolist())
+    data.update(population_summary(result.trough, quantiles, levels))
+    if not resolved:
+        del data["target_attainment"]
     coords = {
         "subject": np.arange(n),
+        "quantile": quantiles,
         "dose": np.arange(table.time.size),
         "time": times,
         "day": table.day,

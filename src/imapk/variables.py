@@ -14,7 +14,7 @@ import numpy as np
 __all__ = ["Spec", "SPECS", "DIMENSIONS", "create_dataset"]
 
 #: Dimension names.
-DIMENSIONS = ("subject", "dose", "time", "threshold", "hold")
+DIMENSIONS = ("subject", "dose", "time", "threshold", "hold", "quantile", "model")
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,8 @@ SPECS: dict[str, Spec] = {
     "time": Spec(("time",), "h", "time", "Time since the first scheduled dose (t = 0 is day 1's dose)"),
     "threshold": Spec(("threshold",), None, "threshold", "Name of the concentration threshold"),
     "hold": Spec(("hold",), None, "hold", "0-based index of the hold (interruption) in the scenario"),
+    "quantile": Spec(("quantile",), "1", "quantile", "Quantile of the population distribution (0.5 is the median)"),
+    "model": Spec(("model",), None, "model", "Name of the population PK model (parameter set)"),
     "day": Spec(("dose",), "d", "clinical day", "Clinical day of the scheduled dose; day 1 is [0, 24) h"),
     "threshold_value": Spec(("threshold",), "ng/mL", "threshold", "Concentration of the threshold"),
     "threshold_kind": Spec(
@@ -61,6 +63,18 @@ SPECS: dict[str, Spec] = {
         "the dose is given",
     ),
     "concentration": Spec(("subject", "time"), "ng/mL", "plasma concentration", "Total imatinib plasma concentration"),
+    "trough_observed": Spec(
+        ("subject", "dose"), "ng/mL", "simulated observed trough",
+        "Trough with the model's residual error added, C (1 + prop e1) + add e2, clipped at 0",
+    ),
+    "trough_quantile": Spec(
+        ("quantile", "dose"), "ng/mL", "trough percentile",
+        "Quantile of the trough over the subjects at each scheduled dose (linear interpolation)",
+    ),
+    "target_attainment": Spec(
+        ("threshold", "dose"), "1", "probability of target attainment",
+        "Fraction of subjects whose trough at the scheduled dose is at or above the threshold",
+    ),
     # parameters
     "cl": Spec(("subject",), "L/h", "CL/F", "Apparent clearance at t = 0"),
     "v": Spec(("subject",), "L", "V/F", "Apparent volume of distribution at t = 0"),
@@ -100,6 +114,19 @@ SPECS: dict[str, Spec] = {
         "trough never gets back above it within the schedule",
     ),
 }
+
+
+def _covariate_specs() -> dict[str, Spec]:
+    from .covariates import COVARIATES
+
+    return {
+        name: Spec(("subject",), spec.unit, spec.description.lower(), f"Covariate: {spec.description}"
+                   + (f" ({', '.join(spec.levels)})" if spec.categorical else ""))
+        for name, spec in COVARIATES.items()
+    }
+
+
+SPECS.update(_covariate_specs())
 
 
 def create_dataset(data_vars: dict, coords: dict | None = None, attrs: dict | None = None):

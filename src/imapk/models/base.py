@@ -1,0 +1,135 @@
+"""What a published population PK model is, for imapk: typical values as functions of covariates,
+occasion effects, random effects (IIV), residual error, its population, and its citation."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+import numpy as np
+
+from ..errors import ParameterError
+from ..params import PKParams
+
+__all__ = ["Residual", "PopulationModel", "cv_to_variance_lognormal", "cv_to_variance_nonmem"]
+
+#: Typical-value function: covariates (name -> array of n subjects, canonical units; categorical as
+#: arrays of str) and occasion index (0 before the first occasion change) -> parameter arrays.
+TypicalFunction = Callable[[Mapping[str, np.ndarray], int], Mapping[str, "np.ndarray | float"]]
+
+
+def cv_to_variance_nonmem(cv: float) -> float:
+    """omega^2 = CV^2: the NONMEM-table convention, where the reported "CV %" is 100 x omega."""
+    return cv * cv
+
+
+def cv_to_variance_lognormal(cv: float) -> float:
+    """omega^2 = ln(1 + CV^2): the exact variance of log(P) for a log-normal P with coefficient of variation CV."""
+    return math.log1p(cv * cv)
+
+
+@dataclass(frozen=True)
+class Residual:
+    """Residual (observation) error: C_obs = C (1 + proportional e1) + additive e2, e1, e2 ~ N(0, 1).
+
+    Parameters
+    ----------
+    proportional
+        SD of the proportional error, as a fraction (0.31 for 31 %). [1]
+    additive
+        SD of the additive error. [ng/mL]
+    """
+
+    proportional: float = 0.0
+    additive: float = 0.0
+
+
+@dataclass(frozen=True)
+class PopulationModel:
+    """A published imatinib population PK model (one compartment, first- or zero-order input).
+
+    Parameters
+    ----------
+    name
+        Registry key, e.g. ``"widmer2006"``.
+    title
+        One line: author, year, population, structure.
+    citation
+        Authors, title, journal, year, DOI.
+    population
+        The population and dose range the model was fitted on.
+    typical
+        Typical values as a function of covariates and occasion: returns ``cl`` [L/h], ``v`` [L] and
+        ``ka`` [1/h] or ``d1`` [h], optionally ``tlag`` [h] and ``f`` [1].
+    covariates
+        Names of the covariates `typical` needs (see :mod:`imapk.covariates`).
+    fitted_ranges
+        Covariate ranges of the fitted data; values outside give a warning, not an error.
+    iiv_parameters
+        Parameters with a log-normal random effect, in the order of `omega`.
+    omega
+        Variance-covariance matrix of the random effects (log scale).
+    omega_note
+        Where the variances come from and how a reported CV % was converted.
+    residual
+        Residual error model.
+    occasion_days
+        Clinical days of therapy from which occasion 1, 2, ... apply (e.g. ``(29,)``); the typical
+        function receives the occasion index.
+    confidence
+        For each number: where it was read (C1 primary source, C2 secondary transcription).
+    notes
+        Discrepancies found in the sources and the choices made.
+    reference_trough
+        A published or independently computed typical steady-state trough at 400 mg q24h for the
+        model's reference subject: (value [ng/mL], source), or None.
+    """
+
+    name: str
+    title: str
+    citation: str
+    population: str
+    typical: TypicalFunction
+    covariates: tuple[str, ...] = ()
+    fitted_ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    iiv_parameters: tuple[str, ...] = ()
+    omega: tuple[tuple[float, ...], ...] = ()
+    omega_note: str = ""
+    residual: Residual = Residual()
+    occasion_days: tuple[int, ...] = ()
+    confidence: Mapping[str, str] = field(default_factory=dict)
+    notes: str = ""
+    reference_trough: tuple[float, str] | None = None
+
+    def __post_init__(self) -> None:
+        matrix = np.asarray(self.omega, dtype=float).reshape(len(self.iiv_parameters), len(self.iiv_parameters))
+        if not np.allclose(matrix, matrix.T):
+            raise ValueError(f"{self.name}: omega is not symmetric")
+        if matrix.size and np.any(np.linalg.eigvalsh(matrix) <= 0):
+            raise ValueError(f"{self.name}: omega is not positive definite")
+
+    @property
+    def omega_matrix(self) -> np.ndarray:
+        """The IIV variance-covariance matrix as an array (len(iiv_parameters) square)."""
+        n = len(self.iiv_parameters)
+        return np.asarray(self.omega, dtype=float).reshape(n, n)
+
+    def typical_values(self, covariates: Mapping[str, object], occasion: int = 0) -> dict[str, np.ndarray]:
+        """Typical parameters for covariate arrays (or scalars), as float arrays of one shape."""
+        missing = [name for name in self.covariates if name not in covariates]
+        if missing:
+            raise ParameterError(
+                f"model {self.name} needs covariate `{missing[0]}`",
+                got=sorted(covariates),
+                expected=f"covariates {', '.join(self.covariates)}",
+            )
+        arrays = {name: np.atleast_1d(np.asarray(covariates[name])) for name in self.covariates}
+        n = max((a.shape[0] for a in arrays.values()), default=1)
+        values = self.typical(arrays, occasion)
+        return {name: np.broadcast_to(np.asarray(value, dtype=float), (n,)).copy() for name, value in values.items()}
+
+    def typical_params(self, covariates: Mapping[str, object] | None = None, occasion: int = 0) -> PKParams:
+        """Typical parameters of one subject as :class:`~imapk.params.PKParams`."""
+        values = self.typical_values(covariates or {}, occasion)
+        return PKParams(**{name: float(value[0]) for name, value in values.items()})
