@@ -22,7 +22,7 @@ EXIT_INTERNAL_ERROR = 1
 
 def _run(args: argparse.Namespace) -> int:
     from .io import write_netcdf
-    from .report import format_json, format_text, verdict
+    from .report import format_comparison_text, format_json, format_text, verdicts
     from .scenario import load_scenario, run_scenario
 
     scenario = load_scenario(args.scenario)
@@ -32,15 +32,18 @@ def _run(args: argparse.Namespace) -> int:
         )
     ds = run_scenario(scenario)
     ds.attrs["history"] = f"imapk {__version__}: imapk run {args.scenario}" + (f" -o {args.output}" if args.output else "")
-    summary = verdict(ds)
+    summary = verdicts(ds)
     if args.output is not None:
         write_netcdf(ds, args.output)
         summary["output"] = args.output
-    print(format_json(summary) if args.format == "json" else format_text(summary))
+    if args.format == "json":
+        print(format_json(summary))
+    else:
+        print(format_comparison_text(summary) if "models" in summary else format_text(summary))
     if args.output is not None and args.format == "text":
         print(f"\nResult written to {args.output}")
     if args.plot is not None:
-        _save_plot(ds, args.plot)
+        _save_plot(ds.isel(model=0) if "model" in ds.dims else ds, args.plot)
         if args.format == "text":
             print(f"Plot written to {args.plot}")
     return 0

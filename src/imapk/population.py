@@ -58,7 +58,8 @@ class CovariateDistribution:
     ----------
     kind
         ``"fixed"`` (every subject has `value`), ``"normal"`` or ``"lognormal"`` (mean and sd of the
-        covariate itself, truncated to its plausible range), ``"uniform"`` (low, high) or
+        covariate itself before truncation to [low, high] and to its plausible range), ``"uniform"``
+        (low, high) or
         ``"categorical"`` (probabilities per level).
     value, mean, sd, low, high
         In the covariate's canonical unit.
@@ -203,6 +204,9 @@ def draw_covariates(
             raise ScenarioError("drawing covariates needs a seed", key="population.seed")
         u = uniforms(seed, f"covariate:{name}", subjects, 1)[:, 0]
         low, high = spec.plausible
+        if dist.kind in ("normal", "lognormal"):
+            low = low if dist.low is None else max(low, dist.low)
+            high = high if dist.high is None else min(high, dist.high)
         if dist.kind == "normal":
             result[name] = _truncated_normal(dist.mean, dist.sd, low, high, u)
         elif dist.kind == "lognormal":

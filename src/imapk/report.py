@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-__all__ = ["verdict", "format_text", "format_json"]
+__all__ = ["verdict", "verdicts", "format_text", "format_json", "format_comparison_text"]
 
 HOURS_PER_DAY = 24.0
 
@@ -32,6 +32,25 @@ def _stat(values: np.ndarray) -> dict:
         return {"median": math.nan, "p05": math.nan, "p95": math.nan, "n_undefined": int(values.size)}
     p05, p50, p95 = np.percentile(finite, [5, 50, 95])
     return {"median": float(p50), "p05": float(p05), "p95": float(p95), "n_undefined": int(values.size - finite.size)}
+
+
+def key_doses(ds) -> list[tuple[int, str]]:
+    """Scheduled doses whose troughs tell the story: before and at the end of each hold, at the end
+    of each phase or restart step, and the last one. Returns (dose index, label) in time order."""
+    status = ds["dose_status"].values
+    phase = ds["phase"].values
+    day = ds["day"].values
+    keys: dict[int, str] = {}
+    for j in range(1, status.size):
+        if status[j] == "held" and status[j - 1] != "held":
+            keys[j] = f"day {day[j]}: before the hold ({phase[j - 1]})"
+        elif status[j] != "held" and status[j - 1] == "held":
+            keys[j] = f"day {day[j]}: end of the hold"
+        elif phase[j] != phase[j - 1] and status[j] != "held":
+            keys[j] = f"day {day[j]}: end of {phase[j - 1]}"
+    last = status.size - 1
+    keys.setdefault(last, f"day {day[last]}: last scheduled trough")
+    return sorted(keys.items())
 
 
 def verdict(ds) -> dict:
@@ -64,6 +83,29 @@ def verdict(ds) -> dict:
         "window": {"start_day": _days(window[0]) + 1, "end_day": _days(window[1]), "length_days": _days(window[1] - window[0])},
         "thresholds": [],
     }
+    median = np.median(trough, axis=0)
+    result["key_dose_values"] = [
+        {"dose": j, "day": int(ds["day"].values[j]), "label": label, "value": float(median[j])}
+        for j, label in key_doses(ds)
+    ]
+    if result["subjects"] > 1 and "trough_quantile" in ds:
+        quantiles = ds["quantile"].values
+        rows = []
+        for j, label in key_doses(ds):
+            row = {
+                "dose": j,
+                "day": int(ds["day"].values[j]),
+                "label": label,
+                "trough_quantiles_ng_per_ml": {f"{q:g}": float(v) for q, v in zip(quantiles, ds["trough_quantile"].values[:, j])},
+            }
+            if "target_attainment" in ds:
+                row["target_attainment"] = {
+                    str(name): float(ds["target_attainment"].values[m, j])
+                    for m, name in enumerate(ds["threshold"].values)
+                    if ds["threshold_kind"].values[m] == "target"
+                }
+            rows.append(row)
+        result["key_doses"] = rows
     if "threshold" not in ds.dims:
         return result
     days = ds["day"].values
@@ -138,6 +180,19 @@ def format_text(summary: dict) -> str:
     lines.append(f"Evaluation window: day {w['start_day']:.0f} to day {w['end_day']:.0f} ({w['length_days']:.0f} days)")
     if summary["subjects"] > 1:
         lines.append(f"Population: {summary['subjects']} subjects; figures are median (5th-95th percentile)")
+    if summary.get("key_doses"):
+        rows = summary["key_doses"]
+        targets = list(rows[0].get("target_attainment", {}))
+        lines.append("")
+        lines.append("Troughs at the days that matter (ng/mL) and probability of target attainment (PTA):")
+        quantile_names = list(rows[0]["trough_quantiles_ng_per_ml"])
+        header = "  " + f"{'':48s}" + "".join(f"{'P' + str(round(float(q) * 100)):>7s}" for q in quantile_names)
+        header += "".join(f"{'PTA ' + t:>12s}" for t in targets)
+        lines.append(header)
+        for row in rows:
+            text = "  " + f"{row['label'][:48]:48s}" + "".join(f"{v:7.0f}" for v in row["trough_quantiles_ng_per_ml"].values())
+            text += "".join(f"{row['target_attainment'][t] * 100:11.1f}%" for t in targets)
+            lines.append(text)
     for t in summary["thresholds"]:
         lines.append("")
         if t["kind"] == "target":
@@ -193,6 +248,58 @@ def _target_verdict(t: dict, subjects: int) -> str:
         highest = t.get("highest_trough_ng_per_ml", {}).get("value", math.nan)
         return f"NOT MET: no trough in the window reaches {value:g} ng/mL (highest {highest:.0f} ng/mL)"
     return f"NOT MET: some troughs in the window are below {value:g} ng/mL"
+
+
+def verdicts(ds) -> dict:
+    """:func:`verdict` per model for a result with a ``model`` dimension: ``{"models": [...]}``."""
+    if "model" not in ds.dims:
+        return verdict(ds)
+    summaries = []
+    for name in ds["model"].values:
+        one = ds.sel(model=name)
+        one.attrs = {**ds.attrs, "parameter_set": str(name)}
+        summary = verdict(one)
+        summary["model"] = str(name)
+        summaries.append(summary)
+    return {"title": ds.attrs.get("title", ""), "models": summaries}
+
+
+def format_comparison_text(comparison: dict) -> str:
+    """One line per model: troughs at the days that matter and the verdict per target."""
+    models = comparison["models"]
+    first = models[0]
+    lines = [comparison["title"] or "imapk model comparison"]
+    s = first["schedule"]
+    lines.append(
+        f"Schedule: {s['scheduled_doses']} scheduled doses over {s['days']:.0f} days: "
+        f"{s['given']} given, {s['held']} held, {s['missed']} missed"
+    )
+    population = first["subjects"] > 1
+    lines.append("Troughs in ng/mL" + (" (median over subjects)" if population else " (reference subject)") + " at:")
+    keys = first.get("key_doses") or []
+    columns = [(row["dose"], row["label"]) for row in keys]
+    if not columns:
+        # One subject: take the key doses from the Dataset-independent labels stored by verdict().
+        columns = [(row["dose"], row["label"]) for row in first.get("key_dose_values", [])]
+    for i, (_, label) in enumerate(columns):
+        lines.append(f"  [{i + 1}] {label}")
+    targets = [t["name"] for t in first["thresholds"] if t["kind"] == "target"]
+    header = f"{'model':22s}" + "".join(f"{'[' + str(i + 1) + ']':>8s}" for i in range(len(columns)))
+    header += "".join(f"{t + ' below':>14s}" for t in targets)
+    lines.append("")
+    lines.append(header)
+    for summary in models:
+        values = {row["dose"]: row["value"] for row in summary.get("key_dose_values", [])}
+        text = f"{summary['model']:22s}" + "".join(f"{values.get(j, math.nan):8.0f}" for j, _ in columns)
+        for t in summary["thresholds"]:
+            if t["kind"] == "target":
+                fraction = t["fraction_troughs_below"]
+                value = fraction.get("value", fraction.get("median"))
+                text += f"{value * 100:13.0f}%"
+        lines.append(text)
+    lines.append("")
+    lines.append("'below': share of the scheduled troughs in the evaluation window below the target.")
+    return "\n".join(lines)
 
 
 def format_json(summary: dict) -> str:

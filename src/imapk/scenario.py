@@ -36,7 +36,8 @@ clinical days are whole numbers, day 1 being the first day of therapy)::
                           every dosing interval, default 0); covariates_file (CSV, path relative to
                           the scenario, header `name [unit]`)
     [population.covariates]  name = fixed value ("70 kg", "male") or a table {distribution =
-                          "normal"|"lognormal" (mean, sd), "uniform" (low, high), "categorical"
+                          "normal"|"lognormal" (mean, sd, optional truncation low, high), "uniform"
+                          (low, high), "categorical"
                           (p = {level = probability, ...})}
 
 No keys were added to the original contract. Checks made here rather than at run time: the evaluation
@@ -481,13 +482,17 @@ def _distribution(covariates: _Table, name: str, key: str) -> CovariateDistribut
             expected="'categorical'" if spec.categorical else "'normal', 'lognormal' or 'uniform'",
         )
     if kind in ("normal", "lognormal"):
-        entry.known("distribution", "mean", "sd")
+        entry.known("distribution", "mean", "sd", "low", "high")
         mean = quantity("mean")
         sd = _spread(name, entry.raw("sd"), entry)
         if kind == "lognormal" and mean <= 0:
             entry.fail("a log-normal covariate needs a positive mean", "mean", got=entry.data["mean"])
+        low = quantity("low") if entry.has("low") else None
+        high = quantity("high") if entry.has("high") else None
+        if low is not None and high is not None and not low < high:
+            entry.fail("`low` must be below `high`", "high", got=entry.data["high"])
         entry.done()
-        return CovariateDistribution(kind, mean=mean, sd=sd)
+        return CovariateDistribution(kind, mean=mean, sd=sd, low=low, high=high)
     if kind == "uniform":
         entry.known("distribution", "low", "high")
         low, high = quantity("low"), quantity("high")
@@ -873,7 +878,13 @@ def _stack_models(results, names):
 
     from .variables import SPECS
 
-    per_model = [name for name, var in results[0].data_vars.items() if set(var.dims) & {"subject", "threshold", "quantile"}]
+    from .covariates import COVARIATES
+
+    per_model = [
+        name
+        for name, var in results[0].data_vars.items()
+        if set(var.dims) & {"subject", "threshold", "quantile"} and name not in COVARIATES and name != "dose_given"
+    ]
     stacked = xr.concat(
         results, dim="model", data_vars=per_model, coords="minimal", compat="override", join="override",
         combine_attrs="drop_conflicts",

@@ -15,6 +15,8 @@ from .thresholds import Threshold, get_threshold
 
 __all__ = ["simulate", "METHODS", "default_window"]
 
+#: Parameter changes listed in the `parameter_changes` attribute at most (per-dose IOV makes hundreds).
+MAX_CHANGES_IN_ATTRS = 50
 #: Simulation methods by name.
 METHODS = ("exact",)
 
@@ -157,7 +159,10 @@ def simulate(
         "window_end": window[1],
         "window_units": "h",
         "parameter_changes": json.dumps(
-            [{"time": t, **{k: v.tolist() for k, v in c.items()}} for t, c in zip(table_params.change_times, table_params.change_values)]
+            [
+                {"time_h": t, **({k: v.tolist() for k, v in c.items()} if n == 1 else {"parameters": sorted(c)})}
+                for t, c in zip(table_params.change_times, table_params.change_values)
+            ][:MAX_CHANGES_IN_ATTRS]
         ),
         "steady_state_start": (
             json.dumps({"dose_mg": table.steady_state.dose, "interval_h": table.steady_state.interval})
