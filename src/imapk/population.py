@@ -124,7 +124,13 @@ def read_covariate_csv(path: str | Path) -> dict[str, np.ndarray]:
         raise ScenarioError(f"cannot read the covariate file: {error}", source=source) from None
     if len(rows) < 2:
         raise ScenarioError("the covariate file needs a header and at least one row", source=source)
-    header, body = rows[0], rows[1:]
+    header = rows[0]
+    # Blank lines (a trailing newline in a spreadsheet export) are not subjects.
+    numbered = [(r, row) for r, row in enumerate(rows[1:], start=2) if any(cell.strip() for cell in row)]
+    body = [row for _, row in numbered]
+    row_numbers = [r for r, _ in numbered]
+    if not body:
+        raise ScenarioError("the covariate file needs a header and at least one row", source=source)
     result: dict[str, np.ndarray] = {}
     for column, title in enumerate(header):
         title = title.strip()
@@ -140,11 +146,9 @@ def read_covariate_csv(path: str | Path) -> dict[str, np.ndarray]:
             raise ScenarioError("covariate given twice", source=source, key=key)
         spec = COVARIATES[name]
         cells = []
-        for r, row in enumerate(body, start=2):
+        for r, row in zip(row_numbers, body):
             if len(row) != len(header):
-                raise ScenarioError(
-                    f"row {r} has {len(row)} fields, the header has {len(header)}", source=source, key=f"row {r}"
-                )
+                raise ScenarioError(f"has {len(row)} fields, the header has {len(header)}", source=source, key=f"row {r}")
             cell = row[column].strip()
             if not cell:
                 raise ScenarioError(f"empty value in row {r}", source=source, key=key)
@@ -154,7 +158,7 @@ def read_covariate_csv(path: str | Path) -> dict[str, np.ndarray]:
                 raise ScenarioError(f"{name} is categorical and takes no unit", source=source, key=key)
             bad = [c for c in cells if c not in spec.levels]
             if bad:
-                r = cells.index(bad[0]) + 2
+                r = row_numbers[cells.index(bad[0])]
                 raise ScenarioError(
                     f"unknown {name} in row {r}", source=source, key=key, got=bad[0],
                     expected=f"one of {', '.join(spec.levels)}",
@@ -171,9 +175,9 @@ def read_covariate_csv(path: str | Path) -> dict[str, np.ndarray]:
             try:
                 values[i] = float(cell)
             except ValueError:
-                raise ScenarioError(f"not a number in row {i + 2}", source=source, key=key, got=cell) from None
+                raise ScenarioError(f"not a number in row {row_numbers[i]}", source=source, key=key, got=cell) from None
         values *= factor
-        check_values(name, values, source=source, key=key, shown=cells, rows=list(range(2, len(cells) + 2)))
+        check_values(name, values, source=source, key=key, shown=cells, rows=row_numbers)
         result[name] = values
     return result
 

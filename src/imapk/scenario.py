@@ -765,30 +765,33 @@ def load_scenario(path: str | Path) -> Scenario:
     return parse_scenario(text, str(path))
 
 
-def _covariates(scenario: Scenario, subjects):
+def _covariates(scenario: Scenario):
+    """Covariates of every subject (file rows, then drawn or fixed ones) and the subject indices."""
+    import numpy as np
+
     from .population import draw_covariates, read_covariate_csv
 
     population = scenario.population
     covariates = {}
+    n = population.size
     if population.covariate_file:
-        try:
-            covariates = read_covariate_csv(population.covariate_file)
-        except ScenarioError as error:
-            raise ScenarioError(error.problem, source=error.source, key=error.key, got=error.got, expected=error.expected) from None
+        covariates = read_covariate_csv(population.covariate_file)
         rows = len(next(iter(covariates.values())))
         if population.size and population.size != rows:
             raise ScenarioError(
                 f"population.size is {population.size} but the covariate file has {rows} rows",
                 source=scenario.source, key="population.size",
             )
+        n = rows
         clash = sorted(set(covariates) & set(population.covariates))
         if clash:
             raise ScenarioError(
                 f"covariate `{clash[0]}` is given both in the file and in [population.covariates]",
                 source=scenario.source, key=f"population.covariates.{clash[0]}",
             )
+    subjects = np.arange(n)
     covariates.update(draw_covariates(population.covariates, population.seed, subjects))
-    return covariates
+    return covariates, subjects
 
 
 def run_scenario(scenario: Scenario | str | Path):
@@ -817,14 +820,8 @@ def run_scenario(scenario: Scenario | str | Path):
         )
     times = None if scenario.dense_step is None else np.arange(0.0, end + 1e-9, scenario.dense_step)
     population = scenario.population
-    n = population.size or 0
-    subjects = np.arange(n) if n else None
-    if subjects is None:  # size from the covariate file
-        from .population import read_covariate_csv
-
-        n = len(next(iter(read_covariate_csv(population.covariate_file).values())))
-        subjects = np.arange(n)
-    covariates = _covariates(scenario, subjects)
+    covariates, subjects = _covariates(scenario)
+    n = subjects.size
     ss = table.steady_state
     on_therapy = 0.0 if ss is None else ss.time_on_therapy
     results = []
