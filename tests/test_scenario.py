@@ -63,7 +63,7 @@ def test_shipped_scenarios_exist():
 def test_shipped_scenario_loads_and_runs(path):
     scenario = load_scenario(path)
     assert isinstance(scenario, Scenario)
-    assert scenario.title and scenario.parameter_set == "widmer2006"
+    assert scenario.title and scenario.models
     assert scenario.thresholds
     ds = run_scenario(scenario)
     table = scenario.schedule.lower()
