@@ -141,3 +141,25 @@ def test_run__plot(case_report_path, tmp_path, capsys):
 def test_run__plot_bad_suffix(case_report_path, capsys):
     assert main(["run", str(case_report_path), "--plot", "case.jpg"]) == 2
     assert "plot file must be PNG, PDF or SVG" in capsys.readouterr().err
+
+
+def test_run__population_prints_percentiles_and_attainment(capsys):
+    from conftest import SCENARIOS
+
+    assert main(["run", str(SCENARIOS / "gist-rash-case-report-population.toml")]) == 0
+    out = capsys.readouterr().out
+    assert "Population: 1000 subjects" in out
+    assert "day 29: before the hold (400 mg once daily)" in out and "day 43: end of the hold" in out
+    assert "PTA gist" in out
+
+
+def test_run__model_comparison_json(capsys):
+    from conftest import SCENARIOS
+
+    assert main(["run", str(SCENARIOS / "model-comparison.toml"), "--format", "json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    names = [m["model"] for m in summary["models"]]
+    assert "widmer2006" in names and "schmidli2005" in names
+    widmer = summary["models"][names.index("widmer2006")]
+    before_hold = next(row for row in widmer["key_dose_values"] if row["day"] == 201)
+    assert round(before_hold["value"]) == 732  # Widmer typical steady-state trough (literature notes: 732 ng/mL)

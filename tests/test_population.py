@@ -335,3 +335,26 @@ def test_scenario__model_comparison_has_model_dimension():
     assert ds.dose_time.dims == ("dose",)
     widmer = ds.trough.sel(model="widmer2006").values[0, 199]
     assert widmer == pytest.approx(732.17, abs=0.01)  # Widmer 2006 typical SS trough (literature notes: 732)
+
+
+def test_iov__cl_redrawn_every_interval_with_the_stated_sd():
+    model = get_model("widmer2006")
+    dose_times = np.arange(0.0, 200 * 24.0, 24.0)
+    table = draw_parameters(model, {}, np.arange(500), seed=2, iov_cl=0.2, dose_times=dose_times)
+    assert table.change_times == tuple(dose_times)
+    cl = table.segments("cl")[:, 1:]  # (subject, interval)
+    kappa = np.log(cl / table.values["cl"][:, None])
+    # 100 000 draws of N(0, 0.2^2): SE of the SD is 0.2 / sqrt(2e5) = 4.5e-4; allow 5 SE.
+    assert abs(kappa.std() - 0.2) < 0.0023
+    # IIV is kept: the subject's mean log CL over intervals tracks its own eta, not the population's.
+    assert np.corrcoef(np.log(cl).mean(axis=1), np.log(table.values["cl"]))[0, 1] > 0.99
+
+
+def test_iov__keeps_occasion_effects():
+    dose_times = np.arange(0.0, 40 * 24.0, 24.0)
+    table = draw_parameters(_step_model(), {}, np.arange(3), seed=2, iiv=False, iov_cl=0.1, dose_times=dose_times)
+    cl = table.segments("cl")[:, 1:]
+    ratio = np.exp(np.log(cl[:, 28:]).mean(axis=1) - np.log(cl[:, :28]).mean(axis=1))
+    # Typical CL steps from 14 to 10 L/h on day 29; the IOV noise on a 12-vs-28-interval mean ratio is
+    # about 0.1 * sqrt(1/12 + 1/28) = 0.035 in log: 5 SD around log(10/14).
+    assert np.all(np.abs(np.log(ratio) - math.log(10 / 14)) < 0.18)
