@@ -358,3 +358,16 @@ def test_iov__keeps_occasion_effects():
     # Typical CL steps from 14 to 10 L/h on day 29; the IOV noise on a 12-vs-28-interval mean ratio is
     # about 0.1 * sqrt(1/12 + 1/28) = 0.035 in log: 5 SD around log(10/14).
     assert np.all(np.abs(np.log(ratio) - math.log(10 / 14)) < 0.18)
+
+
+def test_models__misspelt_category_is_refused_for_every_model():
+    with pytest.raises(ParameterError, match="model widmer2006_covariates: unknown value of covariate `sex`"):
+        get_model("widmer2006_covariates").typical_values({**WIDMER_COV, "sex": "Male"})
+
+
+def test_models__omega_shape_is_checked():
+    with pytest.raises(ValueError, match="omega must be 2 x 2"):
+        PopulationModel(
+            name="bad", title="t", citation="t", population="t", typical=lambda c, o: {},
+            iiv_parameters=("cl", "v"), omega=((0.1,),),
+        )

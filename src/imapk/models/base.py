@@ -103,7 +103,14 @@ class PopulationModel:
     reference_trough: tuple[float, str] | None = None
 
     def __post_init__(self) -> None:
-        matrix = np.asarray(self.omega, dtype=float).reshape(len(self.iiv_parameters), len(self.iiv_parameters))
+        unknown = [p for p in self.iiv_parameters if p not in ("cl", "v", "ka", "d1", "f", "tlag")]
+        if unknown:
+            raise ValueError(f"{self.name}: unknown parameter {unknown[0]!r} in iiv_parameters")
+        n = len(self.iiv_parameters)
+        rows = [len(row) for row in self.omega]
+        if len(rows) != n or any(r != n for r in rows):
+            raise ValueError(f"{self.name}: omega must be {n} x {n} for iiv_parameters {self.iiv_parameters}")
+        matrix = np.asarray(self.omega, dtype=float).reshape(n, n)
         if not np.allclose(matrix, matrix.T):
             raise ValueError(f"{self.name}: omega is not symmetric")
         if matrix.size and np.any(np.linalg.eigvalsh(matrix) <= 0):
@@ -125,6 +132,19 @@ class PopulationModel:
                 expected=f"covariates {', '.join(self.covariates)}",
             )
         arrays = {name: np.atleast_1d(np.asarray(covariates[name])) for name in self.covariates}
+        from ..covariates import COVARIATES
+
+        for name, values in arrays.items():
+            spec = COVARIATES.get(name)
+            if spec is not None and spec.categorical:
+                bad = ~np.isin(values.astype(str), spec.levels)
+                if bad.any():
+                    raise ParameterError(
+                        f"model {self.name}: unknown value of covariate `{name}`",
+                        key=name,
+                        got=str(values[bad][0]),
+                        expected=f"one of {', '.join(spec.levels)}",
+                    )
         n = max((a.shape[0] for a in arrays.values()), default=1)
         values = self.typical(arrays, occasion)
         return {name: np.broadcast_to(np.asarray(value, dtype=float), (n,)).copy() for name, value in values.items()}
