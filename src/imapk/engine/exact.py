@@ -16,7 +16,7 @@ from ..params import ParameterTable
 from ..schedule import DoseTable
 from . import _exact_kernels as kernels
 
-__all__ = ["ExactResult", "run_exact"]
+__all__ = ["ExactResult", "KernelInputs", "prepare_inputs", "allocate", "finish", "run_exact"]
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,129 @@ def _pre_start_doses(
 MAX_PRE_START_DOSES = 2000
 
 
+@dataclass(frozen=True)
+class KernelInputs:
+    """The arrays every engine kernel takes, prepared once from a dose table and parameters.
+
+    Observations are sorted (left limits first at equal times); `order` maps them back.
+    """
+
+    t0: np.ndarray
+    ad0: np.ndarray
+    ac0: np.ndarray
+    input_time: np.ndarray
+    input_amount: np.ndarray
+    d1: np.ndarray
+    change_time: np.ndarray
+    ka: np.ndarray
+    k: np.ndarray
+    v: np.ndarray
+    obs_time: np.ndarray
+    obs_left: np.ndarray
+    order: np.ndarray
+    window: tuple[float, float]
+    levels: np.ndarray
+    n_troughs: int
+
+
+def prepare_inputs(
+    table: DoseTable,
+    parameters: ParameterTable,
+    *,
+    times: np.ndarray | None = None,
+    levels: np.ndarray | None = None,
+    window: tuple[float, float] | None = None,
+    dose_factor=None,
+    steady_state_scale: tuple[np.ndarray, np.ndarray] | None = None,
+) -> KernelInputs:
+    """Apply F and tlag to the doses, build the steady-state start and sort the observations.
+
+    Parameters
+    ----------
+    dose_factor
+        Optional function of scheduled dose times [h] -> extra factor on each dose (a relative F
+        that depends on time on therapy), shape (doses,).
+    steady_state_scale
+        Optional factors on (ka, CL) used for the closed-form steady-state start (a time-varying
+        model's rates at the start).
+    """
+    n = parameters.n_subjects
+    times = np.empty(0) if times is None else np.asarray(times, dtype=float)
+    levels = np.empty(0) if levels is None else np.asarray(levels, dtype=float)
+    window = (0.0, table.end) if window is None else (float(window[0]), float(window[1]))
+    tlag = parameters.values["tlag"].astype(float)
+    d1 = parameters.segments("d1")[:, 0]
+    change_time = np.asarray(parameters.change_times, dtype=float)
+    ka = parameters.segments("ka")
+    v = parameters.segments("v")
+    k = parameters.segments("cl") / v
+
+    earliest = min([window[0]] + [float(np.min(a)) for a in (times, change_time) if a.size])
+    pre_times, _ = _pre_start_doses(table, tlag, d1, earliest)
+    scheduled = np.concatenate([pre_times, table.time])
+    given = np.concatenate([np.full(pre_times.size, table.steady_state.dose if pre_times.size else 0.0), table.given])
+    f = parameters.at_times("f", scheduled)
+    if dose_factor is not None:
+        f = f * np.asarray(dose_factor(scheduled), dtype=float)[None, :]
+    input_time = scheduled[None, :] + tlag[:, None]
+    input_amount = given[None, :] * f
+    if not np.all(np.isfinite(input_amount)) or not np.all(np.isfinite(input_time)):
+        raise SimulationError("dose amounts or times are not finite after applying F and tlag")
+
+    t0 = np.zeros(n)
+    ad0 = np.zeros(n)
+    ac0 = np.zeros(n)
+    if pre_times.size:
+        interval = table.steady_state.interval
+        t0 = pre_times[0] + tlag
+        segment = np.searchsorted(change_time, t0, side="right")
+        rows = np.arange(n)
+        f_ss = parameters.at_times("f", [pre_times[0] - interval])[:, 0]
+        if dose_factor is not None:
+            f_ss = f_ss * float(np.asarray(dose_factor(np.array([pre_times[0] - interval])))[0])
+        ka_ss, k_ss = ka[rows, segment], k[rows, segment]
+        if steady_state_scale is not None:
+            ka_ss, k_ss = ka_ss * steady_state_scale[0], k_ss * steady_state_scale[1]
+        kernels.steady_state_population(table.steady_state.dose * f_ss, interval, ka_ss, k_ss, d1, ad0, ac0)
+
+    # Troughs are left limits at the scheduled times; dense times are right values. At equal
+    # times the kernels want left limits first.
+    obs_time = np.concatenate([table.time, times])
+    obs_left = np.concatenate([np.ones(table.time.size, dtype=bool), np.zeros(times.size, dtype=bool)])
+    order = np.lexsort((~obs_left, obs_time))
+    return KernelInputs(
+        t0=t0, ad0=ad0, ac0=ac0, input_time=input_time, input_amount=input_amount, d1=d1,
+        change_time=change_time, ka=ka, k=k, v=v, obs_time=obs_time[order], obs_left=obs_left[order],
+        order=order, window=window, levels=levels, n_troughs=table.time.size,
+    )
+
+
+def finish(inputs: KernelInputs, conc_sorted: np.ndarray, time_below, longest_below, peak) -> ExactResult:
+    """Put the observations back in their original order and split troughs from the dense grid."""
+    conc = np.empty_like(conc_sorted)
+    conc[:, inputs.order] = conc_sorted
+    if not np.all(np.isfinite(conc)):
+        raise SimulationError("the simulation produced non-finite concentrations; check the parameters")
+    return ExactResult(
+        trough=conc[:, : inputs.n_troughs],
+        concentration=conc[:, inputs.n_troughs :],
+        time_below=time_below,
+        longest_below=longest_below,
+        peak=peak,
+    )
+
+
+def allocate(inputs: KernelInputs) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Output arrays of a kernel run: concentrations (sorted), time below, longest below, peak."""
+    n = inputs.t0.size
+    return (
+        np.empty((n, inputs.obs_time.size)),
+        np.zeros((n, inputs.levels.size)),
+        np.zeros((n, inputs.levels.size)),
+        np.zeros(n),
+    )
+
+
 def run_exact(
     table: DoseTable,
     parameters: ParameterTable,
@@ -93,6 +216,7 @@ def run_exact(
     times: np.ndarray | None = None,
     levels: np.ndarray | None = None,
     window: tuple[float, float] | None = None,
+    dose_factor=None,
 ) -> ExactResult:
     """Simulate every subject with the closed-form engine.
 
@@ -108,63 +232,15 @@ def run_exact(
         Concentration levels for time-below statistics. [ng/mL]
     window
         (start, end) of the window for the statistics. [h]
+    dose_factor
+        Optional extra factor on each dose as a function of scheduled dose times (see
+        :func:`prepare_inputs`).
     """
-    n = parameters.n_subjects
-    times = np.empty(0) if times is None else np.asarray(times, dtype=float)
-    levels = np.empty(0) if levels is None else np.asarray(levels, dtype=float)
-    window = (0.0, table.end) if window is None else window
-    tlag = parameters.values["tlag"].astype(float)
-    d1 = parameters.segments("d1")[:, 0]
-    change_time = np.asarray(parameters.change_times, dtype=float)
-    ka = parameters.segments("ka")
-    v = parameters.segments("v")
-    k = parameters.segments("cl") / v
-
-    earliest = min([float(window[0])] + [float(np.min(a)) for a in (times, change_time) if a.size])
-    pre_times, _ = _pre_start_doses(table, tlag, d1, earliest)
-    scheduled = np.concatenate([pre_times, table.time])
-    given = np.concatenate([np.full(pre_times.size, table.steady_state.dose if pre_times.size else 0.0), table.given])
-    f = parameters.at_times("f", scheduled)
-    input_time = scheduled[None, :] + tlag[:, None]
-    input_amount = given[None, :] * f
-    if not np.all(np.isfinite(input_amount)) or not np.all(np.isfinite(input_time)):
-        raise SimulationError("dose amounts or times are not finite after applying F and tlag")
-
-    t0 = np.zeros(n)
-    ad0 = np.zeros(n)
-    ac0 = np.zeros(n)
-    if pre_times.size:
-        interval = table.steady_state.interval
-        t0 = pre_times[0] + tlag
-        segment = np.searchsorted(change_time, t0, side="right")
-        rows = np.arange(n)
-        f_ss = parameters.at_times("f", [pre_times[0] - interval])[:, 0]
-        kernels.steady_state_population(
-            table.steady_state.dose * f_ss, interval, ka[rows, segment], k[rows, segment], d1, ad0, ac0
-        )
-
-    # Troughs are left limits at the scheduled times; dense times are right values. At equal
-    # times the kernel wants left limits first.
-    obs_time = np.concatenate([table.time, times])
-    obs_left = np.concatenate([np.ones(table.time.size, dtype=bool), np.zeros(times.size, dtype=bool)])
-    order = np.lexsort((~obs_left, obs_time))
-    conc_sorted = np.empty((n, obs_time.size))
-    time_below = np.zeros((n, levels.size))
-    longest_below = np.zeros((n, levels.size))
-    peak = np.zeros(n)
+    x = prepare_inputs(table, parameters, times=times, levels=levels, window=window, dose_factor=dose_factor)
+    conc, time_below, longest_below, peak = allocate(x)
     kernels.simulate_population(
-        t0, ad0, ac0, input_time, input_amount, d1, change_time, ka, k, v,
-        obs_time[order], obs_left[order], float(window[0]), float(window[1]), levels,
-        conc_sorted, time_below, longest_below, peak,
+        x.t0, x.ad0, x.ac0, x.input_time, x.input_amount, x.d1, x.change_time, x.ka, x.k, x.v,
+        x.obs_time, x.obs_left, x.window[0], x.window[1], x.levels,
+        conc, time_below, longest_below, peak,
     )
-    conc = np.empty_like(conc_sorted)
-    conc[:, order] = conc_sorted
-    if not np.all(np.isfinite(conc)):
-        raise SimulationError("the simulation produced non-finite concentrations; check the parameters")
-    return ExactResult(
-        trough=conc[:, : table.time.size],
-        concentration=conc[:, table.time.size :],
-        time_below=time_below,
-        longest_below=longest_below,
-        peak=peak,
-    )
+    return finish(x, conc, time_below, longest_below, peak)
