@@ -7,9 +7,11 @@ Usage (from the repository root)::
     python benchmarks/report.py --json out.json      # no run: tabulate an existing --benchmark-json
     python benchmarks/report.py -- -k run_exact      # extra arguments after -- go to pytest
 
-The table has, per case and N: the median wall time of one call, the subject-doses simulated per
-second (N x 365 doses / median) and the ratio of that rate to scipy's solve_ivp (LSODA) rate
-measured in the same process.
+The first table (``test_bench_exact.py``) has, per case and N: the median wall time of one call,
+the subject-doses simulated per second (N x 365 doses / median) and the ratio of that rate to scipy's
+solve_ivp (LSODA) rate measured in the same process. The population tables
+(``test_bench_population.py``) give the same for drawing a population and simulating it, per model,
+and the time of the draw alone against a naive per-subject ``default_rng(i)`` loop.
 """
 
 from __future__ import annotations
@@ -76,9 +78,15 @@ def machine_line(machine: dict) -> str:
     )
 
 
+def is_population(bench: dict) -> bool:
+    return bench.get("extra_info", {}).get("suite") == "population"
+
+
 def rows(data: dict) -> list[dict]:
     out = []
     for bench in data.get("benchmarks", []):
+        if is_population(bench):
+            continue
         info = bench.get("extra_info", {})
         median = bench["stats"]["median"]
         subject_doses = info.get("subject_doses")
@@ -101,9 +109,114 @@ def rows(data: dict) -> list[dict]:
     return out
 
 
+def format_ratio(ratio: float | None) -> str:
+    if not ratio:
+        return "–"
+    return f"{ratio:,.0f}×" if ratio >= 10 else f"{ratio:.2f}×"
+
+
+def population_rows(data: dict) -> tuple[list[dict], list[dict]]:
+    """Population cases: (draw + simulate rows, draw-only rows), ordered by model and N."""
+    runs, draws = [], []
+    for bench in data.get("benchmarks", []):
+        if not is_population(bench):
+            continue
+        info = bench["extra_info"]
+        median = bench["stats"]["median"]
+        n = info.get("n_subjects", 0)
+        row = {"model": info.get("model", "?"), "n": n, "median": median, "rounds": bench["stats"]["rounds"], "info": info}
+        if info.get("case") == "draw only":
+            naive = info.get("naive_seconds_median")
+            row.update(rate=n / median if median else None, naive=naive, ratio=naive / median if naive and median else None)
+            draws.append(row)
+        else:
+            rate = info["subject_doses"] / median if median else None
+            scipy_rate = info.get("scipy_subject_doses_per_second")
+            row.update(rate=rate, ratio=rate / scipy_rate if rate and scipy_rate else None)
+            runs.append(row)
+    first_seen: dict[str, int] = {}
+    for r in runs + draws:
+        first_seen.setdefault(r["model"], len(first_seen))
+    key = lambda r: (first_seen[r["model"]], r["n"])  # noqa: E731  (models in run order, then N)
+    return sorted(runs, key=key), sorted(draws, key=key)
+
+
+def render_population(data: dict) -> list[str]:
+    runs, draws = population_rows(data)
+    if not runs and not draws:
+        return []
+    lines = [
+        "## Population runs: draw the subjects, then simulate (`test_bench_population.py`)",
+        "",
+        "Workload: N subjects of one published model, covariates drawn from stated distributions "
+        "(`draw_covariates`), parameters from the covariates with IIV (`draw_parameters`, seeded), then "
+        "`simulate` for the troughs of 365 daily 400 mg doses; all three steps are inside the timed call. "
+        "`widmer2006_covariates`: first-order absorption, CL on weight/age/sex/disease (GIST), V on sex. "
+        "`schmidli2005`: zero-order input (1.5 h), CL and V on weight/haemoglobin/WBC, CL and V step "
+        "change on day 29 (t = 672 h).",
+        "",
+    ]
+    if runs:
+        lines += [
+            "| model | N | median time | subject-doses/s | ratio vs scipy | rounds |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for r in runs:
+            rate = format_rate(r["rate"]) if r["rate"] else "–"
+            lines.append(
+                f"| {r['model']} | {r['n']:,} | {format_time(r['median'])} | {rate} | {format_ratio(r['ratio'])} | {r['rounds']} |"
+            )
+        seen = set()
+        for r in runs:
+            info = r["info"]
+            if r["model"] in seen or not info.get("scipy_subject_doses_per_second"):
+                continue
+            seen.add(r["model"])
+            lines.append(
+                f"| {r['model']}: scipy solve_ivp LSODA (reference) | {info['scipy_subjects']} | "
+                f"{format_time(info['scipy_seconds_median'])} | {format_rate(info['scipy_subject_doses_per_second'])} | "
+                f"1× | {info['scipy_repeats']} |"
+            )
+        lines += [
+            "",
+            "- *subject-doses/s*: N × 365 / median time of the whole draw + simulate call.",
+            "- *ratio vs scipy*: imapk's subject-doses/s (draw + simulate) over that of `solve_ivp` (LSODA, rtol "
+            "1e-8, atol 1e-10) integrating each of the first few subjects of the same draw with its own "
+            "parameters (given, not drawn), restarting at every dose, at the end of every zero-order input "
+            "and at Schmidli's day-29 change; scaled per subject-dose. Those subjects' imapk troughs are "
+            "checked against scipy's (rtol 1e-6).",
+            "",
+        ]
+    if draws:
+        lines += [
+            "### The draw alone (covariates + parameters with IIV)",
+            "",
+            "| model | N | median time | subjects/s | naive loop time | ratio vs naive loop | rounds |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for r in draws:
+            rate = format_rate(r["rate"]) if r["rate"] else "–"
+            naive = format_time(r["naive"]) if r["naive"] else "–"
+            lines.append(
+                f"| {r['model']} | {r['n']:,} | {format_time(r['median'])} | {rate} | {naive} | "
+                f"{format_ratio(r['ratio'])} | {r['rounds']} |"
+            )
+        lines += [
+            "",
+            "- *naive loop*: a Python loop creating `numpy.random.default_rng(i)` for every subject and drawing "
+            "its covariates (rejection from the truncated normal, a uniform for categories) and its standard "
+            "normals for the random effects; then the same vectorised typical values and exp(eta) as imapk. "
+            "Median of its timed repeats at the same N. imapk draws every purpose for all subjects in one "
+            "counter-based (Philox) call per stream.",
+            "",
+        ]
+    return lines
+
+
 def render(data: dict, source: str) -> str:
     table = rows(data)
-    if not table:
+    population = render_population(data)
+    if not table and not population:
         sys.exit("no benchmarks in the JSON (was the run made with --benchmark-disable?)")
     machine = data.get("machine_info", {})
     when = data.get("datetime") or dt.datetime.now(dt.timezone.utc).isoformat()
@@ -114,14 +227,34 @@ def render(data: dict, source: str) -> str:
         "",
         f"Machine: {machine_line(machine)}. Date: {date} (run started {when}).",
         "",
-        f"Workload: troughs of 365 daily 400 mg doses; CL/F and V/F log-normal (30 % CV) around 14.3 L/h and "
-        f"347 L, ka 0.609 1/h, no lag (Widmer 2006); seeded draw.{' Quick mode (N = 1 and 100, few rounds).' if quick else ''}",
+    ]
+    if quick:
+        lines += ["Quick mode (N = 1 and 100 only, few rounds).", ""]
+    if table:
+        lines += render_exact(table)
+    lines += population
+    lines += [
+        "Timings: *median time* is the wall time of one call, median over the rounds, after one untimed "
+        "warm-up round; numba compilation happens before any timing.",
+        "",
+        f"Source: {source}. Regenerate with `python benchmarks/report.py` (see benchmarks/README.md).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def render_exact(table: list[dict]) -> list[str]:
+    lines = [
+        "## Fixed parameters: troughs of a year (`test_bench_exact.py`)",
+        "",
+        "Workload: troughs of 365 daily 400 mg doses; CL/F and V/F log-normal (30 % CV) around 14.3 L/h and "
+        "347 L, ka 0.609 1/h, no lag (Widmer 2006); seeded draw, outside the timed call.",
         "",
         "| case | N | median time | subject-doses/s | ratio vs scipy | rounds |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in table:
-        ratio = f"{r['ratio']:,.0f}×" if r["ratio"] and r["ratio"] >= 10 else (f"{r['ratio']:.2f}×" if r["ratio"] else "–")
+        ratio = format_ratio(r["ratio"])
         rate = format_rate(r["rate"]) if r["rate"] else "–"
         lines.append(f"| {r['case']} | {r['n']:,} | {format_time(r['median'])} | {rate} | {ratio} | {r['rounds']} |")
     subjects, seconds, scipy_rate, repeats = table[0]["scipy"]
@@ -132,8 +265,6 @@ def render(data: dict, source: str) -> str:
         )
     lines += [
         "",
-        "- *median time*: wall time of one call, median over the rounds (after one untimed warm-up round; "
-        "numba compilation happens before any timing).",
         "- *subject-doses/s*: N × 365 / median time. The hourly-grid case also fills 8 760 concentrations per subject.",
         f"- *ratio vs scipy*: imapk's subject-doses/s over that of `scipy.integrate.solve_ivp` (LSODA, rtol 1e-8, "
         f"atol 1e-10 on amounts) integrating dose to dose for the first {subjects} subject(s) of the same draw, "
@@ -142,10 +273,8 @@ def render(data: dict, source: str) -> str:
         "- `simulate` is the public API (lowers the schedule and builds the xarray Dataset); `run_exact` is the "
         "engine driver on a lowered schedule.",
         "",
-        f"Source: {source}. Regenerate with `python benchmarks/report.py` (see benchmarks/README.md).",
-        "",
     ]
-    return "\n".join(lines)
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
