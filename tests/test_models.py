@@ -137,6 +137,9 @@ REFERENCE_VALUES = {
     "he2023": dict(cl=7.6, v=270.0, ka=0.329),
     # 9.72 (4.5/3.7)^0.49 x 1 (GG) = 10.698
     "jiang2023": dict(cl=9.72 * (4.5 / 3.7) ** 0.49, v=229.0, ka=1.22),
+    # 9.12 (1 - 0.000381 x 0 cm^3) = 9.12; Vc + Vp = 128 + 197 = 325 L; lag = 5 / 15.8 h (the ka and F
+    # factors of time on therapy are not typical values: see test_eechoute_* in test_population.py)
+    "eechoute2012": dict(cl=9.12, v=325.0, ka=0.699, tlag=5.0 / 15.8),
 }
 
 

@@ -14,8 +14,15 @@ clinical days are whole numbers, day 1 being the first day of therapy)::
     [model.parameters]    cl (clearance), v (volume), ka (rate constant) or d1 (time), f (number),
                           tlag (time): inline values, or overrides of the parameter set
     [[model.changes]]     from_day (clinical day) or at (time); then any of cl, v, ka, f
+    [model.time_varying]  ka, cl, f: tables {amplitude (number), decay_half_life (time), emax (number),
+                          t50 (time)}: factor 1 + amplitude 2^(-tau/decay_half_life) + emax tau/(t50 + tau)
+                          of time on therapy tau; replaces the model's own factor for that parameter
+    [solver]              method ("exact" or "ode", default "exact"); rtol (number); atol (mass, on
+                          amounts); max_steps (integer): tolerances for "ode" only
     [schedule]            missed_days (array of clinical days); missed_doses (array of 0-based
                           scheduled-dose indices)
+    [schedule]            therapy_clock ("running", "paused" or "reset", or an array of them: a
+                          `therapy_clock` dimension): what a hold does to time on therapy
     [[schedule.phases]]   dose (mass, or array of masses cycling over the phase's administrations);
                           interval (time, default "24 h"); days (number > 0) or doses (integer >= 1);
                           label (string)
@@ -49,7 +56,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .errors import ImapkError, ScenarioError
@@ -177,6 +184,17 @@ class _Table:
 
 
 @dataclass(frozen=True)
+class Solver:
+    """The engine and its options: ``method`` is ``"exact"`` or ``"ode"``; tolerances are for ``ode``
+    (``atol`` on amounts, mg); None means the engine's default."""
+
+    method: str = "exact"
+    rtol: float | None = None
+    atol: float | None = None
+    max_steps: int | None = None
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A validated scenario.
 
@@ -206,6 +224,11 @@ class Scenario:
         Seed of every random draw (None when nothing is random).
     overrides
         Inline parameter values that replace the models' typical values.
+    solver
+        The engine (``exact`` or ``ode``) and the ODE tolerances.
+    therapy_clocks
+        What a hold does to the time-on-therapy clock of time-varying models; several values add a
+        ``therapy_clock`` dimension to the result.
     """
 
     source: str
@@ -221,6 +244,8 @@ class Scenario:
     population: PopulationSpec = PopulationSpec(iiv=False)
     seed: int | None = None
     overrides: tuple[tuple[str, float | None], ...] = ()
+    solver: Solver = field(default_factory=lambda: Solver())
+    therapy_clocks: tuple[str, ...] = ("running",)
 
     @property
     def parameter_set(self) -> str:
@@ -292,8 +317,6 @@ def _located(error: ImapkError, table: _Table) -> ImapkError:
 
 def _with_overrides(model: PopulationModel, overrides: dict[str, float | None]) -> PopulationModel:
     """`model` with some typical values replaced by constants (None removes ka or d1)."""
-    from dataclasses import replace
-
     def typical(covariates, occasion):
         values = dict(model.typical(covariates, occasion))
         for name, value in overrides.items():
@@ -305,6 +328,41 @@ def _with_overrides(model: PopulationModel, overrides: dict[str, float | None]) 
 
     note = "; ".join(f"{k} = {v:g}" for k, v in overrides.items() if v is not None)
     return replace(model, typical=typical, notes=f"{model.notes} Overridden in the scenario: {note}.".strip())
+
+
+def _with_time_variation(model: PopulationModel, table: _Table) -> PopulationModel:
+    """`model` with the time-on-therapy factors given in [model.time_varying] (they replace its own)."""
+    from .models.base import TimeFactor
+
+    table.known("ka", "cl", "f")
+    factors = {}
+    for name in ("ka", "cl", "f"):
+        entry = table.table(name, None)
+        if entry is None:
+            continue
+        entry.known("amplitude", "decay_half_life", "emax", "t50")
+        amplitude = entry.number("amplitude", 0.0)
+        half_life = entry.quantity("decay_half_life", "time", None)
+        if amplitude != 0.0 and half_life is None:
+            entry.fail("a transient needs its `decay_half_life`", "decay_half_life", expected="e.g. '27 d'")
+        if half_life is not None and half_life <= 0:
+            entry.fail("must be positive", "decay_half_life", got=entry.data["decay_half_life"])
+        emax = entry.number("emax", 0.0)
+        t50 = entry.quantity("t50", "time", None)
+        if emax != 0.0 and t50 is None:
+            entry.fail("a drift needs its `t50`", "t50", expected="e.g. '90 d'")
+        try:
+            factors[name] = TimeFactor(
+                amplitude=amplitude,
+                rate=0.0 if half_life is None else math.log(2.0) / half_life,
+                emax=emax,
+                t50=1.0 if t50 is None else t50,
+            )
+        except ImapkError as error:
+            raise _located(error, entry) from None
+        entry.done()
+    table.done()
+    return replace(model, time_variation=replace(model.time_variation, **factors))
 
 
 def _inline_model(values: dict[str, float]) -> PopulationModel:
@@ -320,7 +378,7 @@ def _inline_model(values: dict[str, float]) -> PopulationModel:
 
 def _model(root: _Table) -> tuple[tuple[PopulationModel, ...], tuple[ParameterChange, ...], dict]:
     model = root.table("model")
-    model.known("parameter_set", "parameters", "changes")
+    model.known("parameter_set", "parameters", "changes", "time_varying")
     raw = model.raw("parameter_set", "inline")
     if isinstance(raw, str):
         names = sorted(MODELS) if raw == "all" else [raw]
@@ -378,6 +436,9 @@ def _model(root: _Table) -> tuple[tuple[PopulationModel, ...], tuple[ParameterCh
                     except ImapkError as error:
                         key = f"model.parameters.{error.key}" if error.key else "model.parameters"
                         raise type(error)(error.problem, source=root.source, key=key, got=error.got, expected=error.expected) from None
+    varying = model.table("time_varying", None)
+    if varying is not None:
+        models = [_with_time_variation(m, varying) for m in models]
     changes = []
     when: dict[float, str] = {}
     for entry in model.tables("changes"):
@@ -538,7 +599,8 @@ def _spread(name: str, raw: object, entry: _Table) -> float:
 
 def _schedule(root: _Table) -> tuple[Schedule, float]:
     table = root.table("schedule")
-    table.known("phases", "holds", "missed_days", "missed_doses", "steady_state")
+    table.known("phases", "holds", "missed_days", "missed_doses", "steady_state", "therapy_clock")
+    clocks = _clocks(table)
     phases = []
     for entry in table.tables("phases"):
         entry.known("dose", "interval", "days", "doses", "label")
@@ -617,7 +679,43 @@ def _schedule(root: _Table) -> tuple[Schedule, float]:
     except ImapkError as error:
         key = f"schedule.{error.key}" if error.key else "schedule"
         raise type(error)(error.problem, source=root.source, key=key, got=error.got, expected=error.expected) from None
-    return schedule, end
+    return schedule, end, clocks
+
+
+def _clocks(table: _Table) -> tuple[str, ...]:
+    from .clock import CLOCK_MODES
+
+    raw = table.raw("therapy_clock", "running")
+    values = raw if isinstance(raw, list) else [raw]
+    if not values or len(set(map(str, values))) != len(values):
+        table.fail("must name each clock once", "therapy_clock", got=raw)
+    for value in values:
+        if value not in CLOCK_MODES:
+            table.fail("unknown therapy clock", "therapy_clock", got=value, expected=f"one of {', '.join(CLOCK_MODES)} (or an array of them)")
+    return tuple(values)
+
+
+def _solver(root: _Table) -> Solver:
+    from .simulation import METHODS
+
+    table = root.table("solver", None)
+    if table is None:
+        return Solver()
+    table.known("method", "rtol", "atol", "max_steps")
+    method = table.string("method", "exact")
+    if method not in METHODS:
+        table.fail("unknown method", "method", got=method, expected=f"one of {', '.join(METHODS)}")
+    rtol = table.number("rtol", None)
+    if rtol is not None and not 1e-14 <= rtol < 1:
+        table.fail("out of range", "rtol", got=rtol, expected="1e-14 <= rtol < 1")
+    atol = table.quantity("atol", "mass", None)
+    if atol is not None and not atol > 0:
+        table.fail("must be positive", "atol", got=table.data["atol"], expected="e.g. '1e-8 mg'")
+    max_steps = table.number("max_steps", None, integer=True, minimum=1)
+    if method == "exact" and any(x is not None for x in (rtol, atol, max_steps)):
+        table.fail("tolerances apply to the ODE path only", "method", got=method, expected="method = 'ode'")
+    table.done()
+    return Solver(method, rtol, atol, max_steps)
 
 
 def _default_window(end: float) -> tuple[float, None]:
@@ -695,7 +793,7 @@ def parse_scenario(text: str, source: str = "<string>") -> Scenario:
     except tomllib.TOMLDecodeError as error:
         raise ScenarioError(f"not valid TOML: {error}", source=source) from None
     root = _Table(data, source, "")
-    root.known("scenario", "model", "schedule", "verdict", "output", "population")
+    root.known("scenario", "model", "schedule", "verdict", "output", "population", "solver")
     meta = root.table("scenario")
     meta.known("title", "description", "seed")
     title = meta.string("title")
@@ -703,7 +801,7 @@ def parse_scenario(text: str, source: str = "<string>") -> Scenario:
     seed = meta.number("seed", None, integer=True, minimum=0)
     meta.done()
     models, changes, overrides = _model(root)
-    schedule, end = _schedule(root)
+    schedule, end, clocks = _schedule(root)
     population, seed = _population(root, seed)
     if changes and (population.size != 1 or population.iiv or population.iov_cl or any(m.occasion_days for m in models)):
         raise ScenarioError(
@@ -713,6 +811,7 @@ def parse_scenario(text: str, source: str = "<string>") -> Scenario:
             expected="population.size = 1 and iiv = false, or a model with its own occasion effects",
         )
     thresholds, window = _verdict(root, end)
+    solver = _solver(root)
     output = root.table("output", None)
     dense_step = 1.0
     if output is not None:
@@ -750,6 +849,8 @@ def parse_scenario(text: str, source: str = "<string>") -> Scenario:
         population=population,
         seed=seed,
         overrides=tuple(overrides.items()),
+        solver=solver,
+        therapy_clocks=clocks,
     )
 
 
@@ -794,10 +895,18 @@ def _covariates(scenario: Scenario):
     return covariates, subjects
 
 
-def run_scenario(scenario: Scenario | str | Path):
+def run_scenario(scenario: Scenario | str | Path, *, method: str | None = None):
     """Simulate a scenario and return the result Dataset (see :func:`imapk.simulate`).
 
-    With several models the result gains a ``model`` dimension labelled with their names.
+    With several models the result gains a ``model`` dimension labelled with their names, and with
+    several therapy clocks a ``therapy_clock`` dimension.
+
+    Parameters
+    ----------
+    scenario
+        A scenario or the path of its file.
+    method
+        ``"exact"`` or ``"ode"``, overriding the scenario's ``[solver] method``.
     """
     import numpy as np
 
@@ -807,6 +916,13 @@ def run_scenario(scenario: Scenario | str | Path):
 
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
+    solver = scenario.solver
+    if method is not None and method != solver.method:
+        from .simulation import METHODS
+
+        if method not in METHODS:
+            raise ScenarioError("unknown method", key="--method", got=method, expected=f"one of {', '.join(METHODS)}")
+        solver = Solver(method) if method == "exact" else replace(solver, method=method)
     table = scenario.schedule.lower()
     end = table.end
     start, stop = scenario.window
@@ -824,70 +940,95 @@ def run_scenario(scenario: Scenario | str | Path):
     n = subjects.size
     ss = table.steady_state
     on_therapy = 0.0 if ss is None else ss.time_on_therapy
-    results = []
-    for model in scenario.models:
-        try:
-            parameters = draw_parameters(
-                model, covariates, subjects, seed=population.seed, iiv=population.iiv,
-                iov_cl=population.iov_cl, dose_times=table.time, time_on_therapy_at_start=on_therapy,
+    by_clock = []
+    for clock in scenario.therapy_clocks:
+        results = []
+        for model in scenario.models:
+            ds = _run_model(scenario, model, table, covariates, subjects, clock, solver, times, (start, stop))
+            results.append(ds)
+        by_clock.append(results[0] if len(results) == 1 else _stack(results, "model", [m.name for m in scenario.models]))
+    return by_clock[0] if len(by_clock) == 1 else _stack(by_clock, "therapy_clock", list(scenario.therapy_clocks))
+
+
+def _run_model(scenario, model, table, covariates, subjects, clock, solver, times, window):
+    """One model under one therapy clock: draw the parameters, simulate, add observed troughs."""
+    from .params import ParameterTable
+    from .population import draw_parameters, observed
+    from .simulation import simulate
+
+    population = scenario.population
+    ss = table.steady_state
+    on_therapy = 0.0 if ss is None else ss.time_on_therapy
+    if solver.method == "exact" and model.time_variation.needs_ode:
+        raise ScenarioError(
+            f"model {model.name} has an absorption rate or clearance that changes continuously with time on therapy, "
+            "which the exact engine cannot follow",
+            source=scenario.source,
+            key="solver.method",
+            got="exact",
+            expected="method = 'ode' in [solver], or imapk run --method ode",
+        )
+    try:
+        parameters = draw_parameters(
+            model, covariates, subjects, seed=population.seed, iiv=population.iiv,
+            iov_cl=population.iov_cl, dose_times=table.time, time_on_therapy_at_start=on_therapy,
+        )
+        if scenario.changes:
+            parameters = ParameterTable.from_params(
+                PKParams(**{k: float(v[0]) for k, v in parameters.values.items() if v is not None}),
+                scenario.changes,
             )
-            if scenario.changes:
-                parameters = ParameterTable.from_params(
-                    PKParams(**{k: float(v[0]) for k, v in parameters.values.items() if v is not None}),
-                    scenario.changes,
-                )
-            attrs = {
-                "title": scenario.title,
-                "scenario": scenario.text,
-                "scenario_source": Path(scenario.source).name,
-                "parameter_set": model.name,
-                "parameter_set_citation": model.citation,
-                "population_size": n,
-                "iiv": int(population.iiv),
-                "iov_cl": population.iov_cl,
-            }
-            if population.seed is not None:
-                attrs["seed"] = population.seed
-            if scenario.overrides:
-                attrs["parameter_overrides"] = "; ".join(f"{k} = {v}" for k, v in scenario.overrides)
-            ds = simulate(
-                table, parameters, times=times, thresholds=scenario.thresholds, window=(start, stop),
-                covariates=covariates, attrs=attrs,
-            )
-        except ImapkError as error:
-            if error.source:
-                raise
-            raise type(error)(error.problem, source=scenario.source, key=error.key or "model", got=error.got, expected=error.expected) from None
-        if population.residual_error:
-            from .variables import create_dataset
+        attrs = {
+            "title": scenario.title,
+            "scenario": scenario.text,
+            "scenario_source": Path(scenario.source).name,
+            "parameter_set": model.name,
+            "parameter_set_citation": model.citation,
+            "population_size": subjects.size,
+            "iiv": int(population.iiv),
+            "iov_cl": population.iov_cl,
+        }
+        if population.seed is not None:
+            attrs["seed"] = population.seed
+        if scenario.overrides:
+            attrs["parameter_overrides"] = "; ".join(f"{k} = {v}" for k, v in scenario.overrides)
+        ode = {"rtol": solver.rtol, "atol": solver.atol, "max_steps": solver.max_steps} if solver.method == "ode" else {}
+        ds = simulate(
+            table, parameters, times=times, thresholds=scenario.thresholds, window=window,
+            method=solver.method, variation=model.time_variation, therapy_clock=clock,
+            time_on_therapy_at_start=on_therapy, covariates=covariates, attrs=attrs, **ode,
+        )
+    except ImapkError as error:
+        if error.source:
+            raise
+        raise type(error)(error.problem, source=scenario.source, key=error.key or "model", got=error.got, expected=error.expected) from None
+    if population.residual_error:
+        from .variables import create_dataset
 
-            trough_observed = observed(ds["trough"].values, model.residual, population.seed, subjects)
-            ds = ds.merge(create_dataset({"trough_observed": trough_observed}, {"subject": subjects, "dose": ds["dose"].values}))
-        results.append(ds)
-    if len(results) == 1:
-        return results[0]
-    return _stack_models(results, [m.name for m in scenario.models])
+        trough_observed = observed(ds["trough"].values, model.residual, population.seed, subjects)
+        ds = ds.merge(create_dataset({"trough_observed": trough_observed}, {"subject": subjects, "dose": ds["dose"].values}))
+    return ds
 
 
-def _stack_models(results, names):
-    """Concatenate per-model results along a new `model` dimension; schedule variables stay shared."""
+def _stack(results, dim: str, labels: list[str]):
+    """Concatenate results along a new dimension `dim`; the schedule and covariates stay shared."""
     import xarray as xr
 
+    from .covariates import COVARIATES
     from .variables import SPECS
 
-    from .covariates import COVARIATES
-
-    per_model = [
+    per_item = [
         name
         for name, var in results[0].data_vars.items()
-        if set(var.dims) & {"subject", "threshold", "quantile"} and name not in COVARIATES and name != "dose_given"
+        if set(var.dims) & {"subject", "threshold", "quantile", "model"} and name not in COVARIATES and name != "dose_given"
     ]
     stacked = xr.concat(
-        results, dim="model", data_vars=per_model, coords="minimal", compat="override", join="override",
+        results, dim=dim, data_vars=per_item, coords="minimal", compat="override", join="override",
         combine_attrs="drop_conflicts",
     )
-    spec = SPECS["model"]
-    stacked = stacked.assign_coords(model=xr.Variable(("model",), names, {"long_name": spec.long_name, "description": spec.description}))
-    stacked.attrs["parameter_set"] = ", ".join(names)
-    stacked.attrs["parameter_set_citation"] = " | ".join(ds.attrs["parameter_set_citation"] for ds in results)
+    spec = SPECS[dim]
+    stacked = stacked.assign_coords({dim: xr.Variable((dim,), labels, {"long_name": spec.long_name, "description": spec.description})})
+    for key in ("parameter_set", "parameter_set_citation", "therapy_clock"):
+        values = list(dict.fromkeys(str(ds.attrs.get(key, "")) for ds in results))
+        stacked.attrs[key] = (", " if key != "parameter_set_citation" else " | ").join(values)
     return stacked

@@ -17,8 +17,10 @@ __all__ = ["simulate", "METHODS", "default_window"]
 
 #: Parameter changes listed in the `parameter_changes` attribute at most (per-dose IOV makes hundreds).
 MAX_CHANGES_IN_ATTRS = 50
+#: Time on therapy standing for "long enough for every transient to be over" (about 114 years). [h]
+LONG_TIME_ON_THERAPY = 1.0e6
 #: Simulation methods by name.
-METHODS = ("exact",)
+METHODS = ("exact", "ode")
 
 
 def default_window(table: DoseTable) -> tuple[float, float]:
@@ -42,6 +44,12 @@ def simulate(
     thresholds: Sequence[Threshold | str] = (),
     window: tuple[float, float] | None = None,
     method: str = "exact",
+    variation=None,
+    therapy_clock: str = "running",
+    time_on_therapy_at_start: float | None = None,
+    rtol: float | None = None,
+    atol: float | None = None,
+    max_steps: int | None = None,
     covariates: dict | None = None,
     quantiles: Sequence[float] = DEFAULT_QUANTILES,
     attrs: dict | None = None,
@@ -63,7 +71,19 @@ def simulate(
     window
         (start, end) of the evaluation window [h]; default :func:`default_window`.
     method
-        ``"exact"``: closed-form stepping from event to event.
+        ``"exact"``: closed-form stepping from event to event; ``"ode"``: adaptive Dormand-Prince
+        5(4) integration, which also follows rates that change continuously with time on therapy.
+    variation
+        A :class:`~imapk.models.base.TimeVariation`: ka, CL and F as functions of time on therapy.
+        Continuously varying ka or CL needs ``method="ode"``; a varying F works on both paths.
+    therapy_clock
+        What a hold does to the time-on-therapy clock: ``"running"``, ``"paused"`` or ``"reset"``.
+    time_on_therapy_at_start
+        Time on therapy at t = 0 [h]. None: 0 for a schedule that starts therapy, and long enough
+        for every transient to be over for a steady-state start.
+    rtol, atol, max_steps
+        Tolerances of the ODE path (atol on amounts, mg) and its step limit per subject; the
+        defaults are :data:`imapk.engine.ode.DEFAULT_RTOL` etc. Not used by the exact path.
     covariates
         Covariate arrays per subject, stored as variables named after them.
     quantiles
@@ -85,10 +105,21 @@ def simulate(
     >>> round(float(ds.trough.isel(subject=0).sel(dose=59)), 1)  # steady-state trough at 400 mg/d, Widmer 2006 typical values
     732.2
     """
-    from .engine.exact import run_exact
+    from .models.base import TimeVariation
 
     if method not in METHODS:
         raise ImapkError("unknown method", key="method", got=method, expected=f"one of {', '.join(METHODS)}")
+    variation = TimeVariation() if variation is None else variation
+    if method == "exact" and variation.needs_ode:
+        raise ImapkError(
+            "the exact engine cannot follow an absorption rate or clearance that changes continuously with time "
+            "on therapy",
+            key="method",
+            got="exact",
+            expected="method = 'ode'",
+        )
+    if method == "exact" and any(x is not None for x in (rtol, atol, max_steps)):
+        raise ImapkError("tolerances apply to the ODE path only", key="rtol/atol/max_steps", expected="method = 'ode'")
     table = schedule if isinstance(schedule, DoseTable) else schedule.lower()
     if isinstance(params, PKParams):
         table_params = ParameterTable.from_params(params, tuple(changes))
@@ -103,7 +134,28 @@ def simulate(
     if times.ndim != 1 or not np.all(np.isfinite(times)):
         raise ImapkError("output times must be a 1-D array of finite hours", key="times")
 
-    result = run_exact(table, table_params, times=times, levels=levels, window=window)
+    from .clock import therapy_clock as make_clock
+
+    if time_on_therapy_at_start is None:
+        start = 0.0 if table.steady_state is None else LONG_TIME_ON_THERAPY
+    else:
+        start = float(time_on_therapy_at_start)
+    clock = make_clock(table, therapy_clock, start)
+    if method == "ode":
+        from .engine.ode import DEFAULT_ATOL, DEFAULT_MAX_STEPS, DEFAULT_RTOL, run_ode
+
+        rtol = DEFAULT_RTOL if rtol is None else rtol
+        atol = DEFAULT_ATOL if atol is None else atol
+        max_steps = DEFAULT_MAX_STEPS if max_steps is None else max_steps
+        result = run_ode(
+            table, table_params, variation=variation, clock=clock, times=times, levels=levels, window=window,
+            rtol=rtol, atol=atol, max_steps=max_steps,
+        )
+    else:
+        from .engine.exact import run_exact
+
+        factor = None if variation.f.constant else (lambda t: variation.f(np.maximum(clock(t), 0.0)))
+        result = run_exact(table, table_params, times=times, levels=levels, window=window, dose_factor=factor)
     n = table_params.n_subjects
     data = {
         "trough": result.trough,
@@ -155,6 +207,8 @@ def simulate(
     all_attrs = {
         "imapk_version": _version(),
         "method": method,
+        "therapy_clock": therapy_clock,
+        **({"rtol": rtol, "atol": atol, "atol_units": "mg", "max_steps": max_steps} if method == "ode" else {}),
         "window_start": window[0],
         "window_end": window[1],
         "window_units": "h",

@@ -14,7 +14,7 @@ import numpy as np
 __all__ = ["Spec", "SPECS", "DIMENSIONS", "create_dataset"]
 
 #: Dimension names.
-DIMENSIONS = ("subject", "dose", "time", "threshold", "hold", "quantile", "model")
+DIMENSIONS = ("subject", "dose", "time", "threshold", "hold", "quantile", "model", "therapy_clock")
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,10 @@ SPECS: dict[str, Spec] = {
     "hold": Spec(("hold",), None, "hold", "0-based index of the hold (interruption) in the scenario"),
     "quantile": Spec(("quantile",), "1", "quantile", "Quantile of the population distribution (0.5 is the median)"),
     "model": Spec(("model",), None, "model", "Name of the population PK model (parameter set)"),
+    "therapy_clock": Spec(
+        ("therapy_clock",), None, "therapy clock",
+        "What a hold does to the time-on-therapy clock of time-varying models: running, paused or reset",
+    ),
     "day": Spec(("dose",), "d", "clinical day", "Clinical day of the scheduled dose; day 1 is [0, 24) h"),
     "threshold_value": Spec(("threshold",), "ng/mL", "threshold", "Concentration of the threshold"),
     "threshold_kind": Spec(

@@ -14,6 +14,7 @@ from .base import PopulationModel, Residual
 __all__ = ["MODELS", "get_model", "PopulationModel", "Residual"]
 
 _MODULES = (
+    "eechoute2012",
     "widmer2006",
     "schmidli2005",
     "judson2005",

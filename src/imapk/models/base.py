@@ -12,7 +12,14 @@ import numpy as np
 from ..errors import ParameterError
 from ..params import PKParams
 
-__all__ = ["Residual", "PopulationModel", "cv_to_variance_lognormal", "cv_to_variance_nonmem"]
+__all__ = [
+    "Residual",
+    "TimeFactor",
+    "TimeVariation",
+    "PopulationModel",
+    "cv_to_variance_lognormal",
+    "cv_to_variance_nonmem",
+]
 
 #: Typical-value function: covariates (name -> array of n subjects, canonical units; categorical as
 #: arrays of str) and occasion index (0 before the first occasion change) -> parameter arrays.
@@ -43,6 +50,76 @@ class Residual:
 
     proportional: float = 0.0
     additive: float = 0.0
+
+
+@dataclass(frozen=True)
+class TimeFactor:
+    """A multiplier that changes smoothly with time on therapy tau [h]:
+
+        g(tau) = 1 + amplitude exp(-rate tau) + emax tau / (t50 + tau)
+
+    The first term is a transient that decays (Eechoute 2012's absorption rate and relative F), the
+    second a saturating drift (a clearance that rises over months). All zero: g = 1.
+
+    Parameters
+    ----------
+    amplitude
+        Size of the initial transient (g(0) = 1 + amplitude). [1]
+    rate
+        Decay rate of the transient. [1/h]
+    emax
+        Maximal relative drift reached after a long time. [1]
+    t50
+        Time on therapy at which half the drift is reached. [h]
+    """
+
+    amplitude: float = 0.0
+    rate: float = 0.0
+    emax: float = 0.0
+    t50: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("amplitude", "rate", "emax", "t50"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value)):
+                raise ParameterError("must be a finite number", key=name, got=value)
+        if self.rate < 0 or self.t50 <= 0:
+            raise ParameterError("`rate` must be >= 0 and `t50` > 0", key="rate" if self.rate < 0 else "t50")
+        if self.amplitude <= -1 or self.emax <= -1:
+            raise ParameterError("the factor must stay positive", key="amplitude", expected="amplitude and emax > -1")
+
+    @property
+    def constant(self) -> bool:
+        return self.amplitude == 0.0 and self.emax == 0.0
+
+    def coefficients(self) -> tuple[float, float, float, float]:
+        """(a, b, c, d) as the ODE kernel takes them."""
+        return (self.amplitude, self.rate, self.emax, self.t50)
+
+    def __call__(self, tau):
+        tau = np.asarray(tau, dtype=float)
+        return 1.0 + self.amplitude * np.exp(-self.rate * tau) + self.emax * tau / (self.t50 + tau)
+
+
+@dataclass(frozen=True)
+class TimeVariation:
+    """How a model's rates and bioavailability change with time on therapy.
+
+    `ka` and `cl` vary continuously (only the ODE path can follow them); `f` is evaluated at each
+    dose's scheduled time and scales that dose (both paths).
+    """
+
+    ka: TimeFactor = TimeFactor()
+    cl: TimeFactor = TimeFactor()
+    f: TimeFactor = TimeFactor()
+
+    @property
+    def needs_ode(self) -> bool:
+        return not (self.ka.constant and self.cl.constant)
+
+    def kernel_coefficients(self) -> np.ndarray:
+        """The 8 coefficients (ka then CL) of the ODE kernel's g functions."""
+        return np.array(self.ka.coefficients() + self.cl.coefficients(), dtype=float)
 
 
 @dataclass(frozen=True)
@@ -84,6 +161,8 @@ class PopulationModel:
     reference_trough
         A published or independently computed typical steady-state trough at 400 mg q24h for the
         model's reference subject: (value [ng/mL], source), or None.
+    time_variation
+        Smooth changes of ka, CL and F with time on therapy (:class:`TimeVariation`).
     """
 
     name: str
@@ -101,6 +180,7 @@ class PopulationModel:
     confidence: Mapping[str, str] = field(default_factory=dict)
     notes: str = ""
     reference_trough: tuple[float, str] | None = None
+    time_variation: TimeVariation = TimeVariation()
 
     def __post_init__(self) -> None:
         unknown = [p for p in self.iiv_parameters if p not in ("cl", "v", "ka", "d1", "f", "tlag")]
