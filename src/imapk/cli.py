@@ -30,8 +30,12 @@ def _run(args: argparse.Namespace) -> int:
         raise ImapkError(
             "output file must be NetCDF", key="-o/--output", got=args.output, expected="a name ending in .nc"
         )
-    ds = run_scenario(scenario)
-    ds.attrs["history"] = f"imapk {__version__}: imapk run {args.scenario}" + (f" -o {args.output}" if args.output else "")
+    ds = run_scenario(scenario, method=args.method)
+    ds.attrs["history"] = (
+        f"imapk {__version__}: imapk run {args.scenario}"
+        + (f" --method {args.method}" if args.method else "")
+        + (f" -o {args.output}" if args.output else "")
+    )
     summary = verdicts(ds)
     if args.output is not None:
         write_netcdf(ds, args.output)
@@ -43,7 +47,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.output is not None and args.format == "text":
         print(f"\nResult written to {args.output}")
     if args.plot is not None:
-        _save_plot(ds.isel(model=0) if "model" in ds.dims else ds, args.plot)
+        _save_plot(ds.isel({dim: 0 for dim in ("model", "therapy_clock") if dim in ds.dims}), args.plot)
         if args.format == "text":
             print(f"Plot written to {args.plot}")
     return 0
@@ -166,6 +170,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("scenario", help="scenario file (TOML)")
     run.add_argument("-o", "--output", help="write the result Dataset to this NetCDF file (atomically)")
     run.add_argument("--format", choices=("text", "json"), default="text", help="verdict format (default: text)")
+    run.add_argument(
+        "--method", choices=("exact", "ode"), help="engine, overriding the scenario's [solver] method"
+    )
     run.add_argument("--plot", metavar="FILE", help="draw the troughs and the concentration curve (PNG, PDF or SVG)")
     run.set_defaults(handler=_run)
 

@@ -251,15 +251,27 @@ def _target_verdict(t: dict, subjects: int) -> str:
 
 
 def verdicts(ds) -> dict:
-    """:func:`verdict` per model for a result with a ``model`` dimension: ``{"models": [...]}``."""
-    if "model" not in ds.dims:
+    """:func:`verdict` per model and therapy clock when the result has those dimensions.
+
+    Returns the plain verdict for a result without them, else ``{"title", "models": [...]}`` with
+    one summary per combination, labelled in ``"model"`` (e.g. ``"eechoute2012, clock paused"``).
+    """
+    import itertools
+
+    dims = [dim for dim in ("model", "therapy_clock") if dim in ds.dims]
+    if not dims:
         return verdict(ds)
     summaries = []
-    for name in ds["model"].values:
-        one = ds.sel(model=name)
-        one.attrs = {**ds.attrs, "parameter_set": str(name)}
+    for labels in itertools.product(*(ds[dim].values for dim in dims)):
+        one = ds.sel(dict(zip(dims, labels)))
+        names = dict(zip(dims, map(str, labels)))
+        one.attrs = {**ds.attrs, "parameter_set": names.get("model", ds.attrs.get("parameter_set", ""))}
         summary = verdict(one)
-        summary["model"] = str(name)
+        parts = [names["model"]] if "model" in names else []
+        if "therapy_clock" in names:
+            parts.append(f"clock {names['therapy_clock']}")
+        summary["model"] = ", ".join(parts)
+        summary.update({f"{dim}_label": value for dim, value in names.items()})
         summaries.append(summary)
     return {"title": ds.attrs.get("title", ""), "models": summaries}
 
@@ -284,13 +296,14 @@ def format_comparison_text(comparison: dict) -> str:
     for i, (_, label) in enumerate(columns):
         lines.append(f"  [{i + 1}] {label}")
     targets = [t["name"] for t in first["thresholds"] if t["kind"] == "target"]
-    header = f"{'model':22s}" + "".join(f"{'[' + str(i + 1) + ']':>8s}" for i in range(len(columns)))
+    width = max(22, *(len(m["model"]) + 1 for m in models))
+    header = f"{'model':{width}s}" + "".join(f"{'[' + str(i + 1) + ']':>8s}" for i in range(len(columns)))
     header += "".join(f"{t + ' below':>14s}" for t in targets)
     lines.append("")
     lines.append(header)
     for summary in models:
         values = {row["dose"]: row["value"] for row in summary.get("key_dose_values", [])}
-        text = f"{summary['model']:22s}" + "".join(f"{values.get(j, math.nan):8.0f}" for j, _ in columns)
+        text = f"{summary['model']:{width}s}" + "".join(f"{values.get(j, math.nan):8.0f}" for j, _ in columns)
         for t in summary["thresholds"]:
             if t["kind"] == "target":
                 fraction = t["fraction_troughs_below"]
