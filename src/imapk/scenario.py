@@ -792,6 +792,11 @@ def parse_scenario(text: str, source: str = "<string>") -> Scenario:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ScenarioError(f"not valid TOML: {error}", source=source) from None
+    return scenario_from_data(data, source, text)
+
+
+def scenario_from_data(data: dict, source: str, text: str) -> Scenario:
+    """Validate an already parsed scenario table (e.g. one cell of a sweep); `text` is kept for provenance."""
     root = _Table(data, source, "")
     root.known("scenario", "model", "schedule", "verdict", "output", "population", "solver")
     meta = root.table("scenario")
@@ -866,8 +871,9 @@ def load_scenario(path: str | Path) -> Scenario:
     return parse_scenario(text, str(path))
 
 
-def _covariates(scenario: Scenario):
-    """Covariates of every subject (file rows, then drawn or fixed ones) and the subject indices."""
+def _covariates(scenario: Scenario, only=None):
+    """Covariates of every subject (file rows, then drawn or fixed ones) and the subject indices;
+    with `only`, of those subjects alone (their draws do not depend on who else is simulated)."""
     import numpy as np
 
     from .population import draw_covariates, read_covariate_csv
@@ -891,11 +897,16 @@ def _covariates(scenario: Scenario):
                 source=scenario.source, key=f"population.covariates.{clash[0]}",
             )
     subjects = np.arange(n)
+    if only is not None:
+        subjects = np.asarray(only, dtype=np.int64)
+        if subjects.size and (subjects.min() < 0 or subjects.max() >= n):
+            raise ScenarioError("subject index outside the population", got=int(subjects.max()), expected=f"0-{n - 1}")
+        covariates = {name: values[subjects] for name, values in covariates.items()}
     covariates.update(draw_covariates(population.covariates, population.seed, subjects))
     return covariates, subjects
 
 
-def run_scenario(scenario: Scenario | str | Path, *, method: str | None = None):
+def run_scenario(scenario: Scenario | str | Path, *, method: str | None = None, subjects=None, dense: bool | None = None):
     """Simulate a scenario and return the result Dataset (see :func:`imapk.simulate`).
 
     With several models the result gains a ``model`` dimension labelled with their names, and with
@@ -907,6 +918,11 @@ def run_scenario(scenario: Scenario | str | Path, *, method: str | None = None):
         A scenario or the path of its file.
     method
         ``"exact"`` or ``"ode"``, overriding the scenario's ``[solver] method``.
+    subjects
+        Indices of the subjects to simulate (default: the whole population); subject i is the same
+        subject whichever others are simulated with it.
+    dense
+        False to skip the dense concentration grid whatever the scenario says.
     """
     import numpy as np
 
@@ -934,9 +950,9 @@ def run_scenario(scenario: Scenario | str | Path, *, method: str | None = None):
             source=scenario.source,
             key="verdict.window_start_day",
         )
-    times = None if scenario.dense_step is None else np.arange(0.0, end + 1e-9, scenario.dense_step)
+    times = None if scenario.dense_step is None or dense is False else np.arange(0.0, end + 1e-9, scenario.dense_step)
     population = scenario.population
-    covariates, subjects = _covariates(scenario)
+    covariates, subjects = _covariates(scenario, subjects)
     n = subjects.size
     ss = table.steady_state
     on_therapy = 0.0 if ss is None else ss.time_on_therapy
@@ -996,7 +1012,7 @@ def _run_model(scenario, model, table, covariates, subjects, clock, solver, time
         ds = simulate(
             table, parameters, times=times, thresholds=scenario.thresholds, window=window,
             method=solver.method, variation=model.time_variation, therapy_clock=clock,
-            time_on_therapy_at_start=on_therapy, covariates=covariates, attrs=attrs, **ode,
+            time_on_therapy_at_start=on_therapy, covariates=covariates, subjects=subjects, attrs=attrs, **ode,
         )
     except ImapkError as error:
         if error.source:

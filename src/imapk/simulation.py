@@ -51,6 +51,7 @@ def simulate(
     atol: float | None = None,
     max_steps: int | None = None,
     covariates: dict | None = None,
+    subjects: np.ndarray | None = None,
     quantiles: Sequence[float] = DEFAULT_QUANTILES,
     attrs: dict | None = None,
 ):
@@ -86,6 +87,9 @@ def simulate(
         defaults are :data:`imapk.engine.ode.DEFAULT_RTOL` etc. Not used by the exact path.
     covariates
         Covariate arrays per subject, stored as variables named after them.
+    subjects
+        Labels of the `subject` coordinate (default 0, 1, ...): a block of a larger population keeps
+        its subjects' indices.
     quantiles
         Quantiles of the trough over subjects reported per scheduled dose (``trough_quantile``).
     attrs
@@ -178,7 +182,7 @@ def simulate(
     if not resolved:
         del data["target_attainment"]
     coords = {
-        "subject": np.arange(n),
+        "subject": np.arange(n) if subjects is None else np.asarray(subjects),
         "quantile": quantiles,
         "dose": np.arange(table.time.size),
         "time": times,
