@@ -84,6 +84,68 @@ def _save_plot(ds, path: str) -> None:
             os.unlink(temporary)
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    import time
+
+    from .sweep import load_sweep, run_sweep
+
+    sweep = load_sweep(args.sweep)
+    start = time.perf_counter()
+    cells = 1
+    for n in sweep.shape:
+        cells *= n
+    print(f"{args.sweep}: {cells} cells ({' x '.join(f'{d} {n}' for d, n in zip(sweep.dims, sweep.shape))})", file=sys.stderr)
+    result = run_sweep(
+        sweep, args.output, scheduler=args.scheduler, workers=args.workers, processes=args.processes,
+        progress=None if not args.quiet else False,
+    )
+    seconds = time.perf_counter() - start
+    if result["chunks"] == 0:
+        print(f"{args.output}: already complete; nothing to do")
+    else:
+        print(
+            f"{args.output}: complete: {result['computed']} chunks computed, {result['skipped']} found done "
+            f"from an earlier run, {seconds:.1f} s"
+        )
+    return 0
+
+
+def _summarize(args: argparse.Namespace) -> int:
+    import csv
+
+    from .sweep import open_sweep, summary_table
+
+    rows = summary_table(open_sweep(args.store))
+    if args.csv:
+        from .io import set_default_permissions
+
+        import os
+        import tempfile
+
+        folder = os.path.dirname(args.csv) or "."
+        handle, temporary = tempfile.mkstemp(prefix=".summary.", suffix=".csv", dir=folder)
+        with os.fdopen(handle, "w", newline="") as stream:
+            writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        set_default_permissions(temporary)
+        os.replace(temporary, args.csv)
+    columns = list(rows[0])
+    widths = {c: max(len(c), *(len(_cell(r[c])) for r in rows)) for c in columns}
+    print("  ".join(f"{c:>{widths[c]}s}" for c in columns))
+    for row in rows:
+        print("  ".join(f"{_cell(row[c]):>{widths[c]}s}" for c in columns))
+    if args.csv:
+        print(f"\nTable written to {args.csv}")
+    return 0
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
+    return str(value)
+
+
 def _validate(args: argparse.Namespace) -> int:
     from .scenario import load_scenario
 
@@ -176,6 +238,20 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--plot", metavar="FILE", help="draw the troughs and the concentration curve (PNG, PDF or SVG)")
     run.set_defaults(handler=_run)
 
+    sweep = commands.add_parser("sweep", help="run a parameter sweep into a chunked Zarr store (resumable)")
+    sweep.add_argument("sweep", help="sweep file (TOML with a [sweep] table)")
+    sweep.add_argument("-o", "--output", required=True, help="Zarr store to write (a folder ending in .zarr)")
+    sweep.add_argument("--scheduler", metavar="ADDRESS", help="address of an existing dask.distributed scheduler")
+    sweep.add_argument("--workers", type=int, help="local workers (default: the machine's cores)")
+    sweep.add_argument("--processes", action="store_true", help="local processes instead of threads")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    sweep.set_defaults(handler=_sweep)
+
+    summarize = commands.add_parser("summarize", help="print the per-cell summary of a finished sweep")
+    summarize.add_argument("store", help="Zarr store written by `imapk sweep`")
+    summarize.add_argument("--csv", metavar="FILE", help="also write the table as CSV")
+    summarize.set_defaults(handler=_summarize)
+
     validate = commands.add_parser("validate", help="check a scenario file without running it")
     validate.add_argument("scenario", help="scenario file (TOML)")
     validate.set_defaults(handler=_validate)
@@ -195,8 +271,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"imapk: error: {error}", file=sys.stderr)
         return EXIT_INPUT_ERROR
     except KeyboardInterrupt:
-        print("imapk: interrupted", file=sys.stderr)
+        print("imapk: interrupted (rerun the same command to resume a sweep)", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `imapk summarize ... | head`: the reader left, not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as error:  # noqa: BLE001 - the last line of defence for users
         if args.debug:
             raise

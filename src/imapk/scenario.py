@@ -798,6 +798,10 @@ def parse_scenario(text: str, source: str = "<string>") -> Scenario:
 def scenario_from_data(data: dict, source: str, text: str) -> Scenario:
     """Validate an already parsed scenario table (e.g. one cell of a sweep); `text` is kept for provenance."""
     root = _Table(data, source, "")
+    if "sweep" in data:
+        raise ScenarioError(
+            "this file describes a sweep", key="sweep", expected=f"`imapk sweep {source} -o OUT.zarr`", source=source
+        )
     root.known("scenario", "model", "schedule", "verdict", "output", "population", "solver")
     meta = root.table("scenario")
     meta.known("title", "description", "seed")

@@ -109,6 +109,10 @@ SPECS: dict[str, Spec] = {
         ("subject", "threshold"), "h", "time above threshold",
         "Total time in the evaluation window with the concentration at or above the threshold",
     ),
+    "mean_time_below": Spec(
+        ("threshold",), "h", "mean time below threshold",
+        "Time below the threshold in the evaluation window, averaged over the subjects of a sweep cell",
+    ),
     "peak_concentration": Spec(
         ("subject",), "ng/mL", "peak concentration", "Highest concentration in the evaluation window"
     ),

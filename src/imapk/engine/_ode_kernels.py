@@ -61,53 +61,193 @@ STATUS_NOT_FINITE = 3
 SAFETY = 0.9
 MIN_FACTOR = 0.2
 MAX_FACTOR = 10.0
-#: -1 / (q + 1) with q = 4, the order of the embedded error estimate.
-ERROR_EXPONENT = -0.2
+#: -1 / (q + 1) with q = 7 (DOP853's error estimate behaves as one of order 7, as in scipy).
+ERROR_EXPONENT = -1.0 / 8.0
 #: A step that would end within this factor of the segment end is stretched to end there (DOPRI5 code: 1.01).
 STRETCH = 1.01
 #: A step (other than the last of a segment) below this many ulps of the current time is an underflow.
 MIN_STEP_ULPS = 10.0
 EPS = 2.220446049250313e-16
+#: Largest step times the fastest rate of the system (max of ka_eff and k_eff): well inside DOP853's
+#: interval of absolute stability on the negative real axis, [-6.39, 0] (|R(-4)| = 0.013). Beyond
+#: it a depot that has decayed below atol grows again by orders of magnitude per step while the
+#: error estimate, scaled by atol, still accepts the step, and the growth leaks into ac.
+STIFF_LIMIT = 4.0
 
-# Dormand-Prince 5(4) tableau (Dormand & Prince 1980, Table 2). c7 = 1 and a7j = bj (FSAL).
-C2 = 1.0 / 5.0
-C3 = 3.0 / 10.0
-C4 = 4.0 / 5.0
-C5 = 8.0 / 9.0
-A21 = 1.0 / 5.0
-A31 = 3.0 / 40.0
-A32 = 9.0 / 40.0
-A41 = 44.0 / 45.0
-A42 = -56.0 / 15.0
-A43 = 32.0 / 9.0
-A51 = 19372.0 / 6561.0
-A52 = -25360.0 / 2187.0
-A53 = 64448.0 / 6561.0
-A54 = -212.0 / 729.0
-A61 = 9017.0 / 3168.0
-A62 = -355.0 / 33.0
-A63 = 46732.0 / 5247.0
-A64 = 49.0 / 176.0
-A65 = -5103.0 / 18656.0
-B1 = 35.0 / 384.0
-B3 = 500.0 / 1113.0
-B4 = 125.0 / 192.0
-B5 = -2187.0 / 6784.0
-B6 = 11.0 / 84.0
-# Error coefficients: 5th-order weights minus 4th-order weights.
-E1 = 71.0 / 57600.0
-E3 = -71.0 / 16695.0
-E4 = 71.0 / 1920.0
-E5 = -17253.0 / 339200.0
-E6 = 22.0 / 525.0
-E7 = -1.0 / 40.0
-# Dense output (Hairer et al. II.6, DOPRI5 code): 4th-order continuous extension.
-D1 = -12715105075.0 / 11282082432.0
-D3 = 87487479700.0 / 32700410799.0
-D4 = -10690763975.0 / 1880347072.0
-D5 = 701980252875.0 / 199316789632.0
-D6 = -1453857185.0 / 822651844.0
-D7 = 69997945.0 / 29380423.0
+# Dormand-Prince 8(5,3) tableau with its 7th-order dense output, transcribed from scipy's
+# ``scipy/integrate/_ivp/dop853_coefficients.py`` (BSD-3-Clause, Copyright (c) 2001-2002 Enthought,
+# Inc. and 2003- SciPy Developers), itself from Hairer's DOP853 Fortran code. Stages 0-11 make the
+# step, stage 12 is f(t + h, y_new) (FSAL), stages 13-15 serve only the dense output.
+N_STAGES = 12
+DOP853_C = np.array([
+    0.0,
+    0.526001519587677318785587544488e-01,
+    0.789002279381515978178381316732e-01,
+    0.118350341907227396726757197510,
+    0.281649658092772603273242802490,
+    0.333333333333333333333333333333,
+    0.25,
+    0.307692307692307692307692307692,
+    0.651282051282051282051282051282,
+    0.6,
+    0.857142857142857142857142857142,
+    1.0,
+    1.0,
+    0.1,
+    0.2,
+    0.777777777777777777777777777778,
+])
+DOP853_A = np.zeros((16, 16))
+DOP853_A[1, 0] = 5.26001519587677318785587544488e-2
+DOP853_A[2, 0] = 1.97250569845378994544595329183e-2
+DOP853_A[2, 1] = 5.91751709536136983633785987549e-2
+DOP853_A[3, 0] = 2.95875854768068491816892993775e-2
+DOP853_A[3, 2] = 8.87627564304205475450678981324e-2
+DOP853_A[4, 0] = 2.41365134159266685502369798665e-1
+DOP853_A[4, 2] = -8.84549479328286085344864962717e-1
+DOP853_A[4, 3] = 9.24834003261792003115737966543e-1
+DOP853_A[5, 0] = 3.7037037037037037037037037037e-2
+DOP853_A[5, 3] = 1.70828608729473871279604482173e-1
+DOP853_A[5, 4] = 1.25467687566822425016691814123e-1
+DOP853_A[6, 0] = 3.7109375e-2
+DOP853_A[6, 3] = 1.70252211019544039314978060272e-1
+DOP853_A[6, 4] = 6.02165389804559606850219397283e-2
+DOP853_A[6, 5] = -1.7578125e-2
+DOP853_A[7, 0] = 3.70920001185047927108779319836e-2
+DOP853_A[7, 3] = 1.70383925712239993810214054705e-1
+DOP853_A[7, 4] = 1.07262030446373284651809199168e-1
+DOP853_A[7, 5] = -1.53194377486244017527936158236e-2
+DOP853_A[7, 6] = 8.27378916381402288758473766002e-3
+DOP853_A[8, 0] = 6.24110958716075717114429577812e-1
+DOP853_A[8, 3] = -3.36089262944694129406857109825
+DOP853_A[8, 4] = -8.68219346841726006818189891453e-1
+DOP853_A[8, 5] = 2.75920996994467083049415600797e1
+DOP853_A[8, 6] = 2.01540675504778934086186788979e1
+DOP853_A[8, 7] = -4.34898841810699588477366255144e1
+DOP853_A[9, 0] = 4.77662536438264365890433908527e-1
+DOP853_A[9, 3] = -2.48811461997166764192642586468
+DOP853_A[9, 4] = -5.90290826836842996371446475743e-1
+DOP853_A[9, 5] = 2.12300514481811942347288949897e1
+DOP853_A[9, 6] = 1.52792336328824235832596922938e1
+DOP853_A[9, 7] = -3.32882109689848629194453265587e1
+DOP853_A[9, 8] = -2.03312017085086261358222928593e-2
+DOP853_A[10, 0] = -9.3714243008598732571704021658e-1
+DOP853_A[10, 3] = 5.18637242884406370830023853209
+DOP853_A[10, 4] = 1.09143734899672957818500254654
+DOP853_A[10, 5] = -8.14978701074692612513997267357
+DOP853_A[10, 6] = -1.85200656599969598641566180701e1
+DOP853_A[10, 7] = 2.27394870993505042818970056734e1
+DOP853_A[10, 8] = 2.49360555267965238987089396762
+DOP853_A[10, 9] = -3.0467644718982195003823669022
+DOP853_A[11, 0] = 2.27331014751653820792359768449
+DOP853_A[11, 3] = -1.05344954667372501984066689879e1
+DOP853_A[11, 4] = -2.00087205822486249909675718444
+DOP853_A[11, 5] = -1.79589318631187989172765950534e1
+DOP853_A[11, 6] = 2.79488845294199600508499808837e1
+DOP853_A[11, 7] = -2.85899827713502369474065508674
+DOP853_A[11, 8] = -8.87285693353062954433549289258
+DOP853_A[11, 9] = 1.23605671757943030647266201528e1
+DOP853_A[11, 10] = 6.43392746015763530355970484046e-1
+DOP853_A[12, 0] = 5.42937341165687622380535766363e-2
+DOP853_A[12, 5] = 4.45031289275240888144113950566
+DOP853_A[12, 6] = 1.89151789931450038304281599044
+DOP853_A[12, 7] = -5.8012039600105847814672114227
+DOP853_A[12, 8] = 3.1116436695781989440891606237e-1
+DOP853_A[12, 9] = -1.52160949662516078556178806805e-1
+DOP853_A[12, 10] = 2.01365400804030348374776537501e-1
+DOP853_A[12, 11] = 4.47106157277725905176885569043e-2
+DOP853_A[13, 0] = 5.61675022830479523392909219681e-2
+DOP853_A[13, 6] = 2.53500210216624811088794765333e-1
+DOP853_A[13, 7] = -2.46239037470802489917441475441e-1
+DOP853_A[13, 8] = -1.24191423263816360469010140626e-1
+DOP853_A[13, 9] = 1.5329179827876569731206322685e-1
+DOP853_A[13, 10] = 8.20105229563468988491666602057e-3
+DOP853_A[13, 11] = 7.56789766054569976138603589584e-3
+DOP853_A[13, 12] = -8.298e-3
+DOP853_A[14, 0] = 3.18346481635021405060768473261e-2
+DOP853_A[14, 5] = 2.83009096723667755288322961402e-2
+DOP853_A[14, 6] = 5.35419883074385676223797384372e-2
+DOP853_A[14, 7] = -5.49237485713909884646569340306e-2
+DOP853_A[14, 10] = -1.08347328697249322858509316994e-4
+DOP853_A[14, 11] = 3.82571090835658412954920192323e-4
+DOP853_A[14, 12] = -3.40465008687404560802977114492e-4
+DOP853_A[14, 13] = 1.41312443674632500278074618366e-1
+DOP853_A[15, 0] = -4.28896301583791923408573538692e-1
+DOP853_A[15, 5] = -4.69762141536116384314449447206
+DOP853_A[15, 6] = 7.68342119606259904184240953878
+DOP853_A[15, 7] = 4.06898981839711007970213554331
+DOP853_A[15, 8] = 3.56727187455281109270669543021e-1
+DOP853_A[15, 12] = -1.39902416515901462129418009734e-3
+DOP853_A[15, 13] = 2.9475147891527723389556272149
+DOP853_A[15, 14] = -9.15095847217987001081870187138
+#: 8th-order weights (row 12 of A: stage 12 is evaluated at the new state).
+DOP853_B = DOP853_A[N_STAGES, :N_STAGES].copy()
+#: 8th-order weights minus those of the embedded 3rd-order estimate.
+DOP853_E3 = np.zeros(N_STAGES + 1)
+DOP853_E3[:-1] = DOP853_B
+DOP853_E3[0] -= 0.244094488188976377952755905512
+DOP853_E3[8] -= 0.733846688281611857341361741547
+DOP853_E3[11] -= 0.220588235294117647058823529412e-1
+#: Error coefficients of the embedded 5th-order estimate.
+DOP853_E5 = np.zeros(N_STAGES + 1)
+DOP853_E5[0] = 0.1312004499419488073250102996e-1
+DOP853_E5[5] = -0.1225156446376204440720569753e+1
+DOP853_E5[6] = -0.4957589496572501915214079952
+DOP853_E5[7] = 0.1664377182454986536961530415e+1
+DOP853_E5[8] = -0.3503288487499736816886487290
+DOP853_E5[9] = 0.3341791187130174790297318841
+DOP853_E5[10] = 0.8192320648511571246570742613e-1
+DOP853_E5[11] = -0.2235530786388629525884427845e-1
+#: Coefficients 3-6 of the dense output (0-2 come from y, y_new, f and f_new).
+DOP853_D = np.zeros((4, 16))
+DOP853_D[0, 0] = -0.84289382761090128651353491142e+1
+DOP853_D[0, 5] = 0.56671495351937776962531783590
+DOP853_D[0, 6] = -0.30689499459498916912797304727e+1
+DOP853_D[0, 7] = 0.23846676565120698287728149680e+1
+DOP853_D[0, 8] = 0.21170345824450282767155149946e+1
+DOP853_D[0, 9] = -0.87139158377797299206789907490
+DOP853_D[0, 10] = 0.22404374302607882758541771650e+1
+DOP853_D[0, 11] = 0.63157877876946881815570249290
+DOP853_D[0, 12] = -0.88990336451333310820698117400e-1
+DOP853_D[0, 13] = 0.18148505520854727256656404962e+2
+DOP853_D[0, 14] = -0.91946323924783554000451984436e+1
+DOP853_D[0, 15] = -0.44360363875948939664310572000e+1
+DOP853_D[1, 0] = 0.10427508642579134603413151009e+2
+DOP853_D[1, 5] = 0.24228349177525818288430175319e+3
+DOP853_D[1, 6] = 0.16520045171727028198505394887e+3
+DOP853_D[1, 7] = -0.37454675472269020279518312152e+3
+DOP853_D[1, 8] = -0.22113666853125306036270938578e+2
+DOP853_D[1, 9] = 0.77334326684722638389603898808e+1
+DOP853_D[1, 10] = -0.30674084731089398182061213626e+2
+DOP853_D[1, 11] = -0.93321305264302278729567221706e+1
+DOP853_D[1, 12] = 0.15697238121770843886131091075e+2
+DOP853_D[1, 13] = -0.31139403219565177677282850411e+2
+DOP853_D[1, 14] = -0.93529243588444783865713862664e+1
+DOP853_D[1, 15] = 0.35816841486394083752465898540e+2
+DOP853_D[2, 0] = 0.19985053242002433820987653617e+2
+DOP853_D[2, 5] = -0.38703730874935176555105901742e+3
+DOP853_D[2, 6] = -0.18917813819516756882830838328e+3
+DOP853_D[2, 7] = 0.52780815920542364900561016686e+3
+DOP853_D[2, 8] = -0.11573902539959630126141871134e+2
+DOP853_D[2, 9] = 0.68812326946963000169666922661e+1
+DOP853_D[2, 10] = -0.10006050966910838403183860980e+1
+DOP853_D[2, 11] = 0.77771377980534432092869265740
+DOP853_D[2, 12] = -0.27782057523535084065932004339e+1
+DOP853_D[2, 13] = -0.60196695231264120758267380846e+2
+DOP853_D[2, 14] = 0.84320405506677161018159903784e+2
+DOP853_D[2, 15] = 0.11992291136182789328035130030e+2
+DOP853_D[3, 0] = -0.25693933462703749003312586129e+2
+DOP853_D[3, 5] = -0.15418974869023643374053993627e+3
+DOP853_D[3, 6] = -0.23152937917604549567536039109e+3
+DOP853_D[3, 7] = 0.35763911791061412378285349910e+3
+DOP853_D[3, 8] = 0.93405324183624310003907691704e+2
+DOP853_D[3, 9] = -0.37458323136451633156875139351e+2
+DOP853_D[3, 10] = 0.10409964950896230045147246184e+3
+DOP853_D[3, 11] = 0.29840293426660503123344363579e+2
+DOP853_D[3, 12] = -0.43533456590011143754432175058e+2
+DOP853_D[3, 13] = 0.96324553959188282948394950600e+2
+DOP853_D[3, 14] = -0.39177261675615439165231486172e+2
+DOP853_D[3, 15] = -0.14972683625798562581422125276e+3
 
 # Layout of the per-segment parameter tuple `par` (a tuple: no aliasing, no allocation).
 P_KA = 0  # ka of the parameter segment [1/h] (times g if the rates are constant on the segment)
@@ -145,6 +285,19 @@ def rhs(t, ad, ac, par):
 
 
 @jit
+def step_limit(t, ad, par):
+    """Largest stable step at time t: STIFF_LIMIT over the fastest rate (ka skipped while ad = 0). [h]"""
+    ka = par[P_KA]
+    k = par[P_K]
+    if par[P_VARYING] != 0.0:
+        tau = par[P_TAU] + par[P_SLOPE] * (t - par[P_KNOT])
+        ka *= drift(tau, par[P_TV], par[P_TV + 1], par[P_TV + 2], par[P_TV + 3])
+        k *= drift(tau, par[P_TV + 4], par[P_TV + 5], par[P_TV + 6], par[P_TV + 7])
+    fastest = max(ka, k) if ad != 0.0 else k
+    return STIFF_LIMIT / fastest if fastest > 0.0 else math.inf
+
+
+@jit
 def error_scale(y, y_new, rtol, atol):
     """atol + rtol max(|y|, |y_new|): the weight of one component in the error norm. [mg]"""
     return atol + rtol * max(abs(y), abs(y_new))
@@ -172,80 +325,110 @@ def initial_step(t, ad, ac, fd, fc, par, rtol, atol, span):
 
 
 @jit
-def dopri_step(t, h, ad, ac, fd, fc, par, rtol, atol, kc):
-    """One Dormand-Prince 5(4) step from (t, ad, ac) with slope (fd, fc) = f(t, y) (FSAL).
-
-    Stores the seven central-compartment stages in `kc` (for the dense output) and returns
-    ``(ad_new, ac_new, fd_new, fc_new, err)``: the 5th-order state at t + h, f there (the next
-    step's first stage) and the RMS error norm of the embedded 4th-order estimate.
-    """
-    k2d, k2c = rhs(t + C2 * h, ad + h * (A21 * fd), ac + h * (A21 * fc), par)
-    k3d, k3c = rhs(t + C3 * h, ad + h * (A31 * fd + A32 * k2d), ac + h * (A31 * fc + A32 * k2c), par)
-    k4d, k4c = rhs(
-        t + C4 * h,
-        ad + h * (A41 * fd + A42 * k2d + A43 * k3d),
-        ac + h * (A41 * fc + A42 * k2c + A43 * k3c),
-        par,
-    )
-    k5d, k5c = rhs(
-        t + C5 * h,
-        ad + h * (A51 * fd + A52 * k2d + A53 * k3d + A54 * k4d),
-        ac + h * (A51 * fc + A52 * k2c + A53 * k3c + A54 * k4c),
-        par,
-    )
-    k6d, k6c = rhs(
-        t + h,
-        ad + h * (A61 * fd + A62 * k2d + A63 * k3d + A64 * k4d + A65 * k5d),
-        ac + h * (A61 * fc + A62 * k2c + A63 * k3c + A64 * k4c + A65 * k5c),
-        par,
-    )
-    ad_new = ad + h * (B1 * fd + B3 * k3d + B4 * k4d + B5 * k5d + B6 * k6d)
-    ac_new = ac + h * (B1 * fc + B3 * k3c + B4 * k4c + B5 * k5c + B6 * k6c)
-    k7d, k7c = rhs(t + h, ad_new, ac_new, par)
-    ed = h * (E1 * fd + E3 * k3d + E4 * k4d + E5 * k5d + E6 * k6d + E7 * k7d)
-    ec = h * (E1 * fc + E3 * k3c + E4 * k4c + E5 * k5c + E6 * k6c + E7 * k7c)
-    ed /= error_scale(ad, ad_new, rtol, atol)
-    ec /= error_scale(ac, ac_new, rtol, atol)
-    err = math.sqrt(0.5 * (ed * ed + ec * ec))
-    kc[0] = fc
-    kc[1] = k2c
-    kc[2] = k3c
-    kc[3] = k4c
-    kc[4] = k5c
-    kc[5] = k6c
-    kc[6] = k7c
-    return ad_new, ac_new, k7d, k7c, err
+def stage_sums(s, kd, kc):
+    """sum_j A[s, j] k_j over the stages j < s, for both components."""
+    sd = 0.0
+    sc = 0.0
+    for j in range(s):
+        a = DOP853_A[s, j]
+        sd += a * kd[j]
+        sc += a * kc[j]
+    return sd, sc
 
 
 @jit
-def dense_coefficients(h, ac, ac_new, kc, rc):
-    """Coefficients `rc` of the continuous extension of ac over a step of size h (DOPRI5 CONTD5)."""
+def dop853_step(t, h, ad, ac, fd, fc, par, rtol, atol, kd, kc):
+    """One Dormand-Prince 8(5,3) step from (t, ad, ac) with slope (fd, fc) = f(t, y) (FSAL).
+
+    Stores stages 0-12 in `kd`, `kc` (stage 12 = f at the new state, for the dense output and the
+    next step) and returns ``(ad_new, ac_new, fd_new, fc_new, err)``: the 8th-order state at t + h,
+    f there and the error norm of Hairer's DOP853 (the 5th-order estimate, damped by the 3rd).
+    """
+    kd[0] = fd
+    kc[0] = fc
+    for s in range(1, N_STAGES):
+        sd, sc = stage_sums(s, kd, kc)
+        kd[s], kc[s] = rhs(t + DOP853_C[s] * h, ad + h * sd, ac + h * sc, par)
+    sd = 0.0
+    sc = 0.0
+    e5d = 0.0
+    e5c = 0.0
+    e3d = 0.0
+    e3c = 0.0
+    for j in range(N_STAGES):
+        sd += DOP853_B[j] * kd[j]
+        sc += DOP853_B[j] * kc[j]
+        e5d += DOP853_E5[j] * kd[j]
+        e5c += DOP853_E5[j] * kc[j]
+        e3d += DOP853_E3[j] * kd[j]
+        e3c += DOP853_E3[j] * kc[j]
+    ad_new = ad + h * sd
+    ac_new = ac + h * sc
+    fd_new, fc_new = rhs(t + h, ad_new, ac_new, par)
+    kd[N_STAGES] = fd_new
+    kc[N_STAGES] = fc_new
+    wd = error_scale(ad, ad_new, rtol, atol)
+    wc = error_scale(ac, ac_new, rtol, atol)
+    err5 = (e5d / wd) ** 2 + (e5c / wc) ** 2
+    err3 = (e3d / wd) ** 2 + (e3c / wc) ** 2
+    if err5 == 0.0 and err3 == 0.0:
+        err = 0.0
+    else:
+        err = abs(h) * err5 / math.sqrt(2.0 * (err5 + 0.01 * err3))
+    return ad_new, ac_new, fd_new, fc_new, err
+
+
+@jit
+def dense_coefficients(t, h, ad, ac, ac_new, par, kd, kc, rc):
+    """Coefficients `rc` of the 7th-order continuous extension of ac over the step [t, t + h].
+
+    Evaluates the three extra stages 13-15 (from the full state: the depot drives ac), then
+    ``rc = (ac, F0, ..., F6)`` as in scipy's ``DOP853._dense_output_impl``.
+    """
+    for s in range(N_STAGES + 1, 16):
+        sd, sc = stage_sums(s, kd, kc)
+        kd[s], kc[s] = rhs(t + DOP853_C[s] * h, ad + h * sd, ac + h * sc, par)
     diff = ac_new - ac
-    bspl = h * kc[0] - diff
     rc[0] = ac
     rc[1] = diff
-    rc[2] = bspl
-    rc[3] = diff - h * kc[6] - bspl
-    rc[4] = h * (D1 * kc[0] + D3 * kc[2] + D4 * kc[3] + D5 * kc[4] + D6 * kc[5] + D7 * kc[6])
+    rc[2] = h * kc[0] - diff
+    rc[3] = 2.0 * diff - h * (kc[N_STAGES] + kc[0])
+    for i in range(4):
+        s = 0.0
+        for j in range(16):
+            s += DOP853_D[i, j] * kc[j]
+        rc[4 + i] = h * s
 
 
 @jit
 def dense_value(theta, rc):
     """ac at the fraction theta of the step from the continuous extension. [mg]"""
     theta1 = 1.0 - theta
-    return rc[0] + theta * (rc[1] + theta1 * (rc[2] + theta * (rc[3] + theta1 * rc[4])))
+    y = rc[7] * theta
+    y = (y + rc[6]) * theta1
+    y = (y + rc[5]) * theta
+    y = (y + rc[4]) * theta1
+    y = (y + rc[3]) * theta
+    y = (y + rc[2]) * theta1
+    y = (y + rc[1]) * theta
+    return rc[0] + y
 
 
 @jit
 def dense_slope(theta, rc):
     """d(ac)/d(theta) of the continuous extension (h times d(ac)/dt). [mg]"""
     theta1 = 1.0 - theta
-    a = rc[3] + theta1 * rc[4]
-    b = rc[2] + theta * a
-    db = a - theta * rc[4]
-    c = rc[1] + theta1 * b
-    dc = theta1 * db - b
-    return c + theta * dc
+    y = rc[7] * theta
+    dy = rc[7]
+    for i in range(6, 0, -1):
+        y += rc[i]
+        if i % 2 == 0:
+            dy = dy * theta1 - y
+            y *= theta1
+        else:
+            dy = dy * theta + y
+            y *= theta
+    return dy
 
 
 @jit
@@ -351,7 +534,7 @@ def integrate_segment(
     ts, te, ad, ac, fd, fc, h, par, v, rtol, atol, steps_left,
     obs_time, obs_left, o, conc,
     stats, window_start, window_end, levels, in_run, run_start, time_below, longest_below, peak,
-    kc, rc,
+    kd, kc, rc,
 ):
     """Integrate from ts to te, where no event lies strictly between, with first step h.
 
@@ -378,6 +561,7 @@ def integrate_segment(
     while t < te:
         if n >= steps_left:
             return ad, ac, h_start, o, n, STATUS_MAX_STEPS
+        h = min(h, step_limit(t, ad, par))
         if t + STRETCH * h >= te:  # the last step: any size (events may lie an ulp apart)
             h_try = te - t
             t_new = te
@@ -386,7 +570,7 @@ def integrate_segment(
             t_new = t + h
         else:
             return ad, ac, h_start, o, n, STATUS_STEP_UNDERFLOW
-        ad_new, ac_new, fd_new, fc_new, err = dopri_step(t, h_try, ad, ac, fd, fc, par, rtol, atol, kc)
+        ad_new, ac_new, fd_new, fc_new, err = dop853_step(t, h_try, ad, ac, fd, fc, par, rtol, atol, kd, kc)
         n += 1
         if not (math.isfinite(err) and math.isfinite(ad_new) and math.isfinite(ac_new)):
             return ad, ac, h_start, o, n, STATUS_NOT_FINITE
@@ -405,7 +589,7 @@ def integrate_segment(
                     amount = ac_new
                 else:
                     if not dense:
-                        dense_coefficients(h_try, ac, ac_new, kc, rc)
+                        dense_coefficients(t, h_try, ad, ac, ac_new, par, kd, kc, rc)
                         dense = True
                     amount = dense_value((obs_time[o] - t) / h_try, rc)
                 conc[o] = amount / v * NG_PER_ML_PER_MG_PER_L
@@ -415,7 +599,7 @@ def integrate_segment(
                 b = min(t_new, window_end)
                 if a < b:
                     if not dense:
-                        dense_coefficients(h_try, ac, ac_new, kc, rc)
+                        dense_coefficients(t, h_try, ad, ac, ac_new, par, kd, kc, rc)
                     step_statistics(
                         t, h_try, t_new, a, b, ac, ac_new, rc, v,
                         levels, in_run, run_start, time_below, longest_below, peak,
@@ -466,11 +650,11 @@ def simulate_subject(
     obs_time, obs_left, window_start, window_end, levels,
     tv, clock_t, clock_tau, clock_slope, rtol, atol, max_steps,
     conc, time_below, longest_below, peak,
-    kc, rc, in_run, run_start, cache_span, cache_h,
+    kd, kc, rc, in_run, run_start, cache_span, cache_h,
 ):
     """Run one subject from event to event (arguments as in `simulate_population_ode`; per-subject ones as one row).
 
-    ``kc, rc, in_run, run_start, cache_span, cache_h`` are scratch buffers. Returns
+    ``kd, kc, rc, in_run, run_start, cache_span, cache_h`` are scratch buffers. Returns
     ``(status, n_steps)``.
     """
     n_in = input_time.shape[0]
@@ -579,7 +763,7 @@ def simulate_subject(
             t, te, ad, ac, fd, fc, h, par, v[p], rtol, atol, max_steps - n_steps,
             obs_time, obs_left, o, conc,
             stats, window_start, window_end, levels, in_run, run_start, time_below, longest_below, peak,
-            kc, rc,
+            kd, kc, rc,
         )
         n_steps += n
         if status != STATUS_OK:
@@ -643,8 +827,9 @@ def simulate_population_ode(
     """
     n_sub = input_time.shape[0]
     n_lev = levels.shape[0]
-    kc = np.empty(7)
-    rc = np.empty(5)
+    kd = np.empty(16)
+    kc = np.empty(16)
+    rc = np.empty(8)
     in_run = np.zeros(n_lev, dtype=np.bool_)
     run_start = np.zeros(n_lev)
     cache_span = np.empty(4)
@@ -656,7 +841,7 @@ def simulate_population_ode(
             obs_time, obs_left, window_start, window_end, levels,
             tv, clock_t, clock_tau, clock_slope, rtol, atol, max_steps,
             conc[s], time_below[s], longest_below[s], peak_s,
-            kc, rc, in_run, run_start, cache_span, cache_h,
+            kd, kc, rc, in_run, run_start, cache_span, cache_h,
         )
         if n_lev > 0:
             peak[s] = peak_s[0]
