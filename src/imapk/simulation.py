@@ -73,7 +73,7 @@ def simulate(
         (start, end) of the evaluation window [h]; default :func:`default_window`.
     method
         ``"exact"``: closed-form stepping from event to event; ``"ode"``: adaptive Dormand-Prince
-        5(4) integration, which also follows rates that change continuously with time on therapy.
+        8(5,3) integration, which also follows rates that change continuously with time on therapy.
     variation
         A :class:`~imapk.models.base.TimeVariation`: ka, CL and F as functions of time on therapy.
         Continuously varying ka or CL needs ``method="ode"``; a varying F works on both paths.

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import threading
 from types import ModuleType
 
 import numba
 
-__all__ = ["jit", "load_uncompiled"]
+__all__ = ["jit", "parallel_threads", "load_uncompiled"]
 
 _CACHE = os.environ.get("IMAPK_NUMBA_CACHE", "1") != "0"
 
@@ -22,6 +23,16 @@ _CACHE = os.environ.get("IMAPK_NUMBA_CACHE", "1") != "0"
 def jit(func):
     """Compile `func` lazily with imapk's defaults (nopython, nogil, cached, numpy error model)."""
     return numba.njit(cache=_CACHE, nogil=True, error_model="numpy")(func)
+
+
+def parallel_threads() -> int:
+    """Threads a population kernel may spread its subjects over: numba's thread count on the main thread, else 1.
+
+    The kernels release the GIL (``nogil``), so the caller runs blocks of subjects on Python
+    threads; worker threads (dask's threaded scheduler, a thread pool) are parallel already and
+    run their blocks serially. ``NUMBA_NUM_THREADS`` or ``numba.set_num_threads`` limit it.
+    """
+    return numba.get_num_threads() if threading.current_thread() is threading.main_thread() else 1
 
 
 def load_uncompiled(module_name: str) -> ModuleType:

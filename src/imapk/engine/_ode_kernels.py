@@ -12,17 +12,27 @@ with R the zero-order input rate. The event semantics are those of
 times, zero amounts skipped, left limits, C = 0 before the start); the knots of the clock are
 events too. Integration restarts at every event and never steps across one.
 
-Integrator: Dormand-Prince 5(4) with FSAL (local extrapolation: the 5th-order solution is
-propagated), the standard mixed error norm RMS(err_i / (atol + rtol max(|y_i|, |y_new_i|))),
-step control h_new = h min(10, max(0.2, 0.9 err^{-1/5})) (no growth right after a rejection),
-the initial step heuristic of Hairer, Norsett & Wanner II.4 (as in scipy's ``select_initial_step``)
-and the 4th-order continuous extension for output inside a step. ``atol`` is in mg.
+Integrator: Dormand-Prince 8(5,3) (DOP853) with FSAL: the 8th-order solution is propagated and
+the error estimate is Hairer's combination of the embedded 5th- and 3rd-order ones,
+``|h| err5^2 / sqrt(2 (err5^2 + 0.01 err3^2))`` with the squared norms of err_i / (atol + rtol
+max(|y_i|, |y_new_i|)) summed over the two components; step control h_new = h min(10, max(0.2,
+0.9 err^{-1/8})) (no growth right after a rejection); the initial step heuristic of Hairer, Norsett &
+Wanner II.4 (as in scipy's ``select_initial_step``, with order 7); and the 7th-order continuous
+extension (three more stages, evaluated only for steps that need output inside them). ``atol`` is
+in mg. Steps are also capped at ``STIFF_LIMIT`` over the fastest rate, which keeps the method in its
+stability interval (see there). At rtol = 1e-8 this takes ~21 steps per daily dose where
+Dormand-Prince 5(4) took ~100, in 30 % of the time.
 
-- Dormand JR, Prince PJ. A family of embedded Runge-Kutta formulae. J Comput Appl Math
-  1980;6(1):19-26 (tableau and error coefficients).
+- Prince PJ, Dormand JR. High order embedded Runge-Kutta formulae. J Comput Appl Math
+  1981;7(1):67-75 (the 8(7) pair whose 8th-order formula DOP853 uses).
 - Hairer E, Norsett SP, Wanner G. Solving Ordinary Differential Equations I, 2nd ed. Springer
-  1993, II.4 (step control, initial step) and II.6 (dense output; coefficients as in their
-  DOPRI5 code, ``CONTD5``).
+  1993, II.4 (step control, initial step), II.5 (DOP853: the 5th- and 3rd-order error estimates)
+  and II.6 (dense output); coefficients as in their DOP853 code and in scipy's
+  ``scipy/integrate/_ivp/dop853_coefficients.py``, from which the tableau below is transcribed
+  (``tests/test_ode_kernels.py`` checks it against scipy's arrays).
+
+Subjects are independent: `simulate_population_ode` runs blocks of them on several threads when
+called from the main thread (see there), else on the calling thread, with the same results.
 
 Threshold statistics and the peak come from the dense output: every accepted step inside the
 window is cut into ``N_SUB`` equal pieces; a piece whose interpolated slope changes sign is split
@@ -39,10 +49,11 @@ Every kernel also runs as plain Python (see ``_numba.load_uncompiled``).
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ._numba import jit
+from ._numba import jit, parallel_threads
 
 #: Concentration per amount over volume: mg/L -> ng/mL.
 NG_PER_ML_PER_MG_PER_L = 1000.0
@@ -50,6 +61,11 @@ NG_PER_ML_PER_MG_PER_L = 1000.0
 BISECTION_STEPS = 60
 #: Equal pieces per accepted step scanned for extrema and crossings (threshold statistics).
 N_SUB = 4
+
+#: Blocks of subjects per thread when `simulate_population_ode` runs on several threads (balance).
+PARALLEL_BLOCKS_PER_THREAD = 4
+#: Subjects times inputs below which one thread does all (starting threads costs ~0.1 ms).
+MIN_PARALLEL_WORK = 2000
 
 #: Status codes, per subject.
 STATUS_OK = 0
@@ -61,9 +77,7 @@ STATUS_NOT_FINITE = 3
 SAFETY = 0.9
 MIN_FACTOR = 0.2
 MAX_FACTOR = 10.0
-#: -1 / (q + 1) with q = 7 (DOP853's error estimate behaves as one of order 7, as in scipy).
-ERROR_EXPONENT = -1.0 / 8.0
-#: A step that would end within this factor of the segment end is stretched to end there (DOPRI5 code: 1.01).
+#: A step that would end within this factor of the segment end is stretched to end there (Hairer's codes: 1.01).
 STRETCH = 1.01
 #: A step (other than the last of a segment) below this many ulps of the current time is an underflow.
 MIN_STEP_ULPS = 10.0
@@ -298,6 +312,12 @@ def step_limit(t, ad, par):
 
 
 @jit
+def eighth_root(x):
+    """x^(1/8) by three square roots (cheaper than pow): 1 / (q + 1) with q = 7, the order of DOP853's estimate."""
+    return math.sqrt(math.sqrt(math.sqrt(x)))
+
+
+@jit
 def error_scale(y, y_new, rtol, atol):
     """atol + rtol max(|y|, |y_new|): the weight of one component in the error norm. [mg]"""
     return atol + rtol * max(abs(y), abs(y_new))
@@ -320,7 +340,7 @@ def initial_step(t, ad, ac, fd, fc, par, rtol, atol, span):
     if d1 <= 1e-15 and d2 <= 1e-15:
         h1 = max(1e-6, h0 * 1e-3)
     else:
-        h1 = (0.01 / max(d1, d2)) ** (-ERROR_EXPONENT)
+        h1 = eighth_root(0.01 / max(d1, d2))
     return min(100.0 * h0, h1, span)
 
 
@@ -344,29 +364,168 @@ def dop853_step(t, h, ad, ac, fd, fc, par, rtol, atol, kd, kc):
     next step) and returns ``(ad_new, ac_new, fd_new, fc_new, err)``: the 8th-order state at t + h,
     f there and the error norm of Hairer's DOP853 (the 5th-order estimate, damped by the 3rd).
     """
-    kd[0] = fd
-    kc[0] = fc
-    for s in range(1, N_STAGES):
-        sd, sc = stage_sums(s, kd, kc)
-        kd[s], kc[s] = rhs(t + DOP853_C[s] * h, ad + h * sd, ac + h * sc, par)
-    sd = 0.0
-    sc = 0.0
-    e5d = 0.0
-    e5c = 0.0
-    e3d = 0.0
-    e3c = 0.0
-    for j in range(N_STAGES):
-        sd += DOP853_B[j] * kd[j]
-        sc += DOP853_B[j] * kc[j]
-        e5d += DOP853_E5[j] * kd[j]
-        e5c += DOP853_E5[j] * kc[j]
-        e3d += DOP853_E3[j] * kd[j]
-        e3c += DOP853_E3[j] * kc[j]
-    ad_new = ad + h * sd
-    ac_new = ac + h * sc
+    k1d, k1c = rhs(
+        t + DOP853_C[1] * h,
+        ad + h * (DOP853_A[1, 0] * fd),
+        ac + h * (DOP853_A[1, 0] * fc),
+        par,
+    )
+    k2d, k2c = rhs(
+        t + DOP853_C[2] * h,
+        ad + h * (DOP853_A[2, 0] * fd + DOP853_A[2, 1] * k1d),
+        ac + h * (DOP853_A[2, 0] * fc + DOP853_A[2, 1] * k1c),
+        par,
+    )
+    k3d, k3c = rhs(
+        t + DOP853_C[3] * h,
+        ad + h * (DOP853_A[3, 0] * fd + DOP853_A[3, 2] * k2d),
+        ac + h * (DOP853_A[3, 0] * fc + DOP853_A[3, 2] * k2c),
+        par,
+    )
+    k4d, k4c = rhs(
+        t + DOP853_C[4] * h,
+        ad + h * (DOP853_A[4, 0] * fd + DOP853_A[4, 2] * k2d + DOP853_A[4, 3] * k3d),
+        ac + h * (DOP853_A[4, 0] * fc + DOP853_A[4, 2] * k2c + DOP853_A[4, 3] * k3c),
+        par,
+    )
+    k5d, k5c = rhs(
+        t + DOP853_C[5] * h,
+        ad + h * (DOP853_A[5, 0] * fd + DOP853_A[5, 3] * k3d + DOP853_A[5, 4] * k4d),
+        ac + h * (DOP853_A[5, 0] * fc + DOP853_A[5, 3] * k3c + DOP853_A[5, 4] * k4c),
+        par,
+    )
+    k6d, k6c = rhs(
+        t + DOP853_C[6] * h,
+        ad + h * (DOP853_A[6, 0] * fd + DOP853_A[6, 3] * k3d + DOP853_A[6, 4] * k4d + DOP853_A[6, 5] * k5d),
+        ac + h * (DOP853_A[6, 0] * fc + DOP853_A[6, 3] * k3c + DOP853_A[6, 4] * k4c + DOP853_A[6, 5] * k5c),
+        par,
+    )
+    k7d, k7c = rhs(
+        t + DOP853_C[7] * h,
+        ad
+        + h * (
+            DOP853_A[7, 0] * fd + DOP853_A[7, 3] * k3d + DOP853_A[7, 4] * k4d + DOP853_A[7, 5] * k5d
+            + DOP853_A[7, 6] * k6d
+        ),
+        ac
+        + h * (
+            DOP853_A[7, 0] * fc + DOP853_A[7, 3] * k3c + DOP853_A[7, 4] * k4c + DOP853_A[7, 5] * k5c
+            + DOP853_A[7, 6] * k6c
+        ),
+        par,
+    )
+    k8d, k8c = rhs(
+        t + DOP853_C[8] * h,
+        ad
+        + h * (
+            DOP853_A[8, 0] * fd + DOP853_A[8, 3] * k3d + DOP853_A[8, 4] * k4d + DOP853_A[8, 5] * k5d
+            + DOP853_A[8, 6] * k6d + DOP853_A[8, 7] * k7d
+        ),
+        ac
+        + h * (
+            DOP853_A[8, 0] * fc + DOP853_A[8, 3] * k3c + DOP853_A[8, 4] * k4c + DOP853_A[8, 5] * k5c
+            + DOP853_A[8, 6] * k6c + DOP853_A[8, 7] * k7c
+        ),
+        par,
+    )
+    k9d, k9c = rhs(
+        t + DOP853_C[9] * h,
+        ad
+        + h * (
+            DOP853_A[9, 0] * fd + DOP853_A[9, 3] * k3d + DOP853_A[9, 4] * k4d + DOP853_A[9, 5] * k5d
+            + DOP853_A[9, 6] * k6d + DOP853_A[9, 7] * k7d + DOP853_A[9, 8] * k8d
+        ),
+        ac
+        + h * (
+            DOP853_A[9, 0] * fc + DOP853_A[9, 3] * k3c + DOP853_A[9, 4] * k4c + DOP853_A[9, 5] * k5c
+            + DOP853_A[9, 6] * k6c + DOP853_A[9, 7] * k7c + DOP853_A[9, 8] * k8c
+        ),
+        par,
+    )
+    k10d, k10c = rhs(
+        t + DOP853_C[10] * h,
+        ad
+        + h * (
+            DOP853_A[10, 0] * fd + DOP853_A[10, 3] * k3d + DOP853_A[10, 4] * k4d + DOP853_A[10, 5] * k5d
+            + DOP853_A[10, 6] * k6d + DOP853_A[10, 7] * k7d + DOP853_A[10, 8] * k8d + DOP853_A[10, 9] * k9d
+        ),
+        ac
+        + h * (
+            DOP853_A[10, 0] * fc + DOP853_A[10, 3] * k3c + DOP853_A[10, 4] * k4c + DOP853_A[10, 5] * k5c
+            + DOP853_A[10, 6] * k6c + DOP853_A[10, 7] * k7c + DOP853_A[10, 8] * k8c + DOP853_A[10, 9] * k9c
+        ),
+        par,
+    )
+    k11d, k11c = rhs(
+        t + DOP853_C[11] * h,
+        ad
+        + h * (
+            DOP853_A[11, 0] * fd + DOP853_A[11, 3] * k3d + DOP853_A[11, 4] * k4d + DOP853_A[11, 5] * k5d
+            + DOP853_A[11, 6] * k6d + DOP853_A[11, 7] * k7d + DOP853_A[11, 8] * k8d + DOP853_A[11, 9] * k9d
+            + DOP853_A[11, 10] * k10d
+        ),
+        ac
+        + h * (
+            DOP853_A[11, 0] * fc + DOP853_A[11, 3] * k3c + DOP853_A[11, 4] * k4c + DOP853_A[11, 5] * k5c
+            + DOP853_A[11, 6] * k6c + DOP853_A[11, 7] * k7c + DOP853_A[11, 8] * k8c + DOP853_A[11, 9] * k9c
+            + DOP853_A[11, 10] * k10c
+        ),
+        par,
+    )
+    bd = (
+        DOP853_B[0] * fd + DOP853_B[5] * k5d + DOP853_B[6] * k6d + DOP853_B[7] * k7d + DOP853_B[8] * k8d
+        + DOP853_B[9] * k9d + DOP853_B[10] * k10d + DOP853_B[11] * k11d
+    )
+    bc = (
+        DOP853_B[0] * fc + DOP853_B[5] * k5c + DOP853_B[6] * k6c + DOP853_B[7] * k7c + DOP853_B[8] * k8c
+        + DOP853_B[9] * k9c + DOP853_B[10] * k10c + DOP853_B[11] * k11c
+    )
+    e5d = (
+        DOP853_E5[0] * fd + DOP853_E5[5] * k5d + DOP853_E5[6] * k6d + DOP853_E5[7] * k7d
+        + DOP853_E5[8] * k8d + DOP853_E5[9] * k9d + DOP853_E5[10] * k10d + DOP853_E5[11] * k11d
+    )
+    e5c = (
+        DOP853_E5[0] * fc + DOP853_E5[5] * k5c + DOP853_E5[6] * k6c + DOP853_E5[7] * k7c
+        + DOP853_E5[8] * k8c + DOP853_E5[9] * k9c + DOP853_E5[10] * k10c + DOP853_E5[11] * k11c
+    )
+    e3d = (
+        DOP853_E3[0] * fd + DOP853_E3[5] * k5d + DOP853_E3[6] * k6d + DOP853_E3[7] * k7d
+        + DOP853_E3[8] * k8d + DOP853_E3[9] * k9d + DOP853_E3[10] * k10d + DOP853_E3[11] * k11d
+    )
+    e3c = (
+        DOP853_E3[0] * fc + DOP853_E3[5] * k5c + DOP853_E3[6] * k6c + DOP853_E3[7] * k7c
+        + DOP853_E3[8] * k8c + DOP853_E3[9] * k9c + DOP853_E3[10] * k10c + DOP853_E3[11] * k11c
+    )
+
+    ad_new = ad + h * bd
+    ac_new = ac + h * bc
     fd_new, fc_new = rhs(t + h, ad_new, ac_new, par)
-    kd[N_STAGES] = fd_new
-    kc[N_STAGES] = fc_new
+    kd[0] = fd
+    kd[1] = k1d
+    kd[2] = k2d
+    kd[3] = k3d
+    kd[4] = k4d
+    kd[5] = k5d
+    kd[6] = k6d
+    kd[7] = k7d
+    kd[8] = k8d
+    kd[9] = k9d
+    kd[10] = k10d
+    kd[11] = k11d
+    kd[12] = fd_new
+    kc[0] = fc
+    kc[1] = k1c
+    kc[2] = k2c
+    kc[3] = k3c
+    kc[4] = k4c
+    kc[5] = k5c
+    kc[6] = k6c
+    kc[7] = k7c
+    kc[8] = k8c
+    kc[9] = k9c
+    kc[10] = k10c
+    kc[11] = k11c
+    kc[12] = fc_new
     wd = error_scale(ad, ad_new, rtol, atol)
     wc = error_scale(ac, ac_new, rtol, atol)
     err5 = (e5d / wd) ** 2 + (e5c / wc) ** 2
@@ -575,7 +734,7 @@ def integrate_segment(
         if not (math.isfinite(err) and math.isfinite(ad_new) and math.isfinite(ac_new)):
             return ad, ac, h_start, o, n, STATUS_NOT_FINITE
         if err < 1.0:
-            factor = MAX_FACTOR if err == 0.0 else min(MAX_FACTOR, SAFETY * err ** ERROR_EXPONENT)
+            factor = MAX_FACTOR if err == 0.0 else min(MAX_FACTOR, SAFETY / eighth_root(err))
             if rejected:
                 factor = min(1.0, factor)
             if first:
@@ -612,7 +771,7 @@ def integrate_segment(
             fc = fc_new
             rejected = False
         else:
-            h = h_try * max(MIN_FACTOR, SAFETY * err ** ERROR_EXPONENT)
+            h = h_try * max(MIN_FACTOR, SAFETY / eighth_root(err))
             rejected = True
     while o < n_obs and obs_time[o] == te and obs_left[o]:
         conc[o] = ac / v * NG_PER_ML_PER_MG_PER_L
@@ -796,6 +955,35 @@ def simulate_subject(
 
 
 @jit
+def run_subjects(
+    lo, hi,
+    t0, ad0, ac0, input_time, input_amount, d1, change_time, ka, k, v,
+    obs_time, obs_left, window_start, window_end, levels,
+    tv, clock_t, clock_tau, clock_slope, rtol, atol, max_steps,
+    conc, time_below, longest_below, peak, status, n_steps,
+):
+    """Run subjects lo to hi - 1 (arguments as in `simulate_population_ode`) with scratch buffers of their own."""
+    n_lev = levels.shape[0]
+    kd = np.empty(16)
+    kc = np.empty(16)
+    rc = np.empty(8)
+    in_run = np.zeros(n_lev, dtype=np.bool_)
+    run_start = np.zeros(n_lev)
+    cache_span = np.empty(4)
+    cache_h = np.empty(4)
+    peak_s = np.zeros(1)
+    for s in range(lo, hi):
+        status[s], n_steps[s] = simulate_subject(
+            t0[s], ad0[s], ac0[s], input_time[s], input_amount[s], d1[s], change_time, ka[s], k[s], v[s],
+            obs_time, obs_left, window_start, window_end, levels,
+            tv, clock_t, clock_tau, clock_slope, rtol, atol, max_steps,
+            conc[s], time_below[s], longest_below[s], peak_s,
+            kd, kc, rc, in_run, run_start, cache_span, cache_h,
+        )
+        if n_lev > 0:
+            peak[s] = peak_s[0]
+
+
 def simulate_population_ode(
     t0, ad0, ac0, input_time, input_amount, d1, change_time, ka, k, v,
     obs_time, obs_left, window_start, window_end, levels,
@@ -824,24 +1012,25 @@ def simulate_population_ode(
         (n,) int64 outputs: status code (0 ok, 1 max_steps exceeded, 2 step size underflow,
         3 non-finite state) and steps attempted. A subject that fails gets NaN for the outputs
         not yet written and for its threshold statistics.
+
+    A plain Python function: on the main thread, with several numba threads and enough work
+    (`MIN_PARALLEL_WORK`), it runs blocks of subjects through the compiled `run_subjects` (which
+    releases the GIL) on a pool of ``_numba.parallel_threads()`` threads; else all on the calling
+    thread. Subjects share no state, so the results are the same bits either way.
     """
     n_sub = input_time.shape[0]
-    n_lev = levels.shape[0]
-    kd = np.empty(16)
-    kc = np.empty(16)
-    rc = np.empty(8)
-    in_run = np.zeros(n_lev, dtype=np.bool_)
-    run_start = np.zeros(n_lev)
-    cache_span = np.empty(4)
-    cache_h = np.empty(4)
-    peak_s = np.zeros(1)
-    for s in range(n_sub):
-        status[s], n_steps[s] = simulate_subject(
-            t0[s], ad0[s], ac0[s], input_time[s], input_amount[s], d1[s], change_time, ka[s], k[s], v[s],
-            obs_time, obs_left, window_start, window_end, levels,
-            tv, clock_t, clock_tau, clock_slope, rtol, atol, max_steps,
-            conc[s], time_below[s], longest_below[s], peak_s,
-            kd, kc, rc, in_run, run_start, cache_span, cache_h,
-        )
-        if n_lev > 0:
-            peak[s] = peak_s[0]
+    threads = min(parallel_threads(), n_sub) if n_sub * input_time.shape[1] >= MIN_PARALLEL_WORK else 1
+    args = (
+        t0, ad0, ac0, input_time, input_amount, d1, change_time, ka, k, v,
+        obs_time, obs_left, window_start, window_end, levels,
+        tv, clock_t, clock_tau, clock_slope, rtol, atol, max_steps,
+        conc, time_below, longest_below, peak, status, n_steps,
+    )
+    if threads <= 1:
+        run_subjects(0, n_sub, *args)
+        return
+    blocks = min(n_sub, PARALLEL_BLOCKS_PER_THREAD * threads)
+    bounds = [n_sub * i // blocks for i in range(blocks + 1)]
+    with ThreadPoolExecutor(threads) as pool:
+        for future in [pool.submit(run_subjects, lo, hi, *args) for lo, hi in zip(bounds[:-1], bounds[1:])]:
+            future.result()

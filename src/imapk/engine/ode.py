@@ -1,7 +1,7 @@
 """Driver of the ODE engine: the same inputs as the exact engine, plus time-varying rates.
 
 The kernel (``_ode_kernels``) integrates the one-compartment model with an adaptive
-Dormand-Prince 5(4) pair, restarting at every event, and follows rates that change continuously
+Dormand-Prince 8(5,3) pair (DOP853, 7th-order dense output), restarting at every event, and follows rates that change continuously
 with time on therapy (see :mod:`imapk.clock` and :class:`imapk.models.base.TimeVariation`).
 """
 
