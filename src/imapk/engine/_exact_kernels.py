@@ -85,6 +85,32 @@ def steady_state(amount, interval, ka, k, d1):
 
 
 @jit
+def apply_inputs(t, ji, je, input_time, input_amount, d1, ad, rate, active):
+    """Apply every input event at time t: depot boluses, infusion starts and ends.
+
+    ``ji``/``je`` point at the next input start/end; ``active`` counts running infusions so that
+    the rate returns to exactly 0 when the last one ends. Returns the updated (ji, je, ad, rate, active).
+    """
+    n_in = input_time.shape[0]
+    while ji < n_in and input_time[ji] == t:
+        amount = input_amount[ji]
+        if amount > 0.0:
+            if d1 > 0.0:
+                rate += amount / d1
+                active += 1
+            else:
+                ad += amount
+        ji += 1
+    while je < n_in and input_time[je] + d1 == t:
+        amount = input_amount[je]
+        if amount > 0.0:
+            active -= 1
+            rate = 0.0 if active == 0 else rate - amount / d1
+        je += 1
+    return ji, je, ad, rate, active
+
+
+@jit
 def walk(
     t0, ad0, ac0,
     input_time, input_amount, d1,
@@ -151,21 +177,7 @@ def walk(
             break
         ad, ac = advance(ad, ac, rate, ka[p], k[p], t_next - t)
         t = t_next
-        while ji < n_in and input_time[ji] == t:
-            amount = input_amount[ji]
-            if amount > 0.0:
-                if d1 > 0.0:
-                    rate += amount / d1
-                    active += 1
-                else:
-                    ad += amount
-            ji += 1
-        while je < n_in and input_time[je] + d1 == t:
-            amount = input_amount[je]
-            if amount > 0.0:
-                active -= 1
-                rate = 0.0 if active == 0 else rate - amount / d1
-            je += 1
+        ji, je, ad, rate, active = apply_inputs(t, ji, je, input_time, input_amount, d1, ad, rate, active)
         while p < n_ch and change_time[p] == t:
             p += 1
     return n

@@ -53,6 +53,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from ._exact_kernels import apply_inputs
 from ._numba import jit, parallel_threads
 
 #: Concentration per amount over volume: mg/L -> ng/mL.
@@ -855,21 +856,7 @@ def simulate_subject(
     n_steps = 0
     while True:
         # Events at t (as in _exact_kernels.walk), then the next event time.
-        while ji < n_in and input_time[ji] == t:
-            amount = input_amount[ji]
-            if amount > 0.0:
-                if d1 > 0.0:
-                    rate += amount / d1
-                    active += 1
-                else:
-                    ad += amount
-            ji += 1
-        while je < n_in and input_time[je] + d1 == t:
-            amount = input_amount[je]
-            if amount > 0.0:
-                active -= 1
-                rate = 0.0 if active == 0 else rate - amount / d1
-            je += 1
+        ji, je, ad, rate, active = apply_inputs(t, ji, je, input_time, input_amount, d1, ad, rate, active)
         while p < n_ch and change_time[p] == t:
             p += 1
         while q < n_ck and clock_t[q] == t:
