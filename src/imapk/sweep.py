@@ -19,10 +19,13 @@ file, the axis and the bad value. Subject i is the same subject in every cell (c
 numbers), so differences between cells are the effect of the swept value.
 
 Execution: work is split in chunks of one cell x a block of subjects; each chunk is simulated and
-written straight into its own region of a chunked Zarr store, then marked done in the store's ``chunk_done`` array. A rerun of the same command skips finished chunks; a store made from a
-different sweep is refused. Summaries per cell are computed from the store, then the completion
-mark (the store attribute ``imapk_complete``) is written last: imapk's readers refuse a store
-without it.
+written straight into its own region of a chunked Zarr store, then marked done in the store's
+``chunk_done`` array. A rerun of the same command skips finished chunks; a store made from a
+different sweep is refused. Summaries per cell are computed from the store, one block of doses (all
+subjects) at a time, so memory stays bounded whatever the population (a cell whose troughs exceed
+``SUMMARY_BLOCK_BYTES`` stores them in Zarr chunks of that many doses); the quantiles are exact and
+bit-identical to ``numpy.quantile``. The completion mark (the store attribute ``imapk_complete``) is
+written last: imapk's readers refuse a store without it.
 """
 
 from __future__ import annotations
@@ -48,6 +51,11 @@ from .units import DIMENSIONS, parse_quantity
 __all__ = ["Axis", "Sweep", "load_sweep", "run_sweep", "open_sweep", "summary_table", "SweepError"]
 
 DEFAULT_SUBJECTS_PER_CHUNK = 10_000
+#: Bytes of troughs (all subjects of one cell x a block of doses) that the summaries hold at once
+#: per worker; cells too large for one block get their trough stored in blocks of doses too.
+SUMMARY_BLOCK_BYTES = 256 * 2**20
+#: What the summaries may hold at once over all their threads (each holds about two blocks).
+SUMMARY_MEMORY_BYTES = 1536 * 2**20
 COMPLETE = "imapk_complete"
 #: Per-subject variables stored for every cell.
 SUBJECT_VARIABLES = ("trough", "time_below", "longest_below")
@@ -107,6 +115,8 @@ def _coordinate(values: list, units: str | None, source: str, key: str) -> tuple
     """Numbers stay numbers; quantities ('300 mg') become canonical numbers with their unit; else strings."""
     if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
         return np.asarray(values, dtype=float), units
+    if all(isinstance(v, bool) for v in values):
+        return np.asarray(values, dtype=bool), units
     if all(isinstance(v, str) for v in values):
         found = None
         for dimension, table in DIMENSIONS.items():
@@ -123,7 +133,7 @@ def _coordinate(values: list, units: str | None, source: str, key: str) -> tuple
 
             return np.asarray(numbers), CANONICAL_UNIT[found]
         return np.asarray(values, dtype=str), units
-    _fail("values must be all numbers or all strings", source, key, got=values)
+    _fail("values must be all numbers, all strings or all booleans", source, key, got=values)
 
 
 def _set(data: dict, key: str, value, source: str, where: str) -> None:
@@ -196,7 +206,7 @@ def load_sweep(path: str | Path) -> Sweep:
     if not isinstance(axes_data, list) or not axes_data:
         _fail("needs at least one [[sweep.axes]] entry", source, "sweep.axes")
     axes: dict[str, Axis] = {}
-    reserved = set(SPECS)
+    reserved = set(SPECS) | {"chunk_done", "subject_block"}
     for i, entry in enumerate(axes_data):
         where = f"sweep.axes[{i}]"
         if not isinstance(entry, dict):
@@ -216,6 +226,9 @@ def load_sweep(path: str | Path) -> Sweep:
             _fail("two axes have the same name", source, f"{where}.name", got=name)
         if not isinstance(key, str):
             _fail("needs the dotted `key` of the scenario value it sweeps", source, f"{where}.key", expected="e.g. 'schedule.holds[0].days'")
+        if any(axis.key == key for axis in axes.values()):
+            # Both would write the same scenario value: the later one would silently win.
+            _fail("two axes sweep the same key", source, f"{where}.key", got=key)
         if not isinstance(values, list) or not values:
             _fail("needs a non-empty array of `values`", source, f"{where}.values", got=values)
         units = entry.get("units")
@@ -226,7 +239,7 @@ def load_sweep(path: str | Path) -> Sweep:
     groups = []
     zipped: set[str] = set()
     for j, group in enumerate(spec.get("zip", [])):
-        if not isinstance(group, list) or len(group) < 2 or any(n not in axes for n in group):
+        if not isinstance(group, list) or len(group) < 2 or any(n not in axes for n in group) or len(set(group)) != len(group):
             _fail("each zip entry lists two or more axis names", source, f"sweep.zip[{j}]", got=group, expected=f"names among {', '.join(axes)}")
         lengths = {len(axes[n].values) for n in group}
         if len(lengths) != 1:
@@ -243,17 +256,31 @@ def load_sweep(path: str | Path) -> Sweep:
     digest = hashlib.sha256((text + "\0" + base_text).encode()).hexdigest()
     sweep = Sweep(source, base_source, base_data, base_text, tuple(groups), chunk, digest)
     # Validate every cell now: a bad value fails before any work starts.
+    where = {axis.key: i for i, axis in enumerate(axes.values())}
     for index, values in sweep.cells():
         cell_data = copy.deepcopy(base_data)
         for group in sweep.dimensions:
             for axis in group:
-                _set(cell_data, axis.key, values[axis.key], source, f"sweep.axes[{list(axes).index(axis.name)}].key")
+                _set(cell_data, axis.key, values[axis.key], source, f"sweep.axes[{where[axis.key]}].key")
         try:
             scenario_from_data(cell_data, base_source, base_text)
         except ImapkError as error:
-            label = ", ".join(f"{g[0].name} = {values[g[0].key]!r}" for g in sweep.dimensions)
-            raise SweepError(f"cell ({label}): {error}", source=source) from None
+            raise _cell_error(error, sweep, values, where) from None
     return sweep
+
+
+def _cell_error(error: ImapkError, sweep: Sweep, values: dict, where: dict) -> SweepError:
+    """One line: the sweep file, the axis whose value the scenario refused (if one), the cell, the problem."""
+    label = ", ".join(f"{axis.name} = {values[axis.key]!r}" for group in sweep.dimensions for axis in group)
+    key = error.key or ""
+    axis = next((i for k, i in where.items() if key == k or key.startswith((f"{k}.", f"{k}["))), None)
+    problem = f"cell ({label}): {f'{key}: ' if key else ''}{error.problem}"
+    if error.source and error.source != sweep.source:
+        problem += f" (in the base scenario {error.source})"
+    return SweepError(
+        problem, source=sweep.source, key=None if axis is None else f"sweep.axes[{axis}]",
+        got=error.got, expected=error.expected,
+    )
 
 
 def cell_scenario(sweep: Sweep, values: dict):
@@ -343,6 +370,7 @@ def _template(sweep: Sweep, layout: _Layout):
 
     dims, shape = sweep.dims, sweep.shape
     n, m, s = layout.n_subjects, layout.n_doses, min(sweep.subjects_per_chunk, layout.n_subjects)
+    dose_chunk = _dose_chunk(n, m)
     blocks = math.ceil(n / sweep.subjects_per_chunk)
     names = [t[0] for t in layout.thresholds]
     cell_chunks = (1,) * len(dims)
@@ -351,7 +379,7 @@ def _template(sweep: Sweep, layout: _Layout):
         return da.full((*shape, *extra_shape), fill, chunks=(*cell_chunks, *extra_chunks), dtype=dtype)
 
     data = {
-        "trough": ((*dims, "subject", "dose"), lazy((n, m), (s, m))),
+        "trough": ((*dims, "subject", "dose"), lazy((n, m), (s, dose_chunk))),
         "time_below": ((*dims, "subject", "threshold"), lazy((n, len(names)), (s, len(names)))),
         "longest_below": ((*dims, "subject", "threshold"), lazy((n, len(names)), (s, len(names)))),
         "target_attainment": ((*dims, "threshold", "dose"), lazy((len(names), m), (len(names), m))),
@@ -410,6 +438,18 @@ def _template(sweep: Sweep, layout: _Layout):
     return ds
 
 
+def _dose_chunk(n_subjects: int, n_doses: int) -> int:
+    """Doses per Zarr chunk of `trough`: all of them, unless one cell's troughs exceed the summary block."""
+    return int(min(n_doses, max(1, SUMMARY_BLOCK_BYTES // (8 * max(n_subjects, 1)))))
+
+
+def _done_flags(out: str):
+    """The whole ``chunk_done`` array (one read)."""
+    import zarr
+
+    return zarr.open_array(f"{out}/chunk_done", mode="r")[...]
+
+
 def _is_done(out: str, index: tuple, block: int) -> bool:
     import zarr
 
@@ -423,62 +463,207 @@ def _mark_done(out: str, index: tuple, block: int) -> None:
     zarr.open_array(f"{out}/chunk_done", mode="r+")[(*index, block)] = 1
 
 
-def _run_chunk(sweep: Sweep, out: str, index: tuple, values: dict, block: int, layout_doses: int, dense: bool) -> int:
-    """Simulate one cell x block of subjects and write it into its region of the store; 1 if done now."""
-    import xarray as xr
+def _run_chunk(sweep: Sweep, out: str, index: tuple, values: dict, block: int, layout_doses: int, dense: bool, n_subjects: int | None = None) -> int:
+    """Simulate one cell x block of subjects and write it into its region of the store; 1 if done now.
+
+    Every variable is written straight into the Zarr arrays (the region is whole Zarr chunks, which
+    no other task touches), then the chunk is marked done.
+    """
+    import zarr
 
     if _is_done(out, index, block):
         return 0
     from .scenario import run_scenario
 
-    scenario = cell_scenario(sweep, values)
-    n = _population_size(scenario)
+    scenario = cell_scenario(sweep, values)  # about 0.2 ms: not worth a cache
+    n = _population_size(scenario) if n_subjects is None else n_subjects  # (re-reads a covariate file)
     s = sweep.subjects_per_chunk
     subjects = np.arange(block * s, min(n, (block + 1) * s))
     ds = run_scenario(scenario, subjects=subjects, dense=False)
+    rows = slice(int(subjects[0]), int(subjects[-1]) + 1)
     trough = np.full((subjects.size, layout_doses), np.nan)
     trough[:, : ds.sizes["dose"]] = ds["trough"].values
-    region_cell = {dim: slice(i, i + 1) for dim, i in zip(sweep.dims, index)}
-    lead = (1,) * len(sweep.dims)
-    part = {"trough": ((*sweep.dims, "subject", "dose"), trough.reshape(*lead, *trough.shape))}
+    root = zarr.open_group(out, mode="r+")
+    root["trough"][(*index, rows, slice(None))] = trough
     if "threshold" in ds.dims:
         for name in ("time_below", "longest_below"):
-            values_ = ds[name].values
-            part[name] = ((*sweep.dims, "subject", "threshold"), values_.reshape(*lead, *values_.shape))
-    region = {**region_cell, "subject": slice(int(subjects[0]), int(subjects[-1]) + 1), "dose": slice(0, layout_doses)}
-    if "threshold" in ds.dims:
-        region["threshold"] = slice(0, ds.sizes["threshold"])
-    xr.Dataset(part).to_zarr(out, region=region)
+            root[name][(*index, rows, slice(0, ds.sizes["threshold"]))] = ds[name].values
     _mark_done(out, index, block)
     return 1
 
 
-def _summaries(sweep: Sweep, out: str, layout: _Layout) -> None:
-    """Per cell: target attainment and trough quantiles per dose, mean time below; from the store."""
-    import xarray as xr
+def _order_statistics_py(block, ranks, nbins, out, all_nan):
+    """Exact order statistics of each column of `block` (n, d) at the sorted `ranks`, into `out` (d, r).
+
+    A column with a NaN gets NaN (as ``numpy.quantile``); `all_nan` (d,) flags the columns that are
+    all NaN. Per column: min and max, a histogram of `nbins` equal bins (a monotone map, so bin b
+    holds exactly the values of ranks start[b] to start[b+1] - 1), then only the bins holding a wanted
+    rank are gathered and sorted: O(n) instead of numpy's repeated partitions. Columns are copied
+    out of the row-major block 8 at a time (one pass over each cache line, 8 columns of scratch).
+    """
+    n, d = block.shape
+    r = ranks.shape[0]
+    group = 8
+    columns = np.empty((min(group, d), n))
+    scratch = np.empty(n)
+    start = np.zeros(nbins + 1, np.int64)
+    fill = np.zeros(nbins, np.int64)
+    wanted = np.zeros(nbins, np.bool_)
+    bins = np.zeros(r, np.int64)
+    for j0 in range(0, d, group):
+        width = min(group, d - j0)
+        for i in range(n):
+            for g in range(width):
+                columns[g, i] = block[i, j0 + g]
+        for g in range(width):
+            j = j0 + g
+            column = columns[g]
+            lo = np.inf
+            hi = -np.inf
+            bad = False
+            for i in range(n):
+                x = column[i]
+                if x != x:
+                    bad = True
+                    break
+                if x < lo:
+                    lo = x
+                if x > hi:
+                    hi = x
+            all_nan[j] = bad
+            if bad:
+                for i in range(n):
+                    if column[i] == column[i]:
+                        all_nan[j] = False
+                        break
+                for k in range(r):
+                    out[j, k] = np.nan
+                continue
+            if lo == hi:
+                for k in range(r):
+                    out[j, k] = lo
+                continue
+            scale = nbins / (hi - lo)
+            if not (np.isfinite(scale) and scale > 0.0):  # a range beyond float64 (or denormal): sort it all
+                scratch[:] = np.sort(column)
+                for k in range(r):
+                    out[j, k] = scratch[ranks[k]]
+                continue
+            start[:] = 0
+            for i in range(n):
+                b = int((column[i] - lo) * scale)
+                if b >= nbins:
+                    b = nbins - 1
+                start[b + 1] += 1
+            for b in range(nbins):
+                start[b + 1] += start[b]
+            for k in range(r):
+                b = np.searchsorted(start, ranks[k], side="right") - 1
+                bins[k] = b
+                wanted[b] = True
+                fill[b] = start[b]
+            for i in range(n):
+                x = column[i]
+                b = int((x - lo) * scale)
+                if b >= nbins:
+                    b = nbins - 1
+                if wanted[b]:
+                    scratch[fill[b]] = x
+                    fill[b] += 1
+            for k in range(r):
+                b = bins[k]
+                if wanted[b]:
+                    scratch[start[b]:start[b + 1]].sort()
+                    wanted[b] = False
+            for k in range(r):
+                out[j, k] = scratch[ranks[k]]
+
+
+_ORDER_STATISTICS = []
+
+
+def _order_statistics(block: np.ndarray, ranks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Compiled `_order_statistics_py` (numba, on first use): (n, d) block -> ((d, len(ranks)), all-NaN (d,))."""
+    if not _ORDER_STATISTICS:
+        from .engine._numba import jit
+
+        _ORDER_STATISTICS.append(jit(_order_statistics_py))
+    n, d = block.shape
+    out = np.empty((d, ranks.size))
+    all_nan = np.zeros(d, dtype=bool)
+    nbins = max(1, min(n // 8, 1 << 16))
+    _ORDER_STATISTICS[0](np.ascontiguousarray(block, dtype=float), ranks.astype(np.int64), nbins, out, all_nan)
+    return out, all_nan
+
+
+def _quantile_plan(n: int, quantiles) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """numpy's 'linear' quantile as order statistics: (ranks, index of the lower and upper one, gamma).
+
+    Mirrors ``numpy.quantile`` (virtual index (n - 1) q, floor, lerp with the flip at gamma 0.5) so
+    that the streamed quantiles are bit-identical to numpy's on the whole column.
+    """
+    virtual = (n - 1) * np.asarray(quantiles, dtype=float)
+    previous = np.floor(virtual)
+    above = virtual >= n - 1
+    previous_rank = np.where(above, n - 1, previous).astype(np.int64)
+    next_rank = np.where(above, n - 1, previous + 1).astype(np.int64)
+    gamma = virtual - np.where(above, -1.0, previous)
+    ranks = np.unique(np.concatenate([previous_rank, next_rank]))
+    return ranks, np.searchsorted(ranks, previous_rank), np.searchsorted(ranks, next_rank), gamma
+
+
+def _lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """numpy's quantile interpolation, operation for operation."""
+    diff = b - a
+    result = np.add(a, diff * t)
+    np.subtract(b, diff * (1 - t), out=result, where=t >= 0.5, casting="unsafe")
+    return result
+
+
+def _summaries(sweep: Sweep, out: str, layout: _Layout, workers: int | None = None) -> None:
+    """Per cell: target attainment and trough quantiles per dose, mean time below; from the store.
+
+    Memory stays bounded: each task reads all subjects of one cell for one Zarr block of doses
+    (at most about SUMMARY_BLOCK_BYTES), on up to `workers` threads, as many as SUMMARY_MEMORY_BYTES
+    allows (each holds about two blocks: the block and its columns being sorted out).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    import zarr
 
     from .metrics import DEFAULT_QUANTILES
 
-    store = xr.open_zarr(out)
+    root = zarr.open_group(out, mode="r+")
+    trough = root["trough"]
+    n, m = layout.n_subjects, layout.n_doses
     levels = np.array([t[1] for t in layout.thresholds], dtype=float)
-    lead = (1,) * len(sweep.dims)
-    for index, _ in sweep.cells():
-        cell = {dim: i for dim, i in zip(sweep.dims, index)}
-        trough = store["trough"].isel(cell).values  # (subject, dose): one cell at a time bounds memory
-        valid = ~np.all(np.isnan(trough), axis=0)
-        quantiles = np.full((len(DEFAULT_QUANTILES), layout.n_doses), np.nan)
-        quantiles[:, valid] = np.quantile(trough[:, valid], DEFAULT_QUANTILES, axis=0)
-        attainment = np.where(valid[None, :], (trough[None, :, :] >= levels[:, None, None]).mean(axis=1), np.nan)
-        part = {
-            "trough_quantile": ((*sweep.dims, "quantile", "dose"), quantiles.reshape(*lead, *quantiles.shape)),
-            "target_attainment": ((*sweep.dims, "threshold", "dose"), attainment.reshape(*lead, *attainment.shape)),
-        }
-        region = {dim: slice(i, i + 1) for dim, i in cell.items()}
-        region.update(quantile=slice(None), dose=slice(None), threshold=slice(None))
-        if levels.size:
-            mean_below = store["time_below"].isel(cell).values.mean(axis=0)
-            part["mean_time_below"] = ((*sweep.dims, "threshold"), mean_below.reshape(*lead, *mean_below.shape))
-        xr.Dataset(part).to_zarr(out, region=region)
+    ranks, lower, upper, gamma = _quantile_plan(n, DEFAULT_QUANTILES)
+    quantiles = np.full((*sweep.shape, len(DEFAULT_QUANTILES), m), np.nan)
+    attainment = np.full((*sweep.shape, levels.size, m), np.nan)
+    step = trough.chunks[-1]
+    jobs = [(index, d0) for index, _ in sweep.cells() for d0 in range(0, m, step)]
+
+    def job(index, d0):
+        d1 = min(m, d0 + step)
+        block = trough[(*index, slice(None), slice(d0, d1))]  # (subject, dose)
+        stats, padding = _order_statistics(block, ranks)  # (dose, rank); doses with no trough at all
+        valid = ~padding
+        quantiles[index][:, d0:d1] = _lerp(stats[:, lower], stats[:, upper], gamma[None, :]).T
+        for t, level in enumerate(levels):
+            attainment[index][t, d0:d1] = np.where(valid, (block >= level).mean(axis=0), np.nan)
+
+    affordable = SUMMARY_MEMORY_BYTES // (2 * 8 * n * step)
+    threads = max(1, min(workers or os.cpu_count() or 1, len(jobs), affordable))
+    with ThreadPoolExecutor(threads) as pool:
+        for _ in pool.map(lambda j: job(*j), jobs):
+            pass
+    root["trough_quantile"][...] = quantiles
+    if levels.size:
+        root["target_attainment"][...] = attainment
+        mean_below = np.full((*sweep.shape, levels.size), np.nan)
+        for index, _ in sweep.cells():
+            mean_below[index] = root["time_below"][(*index, slice(None), slice(None))].mean(axis=0)
+        root["mean_time_below"][...] = mean_below
 
 
 def _open_group(out: str):
@@ -537,16 +722,19 @@ def run_sweep(
         if attrs.get(COMPLETE):
             return {"chunks": 0, "computed": 0, "skipped": 0, "complete": True}
     else:
-        _template(sweep, layout).to_zarr(out, compute=False, zarr_format=2, mode="w-")
+        _create(sweep, layout, out)
     s = sweep.subjects_per_chunk
     blocks = math.ceil(layout.n_subjects / s)
+    done = _done_flags(str(out))
     tasks, skipped = [], 0
     for index, values in sweep.cells():
         for block in range(blocks):
-            if _is_done(str(out), index, block):
+            if done[(*index, block)]:
                 skipped += 1
                 continue
-            tasks.append(dask.delayed(_run_chunk)(sweep, str(out), index, values, block, layout.n_doses, False))
+            tasks.append(
+                dask.delayed(_run_chunk, pure=False)(sweep, str(out), index, values, block, layout.n_doses, False, layout.n_subjects)
+            )
     show = sys.stderr.isatty() if progress is None else progress
     if scheduler is not None:
         from distributed import Client, progress as distributed_progress
@@ -565,13 +753,25 @@ def run_sweep(
                 computed = sum(dask.compute(*tasks, **options))
         else:
             computed = sum(dask.compute(*tasks, **options))
-    _summaries(sweep, str(out), layout)
+    _summaries(sweep, str(out), layout, workers)
     import zarr
 
     group = _open_group(str(out))
     group.attrs[COMPLETE] = "true"
     zarr.consolidate_metadata(str(out))
     return {"chunks": len(tasks) + skipped, "computed": computed, "skipped": skipped, "complete": True}
+
+
+def _create(sweep: Sweep, layout: _Layout, out: Path) -> None:
+    """Write the empty store under a temporary name beside `out`, then rename it: a store that exists
+    is always a whole template (an interrupted creation leaves no half store that a rerun would refuse)."""
+    temporary = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        _template(sweep, layout).to_zarr(temporary, compute=False, zarr_format=2, mode="w-")
+        os.rename(temporary, out)
+    finally:
+        if temporary.exists():
+            shutil.rmtree(temporary, ignore_errors=True)
 
 
 def _store_attrs(out: Path) -> dict:
@@ -611,6 +811,8 @@ def open_sweep(path: str | Path):
 def summary_table(ds) -> list[dict]:
     """One row per cell and threshold: PTA at the last dose, median trough there, mean time below [d]."""
     dims = json.loads(ds.attrs["swept_dimensions"])
+    # Each dimension's axis, then the axes zipped with it (coordinates along that dimension).
+    columns = [c for d in dims for c in (d, *(c for c in ds.coords if c != d and ds[c].dims == (d,)))]
     rows = []
     shape = [ds.sizes[d] for d in dims]
     for index in itertools.product(*(range(n) for n in shape)):
@@ -618,7 +820,7 @@ def summary_table(ds) -> list[dict]:
         status = cell["dose_status"].values
         last = int(np.flatnonzero(status >= 0)[-1])
         for m, name in enumerate(cell["threshold"].values):
-            row = {d: _plain(cell[d].values) for d in dims}
+            row = {c: _plain(cell[c].values) for c in columns}
             row.update(
                 threshold=str(name),
                 last_day=int(cell["day"].values[last]),
