@@ -30,8 +30,9 @@ from ._numba import jit
 
 #: Concentration per amount over volume: mg/L -> ng/mL.
 NG_PER_ML_PER_MG_PER_L = 1000.0
-#: Bisection steps for crossing times and peaks: 2^-64 of a segment is far below a second.
-BISECTION_STEPS = 64
+#: Iteration limit of the safeguarded Newton search for peaks and crossings (pure bisection would
+#: reach 2^-64 of a segment, far below a second; Newton usually needs 3-6 steps).
+MAX_ROOT_STEPS = 64
 
 
 @jit
@@ -218,44 +219,68 @@ def rate_of_change(i, t, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k):
 
 
 @jit
-def peak_time(i, a, b, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k):
+def root_on_segment(i, lo, hi, level, find_peak, rising, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v):
+    """Zero in (lo, hi) of a function that changes sign once there, by safeguarded Newton.
+
+    With ``find_peak`` the function is y = d(ac)/dt (its zero is the peak of C); otherwise it is
+    C - level on a monotone piece, rising or not. Both and their derivatives follow from the closed form:
+    y' = -ka^2 ad - k y and C' = 1000 y / v. A Newton step that leaves the bracket is replaced by
+    bisection, so the iteration always converges; it stops when the bracket or the Newton step is a
+    few ulps of t (3-6 steps usually, against about 50 for bisection alone).
+    """
+    p = seg_param[i]
+    kp = k[p]
+    kap = ka[p]
+    scale = NG_PER_ML_PER_MG_PER_L / v[p]
+    decreasing = find_peak or not rising  # the function is positive before its zero
+    x = 0.5 * (lo + hi)
+    for _ in range(MAX_ROOT_STEPS):
+        ad, ac = advance(seg_ad[i], seg_ac[i], seg_rate[i], kap, kp, x - seg_t[i])
+        y = kap * ad + seg_rate[i] - kp * ac
+        if find_peak:
+            f = y
+            df = -kap * kap * ad - kp * y
+        else:
+            f = ac * scale - level
+            df = y * scale
+        if f == 0.0:
+            return x
+        if (f > 0.0) == decreasing:
+            lo = x
+        else:
+            hi = x
+        if hi - lo <= 4e-16 * max(1.0, abs(hi)):
+            break
+        if df != 0.0:
+            step = f / df
+            if abs(step) <= 4e-16 * max(1.0, abs(x)):
+                return x
+            candidate = x - step
+            if lo < candidate < hi:
+                x = candidate
+                continue
+        x = 0.5 * (lo + hi)
+    return 0.5 * (lo + hi)
+
+
+@jit
+def peak_time(i, a, b, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v):
     """Time of the maximum of C on [a, b] inside segment i.
 
     Within a segment C rises then falls (d(ac)/dt = y obeys y' = -k y - ka^2 ad, so once y <= 0
-    it stays <= 0): the maximum is at a, at b, or at the single zero of y, found by bisection.
+    it stays <= 0): the maximum is at a, at b, or at the single zero of y in between.
     """
     if rate_of_change(i, a, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k) <= 0.0:
         return a
     if rate_of_change(i, b, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k) >= 0.0:
         return b
-    lo = a
-    hi = b
-    for _ in range(BISECTION_STEPS):
-        mid = 0.5 * (lo + hi)
-        if mid <= lo or mid >= hi:
-            break
-        if rate_of_change(i, mid, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k) > 0.0:
-            lo = mid
-        else:
-            hi = mid
-    return 0.5 * (lo + hi)
+    return root_on_segment(i, a, b, 0.0, True, False, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v)
 
 
 @jit
 def crossing_time(i, a, b, level, rising, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v):
-    """Time in [a, b] where C crosses `level` on a monotone piece of segment i (bisection)."""
-    lo = a
-    hi = b
-    for _ in range(BISECTION_STEPS):
-        mid = 0.5 * (lo + hi)
-        if mid <= lo or mid >= hi:
-            break
-        above = concentration_at(i, mid, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v) >= level
-        if above == rising:
-            hi = mid
-        else:
-            lo = mid
-    return 0.5 * (lo + hi)
+    """Time in [a, b] where C crosses `level` on a monotone piece of segment i."""
+    return root_on_segment(i, a, b, level, False, rising, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v)
 
 
 @jit
@@ -289,7 +314,7 @@ def threshold_runs(
             b = min(seg_t[i + 1], window_end)
         if not a < b:
             continue
-        tp = peak_time(i, a, b, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k)
+        tp = peak_time(i, a, b, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v)
         c_a = concentration_at(i, a, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v)
         c_p = concentration_at(i, tp, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v)
         c_b = concentration_at(i, b, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v)
