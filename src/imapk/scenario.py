@@ -910,7 +910,14 @@ def _covariates(scenario: Scenario, only=None):
     return covariates, subjects
 
 
-def run_scenario(scenario: Scenario | str | Path, *, method: str | None = None, subjects=None, dense: bool | None = None):
+def run_scenario(
+    scenario: Scenario | str | Path,
+    *,
+    method: str | None = None,
+    subjects=None,
+    dense: bool | None = None,
+    summaries: bool = True,
+):
     """Simulate a scenario and return the result Dataset (see :func:`imapk.simulate`).
 
     With several models the result gains a ``model`` dimension labelled with their names, and with
@@ -927,6 +934,9 @@ def run_scenario(scenario: Scenario | str | Path, *, method: str | None = None, 
         subject whichever others are simulated with it.
     dense
         False to skip the dense concentration grid whatever the scenario says.
+    summaries
+        False to skip the population summaries (trough quantiles, target attainment), e.g. for one
+        block of subjects whose summaries would be meaningless.
     """
     import numpy as np
 
@@ -964,13 +974,13 @@ def run_scenario(scenario: Scenario | str | Path, *, method: str | None = None, 
     for clock in scenario.therapy_clocks:
         results = []
         for model in scenario.models:
-            ds = _run_model(scenario, model, table, covariates, subjects, clock, solver, times, (start, stop))
+            ds = _run_model(scenario, model, table, covariates, subjects, clock, solver, times, (start, stop), summaries)
             results.append(ds)
         by_clock.append(results[0] if len(results) == 1 else _stack(results, "model", [m.name for m in scenario.models]))
     return by_clock[0] if len(by_clock) == 1 else _stack(by_clock, "therapy_clock", list(scenario.therapy_clocks))
 
 
-def _run_model(scenario, model, table, covariates, subjects, clock, solver, times, window):
+def _run_model(scenario, model, table, covariates, subjects, clock, solver, times, window, summaries=True):
     """One model under one therapy clock: draw the parameters, simulate, add observed troughs."""
     from .params import ParameterTable
     from .population import draw_parameters, observed
@@ -1016,7 +1026,8 @@ def _run_model(scenario, model, table, covariates, subjects, clock, solver, time
         ds = simulate(
             table, parameters, times=times, thresholds=scenario.thresholds, window=window,
             method=solver.method, variation=model.time_variation, therapy_clock=clock,
-            time_on_therapy_at_start=on_therapy, covariates=covariates, subjects=subjects, attrs=attrs, **ode,
+            time_on_therapy_at_start=on_therapy, covariates=covariates, subjects=subjects, attrs=attrs,
+            **({} if summaries else {"quantiles": ()}), **ode,
         )
     except ImapkError as error:
         if error.source:

@@ -91,7 +91,8 @@ def simulate(
         Labels of the `subject` coordinate (default 0, 1, ...): a block of a larger population keeps
         its subjects' indices.
     quantiles
-        Quantiles of the trough over subjects reported per scheduled dose (``trough_quantile``).
+        Quantiles of the trough over subjects reported per scheduled dose (``trough_quantile``);
+        empty to skip the population summaries (e.g. for one block of a sweep).
     attrs
         Extra dataset attributes (e.g. the scenario text).
 
@@ -178,9 +179,10 @@ def simulate(
     quantiles = np.asarray(quantiles, dtype=float)
     if quantiles.ndim != 1 or np.any((quantiles < 0) | (quantiles > 1)):
         raise ImapkError("quantiles must lie in [0, 1]", key="quantiles", got=quantiles.tolist())
-    data.update(population_summary(result.trough, quantiles, levels))
-    if not resolved:
-        del data["target_attainment"]
+    if quantiles.size:
+        data.update(population_summary(result.trough, quantiles, levels))
+        if not resolved:
+            del data["target_attainment"]
     coords = {
         "subject": np.arange(n) if subjects is None else np.asarray(subjects),
         "quantile": quantiles,

@@ -479,7 +479,7 @@ def _run_chunk(sweep: Sweep, out: str, index: tuple, values: dict, block: int, l
     n = _population_size(scenario) if n_subjects is None else n_subjects  # (re-reads a covariate file)
     s = sweep.subjects_per_chunk
     subjects = np.arange(block * s, min(n, (block + 1) * s))
-    ds = run_scenario(scenario, subjects=subjects, dense=False)
+    ds = run_scenario(scenario, subjects=subjects, dense=False, summaries=False)
     rows = slice(int(subjects[0]), int(subjects[-1]) + 1)
     trough = np.full((subjects.size, layout_doses), np.nan)
     trough[:, : ds.sizes["dose"]] = ds["trough"].values
