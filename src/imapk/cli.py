@@ -123,13 +123,19 @@ def _summarize(args: argparse.Namespace) -> int:
         import tempfile
 
         folder = os.path.dirname(args.csv) or "."
+        if not os.path.isdir(folder):
+            raise ImapkError("the CSV folder does not exist", source=args.csv, got=folder)
         handle, temporary = tempfile.mkstemp(prefix=".summary.", suffix=".csv", dir=folder)
-        with os.fdopen(handle, "w", newline="") as stream:
-            writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-        set_default_permissions(temporary)
-        os.replace(temporary, args.csv)
+        try:
+            with os.fdopen(handle, "w", newline="") as stream:
+                writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
+                writer.writeheader()
+                writer.writerows(rows)
+            set_default_permissions(temporary)
+            os.replace(temporary, args.csv)
+        finally:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
     columns = list(rows[0])
     widths = {c: max(len(c), *(len(_cell(r[c])) for r in rows)) for c in columns}
     print("  ".join(f"{c:>{widths[c]}s}" for c in columns))

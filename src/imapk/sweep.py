@@ -163,6 +163,20 @@ def _set(data: dict, key: str, value, source: str, where: str) -> None:
             node = node[i]
 
 
+def _digest(text: str, base_text: str, base_data: dict, base_source: str) -> str:
+    """Fingerprint of everything a sweep's results depend on: the sweep and base scenario texts, the
+    content of a covariate file they name, and the imapk version."""
+    from . import __version__
+
+    digest = hashlib.sha256((text + "\0" + base_text + "\0" + __version__).encode())
+    population = base_data.get("population")
+    if isinstance(population, dict) and isinstance(population.get("covariates_file"), str):
+        csv_path = Path(base_source).parent / population["covariates_file"]
+        if csv_path.is_file():
+            digest.update(csv_path.read_bytes())
+    return digest.hexdigest()
+
+
 def load_sweep(path: str | Path) -> Sweep:
     """Read and validate a sweep file (every cell is validated as a scenario)."""
     from .scenario import scenario_from_data
@@ -253,7 +267,7 @@ def load_sweep(path: str | Path) -> Sweep:
             groups.append((axis,))
     order = {name: i for i, name in enumerate(axes)}
     groups.sort(key=lambda g: order[g[0].name])
-    digest = hashlib.sha256((text + "\0" + base_text).encode()).hexdigest()
+    digest = _digest(text, base_text, base_data, base_source)
     sweep = Sweep(source, base_source, base_data, base_text, tuple(groups), chunk, digest)
     # Validate every cell now: a bad value fails before any work starts.
     where = {axis.key: i for i, axis in enumerate(axes.values())}
