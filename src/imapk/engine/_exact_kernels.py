@@ -112,6 +112,25 @@ def apply_inputs(t, ji, je, input_time, input_amount, d1, ad, rate, active):
 
 
 @jit
+def next_event(ji, je, p, input_time, input_amount, d1, change_time):
+    """Skip inputs of zero amount; return (ji, je, time of the next input start, infusion end or
+    parameter change), the time being inf when none is left."""
+    n_in = input_time.shape[0]
+    while ji < n_in and input_amount[ji] == 0.0:
+        ji += 1
+    while je < n_in and input_amount[je] == 0.0:
+        je += 1
+    t_next = math.inf
+    if ji < n_in:
+        t_next = input_time[ji]
+    if je < n_in:
+        t_next = min(t_next, input_time[je] + d1)
+    if p < change_time.shape[0]:
+        t_next = min(t_next, change_time[p])
+    return ji, je, t_next
+
+
+@jit
 def walk(
     t0, ad0, ac0,
     input_time, input_amount, d1,
@@ -163,17 +182,7 @@ def walk(
         seg_rate[n] = rate
         seg_param[n] = p
         n += 1
-        while ji < n_in and input_amount[ji] == 0.0:
-            ji += 1
-        while je < n_in and input_amount[je] == 0.0:
-            je += 1
-        t_next = math.inf
-        if ji < n_in:
-            t_next = input_time[ji]
-        if je < n_in:
-            t_next = min(t_next, input_time[je] + d1)
-        if p < n_ch:
-            t_next = min(t_next, change_time[p])
+        ji, je, t_next = next_event(ji, je, p, input_time, input_amount, d1, change_time)
         if t_next == math.inf:
             break
         ad, ac = advance(ad, ac, rate, ka[p], k[p], t_next - t)

@@ -53,7 +53,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ._exact_kernels import apply_inputs
+from ._exact_kernels import apply_inputs, next_event
 from ._numba import jit, parallel_threads
 
 #: Concentration per amount over volume: mg/L -> ng/mL.
@@ -861,17 +861,7 @@ def simulate_subject(
             p += 1
         while q < n_ck and clock_t[q] == t:
             q += 1
-        while ji < n_in and input_amount[ji] == 0.0:
-            ji += 1
-        while je < n_in and input_amount[je] == 0.0:
-            je += 1
-        t_next = math.inf
-        if ji < n_in:
-            t_next = input_time[ji]
-        if je < n_in:
-            t_next = min(t_next, input_time[je] + d1)
-        if p < n_ch:
-            t_next = min(t_next, change_time[p])
+        ji, je, t_next = next_event(ji, je, p, input_time, input_amount, d1, change_time)
         if q < n_ck:
             t_next = min(t_next, clock_t[q])
         if t_end < t:
