@@ -40,7 +40,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 #: Subjects (and subjects per chunk) in full and quick mode.
 FULL = (1_000_000, 10_000)

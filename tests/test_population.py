@@ -1,13 +1,11 @@
 """Populations: random streams, covariates, random effects, occasions, residual error, scenarios."""
 
 import math
-import warnings
 
 import numpy as np
 import pytest
 
 import imapk
-from imapk.covariates import REFERENCE_SUBJECT
 from imapk.errors import ParameterError, ScenarioError
 from imapk.models import get_model
 from imapk.models.base import PopulationModel
@@ -19,7 +17,7 @@ from imapk.population import (
     observed,
     read_covariate_csv,
 )
-from imapk.schedule import Phase, Schedule, SteadyState
+from imapk.schedule import Phase, Schedule
 from imapk.streams import standard_normals, uniforms
 
 WIDMER_COV = {"weight": 70.0, "age": 50.0, "sex": "male", "disease": "GIST"}

@@ -304,7 +304,7 @@ def test_unknown_axis_key_names_the_file_and_the_axis(tmp_path, capsys):
 @pytest.mark.parametrize("name", ["cl", "trough", "subject", "chunk_done"])
 def test_axis_named_like_a_result_variable_is_refused(tmp_path, capsys, name):
     err = _error(tmp_path, capsys, sweep_text().replace('name = "hold_length"', f'name = "{name}"'))
-    assert f"sweep.axes[0].name: this name is already a variable or dimension of the results" in err
+    assert "sweep.axes[0].name: this name is already a variable or dimension of the results" in err
     assert f"(got '{name}';" in err
 
 

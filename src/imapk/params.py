@@ -56,7 +56,7 @@ def _check(name: str, value: float | None, *, lower: float, allow_equal: bool) -
     if not ok:
         bound = f">= {lower:g}" if allow_equal else f"> {lower:g}"
         unit = PARAMETER_UNITS[name]
-        raise ParameterError(f"out of range", key=name, got=value, expected=f"{bound} {unit}".rstrip(" 1"))
+        raise ParameterError("out of range", key=name, got=value, expected=f"{bound} {unit}".rstrip(" 1"))
 
 
 @dataclass(frozen=True)

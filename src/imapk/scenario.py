@@ -388,7 +388,7 @@ def _model(root: _Table) -> tuple[tuple[PopulationModel, ...], tuple[ParameterCh
             model.fail("a model is named twice", "parameter_set", got=raw)
     else:
         model.fail("must be a model name or an array of names", "parameter_set", got=raw,
-                   expected=f"e.g. 'widmer2006' or ['widmer2006', 'schmidli2005'] or 'all'")
+                   expected="e.g. 'widmer2006' or ['widmer2006', 'schmidli2005'] or 'all'")
     inline = model.table("parameters", None)
     models: list[PopulationModel] = []
     for i, name in enumerate(names):
@@ -940,9 +940,6 @@ def run_scenario(
     """
     import numpy as np
 
-    from .params import ParameterTable
-    from .population import draw_parameters, observed
-    from .simulation import simulate
 
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
@@ -965,11 +962,7 @@ def run_scenario(
             key="verdict.window_start_day",
         )
     times = None if scenario.dense_step is None or dense is False else np.arange(0.0, end + 1e-9, scenario.dense_step)
-    population = scenario.population
     covariates, subjects = _covariates(scenario, subjects)
-    n = subjects.size
-    ss = table.steady_state
-    on_therapy = 0.0 if ss is None else ss.time_on_therapy
     by_clock = []
     for clock in scenario.therapy_clocks:
         results = []

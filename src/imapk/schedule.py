@@ -13,7 +13,7 @@ Time and days (see the design notes): t = 0 h is the first scheduled dose; clini
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np

@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ImapkError, ScenarioError
+from .errors import ImapkError
 from .units import DIMENSIONS, parse_quantity
 
 __all__ = ["Axis", "Sweep", "load_sweep", "run_sweep", "open_sweep", "summary_table", "SweepError"]
