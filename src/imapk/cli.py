@@ -54,6 +54,13 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _save_plot(ds, path: str) -> None:
+    from .plot import plot_troughs
+
+    _save_figure(lambda: plot_troughs(ds).figure, path, key="--plot")
+
+
+def _save_figure(draw, path: str, *, key: str) -> None:
+    """Check `path`, call `draw()` (which returns a matplotlib Figure) and save it atomically."""
     import os
     import tempfile
 
@@ -63,25 +70,100 @@ def _save_plot(ds, path: str) -> None:
     import matplotlib.pyplot as plt
 
     from .io import set_default_permissions
-    from .plot import plot_troughs
 
     suffix = os.path.splitext(path)[1].lower()
     if suffix not in (".png", ".pdf", ".svg"):
-        raise ImapkError("plot file must be PNG, PDF or SVG", key="--plot", got=path, expected="a name ending in .png, .pdf or .svg")
+        raise ImapkError("plot file must be PNG, PDF or SVG", key=key, got=path, expected="a name ending in .png, .pdf or .svg")
     folder = os.path.dirname(path) or "."
     if not os.path.isdir(folder):
         raise ImapkError("the plot folder does not exist", source=path, got=folder)
-    ax = plot_troughs(ds)
-    handle, temporary = tempfile.mkstemp(prefix=".plot.", suffix=suffix, dir=folder)
-    os.close(handle)
+    figure = draw()
     try:
-        ax.figure.savefig(temporary, dpi=120)
-        set_default_permissions(temporary)
-        os.replace(temporary, path)
+        handle, temporary = tempfile.mkstemp(prefix=".plot.", suffix=suffix, dir=folder)
+        os.close(handle)
+        try:
+            figure.savefig(temporary, dpi=120)
+            set_default_permissions(temporary)
+            os.replace(temporary, path)
+        finally:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
     finally:
-        plt.close(ax.figure)
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+        plt.close(figure)
+
+
+PLOT_KINDS = ("troughs", "population", "models", "sweep")
+
+
+def _plot(args: argparse.Namespace) -> int:
+    import os
+
+    result = args.result.rstrip("/\\")
+    if args.kind is not None and args.kind not in PLOT_KINDS:
+        raise ImapkError("unknown plot kind", key="--kind", got=args.kind, expected=f"one of {', '.join(PLOT_KINDS)}")
+    if result.endswith(".zarr"):
+        from .sweep import open_sweep
+
+        ds = open_sweep(result)
+        kind = args.kind or "sweep"
+        if kind != "sweep":
+            raise ImapkError("a sweep store can only be drawn as a sweep", key="--kind", got=kind, expected="sweep")
+    elif result.endswith((".nc", ".nc4", ".netcdf")):
+        from .io import read_netcdf
+
+        ds = read_netcdf(result)
+        if args.kind == "sweep":
+            raise ImapkError("only a sweep store can be drawn as a sweep", key="--kind", got=result, expected="a .zarr store written by `imapk sweep`")
+        if args.kind is not None:
+            kind = args.kind
+        elif "model" in ds.dims:
+            kind = "models"
+        elif ds.sizes.get("subject", 1) > 1:
+            kind = "population"
+        else:
+            kind = "troughs"
+    else:
+        raise ImapkError(
+            "cannot read this result", source=result,
+            expected="a NetCDF file written by `imapk run -o` (.nc) or a sweep store written by `imapk sweep` (.zarr)",
+        )
+    if kind != "sweep":
+        for option in ("x", "y"):
+            if getattr(args, option) is not None:
+                raise ImapkError(f"--{option} is only for sweeps", key=f"--{option}", got=getattr(args, option))
+    if kind == "models" and "model" not in ds.dims:
+        raise ImapkError("the result has no model dimension", key="--kind", got=kind, expected="troughs or population")
+    if args.threshold is not None and kind != "sweep":
+        names = [str(t) for t in ds["threshold"].values] if "threshold" in ds.dims else []
+        if args.threshold not in names:
+            raise ImapkError("unknown threshold", key="--threshold", got=args.threshold, expected=f"one of {', '.join(names)}")
+        ds = ds.sel(threshold=[args.threshold])
+
+    from . import plot
+
+    def draw():
+        if kind == "sweep":
+            return plot.plot_sweep(ds, args.x, args.y, threshold=args.threshold, variable=args.variable).figure
+        if kind == "models":
+            return plot.plot_models(ds).figure
+        if kind == "population":
+            return plot.plot_population(ds)[0].figure
+        return plot.plot_troughs(ds.isel({dim: 0 for dim in ("model", "therapy_clock") if dim in ds.dims})).figure
+
+    if kind == "sweep":  # check the dimensions and threshold before making a figure
+        import json
+
+        dims = json.loads(ds.attrs["swept_dimensions"])
+        for option in ("x", "y"):
+            dim = getattr(args, option)
+            if dim is not None and dim not in dims:
+                raise ImapkError("not a swept dimension", key=f"--{option}", got=dim, expected=f"one of {', '.join(dims)}")
+        names = [str(t) for t in ds["threshold"].values]
+        if args.threshold is not None and args.threshold not in names:
+            raise ImapkError("unknown threshold", key="--threshold", got=args.threshold, expected=f"one of {', '.join(names)}")
+    _save_figure(draw, args.output, key="-o/--output")
+    print(f"{kind} plot of {os.path.basename(result)} written to {args.output}")
+    return 0
 
 
 def _sweep(args: argparse.Namespace) -> int:
@@ -258,6 +340,25 @@ def _parser() -> argparse.ArgumentParser:
     summarize.add_argument("--csv", metavar="FILE", help="also write the table as CSV")
     summarize.set_defaults(handler=_summarize)
 
+    plot = commands.add_parser(
+        "plot", help="draw a result (troughs, population fan and PTA, models) or a sweep (heat map)"
+    )
+    plot.add_argument("result", help="NetCDF result of `imapk run -o` (.nc) or sweep store of `imapk sweep` (.zarr)")
+    plot.add_argument("-o", "--output", required=True, metavar="FIG", help="figure to write (PNG, PDF or SVG; atomically)")
+    plot.add_argument(
+        "--kind", metavar="KIND",
+        help=f"one of {', '.join(PLOT_KINDS)} (default: sweep for a store, models for a model comparison, "
+        "population for more than one subject, else troughs)",
+    )
+    plot.add_argument("--x", metavar="DIM", help="sweep: swept dimension along the x axis (default: the first)")
+    plot.add_argument("--y", metavar="DIM", help="sweep: swept dimension along the y axis (default: the second)")
+    plot.add_argument("--threshold", metavar="NAME", help="threshold to draw (default: all; sweep: the first target)")
+    plot.add_argument(
+        "--variable", choices=("mean_time_below", "target_attainment"), default="mean_time_below",
+        help="sweep: what to map (default: mean_time_below, in days)",
+    )
+    plot.set_defaults(handler=_plot)
+
     validate = commands.add_parser("validate", help="check a scenario file without running it")
     validate.add_argument("scenario", help="scenario file (TOML)")
     validate.set_defaults(handler=_validate)
@@ -284,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except Exception as error:  # noqa: BLE001 - the last line of defence for users
+    except Exception as error:
         if args.debug:
             raise
         print(

@@ -1,15 +1,116 @@
-"""Pictures of a result: the concentration curve, the troughs, thresholds and holds.
+"""Pictures of a result: troughs against thresholds, population fans, model comparisons, sweep maps.
 
-matplotlib is imported only when a plot is made.
+Every function takes a result Dataset plus options and an optional ``ax`` (a new figure is made if
+None), and returns what it drew on. matplotlib is imported only when a plot is made.
 """
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
-__all__ = ["plot_troughs"]
+from .errors import ImapkError
+
+__all__ = ["SWEEP_VARIABLES", "plot_models", "plot_population", "plot_sweep", "plot_troughs"]
 
 HOURS_PER_DAY = 24.0
+HOLD_COLOUR = "C3"
+HOLD_ALPHA = 0.12
+FAN_COLOUR = "C0"
+#: What :func:`plot_sweep` can map: variable -> (colour-bar label, title, unit shown, factor from the
+#: stored unit, colour map).
+SWEEP_VARIABLES = {
+    "mean_time_below": (
+        "mean time below threshold", "mean time per subject below {threshold} ({value:g} ng/mL)",
+        "d", 1 / HOURS_PER_DAY, "YlOrRd",
+    ),
+    "target_attainment": (
+        "target attainment", "subjects with trough >= {threshold} ({value:g} ng/mL) at the last scheduled dose",
+        "%", 100.0, "YlGn",
+    ),
+}
+#: Above this many cells, :func:`plot_sweep` does not write the value in each cell.
+ANNOTATE_MAX_CELLS = 150
+
+
+def _new_axes(ax, figsize):
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return ax
+
+
+def _status_labels(status) -> np.ndarray:
+    """'given'/'held'/'missed' for result Datasets (strings) and sweep stores (int8 codes, -1 padding)."""
+    status = np.asarray(status)
+    if status.dtype.kind in "iu":
+        labels = np.array(["given", "held", "missed", ""])
+        return labels[np.where(status < 0, 3, status)]
+    return status.astype(str)
+
+
+def _clinical_day(ds) -> np.ndarray:
+    """Clinical day of each scheduled dose (day 1 is [0, 24) h)."""
+    return np.asarray(ds["dose_time"].values, dtype=float) / HOURS_PER_DAY + 1
+
+
+def _first_of(ds, dims=("model", "therapy_clock")):
+    """Select the first entry of the comparison dimensions a plot does not draw."""
+    return ds.isel({dim: 0 for dim in dims if dim in ds.dims})
+
+
+def _shade_holds(ax, day, status, *, label=True) -> int:
+    """Shade each run of held doses from its first held day to the end of its last; returns the count."""
+    held = _status_labels(status) == "held"
+    if not held.any():
+        return 0
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], held.astype(int), [0]])))
+    for first, stop in zip(edges[::2], edges[1::2]):
+        ax.axvspan(day[first], day[stop - 1] + 1, color=HOLD_COLOUR, alpha=HOLD_ALPHA, lw=0)
+    if label:
+        ax.axvspan(np.nan, np.nan, color=HOLD_COLOUR, alpha=HOLD_ALPHA, lw=0, label="hold (doses held)")
+    return len(edges) // 2
+
+
+def _threshold_lines(ax, ds, *, black: bool = False) -> None:
+    """One horizontal line per threshold: dashed for targets, dotted for ceilings.
+
+    Coloured C1, C2, ... (as the PTA curves), or all black with distinct dashes when the data
+    lines already use the colour cycle (`black`).
+    """
+    if "threshold" not in ds.dims:
+        return
+    target_styles = ["--", "-.", (0, (8, 2, 1, 2, 1, 2)), (0, (1, 1))]
+    targets = 0
+    for m, name in enumerate(ds["threshold"].values):
+        value = float(ds["threshold_value"].values[m])
+        kind = str(ds["threshold_kind"].values[m])
+        if kind == "target":
+            style = target_styles[targets % len(target_styles)] if black else "--"
+            targets += 1
+        else:
+            style = ":"
+        ax.axhline(value, ls=style, color="black" if black else f"C{m + 1}", lw=1.3,
+                   label=f"{name} {kind}: {value:g} ng/mL")
+
+
+def _thresholds(ds) -> list[str]:
+    return [str(t) for t in ds["threshold"].values] if "threshold" in ds.dims else []
+
+
+def _check_threshold(ds, threshold: str | None) -> str:
+    """The named threshold, or the first target threshold (else the first) if None."""
+    names = _thresholds(ds)
+    if not names:
+        raise ImapkError("the result has no thresholds")
+    if threshold is None:
+        kinds = [str(k) for k in ds["threshold_kind"].values]
+        return names[kinds.index("target")] if "target" in kinds else names[0]
+    if threshold not in names:
+        raise ImapkError("unknown threshold", key="--threshold", got=threshold, expected=f"one of {', '.join(names)}")
+    return threshold
 
 
 def plot_troughs(ds, *, subject: int = 0, ax=None):
@@ -28,34 +129,268 @@ def plot_troughs(ds, *, subject: int = 0, ax=None):
     -------
     matplotlib.axes.Axes
     """
-    if ax is None:
-        import matplotlib.pyplot as plt
-
-        _, ax = plt.subplots(figsize=(10, 4.5), layout="constrained")
+    ax = _new_axes(ax, (10, 4.5))
     one = ds.isel(subject=subject)
     if one.sizes.get("time", 0):
         ax.plot(one["time"] / HOURS_PER_DAY + 1, one["concentration"], color="0.6", lw=0.8, label="concentration")
-    day = one["dose_time"].values / HOURS_PER_DAY + 1
+    day = _clinical_day(one)
     ax.plot(day, one["trough"], "o", ms=2.5, color="C0", label="trough C(t-) at each scheduled dose")
-    status = one["dose_status"].values
-    held = status == "held"
-    if held.any():
-        edges = np.flatnonzero(np.diff(np.concatenate([[0], held.astype(int), [0]])))
-        for first, stop in zip(edges[::2], edges[1::2]):
-            ax.axvspan(day[first], day[stop - 1] + 1, color="C3", alpha=0.12, lw=0)
-        ax.axvspan(np.nan, np.nan, color="C3", alpha=0.12, lw=0, label="hold")
+    status = _status_labels(one["dose_status"].values)
+    _shade_holds(ax, day, status)
     missed = status == "missed"
     if missed.any():
         ax.plot(day[missed], np.zeros(missed.sum()), "x", color="C3", label="missed dose")
-    if "threshold" in ds.dims:
-        for m, name in enumerate(ds["threshold"].values):
-            value = float(ds["threshold_value"].values[m])
-            style = "--" if ds["threshold_kind"].values[m] == "target" else ":"
-            ax.axhline(value, ls=style, color=f"C{m + 1}", lw=1.2, label=f"{name}: {value:g} ng/mL")
+    _threshold_lines(ax, ds)
     ax.set_xlabel("clinical day")
     ax.set_ylabel("imatinib plasma concentration [ng/mL]")
     ax.set_title(ds.attrs.get("title", ""), fontsize=10)
     ax.set_xlim(day[0], day[-1] + 1)
     ax.set_ylim(bottom=0)
     ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
+    return ax
+
+
+def _trough_quantiles(ds, quantiles) -> np.ndarray:
+    """Trough quantiles per dose, shape (len(quantiles), dose): stored ones if present, else computed."""
+    if "trough_quantile" in ds and all(np.isclose(ds["quantile"].values, q).any() for q in quantiles):
+        stored = ds["trough_quantile"]
+        return np.stack([stored.sel(quantile=q, method="nearest").values for q in quantiles])
+    troughs = np.asarray(ds["trough"].transpose("subject", "dose").values, dtype=float)
+    return np.nanquantile(troughs, quantiles, axis=0)
+
+
+def plot_population(ds, *, ax=None):
+    """Percentile fan of the trough per clinical day above, probability of target attainment below.
+
+    The fan shows the 5-95 % (light) and 25-75 % (darker) bands of the trough over the subjects and
+    the median line, with the thresholds as horizontal lines; the lower panel shows, per target
+    threshold, the percentage of subjects whose trough is at or above it. Holds are shaded in both.
+    Comparison dimensions (``model``, ``therapy_clock``) are reduced to their first entry.
+
+    Parameters
+    ----------
+    ds
+        A result Dataset with a ``subject`` dimension (or one cell of a sweep).
+    ax
+        None (a new figure with two stacked panels), a pair ``(ax_fan, ax_pta)``, or one Axes (the
+        fan only; no PTA panel is drawn).
+
+    Returns
+    -------
+    tuple
+        ``(ax_fan, ax_pta)``; ``ax_pta`` is None if one Axes was given.
+    """
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, (ax_fan, ax_pta) = plt.subplots(
+            2, 1, figsize=(10, 7), sharex=True, layout="constrained", gridspec_kw={"height_ratios": (2.2, 1)}
+        )
+    elif isinstance(ax, (tuple, list)):
+        ax_fan, ax_pta = ax
+    else:
+        ax_fan, ax_pta = ax, None
+    ds = _first_of(ds)
+    day = _clinical_day(ds)
+    status = _status_labels(ds["dose_status"].values)
+    keep = status != ""  # sweep cells pad their schedules
+    day, status = day[keep], status[keep]
+    q05, q25, q50, q75, q95 = _trough_quantiles(ds, (0.05, 0.25, 0.5, 0.75, 0.95))[:, keep]
+    n = ds.sizes.get("subject", 1)
+    ax_fan.fill_between(day, q05, q95, color=FAN_COLOUR, alpha=0.18, lw=0, label="5-95th percentile")
+    ax_fan.fill_between(day, q25, q75, color=FAN_COLOUR, alpha=0.40, lw=0, label="25-75th percentile")
+    ax_fan.plot(day, q50, color=FAN_COLOUR, lw=1.6, label="median trough")
+    _shade_holds(ax_fan, day, status)
+    _threshold_lines(ax_fan, ds)
+    ax_fan.set_ylabel("trough concentration [ng/mL]")
+    ax_fan.set_xlim(day[0], day[-1] + 1)
+    ax_fan.set_ylim(bottom=0)
+    ax_fan.legend(loc="upper right", fontsize=8, framealpha=0.9)
+    title = ds.attrs.get("title", "")
+    ax_fan.set_title(f"{title}\ntrough over {n} subjects" if title else f"trough over {n} subjects", fontsize=10)
+    if ax_pta is None:
+        ax_fan.set_xlabel("clinical day")
+        return ax_fan, None
+    kinds = [str(k) for k in ds["threshold_kind"].values] if "threshold" in ds.dims else []
+    for m, name in enumerate(_thresholds(ds)):
+        if kinds[m] != "target":
+            continue  # at or above a toxicity ceiling is not an attainment
+        value = float(ds["threshold_value"].values[m])
+        pta = np.asarray(ds["target_attainment"].isel(threshold=m).values, dtype=float)[keep] * 100
+        ax_pta.plot(day, pta, color=f"C{m + 1}", lw=1.6, label=f"trough >= {name} ({value:g} ng/mL)")
+    _shade_holds(ax_pta, day, status, label=False)
+    ax_pta.set_ylim(-2, 102)
+    ax_pta.set_yticks([0, 25, 50, 75, 100])
+    ax_pta.grid(axis="y", color="0.9", lw=0.8)
+    ax_pta.set_xlim(day[0], day[-1] + 1)
+    ax_pta.set_xlabel("clinical day")
+    ax_pta.set_ylabel("target attainment [% of subjects]")
+    if ax_pta.get_lines():
+        ax_pta.legend(loc="lower right", fontsize=8, framealpha=0.9)
+    return ax_fan, ax_pta
+
+
+def plot_models(ds, *, quantile: float = 0.5, ax=None):
+    """The (median) trough per clinical day under each model of a result with a ``model`` dimension.
+
+    Parameters
+    ----------
+    ds
+        A result Dataset with a ``model`` dimension (e.g. ``parameter_set = "all"``).
+    quantile
+        Which quantile of the trough over the subjects to draw (0.5, the median; with one subject
+        every quantile is its trough).
+    ax
+        Axes to draw on; a new figure is made if None.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    if "model" not in ds.dims:
+        raise ImapkError("the result has no model dimension (it was run with one parameter set)")
+    ds = _first_of(ds, ("therapy_clock",))
+    ax = _new_axes(ax, (11, 5))
+    day = _clinical_day(ds)
+    models = [str(m) for m in ds["model"].values]
+    colours = _model_colours(len(models))
+    curves = [_trough_quantiles(ds.isel(model=k), (quantile,))[0] for k in range(len(models))]
+    # Legend in the order of the lines at the right edge, highest first, so it reads like the plot.
+    for k in sorted(range(len(models)), key=lambda k: -np.nan_to_num(curves[k][-1], nan=-np.inf)):
+        ax.plot(day, curves[k], color=colours[k], lw=1.3, label=models[k])
+    status = _status_labels(ds["dose_status"].values)
+    _shade_holds(ax, day, status)
+    _threshold_lines(ax, ds, black=True)
+    n = ds.sizes.get("subject", 1)
+    what = "trough" if n == 1 else ("median trough" if quantile == 0.5 else f"{quantile * 100:g}th percentile trough")
+    ax.set_xlabel("clinical day")
+    ax.set_ylabel(f"{what} [ng/mL]")
+    ax.set_xlim(day[0], day[-1] + 1)
+    ax.set_ylim(bottom=0)
+    ax.set_title(ds.attrs.get("title", ""), fontsize=10)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False,
+              ncol=1 if len(models) + 5 <= 22 else 2)
+    return ax
+
+
+def _model_colours(n: int) -> list:
+    import matplotlib
+
+    if n <= 10:
+        return [f"C{k}" for k in range(n)]
+    cmap = matplotlib.colormaps["tab20"]
+    return [cmap(k % 20) for k in range(n)]
+
+
+def _tick(value) -> str:
+    value = value.item() if hasattr(value, "item") else value
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _axis_label(ds, dim: str) -> str:
+    attrs = ds[dim].attrs
+    name = attrs.get("long_name", dim.replace("_", " "))
+    return f"{name} [{attrs['units']}]" if attrs.get("units") else name
+
+
+def plot_sweep(ds, x: str | None = None, y: str | None = None, *, threshold: str | None = None,
+               variable: str = "mean_time_below", ax=None, **select):
+    """Heat map of a sweep summary over two swept dimensions, with a colour bar and annotated cells.
+
+    Parameters
+    ----------
+    ds
+        A finished sweep store from :func:`imapk.sweep.open_sweep`.
+    x, y
+        Swept dimensions along the horizontal and vertical axes (default: the first two swept; with
+        one swept dimension the map has one row).
+    threshold
+        Threshold name (default: the first target threshold).
+    variable
+        ``"mean_time_below"`` (mean time below the threshold per subject, in days) or
+        ``"target_attainment"`` (% of subjects at or above the threshold at each cell's last
+        scheduled dose).
+    ax
+        Axes to draw on; a new figure is made if None.
+    **select
+        Values of the other swept dimensions (``parameter_set="schmidli2005"``); the first value of
+        each one not given.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    if "swept_dimensions" not in ds.attrs:
+        raise ImapkError("not a sweep result (no swept dimensions)")
+    dims = json.loads(ds.attrs["swept_dimensions"])
+    if variable not in SWEEP_VARIABLES:
+        raise ImapkError("cannot map this variable", key="variable", got=variable,
+                         expected=f"one of {', '.join(SWEEP_VARIABLES)}")
+    x = dims[0] if x is None else x
+    y = (dims[1] if len(dims) > 1 else None) if y is None else y
+    for key, dim in (("--x", x), ("--y", y)):
+        if dim is not None and dim not in dims:
+            raise ImapkError("not a swept dimension", key=key, got=dim, expected=f"one of {', '.join(dims)}")
+    if x == y:
+        raise ImapkError("x and y must be different swept dimensions", key="--y", got=y)
+    for dim in select:
+        if dim not in dims or dim in (x, y):
+            others = [d for d in dims if d not in (x, y)]
+            raise ImapkError("cannot select on this dimension", got=dim,
+                             expected=f"one of {', '.join(others)}" if others else "no other swept dimension")
+    threshold = _check_threshold(ds, threshold)
+    chosen = {}
+    for dim in dims:
+        if dim in (x, y):
+            continue
+        if dim in select:
+            try:
+                ds = ds.sel({dim: select[dim]})
+            except KeyError:
+                raise ImapkError(f"no such value of {dim}", got=select[dim],
+                                 expected=f"one of {', '.join(_tick(v) for v in ds[dim].values)}") from None
+        else:
+            ds = ds.isel({dim: 0})
+        chosen[dim] = ds[dim].values
+    ds = ds.sel(threshold=threshold)
+    label, title, unit, factor, cmap = SWEEP_VARIABLES[variable]
+    order = [d for d in (y, x) if d is not None]
+    if variable == "mean_time_below":
+        field = ds["mean_time_below"].transpose(*order).values
+    else:
+        status = ds["dose_status"].transpose(*order, "dose").values
+        last = (status >= 0).cumsum(axis=-1).argmax(axis=-1)  # last real dose of each cell
+        attainment = ds["target_attainment"].transpose(*order, "dose").values
+        field = np.take_along_axis(attainment, last[..., None], axis=-1)[..., 0]
+    values = np.asarray(field, dtype=float) * factor
+    if y is None:
+        values = values.reshape(1, -1)
+    ny, nx = values.shape
+    ax = _new_axes(ax, (max(6.0, 1.1 + 0.75 * nx), max(3.2, 1.6 + 0.6 * ny)))
+    image = ax.imshow(values, origin="lower", aspect="auto", cmap=cmap,
+                      vmin=0 if unit == "%" else None, vmax=100 if unit == "%" else None)
+    colourbar = ax.figure.colorbar(image, ax=ax)
+    colourbar.set_label(f"{label} [{unit}]")
+    ax.set_xticks(range(nx), [_tick(v) for v in ds[x].values])
+    ax.set_xlabel(_axis_label(ds, x))
+    if y is None:
+        ax.set_yticks([])
+    else:
+        ax.set_yticks(range(ny), [_tick(v) for v in ds[y].values])
+        ax.set_ylabel(_axis_label(ds, y))
+    if nx * ny <= ANNOTATE_MAX_CELLS:
+        norm, colours = image.norm, image.cmap
+        for i in range(ny):
+            for j in range(nx):
+                v = values[i, j]
+                if not np.isfinite(v):
+                    continue
+                r, g, b, _ = colours(norm(v))
+                ink = "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
+                ax.text(j, i, f"{v:.0f}" if unit == "%" else f"{v:.1f}", ha="center", va="center",
+                        color=ink, fontsize=9 if nx * ny <= 60 else 7)
+    title = title.format(threshold=threshold, value=float(ds["threshold_value"].values))
+    if chosen:
+        title += "\n" + ", ".join(f"{d} = {_tick(v)}" for d, v in chosen.items())
+    ax.set_title(title, fontsize=10)
     return ax

@@ -1,0 +1,350 @@
+"""What the plots draw (labels with units, lines, shaded holds, colour bars, legends) and `imapk plot`."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from imapk.cli import main
+from imapk.errors import ImapkError
+from imapk.io import write_netcdf
+from imapk.plot import plot_models, plot_population, plot_sweep, plot_troughs
+from imapk.scenario import parse_scenario, run_scenario
+from imapk.sweep import load_sweep, open_sweep, run_sweep
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+#: A hold on days 10-14 (5 held doses), then 200 mg for a week, then 400 mg again.
+SCENARIO = """
+[scenario]
+title = "plot test"
+seed = 11
+
+[model]
+parameter_set = {models}
+
+[population]
+size = {n}
+
+[population.covariates]
+weight = "70 kg"
+age = "55 y"
+sex = "male"
+disease = "GIST"
+
+[[schedule.phases]]
+label = "400 mg once daily"
+dose = "400 mg"
+days = {days}
+
+[[schedule.holds]]
+label = "rash"
+start_day = 10
+days = {hold}
+restart = [
+    {{ dose = "{restart}", days = 7 }},
+]
+
+[verdict]
+thresholds = ["gist", "toxicity_alarm"]
+
+[output]
+dense = {dense}
+"""
+
+SWEEP = """
+[sweep]
+subjects_per_chunk = 10
+
+[[sweep.axes]]
+name = "hold_length"
+key = "schedule.holds[0].days"
+values = [3, 7]
+units = "d"
+
+[[sweep.axes]]
+name = "restart_dose"
+key = "schedule.holds[0].restart[0].dose"
+values = ["200 mg", "300 mg"]
+"""
+
+
+def scenario_text(n=50, days=40, models='"widmer2006_covariates"', dense="false"):
+    return SCENARIO.format(n=n, days=days, models=models, hold=5, restart="200 mg", dense=dense)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def population():
+    return run_scenario(parse_scenario(scenario_text()))
+
+
+@pytest.fixture(scope="module")
+def single():
+    return run_scenario(parse_scenario(scenario_text(n=1, dense="true")))
+
+
+@pytest.fixture(scope="module")
+def comparison():
+    return run_scenario(parse_scenario(scenario_text(n=1, models='["widmer2006", "gotta2014", "judson2005"]')))
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("sweep")
+    path = folder / "sweep.toml"
+    path.write_text(SWEEP + SCENARIO.format(n=10, days=20, models='"widmer2006_covariates"', hold=5,
+                                            restart="200 mg", dense="false").replace(
+        'thresholds = ["gist", "toxicity_alarm"]', 'thresholds = ["gist"]'))
+    out = folder / "small.zarr"
+    run_sweep(load_sweep(path), out, workers=1, progress=False)
+    return out
+
+
+def legend_texts(ax) -> list[str]:
+    legend = ax.get_legend()
+    assert legend is not None
+    return [t.get_text() for t in legend.get_texts()]
+
+
+def hold_spans(ax) -> list[tuple[float, float]]:
+    """(start, end) day of each shaded span (the NaN-wide legend proxy is left out)."""
+    from matplotlib.patches import Rectangle
+
+    spans = []
+    for patch in ax.patches:
+        if isinstance(patch, Rectangle):
+            x = (patch.get_x(), patch.get_x() + patch.get_width())
+        else:  # Polygon, matplotlib < 3.9
+            xs = patch.get_xy()[:, 0]
+            x = (xs.min(), xs.max())
+        if np.all(np.isfinite(x)):
+            spans.append((float(x[0]), float(x[1])))
+    return spans
+
+
+# --- plot_troughs -----------------------------------------------------------------------------------
+
+
+def test_troughs__curve_troughs_thresholds_and_one_hold(single):
+    ax = plot_troughs(single)
+    assert ax.get_xlabel() == "clinical day"
+    assert ax.get_ylabel() == "imatinib plasma concentration [ng/mL]"
+    labels = legend_texts(ax)
+    assert labels == [
+        "concentration", "trough C(t-) at each scheduled dose", "hold (doses held)",
+        "gist target: 1100 ng/mL", "toxicity_alarm ceiling: 3000 ng/mL",
+    ]
+    # the curve, the troughs and two threshold lines
+    assert len(ax.get_lines()) == 4
+    assert hold_spans(ax) == [(10.0, 15.0)]
+
+
+# --- plot_population --------------------------------------------------------------------------------
+
+
+def test_population__fan_thresholds_holds_and_pta_panel(population):
+    ax_fan, ax_pta = plot_population(population)
+    assert ax_fan.figure is ax_pta.figure
+    assert ax_fan.get_ylabel() == "trough concentration [ng/mL]"
+    assert ax_pta.get_xlabel() == "clinical day"
+    assert ax_pta.get_ylabel() == "target attainment [% of subjects]"
+    # two bands (5-95 and 25-75), the median and two threshold lines
+    bands = [c for c in ax_fan.collections if c.get_label().endswith("percentile")]
+    assert [b.get_label() for b in bands] == ["5-95th percentile", "25-75th percentile"]
+    assert bands[0].get_alpha() < bands[1].get_alpha()
+    assert len(ax_fan.get_lines()) == 3
+    median = ax_fan.get_lines()[0]
+    assert median.get_label() == "median trough"
+    np.testing.assert_allclose(median.get_ydata(), population["trough_quantile"].sel(quantile=0.5).values)
+    assert "5-95th percentile" in legend_texts(ax_fan) and "hold (doses held)" in legend_texts(ax_fan)
+    assert hold_spans(ax_fan) == [(10.0, 15.0)] and hold_spans(ax_pta) == [(10.0, 15.0)]
+    # one PTA curve, for the one target threshold (the toxicity ceiling is no attainment), in percent
+    assert legend_texts(ax_pta) == ["trough >= gist (1100 ng/mL)"]
+    (pta,) = ax_pta.get_lines()
+    np.testing.assert_allclose(pta.get_ydata(), population["target_attainment"].sel(threshold="gist").values * 100)
+    low, high = ax_pta.get_ylim()
+    assert low < 0 and high > 100
+
+
+def test_population__on_given_axes_and_fan_only(population):
+    _, axes = plt.subplots(2, 1)
+    assert plot_population(population, ax=tuple(axes)) == tuple(axes)
+    _, ax = plt.subplots()
+    fan, pta = plot_population(population, ax=ax)
+    assert fan is ax and pta is None
+    assert ax.get_xlabel() == "clinical day"
+
+
+# --- plot_models ------------------------------------------------------------------------------------
+
+
+def test_models__one_labelled_line_per_model(comparison):
+    ax = plot_models(comparison)
+    assert ax.get_xlabel() == "clinical day"
+    assert ax.get_ylabel() == "trough [ng/mL]"
+    models = {"widmer2006", "gotta2014", "judson2005"}
+    drawn = [line for line in ax.get_lines() if line.get_label() in models]
+    assert len(drawn) == 3
+    assert len(ax.get_lines()) == 3 + 2  # and the two thresholds
+    labels = legend_texts(ax)
+    assert set(labels[:3]) == models
+    # the legend is in the order of the lines at the last day, highest first
+    last = [line.get_ydata()[-1] for line in drawn]
+    assert last == sorted(last, reverse=True)
+    gotta = next(line for line in drawn if line.get_label() == "gotta2014")
+    np.testing.assert_allclose(gotta.get_ydata(), comparison["trough"].sel(model="gotta2014").isel(subject=0).values)
+    assert hold_spans(ax) == [(10.0, 15.0)]
+
+
+def test_models__needs_a_model_dimension(population):
+    with pytest.raises(ImapkError, match="no model dimension"):
+        plot_models(population)
+
+
+# --- plot_sweep -------------------------------------------------------------------------------------
+
+
+def test_sweep__heat_map_in_days_with_colour_bar_and_values(store):
+    ds = open_sweep(store)
+    ax = plot_sweep(ds, "hold_length", "restart_dose", threshold="gist")
+    assert ax.get_xlabel() == "hold length [d]"
+    assert ax.get_ylabel() == "restart dose [mg]"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["3", "7"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["200", "300"]
+    (image,) = ax.get_images()
+    expected = ds["mean_time_below"].sel(threshold="gist").transpose("restart_dose", "hold_length").values / 24
+    np.testing.assert_allclose(image.get_array(), expected)
+    assert len(ax.figure.axes) == 2  # the map and its colour bar
+    assert ax.figure.axes[1].get_ylabel() == "mean time below threshold [d]"
+    assert sorted(t.get_text() for t in ax.texts) == sorted(f"{v:.1f}" for v in expected.ravel())
+    assert "gist (1100 ng/mL)" in ax.get_title()
+
+
+def test_sweep__target_attainment_transposed(store):
+    ds = open_sweep(store)
+    ax = plot_sweep(ds, x="restart_dose", y="hold_length", variable="target_attainment")
+    (image,) = ax.get_images()
+    assert image.get_array().shape == (2, 2)
+    assert ax.get_xlabel() == "restart dose [mg]"
+    assert ax.figure.axes[1].get_ylabel() == "target attainment [%]"
+    assert np.all((0 <= image.get_array()) & (image.get_array() <= 100))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"x": "hold_days"}, "not a swept dimension"),
+        ({"x": "hold_length", "y": "hold_length"}, "must be different"),
+        ({"threshold": "cml"}, "unknown threshold"),
+        ({"variable": "trough"}, "cannot map this variable"),
+        ({"parameter_set": "gotta2014"}, "cannot select on this dimension"),
+    ],
+)
+def test_sweep__bad_options(store, kwargs, message):
+    with pytest.raises(ImapkError, match=message):
+        plot_sweep(open_sweep(store), **kwargs)
+
+
+# --- imapk plot -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def result_files(population, single, comparison, tmp_path_factory) -> dict:
+    folder = tmp_path_factory.mktemp("results")
+    files = {}
+    for name, ds in (("population", population), ("single", single), ("models", comparison)):
+        files[name] = folder / f"{name}.nc"
+        write_netcdf(ds, files[name])
+    return files
+
+
+@pytest.mark.parametrize(("name", "kind"), [("population", "population"), ("single", "troughs"), ("models", "models")])
+def test_cli_plot__default_kind_writes_a_png(result_files, tmp_path, capsys, name, kind):
+    target = tmp_path / f"{name}.png"
+    assert main(["plot", str(result_files[name]), "-o", str(target)]) == 0
+    assert target.read_bytes()[:8] == PNG_SIGNATURE
+    assert capsys.readouterr().out.startswith(f"{kind} plot of {name}.nc written to")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{name}.png"]  # no temporary file left
+
+
+def test_cli_plot__sweep_store(store, tmp_path, capsys):
+    target = tmp_path / "sweep.png"
+    assert main(["plot", str(store), "-o", str(target), "--x", "restart_dose", "--y", "hold_length",
+                 "--threshold", "gist"]) == 0
+    assert target.read_bytes()[:8] == PNG_SIGNATURE
+    assert "sweep plot of small.zarr" in capsys.readouterr().out
+
+
+def test_cli_plot__explicit_kind_and_threshold(result_files, tmp_path):
+    target = tmp_path / "one.svg"
+    assert main(["plot", str(result_files["population"]), "-o", str(target), "--kind", "troughs",
+                 "--threshold", "gist"]) == 0
+    assert target.read_text().lstrip().startswith("<?xml")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--kind", "violin"], "--kind: unknown plot kind (got 'violin'; expected one of troughs, population, models, sweep)"),
+        (["--kind", "models"], "--kind: the result has no model dimension"),
+        (["--kind", "sweep"], "only a sweep store can be drawn as a sweep"),
+        (["--threshold", "cml"], "--threshold: unknown threshold (got 'cml'; expected one of gist, toxicity_alarm)"),
+        (["--x", "hold_length"], "--x: --x is only for sweeps"),
+    ],
+)
+def test_cli_plot__bad_options_on_a_result(result_files, tmp_path, capsys, arguments, message):
+    target = tmp_path / "out.png"
+    assert main(["plot", str(result_files["population"]), "-o", str(target), *arguments]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("imapk: error: ") and message in err and err.count("\n") == 1
+    assert not target.exists()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--x", "hold_days"], "--x: not a swept dimension (got 'hold_days'; expected one of hold_length, restart_dose)"),
+        (["--y", "dose"], "--y: not a swept dimension"),
+        (["--threshold", "toxicity_alarm"], "--threshold: unknown threshold (got 'toxicity_alarm'; expected one of gist)"),
+        (["--kind", "population"], "a sweep store can only be drawn as a sweep"),
+    ],
+)
+def test_cli_plot__bad_options_on_a_sweep(store, tmp_path, capsys, arguments, message):
+    assert main(["plot", str(store), "-o", str(tmp_path / "out.png"), *arguments]) == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_plot__bad_files(result_files, tmp_path, capsys):
+    assert main(["plot", str(result_files["single"]), "-o", str(tmp_path / "out.jpg")]) == 2
+    assert "-o/--output: plot file must be PNG, PDF or SVG (got" in capsys.readouterr().err
+    assert main(["plot", str(tmp_path / "result.csv"), "-o", str(tmp_path / "out.png")]) == 2
+    assert "cannot read this result" in capsys.readouterr().err
+    assert main(["plot", str(tmp_path / "missing.nc"), "-o", str(tmp_path / "out.png")]) == 2
+    assert "no such result file" in capsys.readouterr().err
+    assert main(["plot", str(result_files["single"]), "-o", str(tmp_path / "no" / "out.png")]) == 2
+    assert "the plot folder does not exist" in capsys.readouterr().err
+
+
+def test_cli_plot__help_imports_nothing_heavy():
+    code = (
+        "import sys\n"
+        "from imapk.cli import main\n"
+        "try:\n    main(['plot', '--help'])\nexcept SystemExit:\n    pass\n"
+        "print('HEAVY:' + ','.join(m for m in ('numba', 'xarray', 'matplotlib') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "--kind KIND" in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "HEAVY:"
