@@ -166,6 +166,17 @@ def _plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_sweep(path: str) -> bool:
+    """True for a TOML file with a [sweep] table (checked cheaply, before any validation)."""
+    import tomllib
+
+    try:
+        with open(path, "rb") as handle:
+            return "sweep" in tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError):
+        return False  # the scenario loader gives the proper error
+
+
 def _sweep(args: argparse.Namespace) -> int:
     import time
 
@@ -234,9 +245,36 @@ def _cell(value) -> str:
     return str(value)
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from .counterfactual import compare, format_comparison
+    from .report import format_json
+    from .scenario import load_scenario, run_scenario
+
+    results = {}
+    for path in args.scenarios:
+        scenario = load_scenario(path)
+        label = scenario.title if scenario.title not in results else f"{scenario.title} ({path})"
+        results[label] = run_scenario(scenario, method=args.method)
+    summary = compare(results)
+    print(format_json(summary) if args.format == "json" else format_comparison(summary))
+    return 0
+
+
 def _validate(args: argparse.Namespace) -> int:
     from .scenario import load_scenario
 
+    if _is_sweep(args.scenario):
+        from .sweep import load_sweep
+
+        sweep = load_sweep(args.scenario)
+        cells = 1
+        for n in sweep.shape:
+            cells *= n
+        print(
+            f"{args.scenario}: OK: sweep of {cells} cells "
+            f"({' x '.join(f'{d} {n}' for d, n in zip(sweep.dims, sweep.shape))}), every cell validated"
+        )
+        return 0
     scenario = load_scenario(args.scenario)
     table = scenario.schedule.lower()
     held = int((table.status == 1).sum())
@@ -359,7 +397,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     plot.set_defaults(handler=_plot)
 
-    validate = commands.add_parser("validate", help="check a scenario file without running it")
+    compare = commands.add_parser(
+        "compare", help="compare schedules on the same subjects: per-subject differences against the first"
+    )
+    compare.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="reference scenario, then alternatives")
+    compare.add_argument("--method", choices=("exact", "ode"), help="engine, overriding the scenarios' [solver]")
+    compare.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    compare.set_defaults(handler=_compare)
+
+    validate = commands.add_parser("validate", help="check a scenario (or sweep) file without running it")
     validate.add_argument("scenario", help="scenario file (TOML)")
     validate.set_defaults(handler=_validate)
 
