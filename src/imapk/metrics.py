@@ -53,7 +53,7 @@ def trough_verdict(trough: np.ndarray, table: DoseTable, levels: np.ndarray, win
     dict
         ``trough_below_count`` and ``trough_below_fraction`` (subject, threshold), ``trough_count``
         (threshold,) and ``recovery_day`` (subject, threshold, hold): the clinical day of the first
-        trough at or above the level after the hold's restart, before the next hold; NaN if none.
+        trough at or above the level after the hold's restart, up to the first trough of the next hold; NaN if none.
     """
     inside = (table.time >= window[0]) & (table.time < window[1])
     below = trough[:, None, :] < levels[None, :, None]  # (subject, threshold, dose)
@@ -71,7 +71,8 @@ def trough_verdict(trough: np.ndarray, table: DoseTable, levels: np.ndarray, win
         restart = table.restart_index[h]
         if restart < 0:
             continue
-        stop = hold_firsts[position + 1][0] if position + 1 < len(hold_firsts) else len(day)
+        # Up to and including the trough at the next hold's first held dose: it follows the last given dose.
+        stop = hold_firsts[position + 1][0] + 1 if position + 1 < len(hold_firsts) else len(day)
         # The trough at the restart dose itself still reflects the hold: search after it.
         span = slice(restart + 1, stop)
         ok = ~below[:, :, span]
