@@ -82,10 +82,52 @@ def is_population(bench: dict) -> bool:
     return bench.get("extra_info", {}).get("suite") == "population"
 
 
+def is_exact(bench: dict) -> bool:
+    return "test_bench_exact" in bench.get("fullname", "test_bench_exact")
+
+
+#: extra_info fields shown for the other suites (ODE path, sweeps), with their labels.
+DETAILS = {
+    "subject_doses_per_second": "subject-doses/s",
+    "ratio_vs_scipy": "ratio vs scipy",
+    "scaled_error_vs_exact": "scaled error vs exact",
+    "child_sweep_seconds": "sweep in a fresh process [s]",
+    "peak_rss_bytes": "peak RSS [bytes]",
+    "sweep_seconds": "sweep [s]",
+    "engine_seconds": "bare engine [s]",
+    "overhead_ratio": "overhead vs engine",
+}
+
+
+def render_other(data: dict) -> list[str]:
+    """One table for the suites that are neither the exact-engine nor the population ones."""
+    others = [b for b in data.get("benchmarks", []) if not is_exact(b) and not is_population(b)]
+    if not others:
+        return []
+    lines = [
+        "## ODE path and sweeps (`test_bench_ode.py`, `test_bench_sweep.py`)",
+        "",
+        "| benchmark | N | median time | details |",
+        "| --- | ---: | ---: | --- |",
+    ]
+    for bench in others:
+        info = bench.get("extra_info", {})
+        details = "; ".join(
+            f"{label} {info[key]:,.3g}" for key, label in DETAILS.items() if isinstance(info.get(key), (int, float))
+        )
+        n = info.get("n_subjects", "")
+        lines.append(
+            f"| {info.get('case', bench['name'])} | {n:,} | {format_time(bench['stats']['median'])} | {details} |"
+            if isinstance(n, int)
+            else f"| {info.get('case', bench['name'])} | {n} | {format_time(bench['stats']['median'])} | {details} |"
+        )
+    return lines + [""]
+
+
 def rows(data: dict) -> list[dict]:
     out = []
     for bench in data.get("benchmarks", []):
-        if is_population(bench):
+        if is_population(bench) or not is_exact(bench):
             continue
         info = bench.get("extra_info", {})
         median = bench["stats"]["median"]
@@ -216,7 +258,7 @@ def render_population(data: dict) -> list[str]:
 def render(data: dict, source: str) -> str:
     table = rows(data)
     population = render_population(data)
-    if not table and not population:
+    if not table and not population and not render_other(data):
         sys.exit("no benchmarks in the JSON (was the run made with --benchmark-disable?)")
     machine = data.get("machine_info", {})
     when = data.get("datetime") or dt.datetime.now(dt.timezone.utc).isoformat()
@@ -233,6 +275,7 @@ def render(data: dict, source: str) -> str:
     if table:
         lines += render_exact(table)
     lines += population
+    lines += render_other(data)
     lines += [
         "Timings: *median time* is the wall time of one call, median over the rounds, after one untimed "
         "warm-up round; numba compilation happens before any timing.",
