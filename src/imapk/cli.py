@@ -345,6 +345,21 @@ def _params(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plan(args: argparse.Namespace) -> int:
+    from .planner import format_plan, plan
+    from .report import format_json
+    from .scenario import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    if args.confidence is not None and not 0.0 < args.confidence <= 1.0:
+        raise ImapkError("confidence must be a fraction of subjects", key="--confidence", got=args.confidence, expected="0 < Q <= 1")
+    if args.budget < 0:
+        raise ImapkError("the budget must be >= 0 days", key="--budget", got=args.budget)
+    report = plan(scenario, budget_days=args.budget, confidence=args.confidence)
+    print(format_json(report) if args.format == "json" else format_plan(report))
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="imapk",
@@ -412,6 +427,18 @@ def _parser() -> argparse.ArgumentParser:
     params = commands.add_parser("params", help="list the shipped parameter sets, or show one in full")
     params.add_argument("name", nargs="?", help="parameter set to show")
     params.set_defaults(handler=_params)
+
+    plan = commands.add_parser(
+        "plan", help="plan a scenario's hold: longest hold within a budget, doses to target, ladders compared"
+    )
+    plan.add_argument("scenario", help="scenario file (TOML) with exactly one hold")
+    plan.add_argument("--budget", type=float, default=7.0, metavar="DAYS", help="extra days below target allowed (default: 7)")
+    plan.add_argument(
+        "--confidence", type=float, metavar="Q",
+        help="fraction of subjects the answers must hold for (default: 0.9; 1 for a single subject)",
+    )
+    plan.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    plan.set_defaults(handler=_plan)
     return parser
 
 

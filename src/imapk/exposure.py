@@ -523,11 +523,50 @@ def _interval_kernel_source():
     advance = kernels.advance
     walk = kernels.walk
     threshold_runs = kernels.threshold_runs
+    peak_time = kernels.peak_time
+    crossing_time = kernels.crossing_time
+    concentration_at = kernels.concentration_at
+
+    @jit
+    def integral(i, x, y, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v):
+        """Integral of C over [x, y] inside segment i, by the central mass balance. [ng h/mL]"""
+        p = seg_param[i]
+        kap = ka[p]
+        kp = k[p]
+        rate = seg_rate[i]
+        xd, xc = advance(seg_ad[i], seg_ac[i], rate, kap, kp, x - seg_t[i])
+        h = y - x
+        _, yc = advance(xd, xc, rate, kap, kp, h)
+        return (xd * -math.expm1(-kap * h) + rate * h - (yc - xc)) / kp / v[p] * 1000.0
+
+    @jit
+    def deficit(i, a, b, level, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v):
+        """Integral of max(0, level - C) over [a, b] inside segment i, from exact crossings. [ng h/mL]
+
+        C rises then falls within a segment, so each of the two monotone pieces is below the level
+        on at most one sub-interval, whose ends are exact crossing times.
+        """
+        tp = peak_time(i, a, b, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v)
+        total = 0.0
+        for piece in range(2):
+            p0, p1, rising = (a, tp, True) if piece == 0 else (tp, b, False)
+            if not p0 < p1:
+                continue
+            c0 = concentration_at(i, p0, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v)
+            c1 = concentration_at(i, p1, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v)
+            if c0 >= level and c1 >= level:
+                continue
+            x, y = p0, p1
+            if c0 < level <= c1 or c1 < level <= c0:
+                r = crossing_time(i, p0, p1, level, rising, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v)
+                x, y = (p0, r) if rising else (r, p1)
+            total += level * (y - x) - integral(i, x, y, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v)
+        return total
 
     @jit
     def exposure_population(
-        t0, ad0, ac0, input_time, input_amount, d1, change_time, ka, k, v, bounds, ceilings,
-        auc, peak, below,
+        t0, ad0, ac0, input_time, input_amount, d1, change_time, ka, k, v, bounds, ceilings, targets,
+        auc, peak, below, shortfall,
     ):
         n_sub = input_time.shape[0]
         n_max = 1 + 2 * input_time.shape[1] + change_time.shape[0]
@@ -568,6 +607,10 @@ def _interval_kernel_source():
                             # Mass balance of the central compartment: k * int(ac) = in - delta(ac).
                             absorbed = xd * -math.expm1(-kap * h) + rate * h
                             total += (absorbed - (yc - xc)) / kp / v[s, p]
+                            for m in range(targets.shape[0]):
+                                shortfall[s, j, m] += deficit(
+                                    i, a, b, targets[m], seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka[s], k[s], v[s]
+                                )
                         if b >= hi or i + 1 >= n_seg:
                             break
                         i += 1
@@ -598,8 +641,9 @@ def interval_exposure(
     *,
     changes=(),
     ceilings: Sequence[float | Threshold | str] = (),
+    targets: Sequence[float | Threshold | str] = (),
 ):
-    """Exact AUC, average and peak concentration, and time above ceilings, per dosing interval.
+    """Exact AUC, average and peak concentration, time above ceilings and AUC below targets, per interval.
 
     Takes the same inputs as :func:`imapk.simulate` (exact path, constant F) and walks the same
     closed-form segments (:func:`imapk.engine.exact.prepare_inputs` and
@@ -628,6 +672,8 @@ def interval_exposure(
         Step changes of the parameters (with a :class:`PKParams`).
     ceilings
         Levels for the time above [ng/mL, Threshold or name].
+    targets
+        Levels for the AUC below (the exposure deficit) [ng/mL, Threshold or name].
 
     Returns
     -------
@@ -635,7 +681,9 @@ def interval_exposure(
         On (subject, dose): ``auc_interval`` [ng h/mL], ``average_concentration`` [ng/mL]
         (AUC over the interval length), ``peak_interval`` [ng/mL]; with ceilings
         ``time_above_ceiling`` (subject, dose, ceiling) [h], the time in the interval with
-        C >= level. Coordinates ``dose_time`` and ``interval_end`` [h].
+        C >= level; with targets ``auc_below`` (subject, dose, target) [ng h/mL], the integral of
+        max(0, level - C) over the interval (exact crossings, analytic integral). Coordinates
+        ``dose_time`` and ``interval_end`` [h].
     """
     import xarray as xr
 
@@ -650,6 +698,7 @@ def interval_exposure(
             raise ImapkError("give changes inside the ParameterTable, not as `changes`", key="changes")
         table_params = params
     names, levels = _resolve_ceilings(ceilings)
+    target_names, target_levels = _resolve_ceilings(targets)
     x = prepare_inputs(table, table_params, window=(0.0, table.end))
     bounds = np.append(table.time, table.end).astype(float)
     n = table_params.n_subjects
@@ -657,9 +706,10 @@ def interval_exposure(
     auc = np.zeros((n, n_int))
     peak = np.zeros((n, n_int))
     below = np.zeros((n, n_int, levels.size))
+    shortfall = np.zeros((n, n_int, target_levels.size))
     _kernel()(
         x.t0, x.ad0, x.ac0, x.input_time, x.input_amount, x.d1, x.change_time, x.ka, x.k, x.v, bounds, levels,
-        auc, peak, below,
+        target_levels, auc, peak, below, shortfall,
     )
     length = np.diff(bounds)
     dims = ("subject", "dose")
@@ -691,6 +741,16 @@ def interval_exposure(
         )
         coords["ceiling"] = xr.Variable(("ceiling",), names, _attrs(None, "ceiling", "Name of the ceiling"))
         coords["ceiling_value"] = xr.Variable(("ceiling",), levels, _attrs("ng/mL", "ceiling", "Concentration of the ceiling"))
+    if target_levels.size:
+        data["auc_below"] = xr.Variable(
+            ("subject", "dose", "target"), shortfall, _attrs(
+                "ng h/mL", "AUC below target in the dosing interval",
+                "Integral of max(0, target - C) over [t_j, t_{j+1}): the exposure deficit, from exact crossing "
+                "times and the analytic integral of the closed form",
+            ),
+        )
+        coords["target"] = xr.Variable(("target",), target_names, _attrs(None, "target", "Name of the target"))
+        coords["target_value"] = xr.Variable(("target",), target_levels, _attrs("ng/mL", "target", "Concentration of the target"))
     return xr.Dataset(data, coords=coords)
 
 
