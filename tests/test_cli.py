@@ -190,3 +190,24 @@ def test_compare__hold_against_continuous(tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out)
     row = next(r for r in summary["rows"] if r["metric"] == "time_below")
     assert row["difference_p05"] >= 0  # a hold never shortens the time below target (superposition)
+
+
+def test_plan__custom_and_generated_ladders(capsys):
+    from conftest import SCENARIOS
+
+    code = main([
+        "plan", str(SCENARIOS / "gist-rash-case-report.toml"), "--ladder", "300x7,400x7", "--generate-ladders",
+        "--format", "json",
+    ])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    names = [row["ladder"] for row in report["ladders"]["rows"]]
+    assert len(names) >= 3 and any("300 mg x 7 d" in n for n in names)
+    assert any(row["pareto"] for row in report["ladders"]["rows"])
+
+
+def test_plan__bad_ladder(capsys):
+    from conftest import SCENARIOS
+
+    assert main(["plan", str(SCENARIOS / "gist-rash-case-report.toml"), "--ladder", "200mg7"]) == 2
+    assert "--ladder: cannot read this ladder step (got '200mg7'; expected dose mg x days, e.g. '200x7')" in capsys.readouterr().err

@@ -345,6 +345,22 @@ def _params(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_ladder(text: str) -> tuple[tuple[float, float], ...]:
+    """'200x7,300x56' -> ((200.0, 7.0), (300.0, 56.0)); '' is a direct restart at the prescribed dose."""
+    steps = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        dose, sep, days = part.partition("x")
+        try:
+            steps.append((float(dose), float(days)))
+            if not sep or float(dose) < 0 or float(days) <= 0:
+                raise ValueError
+        except ValueError:
+            raise ImapkError(
+                "cannot read this ladder step", key="--ladder", got=part, expected="dose mg x days, e.g. '200x7'"
+            ) from None
+    return tuple(steps)
+
+
 def _plan(args: argparse.Namespace) -> int:
     from .planner import format_plan, plan
     from .report import format_json
@@ -355,7 +371,15 @@ def _plan(args: argparse.Namespace) -> int:
         raise ImapkError("confidence must be a fraction of subjects", key="--confidence", got=args.confidence, expected="0 < Q <= 1")
     if args.budget < 0:
         raise ImapkError("the budget must be >= 0 days", key="--budget", got=args.budget)
-    report = plan(scenario, budget_days=args.budget, confidence=args.confidence)
+    ladders = None
+    if args.ladder or args.generate_ladders:
+        from .planner import generate_ladders
+
+        ladders = [scenario.schedule.holds[0].restart] if scenario.schedule.holds else []
+        ladders += [_parse_ladder(text) for text in args.ladder or []]
+        if args.generate_ladders:
+            ladders += [ladder for ladder in generate_ladders() if ladder not in ladders]
+    report = plan(scenario, budget_days=args.budget, confidence=args.confidence, ladders=ladders)
     print(format_json(report) if args.format == "json" else format_plan(report))
     return 0
 
@@ -436,6 +460,14 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument(
         "--confidence", type=float, metavar="Q",
         help="fraction of subjects the answers must hold for (default: 0.9; 1 for a single subject)",
+    )
+    plan.add_argument(
+        "--ladder", action="append", metavar="STEPS",
+        help="candidate ladder as dose mg x days steps, e.g. '200x7,300x56' ('' for a direct restart); repeatable",
+    )
+    plan.add_argument(
+        "--generate-ladders", action="store_true",
+        help="also compare ladders generated from 100/400 mg tablets and 7/14-day steps",
     )
     plan.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     plan.set_defaults(handler=_plan)
