@@ -17,7 +17,6 @@ import matplotlib
 
 matplotlib.use(os.environ.get("MPLBACKEND", "Agg"))
 import matplotlib.pyplot as plt
-import numpy as np
 
 import imapk
 
