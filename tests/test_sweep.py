@@ -149,7 +149,9 @@ def test_summaries_equal_numpy_on_the_stored_troughs(store):
 
 @pytest.mark.parametrize("n", [1, 2, 7, 40, 1000])
 def test_streamed_order_statistics_equal_numpy_quantile(n):
-    from imapk.sweep import _lerp, _order_statistics, _quantile_plan
+    from imapk.quantiles import lerp as _lerp
+    from imapk.quantiles import order_statistics as _order_statistics
+    from imapk.quantiles import quantile_plan as _quantile_plan
 
     rng = np.random.default_rng(n)
     columns = [

@@ -28,8 +28,10 @@ def population_summary(trough: np.ndarray, quantiles, levels: np.ndarray) -> dic
         ``trough_quantile`` (quantile, dose) [ng/mL] and ``target_attainment`` (threshold, dose):
         the fraction of subjects with trough >= each level.
     """
+    from .quantiles import column_quantiles
+
     return {
-        "trough_quantile": np.quantile(trough, np.asarray(quantiles, dtype=float), axis=0),
+        "trough_quantile": column_quantiles(trough, quantiles),
         "target_attainment": (trough[None, :, :] >= levels[:, None, None]).mean(axis=1),
     }
 

@@ -46,6 +46,9 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ImapkError
+from .quantiles import lerp as _lerp
+from .quantiles import order_statistics as _order_statistics
+from .quantiles import quantile_plan as _quantile_plan
 from .units import DIMENSIONS, parse_quantity
 
 __all__ = ["Axis", "Sweep", "load_sweep", "run_sweep", "open_sweep", "summary_table", "SweepError"]
@@ -504,134 +507,6 @@ def _run_chunk(sweep: Sweep, out: str, index: tuple, values: dict, block: int, l
             root[name][(*index, rows, slice(0, ds.sizes["threshold"]))] = ds[name].values
     _mark_done(out, index, block)
     return 1
-
-
-def _order_statistics_py(block, ranks, nbins, out, all_nan):
-    """Exact order statistics of each column of `block` (n, d) at the sorted `ranks`, into `out` (d, r).
-
-    A column with a NaN gets NaN (as ``numpy.quantile``); `all_nan` (d,) flags the columns that are
-    all NaN. Per column: min and max, a histogram of `nbins` equal bins (a monotone map, so bin b
-    holds exactly the values of ranks start[b] to start[b+1] - 1), then only the bins holding a wanted
-    rank are gathered and sorted: O(n) instead of numpy's repeated partitions. Columns are copied
-    out of the row-major block 8 at a time (one pass over each cache line, 8 columns of scratch).
-    """
-    n, d = block.shape
-    r = ranks.shape[0]
-    group = 8
-    columns = np.empty((min(group, d), n))
-    scratch = np.empty(n)
-    start = np.zeros(nbins + 1, np.int64)
-    fill = np.zeros(nbins, np.int64)
-    wanted = np.zeros(nbins, np.bool_)
-    bins = np.zeros(r, np.int64)
-    for j0 in range(0, d, group):
-        width = min(group, d - j0)
-        for i in range(n):
-            for g in range(width):
-                columns[g, i] = block[i, j0 + g]
-        for g in range(width):
-            j = j0 + g
-            column = columns[g]
-            lo = np.inf
-            hi = -np.inf
-            bad = False
-            for i in range(n):
-                x = column[i]
-                if x != x:
-                    bad = True
-                    break
-                if x < lo:
-                    lo = x
-                if x > hi:
-                    hi = x
-            all_nan[j] = bad
-            if bad:
-                for i in range(n):
-                    if column[i] == column[i]:
-                        all_nan[j] = False
-                        break
-                for k in range(r):
-                    out[j, k] = np.nan
-                continue
-            if lo == hi:
-                for k in range(r):
-                    out[j, k] = lo
-                continue
-            scale = nbins / (hi - lo)
-            if not (np.isfinite(scale) and scale > 0.0):  # a range beyond float64 (or denormal): sort it all
-                scratch[:] = np.sort(column)
-                for k in range(r):
-                    out[j, k] = scratch[ranks[k]]
-                continue
-            start[:] = 0
-            for i in range(n):
-                b = int((column[i] - lo) * scale)
-                if b >= nbins:
-                    b = nbins - 1
-                start[b + 1] += 1
-            for b in range(nbins):
-                start[b + 1] += start[b]
-            for k in range(r):
-                b = np.searchsorted(start, ranks[k], side="right") - 1
-                bins[k] = b
-                wanted[b] = True
-                fill[b] = start[b]
-            for i in range(n):
-                x = column[i]
-                b = int((x - lo) * scale)
-                if b >= nbins:
-                    b = nbins - 1
-                if wanted[b]:
-                    scratch[fill[b]] = x
-                    fill[b] += 1
-            for k in range(r):
-                b = bins[k]
-                if wanted[b]:
-                    scratch[start[b]:start[b + 1]].sort()
-                    wanted[b] = False
-            for k in range(r):
-                out[j, k] = scratch[ranks[k]]
-
-
-_ORDER_STATISTICS = []
-
-
-def _order_statistics(block: np.ndarray, ranks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Compiled `_order_statistics_py` (numba, on first use): (n, d) block -> ((d, len(ranks)), all-NaN (d,))."""
-    if not _ORDER_STATISTICS:
-        from .engine._numba import jit
-
-        _ORDER_STATISTICS.append(jit(_order_statistics_py))
-    n, d = block.shape
-    out = np.empty((d, ranks.size))
-    all_nan = np.zeros(d, dtype=bool)
-    nbins = max(1, min(n // 8, 1 << 16))
-    _ORDER_STATISTICS[0](np.ascontiguousarray(block, dtype=float), ranks.astype(np.int64), nbins, out, all_nan)
-    return out, all_nan
-
-
-def _quantile_plan(n: int, quantiles) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """numpy's 'linear' quantile as order statistics: (ranks, index of the lower and upper one, gamma).
-
-    Mirrors ``numpy.quantile`` (virtual index (n - 1) q, floor, lerp with the flip at gamma 0.5) so
-    that the streamed quantiles are bit-identical to numpy's on the whole column.
-    """
-    virtual = (n - 1) * np.asarray(quantiles, dtype=float)
-    previous = np.floor(virtual)
-    above = virtual >= n - 1
-    previous_rank = np.where(above, n - 1, previous).astype(np.int64)
-    next_rank = np.where(above, n - 1, previous + 1).astype(np.int64)
-    gamma = virtual - np.where(above, -1.0, previous)
-    ranks = np.unique(np.concatenate([previous_rank, next_rank]))
-    return ranks, np.searchsorted(ranks, previous_rank), np.searchsorted(ranks, next_rank), gamma
-
-
-def _lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """numpy's quantile interpolation, operation for operation."""
-    diff = b - a
-    result = np.add(a, diff * t)
-    np.subtract(b, diff * (1 - t), out=result, where=t >= 0.5, casting="unsafe")
-    return result
 
 
 def _summaries(sweep: Sweep, out: str, layout: _Layout, workers: int | None = None) -> None:
