@@ -96,6 +96,8 @@ DETAILS = {
     "sweep_seconds": "sweep [s]",
     "engine_seconds": "bare engine [s]",
     "overhead_ratio": "overhead vs engine",
+    "numpy_import_seconds": "python -c 'import numpy' [s]",
+    "ratio_to_numpy_import": "ratio to numpy import",
 }
 
 
@@ -105,7 +107,7 @@ def render_other(data: dict) -> list[str]:
     if not others:
         return []
     lines = [
-        "## ODE path and sweeps (`test_bench_ode.py`, `test_bench_sweep.py`)",
+        "## ODE path, sweeps and start-up (`test_bench_ode.py`, `test_bench_sweep.py`, `test_bench_startup.py`)",
         "",
         "| benchmark | N | median time | details |",
         "| --- | ---: | ---: | --- |",
