@@ -91,3 +91,12 @@ def test_population_summary__quantiles_equal_numpy_bit_for_bit():
     quantiles = (0.05, 0.25, 0.5, 0.75, 0.95)
     summary = population_summary(trough, quantiles, np.array([1100.0]))
     np.testing.assert_array_equal(summary["trough_quantile"], np.quantile(trough, quantiles, axis=0))
+
+
+def test_column_quantiles__threaded_split_is_bit_identical(monkeypatch):
+    import imapk.quantiles as quantiles
+
+    values = np.random.default_rng(4).lognormal(6.0, 0.7, (501, 37))
+    monkeypatch.setattr(quantiles, "MIN_PARALLEL_VALUES", 0)
+    q = (0.05, 0.5, 0.95)
+    np.testing.assert_array_equal(quantiles.column_quantiles(values, q), np.quantile(values, q, axis=0))
