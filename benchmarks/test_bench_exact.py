@@ -212,3 +212,36 @@ def test_simulate_hourly_grid(benchmark, quick, scipy_reference, n_subjects):
     )
     check_troughs(ds["trough"].values, n_subjects, scipy_reference)
     assert ds["concentration"].shape == (n_subjects, HOURLY.size)
+
+
+@pytest.mark.parametrize("n_subjects", [100, 10_000])
+def test_simulate_troughs_with_lag(benchmark, quick, scipy_reference, n_subjects):
+    """Workload W with tlag = 0.5 h (troughs are then compared with the lag-free scipy run: not checked)."""
+    if quick and n_subjects > 100:
+        pytest.skip("quick mode: up to 100 subjects")
+    params = draw_parameters(n_subjects)
+    params.values["tlag"][:] = 0.5
+    ds = run_case(
+        benchmark, quick, scipy_reference,
+        case="simulate, troughs, tlag 0.5 h", n_subjects=n_subjects, target=simulate, args=(schedule(), params),
+    )
+    assert ds["trough"].shape == (n_subjects, DAYS)
+
+
+@pytest.mark.parametrize("n_subjects", [100, 10_000])
+def test_simulate_case_report_ladder(benchmark, quick, scipy_reference, n_subjects):
+    """The case-report schedule (14-day hold, 200 -> 300 -> 400 mg/d) for the same population."""
+    from imapk.schedule import Hold, LadderStep
+
+    if quick and n_subjects > 100:
+        pytest.skip("quick mode: up to 100 subjects")
+    ladder = Schedule(
+        phases=(Phase(dose=DOSE, days=DAYS),),
+        holds=(Hold(start_day=29, days=14, restart=(LadderStep(200, 7), LadderStep(300, 56))),),
+    )
+    ds = run_case(
+        benchmark, quick, scipy_reference,
+        case="simulate, case-report ladder, troughs", n_subjects=n_subjects, target=simulate,
+        args=(ladder, draw_parameters(n_subjects)),
+    )
+    assert ds["trough"].shape == (n_subjects, DAYS)
