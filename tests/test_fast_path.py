@@ -65,9 +65,24 @@ def test_fast_path__threads_and_blocks_are_bit_identical(monkeypatch):
     np.testing.assert_array_equal(threaded, serial)
 
 
+def test_fast_path__zero_order_and_changes_at_dose_times():
+    """Zero-order input (Schmidli-like D1 1.5 h) and steps of CL, V, ka and F on day 29 (a dose time)."""
+    from imapk.params import ParameterChange, PKParams
+
+    table = SCHEDULES["case report"].lower()
+    for base in (PKParams(cl=13.8, v=252.0, d1=1.5, tlag=0.3), PKParams(cl=14.3, v=347.0, ka=0.609, tlag=0.5)):
+        values = {"cl": 10.6, "v": 300.0, "f": 0.8}
+        if base.ka is not None:
+            values["ka"] = 1.2
+        parameters = ParameterTable.from_params(base, (ParameterChange.at(672.0, **values),), n=3)
+        fast = exact._fast_troughs(table, parameters)
+        assert fast is not None
+        np.testing.assert_allclose(fast, general_troughs(table, parameters), rtol=1e-12, atol=1e-9)
+
+
 @pytest.mark.parametrize(
     "case",
-    ["steady state", "lag longer than the interval", "parameter change", "zero-order input"],
+    ["steady state", "lag longer than the interval", "change between doses", "infusion longer than the interval"],
 )
 def test_fast_path__declines_what_it_cannot_do(case):
     from imapk.params import ParameterChange, PKParams
@@ -78,10 +93,10 @@ def test_fast_path__declines_what_it_cannot_do(case):
         schedule = Schedule(phases=(Phase(dose=400, days=5),), steady_state=SteadyState(400, 24))
     elif case == "lag longer than the interval":
         parameters = ParameterTable.from_params(PKParams(cl=14.3, v=347.0, ka=0.609, tlag=30.0))
-    elif case == "parameter change":
-        parameters = ParameterTable.from_params(PKParams(cl=14.3, v=347.0, ka=0.609), (ParameterChange.at(672.0, cl=10.0),))
+    elif case == "change between doses":
+        parameters = ParameterTable.from_params(PKParams(cl=14.3, v=347.0, ka=0.609), (ParameterChange.at(680.0, cl=10.0),))
     else:
-        parameters = ParameterTable.from_params(PKParams(cl=14.3, v=347.0, d1=1.5))
+        parameters = ParameterTable.from_params(PKParams(cl=14.3, v=347.0, d1=30.0))
     assert exact._fast_troughs(schedule.lower(), parameters) is None
 
 

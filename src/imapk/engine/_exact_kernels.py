@@ -415,38 +415,59 @@ def steady_state_population(amount, interval, ka, k, d1, ad0, ac0):
 
 
 @jit
-def troughs_first_order(dose_time, given, interval, cl, v, ka, f, tlag, first, last, out):
-    """Trough-only fast path: first-order input, constant parameters, no steady-state start.
+def regular_coefficients(cl, v, ka, f, lag, dur):
+    """Per-segment constants of :func:`troughs_regular`: k, ka, 1000/V, F, and the E1-E3 factors of
+    the lag step and of a zero-order input of duration `dur`."""
+    k = cl / v
+    return (
+        k, ka, NG_PER_ML_PER_MG_PER_L / v, f,
+        math.exp(-ka * lag), math.exp(-k * lag), depot_transfer(ka, k, lag),
+        math.exp(-k * dur), phi(k * dur),
+    )
 
-    For subjects ``first <= s < last``: troughs C(t_j-) at the shared scheduled times, each dose
-    ``f[s] * given[j]`` entering the depot ``tlag[s]`` after its time, with ``tlag[s]`` shorter than
-    every interval. The state is advanced in two closed-form steps per dose (to the input, then to
-    the next scheduled time) whose coefficients (E1-E3) are computed once per distinct step length,
-    so a regular schedule costs a few multiply-adds per dose instead of five exponentials.
+
+@jit
+def troughs_regular(dose_time, given, interval, change_dose, cl, v, ka, f, d1, tlag, first, last, out):
+    """Trough-only fast path: constant-rate stepping with coefficients reused across doses.
+
+    For subjects ``first <= s < last``: troughs C(t_j-) at the shared scheduled times. Dose j
+    (``f[s, p] * given[j]``, p the parameter segment in force at t_j) enters ``tlag[s]`` after its
+    time, into the depot (``d1[s] == 0``) or as a zero-order infusion of duration ``d1[s]``, with
+    ``tlag[s] + d1[s]`` shorter than every interval. Parameter segment p + 1 starts at dose
+    ``change_dose[p]``, after that dose's trough is recorded (the trough is the left limit, so a
+    step in V does not touch it). Each dose costs a few multiply-adds: the E1-E3 coefficients are
+    computed once per (segment, step length).
     """
     n_dose = dose_time.shape[0]
+    n_ch = change_dose.shape[0]
     for s in range(first, last):
-        k = cl[s] / v[s]
-        kas = ka[s]
+        p = 0
         lag = tlag[s]
-        scale = NG_PER_ML_PER_MG_PER_L / v[s]
-        amount = f[s]
-        lag_d = math.exp(-kas * lag)
-        lag_c = math.exp(-k * lag)
-        lag_t = depot_transfer(kas, k, lag)
+        dur = d1[s]
+        k, kas, scale, amount, lag_d, lag_c, lag_t, inf_c, inf_g = regular_coefficients(
+            cl[s, 0], v[s, 0], ka[s, 0], f[s, 0], lag, dur
+        )
         step = -1.0
-        step_d = 0.0
-        step_c = 0.0
-        step_t = 0.0
+        step_d = step_c = step_t = 0.0
         ad = 0.0
         ac = 0.0
         for j in range(n_dose):
             out[s, j] = ac * scale
             if j + 1 == n_dose:
                 break
+            if p < n_ch and change_dose[p] == j:
+                p += 1
+                k, kas, scale, amount, lag_d, lag_c, lag_t, inf_c, inf_g = regular_coefficients(
+                    cl[s, p], v[s, p], ka[s, p], f[s, p], lag, dur
+                )
+                step = -1.0
             ac = ac * lag_c + ad * lag_t
-            ad = ad * lag_d + amount * given[j]
-            h = interval[j] - lag
+            ad = ad * lag_d
+            if dur > 0.0:
+                ac = ac * inf_c + amount * given[j] * inf_g
+            else:
+                ad = ad + amount * given[j]
+            h = interval[j] - lag - dur
             if h != step:
                 step = h
                 step_d = math.exp(-kas * h)

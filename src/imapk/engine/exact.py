@@ -214,30 +214,43 @@ MIN_PARALLEL_WORK = 200_000
 
 
 def _fast_troughs(table: DoseTable, parameters: ParameterTable) -> np.ndarray | None:
-    """Troughs by the fast path when it applies (first-order input, no parameter changes, no
-    steady-state start, every lag shorter than every interval), else None."""
-    if table.steady_state is not None or parameters.change_times or parameters.values.get("ka") is None:
+    """Troughs by the fast path when it applies, else None.
+
+    It applies without a steady-state start, when every parameter change falls on a scheduled dose
+    time after the first, and when every lag plus zero-order duration is shorter than every interval.
+    """
+    if table.steady_state is not None:
         return None
-    tlag = np.asarray(parameters.values["tlag"], dtype=float)
+    change_time = np.asarray(parameters.change_times, dtype=float)
+    change_dose = np.searchsorted(table.time, change_time)
+    if change_time.size and (
+        np.any(change_dose >= table.time.size) or np.any(change_dose == 0)
+        or np.any(table.time[np.minimum(change_dose, table.time.size - 1)] != change_time)
+    ):
+        return None
+    tlag = np.ascontiguousarray(parameters.values["tlag"], dtype=float)
+    d1 = np.ascontiguousarray(parameters.segments("d1")[:, 0])
     interval = np.asarray(table.interval, dtype=float)
-    if tlag.size and interval.size > 1 and not float(tlag.max()) < float(interval[:-1].min()):
+    if tlag.size and interval.size > 1 and not float((tlag + d1).max()) < float(interval[:-1].min()):
         return None
     from ._numba import parallel_threads
 
-    values = {name: np.ascontiguousarray(parameters.values[name], dtype=float) for name in ("cl", "v", "ka", "f")}
+    segments = {name: np.ascontiguousarray(parameters.segments(name)) for name in ("cl", "v", "ka", "f")}
     n = tlag.size
     out = np.empty((n, table.time.size))
-    args = (table.time, np.asarray(table.given, dtype=float), interval, values["cl"], values["v"], values["ka"],
-            values["f"], np.ascontiguousarray(tlag))
+    args = (
+        table.time, np.asarray(table.given, dtype=float), interval, change_dose.astype(np.int64),
+        segments["cl"], segments["v"], segments["ka"], segments["f"], d1, tlag,
+    )
     threads = min(parallel_threads(), n) if n * table.time.size >= MIN_PARALLEL_WORK else 1
     if threads <= 1:
-        kernels.troughs_first_order(*args, 0, n, out)
+        kernels.troughs_regular(*args, 0, n, out)
     else:
         from concurrent.futures import ThreadPoolExecutor
 
         bounds = [n * i // threads for i in range(threads + 1)]
         with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(lambda b: kernels.troughs_first_order(*args, bounds[b], bounds[b + 1], out), range(threads)))
+            list(pool.map(lambda b: kernels.troughs_regular(*args, bounds[b], bounds[b + 1], out), range(threads)))
     if not np.all(np.isfinite(out)):
         raise SimulationError("the simulation produced non-finite concentrations; check the parameters")
     return out
