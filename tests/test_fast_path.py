@@ -101,7 +101,7 @@ def test_fast_path__declines_what_it_cannot_do(case):
 
 
 def test_population_summary__quantiles_equal_numpy_bit_for_bit():
-    trough = np.random.default_rng(2).lognormal(6.5, 0.6, (2001, 40))
+    trough = np.random.default_rng(2).lognormal(6.5, 0.6, (2001, 40))  # above MIN_COMPILED_VALUES
     trough[:, 0] = 0.0  # the first trough of a fresh start
     quantiles = (0.05, 0.25, 0.5, 0.75, 0.95)
     summary = population_summary(trough, quantiles, np.array([1100.0]))
@@ -113,5 +113,6 @@ def test_column_quantiles__threaded_split_is_bit_identical(monkeypatch):
 
     values = np.random.default_rng(4).lognormal(6.0, 0.7, (501, 37))
     monkeypatch.setattr(quantiles, "MIN_PARALLEL_VALUES", 0)
+    monkeypatch.setattr(quantiles, "MIN_COMPILED_VALUES", 0)
     q = (0.05, 0.5, 0.95)
     np.testing.assert_array_equal(quantiles.column_quantiles(values, q), np.quantile(values, q, axis=0))

@@ -143,6 +143,9 @@ def lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 #: Values below which column_quantiles runs on the calling thread only.
 MIN_PARALLEL_VALUES = 500_000
+#: Values below which numpy itself is used: for small arrays (one subject) loading the compiled
+#: kernel costs more than it saves (the result is the same bits either way).
+MIN_COMPILED_VALUES = 50_000
 
 
 def column_quantiles(values: np.ndarray, quantiles) -> np.ndarray:
@@ -154,6 +157,8 @@ def column_quantiles(values: np.ndarray, quantiles) -> np.ndarray:
     from .engine._numba import parallel_threads
 
     values = np.asarray(values, dtype=float)
+    if values.size < MIN_COMPILED_VALUES:
+        return np.quantile(values, np.asarray(quantiles, dtype=float), axis=0)
     ranks, lower, upper, gamma = quantile_plan(values.shape[0], quantiles)
     n_columns = values.shape[1]
     threads = min(parallel_threads(), n_columns) if values.size >= MIN_PARALLEL_VALUES else 1
