@@ -76,11 +76,11 @@ def trough_verdict(trough: np.ndarray, table: DoseTable, levels: np.ndarray, win
         # Up to and including the trough at the next hold's first held dose: it follows the last given dose.
         stop = hold_firsts[position + 1][0] + 1 if position + 1 < len(hold_firsts) else len(day)
         # The trough at the restart dose itself still reflects the hold: search after it.
+        if stop <= restart + 1:
+            continue  # the next hold starts at this restart: no trough to recover in (NaN)
         span = slice(restart + 1, stop)
         ok = ~below[:, :, span]
-        found = ok.any(axis=-1)
-        first = ok.argmax(axis=-1)
-        recovery[:, :, h] = np.where(found, day[span][first] if stop > restart + 1 else np.nan, np.nan)
+        recovery[:, :, h] = np.where(ok.any(axis=-1), day[span][ok.argmax(axis=-1)], np.nan)
     return {
         "trough_below_count": count,
         "trough_below_fraction": fraction,

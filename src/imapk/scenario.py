@@ -92,6 +92,9 @@ class _Table:
         self.used: set[str] = set()
 
     def path(self, name: str) -> str:
+        # A key with a newline or other control character (legal quoted in TOML) is shown as its
+        # repr, so that the message stays one line.
+        name = name if not isinstance(name, str) or name.isprintable() else repr(name)
         return f"{self.key}.{name}" if self.key else name
 
     def fail(self, problem: str, name: str | None = None, **details) -> None:
@@ -421,6 +424,12 @@ def _model(root: _Table) -> tuple[tuple[PopulationModel, ...], tuple[ParameterCh
             if len(names) > 1:
                 model.fail("inline parameters cannot be compared with shipped models", "parameter_set", got=raw)
             values = {k: v for k, v in overrides.items() if v is not None}
+            for required in ("cl", "v"):
+                if required not in values:
+                    inline.fail(
+                        "required key is missing", required,
+                        expected="inline parameters give cl, v and one of ka or d1",
+                    )
             try:
                 PKParams(**values)
             except ImapkError as error:
