@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .errors import ImapkError
-from .schedule import HOURS_PER_DAY, DoseTable
+from .schedule import HOURS_PER_DAY
 from .thresholds import TARGET, Threshold, get_threshold
 
 __all__ = [
@@ -522,6 +522,7 @@ def _interval_kernel_source():
 
     advance = kernels.advance
     walk = kernels.walk
+    segment_buffers = kernels.segment_buffers
     threshold_runs = kernels.threshold_runs
     peak_time = kernels.peak_time
     crossing_time = kernels.crossing_time
@@ -569,12 +570,7 @@ def _interval_kernel_source():
         auc, peak, below, shortfall,
     ):
         n_sub = input_time.shape[0]
-        n_max = 1 + 2 * input_time.shape[1] + change_time.shape[0]
-        seg_t = np.empty(n_max)
-        seg_ad = np.empty(n_max)
-        seg_ac = np.empty(n_max)
-        seg_rate = np.empty(n_max)
-        seg_param = np.empty(n_max, dtype=np.int64)
+        seg_t, seg_ad, seg_ac, seg_rate, seg_param = segment_buffers(input_time.shape[1], change_time.shape[0])
         n_int = bounds.shape[0] - 1
         peak_s = np.empty(1)
         longest = np.empty(ceilings.shape[0])
@@ -688,15 +684,9 @@ def interval_exposure(
     import xarray as xr
 
     from .engine.exact import prepare_inputs
-    from .params import ParameterTable, PKParams
+    from .simulation import engine_inputs
 
-    table = schedule if isinstance(schedule, DoseTable) else schedule.lower()
-    if isinstance(params, PKParams):
-        table_params = ParameterTable.from_params(params, tuple(changes))
-    else:
-        if changes:
-            raise ImapkError("give changes inside the ParameterTable, not as `changes`", key="changes")
-        table_params = params
+    table, table_params = engine_inputs(schedule, params, changes)
     names, levels = _resolve_ceilings(ceilings)
     target_names, target_levels = _resolve_ceilings(targets)
     x = prepare_inputs(table, table_params, window=(0.0, table.end))

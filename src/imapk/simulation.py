@@ -13,7 +13,7 @@ from .params import PARAMETER_UNITS, ParameterChange, ParameterTable, PKParams
 from .schedule import STATUS_LABELS, DoseTable, Schedule, day_start
 from .thresholds import Threshold, get_threshold
 
-__all__ = ["simulate", "METHODS", "default_window"]
+__all__ = ["simulate", "engine_inputs", "METHODS", "default_window"]
 
 #: Parameter changes listed in the `parameter_changes` attribute at most (per-dose IOV makes hundreds).
 MAX_CHANGES_IN_ATTRS = 50
@@ -33,6 +33,16 @@ def _version() -> str:
     from . import __version__
 
     return __version__
+
+
+def engine_inputs(schedule, params, changes=()) -> tuple[DoseTable, ParameterTable]:
+    """The lowered schedule and the parameter table, from what users pass to :func:`simulate`."""
+    table = schedule if isinstance(schedule, DoseTable) else schedule.lower()
+    if isinstance(params, PKParams):
+        return table, ParameterTable.from_params(params, tuple(changes))
+    if changes:
+        raise ImapkError("give changes inside the ParameterTable, not as `changes`", key="changes")
+    return table, params
 
 
 def simulate(
@@ -125,13 +135,7 @@ def simulate(
         )
     if method == "exact" and any(x is not None for x in (rtol, atol, max_steps)):
         raise ImapkError("tolerances apply to the ODE path only", key="rtol/atol/max_steps", expected="method = 'ode'")
-    table = schedule if isinstance(schedule, DoseTable) else schedule.lower()
-    if isinstance(params, PKParams):
-        table_params = ParameterTable.from_params(params, tuple(changes))
-    else:
-        if changes:
-            raise ImapkError("give changes inside the ParameterTable, not as `changes`", key="changes")
-        table_params = params
+    table, table_params = engine_inputs(schedule, params, changes)
     resolved = [get_threshold(t) if isinstance(t, str) else t for t in thresholds]
     levels = np.array([t.value for t in resolved], dtype=float)
     window = default_window(table) if window is None else (float(window[0]), float(window[1]))

@@ -373,6 +373,14 @@ def threshold_runs(
 
 
 @jit
+def segment_buffers(n_inputs, n_changes):
+    """Buffers for :func:`walk`: room for every segment one subject can have (an input start, an
+    infusion end per input, one per parameter change, and the first)."""
+    n_max = 1 + 2 * n_inputs + n_changes
+    return np.empty(n_max), np.empty(n_max), np.empty(n_max), np.empty(n_max), np.empty(n_max, dtype=np.int64)
+
+
+@jit
 def simulate_population(
     t0, ad0, ac0, input_time, input_amount, d1, change_time, ka, k, v,
     obs_time, obs_left, window_start, window_end, levels,
@@ -386,12 +394,7 @@ def simulate_population(
     threshold statistics are skipped when ``levels`` is empty.
     """
     n_sub = input_time.shape[0]
-    n_max = 1 + 2 * input_time.shape[1] + change_time.shape[0]
-    seg_t = np.empty(n_max)
-    seg_ad = np.empty(n_max)
-    seg_ac = np.empty(n_max)
-    seg_rate = np.empty(n_max)
-    seg_param = np.empty(n_max, dtype=np.int64)
+    seg_t, seg_ad, seg_ac, seg_rate, seg_param = segment_buffers(input_time.shape[1], change_time.shape[0])
     peak_s = np.empty(1)
     for s in range(n_sub):
         n_seg = walk(
