@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from imapk.cli import main
@@ -211,3 +212,27 @@ def test_plan__bad_ladder(capsys):
 
     assert main(["plan", str(SCENARIOS / "gist-rash-case-report.toml"), "--ladder", "200mg7"]) == 2
     assert "--ladder: cannot read this ladder step (got '200mg7'; expected dose mg x days, e.g. '200x7')" in capsys.readouterr().err
+
+
+def test_rerun__reproduces_a_population_result_bit_for_bit(tmp_path, capsys):
+    """The record in a result (scenario text, covariate file content, method) is enough to rerun it."""
+    (tmp_path / "patients.csv").write_text("weight [kg],age [y],sex,disease\n70,50,male,GIST\n85,62,female,GIST\n")
+    scenario = tmp_path / "s.toml"
+    scenario.write_text(
+        '[scenario]\ntitle = "r"\nseed = 4\n[model]\nparameter_set = "widmer2006_covariates"\n[population]\n'
+        'covariates_file = "patients.csv"\nresidual_error = true\n[[schedule.phases]]\ndose = "400 mg"\ndays = 40\n'
+        '[verdict]\nthresholds = ["gist"]\n'
+    )
+    first = tmp_path / "first.nc"
+    assert main(["run", str(scenario), "-o", str(first)]) == 0
+    (tmp_path / "patients.csv").unlink()  # the rerun must not need the original files
+    scenario.unlink()
+    second = tmp_path / "second.nc"
+    assert main(["rerun", str(first), "-o", str(second)]) == 0
+    assert "identical bit for bit" in capsys.readouterr().out
+    import imapk
+
+    a, b = imapk.read_netcdf(first), imapk.read_netcdf(second)
+    for name in ("trough", "trough_observed", "concentration", "cl", "v", "weight", "time_below"):
+        np.testing.assert_array_equal(a[name].values, b[name].values)
+    assert "numpy" in a.attrs["versions"] and "numba" in a.attrs["versions"]

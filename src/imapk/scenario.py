@@ -69,7 +69,7 @@ from .schedule import HOURS_PER_DAY, Hold, LadderStep, Phase, Schedule, SteadySt
 from .thresholds import CEILING, TARGET, Threshold, get_threshold
 from .units import parse_quantity
 
-__all__ = ["Scenario", "load_scenario", "parse_scenario", "run_scenario", "MAX_DENSE_POINTS"]
+__all__ = ["Scenario", "load_scenario", "parse_scenario", "run_scenario", "rerun", "provenance", "MAX_DENSE_POINTS"]
 
 _MISSING = object()
 
@@ -919,6 +919,46 @@ def _covariates(scenario: Scenario, only=None):
     return covariates, subjects
 
 
+def provenance(scenario: Scenario) -> dict:
+    """What a result needs to be rerun bit for bit: library versions and the covariate file's content."""
+    import numba
+    import numpy
+
+    from . import __version__
+
+    record = {"versions": f"imapk {__version__}; numpy {numpy.__version__}; numba {numba.__version__}"}
+    if scenario.population.covariate_file:
+        path = Path(scenario.population.covariate_file)
+        record["covariates_file_content"] = path.read_text(encoding="utf-8")
+        record["covariates_file_name"] = path.name
+    return record
+
+
+def rerun(result, *, method: str | None = None):
+    """Run again the scenario recorded in a result's attributes (``imapk rerun``).
+
+    The scenario text, the covariate file's content, and the engine are taken from the record alone
+    (no file of the original run is needed); `method` defaults to the recorded one.
+    """
+    import tempfile
+
+    attrs = result.attrs
+    if "scenario" not in attrs:
+        raise ScenarioError("this result holds no scenario record (not written by `imapk run`)")
+    text = attrs["scenario"]
+    source = attrs.get("scenario_source", "<recorded scenario>")
+    with tempfile.TemporaryDirectory() as folder:
+        if "covariates_file_content" in attrs:
+            data = tomllib.loads(text)
+            name = attrs.get("covariates_file_name", "covariates.csv")
+            Path(folder, name).write_text(attrs["covariates_file_content"], encoding="utf-8")
+            data["population"]["covariates_file"] = name
+            scenario = scenario_from_data(data, str(Path(folder) / source), text)
+        else:
+            scenario = parse_scenario(text, source)
+        return run_scenario(scenario, method=method or attrs.get("method"))
+
+
 def run_scenario(
     scenario: Scenario | str | Path,
     *,
@@ -1020,6 +1060,7 @@ def _run_model(scenario, model, table, covariates, subjects, clock, solver, time
             "iiv": int(population.iiv),
             "iov_cl": population.iov_cl,
         }
+        attrs.update(provenance(scenario))
         if population.seed is not None:
             attrs["seed"] = population.seed
         if scenario.overrides:
