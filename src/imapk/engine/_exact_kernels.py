@@ -293,6 +293,41 @@ def crossing_time(i, a, b, level, rising, seg_t, seg_ad, seg_ac, seg_rate, seg_p
 
 
 @jit
+def close_run(m, end, run_start, time_below, longest_below):
+    """End the run below level m at time `end`, adding it to the statistics."""
+    length = end - run_start[m]
+    time_below[m] += length
+    longest_below[m] = max(longest_below[m], length)
+
+
+@jit
+def update_run(m, p0, below0, below1, r, in_run, run_start, time_below, longest_below):
+    """Follow the run below level m over a monotone piece starting at p0.
+
+    ``below0``/``below1`` say whether the piece's ends are below the level; ``r`` is the crossing
+    time when they differ (a monotone piece crosses at most once).
+    """
+    if below0 and below1:
+        if not in_run[m]:
+            in_run[m] = True
+            run_start[m] = p0
+    elif not below0 and not below1:
+        if in_run[m]:
+            close_run(m, p0, run_start, time_below, longest_below)
+            in_run[m] = False
+    elif below0:
+        if not in_run[m]:
+            run_start[m] = p0
+        close_run(m, r, run_start, time_below, longest_below)
+        in_run[m] = False
+    else:
+        if in_run[m]:
+            close_run(m, p0, run_start, time_below, longest_below)
+        in_run[m] = True
+        run_start[m] = r
+
+
+@jit
 def threshold_runs(
     n_seg, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v,
     window_start, window_end, levels, time_below, longest_below, peak,
@@ -339,37 +374,13 @@ def threshold_runs(
                 level = levels[m]
                 below0 = c0 < level
                 below1 = c1 < level
-                if below0 and below1:
-                    if not in_run[m]:
-                        in_run[m] = True
-                        run_start[m] = p0
-                elif not below0 and not below1:
-                    if in_run[m]:
-                        length = p0 - run_start[m]
-                        time_below[m] += length
-                        longest_below[m] = max(longest_below[m], length)
-                        in_run[m] = False
-                else:
+                r = p0
+                if below0 != below1:
                     r = crossing_time(i, p0, p1, level, rising, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v)
-                    if below0:
-                        if not in_run[m]:
-                            run_start[m] = p0
-                        length = r - run_start[m]
-                        time_below[m] += length
-                        longest_below[m] = max(longest_below[m], length)
-                        in_run[m] = False
-                    else:
-                        if in_run[m]:
-                            length = p0 - run_start[m]
-                            time_below[m] += length
-                            longest_below[m] = max(longest_below[m], length)
-                        in_run[m] = True
-                        run_start[m] = r
+                update_run(m, p0, below0, below1, r, in_run, run_start, time_below, longest_below)
     for m in range(n_lev):
         if in_run[m]:
-            length = window_end - run_start[m]
-            time_below[m] += length
-            longest_below[m] = max(longest_below[m], length)
+            close_run(m, window_end, run_start, time_below, longest_below)
 
 
 @jit

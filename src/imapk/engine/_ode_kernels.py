@@ -53,7 +53,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ._exact_kernels import apply_inputs, next_event
+from ._exact_kernels import apply_inputs, close_run, next_event, update_run
 from ._numba import jit, parallel_threads
 
 #: Concentration per amount over volume: mg/L -> ng/mL.
@@ -592,14 +592,6 @@ def dense_slope(theta, rc):
 
 
 @jit
-def close_run(m, end, run_start, time_below, longest_below):
-    """End the run below level m at time `end`, adding it to the statistics."""
-    length = end - run_start[m]
-    time_below[m] += length
-    longest_below[m] = max(longest_below[m], length)
-
-
-@jit
 def piece_runs(p0, p1, c0, c1, t, h, rc, v, levels, in_run, run_start, time_below, longest_below):
     """Update the runs below each level over a monotone piece [p0, p1] of one step.
 
@@ -610,15 +602,8 @@ def piece_runs(p0, p1, c0, c1, t, h, rc, v, levels, in_run, run_start, time_belo
         level = levels[m]
         below0 = c0 < level
         below1 = c1 < level
-        if below0 and below1:
-            if not in_run[m]:
-                in_run[m] = True
-                run_start[m] = p0
-        elif not below0 and not below1:
-            if in_run[m]:
-                close_run(m, p0, run_start, time_below, longest_below)
-                in_run[m] = False
-        else:
+        r = p0
+        if below0 != below1:
             lo = p0
             hi = p1
             for _ in range(BISECTION_STEPS):
@@ -631,16 +616,7 @@ def piece_runs(p0, p1, c0, c1, t, h, rc, v, levels, in_run, run_start, time_belo
                 else:
                     hi = mid
             r = 0.5 * (lo + hi)
-            if below0:
-                if not in_run[m]:
-                    run_start[m] = p0
-                close_run(m, r, run_start, time_below, longest_below)
-                in_run[m] = False
-            else:
-                if in_run[m]:
-                    close_run(m, p0, run_start, time_below, longest_below)
-                in_run[m] = True
-                run_start[m] = r
+        update_run(m, p0, below0, below1, r, in_run, run_start, time_below, longest_below)
 
 
 @jit
