@@ -75,7 +75,7 @@ def _rhs(t, y, ka, k):
     return [-ka * y[0], ka * y[0] - k * y[1]]
 
 
-def scipy_troughs(table, cl, v, ka) -> np.ndarray:
+def scipy_troughs(table, cl, v, ka, rtol=1e-8, atol=1e-10) -> np.ndarray:
     """Troughs (ng/mL) of one subject by solve_ivp LSODA from each dose to the next."""
     from scipy.integrate import solve_ivp
 
@@ -86,7 +86,7 @@ def scipy_troughs(table, cl, v, ka) -> np.ndarray:
     for j in range(table.time.size):
         trough[j] = y[1] / v * NG_PER_ML
         y = np.array([y[0] + table.given[j], y[1]])
-        sol = solve_ivp(_rhs, (table.time[j], ends[j]), y, method="LSODA", rtol=1e-8, atol=1e-10, args=(ka, k))
+        sol = solve_ivp(_rhs, (table.time[j], ends[j]), y, method="LSODA", rtol=rtol, atol=atol, args=(ka, k))
         if not sol.success:
             raise RuntimeError(f"solve_ivp failed at dose {j}: {sol.message}")
         y = sol.y[:, -1]

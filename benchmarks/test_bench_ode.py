@@ -13,11 +13,11 @@ import time
 
 import numpy as np
 import pytest
-from scipy.integrate import solve_ivp
 
 from imapk import simulate
 from imapk.params import ParameterTable
 
+import test_bench_exact as exact_bench
 from test_bench_exact import DAYS, NG_PER_ML, draw_parameters, schedule
 
 RTOL = ATOL = 1e-8
@@ -26,21 +26,9 @@ ROUNDS = {1: (20, 3), 100: (5, 1), 1000: (3, 1)}
 SCIPY_SUBJECTS = (3, 1)  # full, quick
 
 
-def _rhs(t, y, ka, k):
-    return [-ka * y[0], ka * y[0] - k * y[1]]
-
-
 def scipy_troughs(table, cl, v, ka):
     """Troughs of one subject by LSODA at rtol = atol = 1e-8, restarted at each dose. [ng/mL]"""
-    k = cl / v
-    ends = np.append(table.time[1:], table.end)
-    y = np.zeros(2)
-    trough = np.empty(table.time.size)
-    for j in range(table.time.size):
-        trough[j] = y[1] / v * NG_PER_ML
-        y = np.array([y[0] + table.given[j], y[1]])
-        y = solve_ivp(_rhs, (table.time[j], ends[j]), y, method="LSODA", rtol=RTOL, atol=ATOL, args=(ka, k)).y[:, -1]
-    return trough
+    return exact_bench.scipy_troughs(table, cl, v, ka, rtol=RTOL, atol=ATOL)
 
 
 @pytest.fixture(scope="module")
