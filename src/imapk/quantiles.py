@@ -13,50 +13,52 @@ import numpy as np
 
 __all__ = ["order_statistics", "quantile_plan", "lerp", "column_quantiles"]
 
-def _order_statistics_py(block, ranks, nbins, out, all_nan):
-    """Exact order statistics of each column of `block` (n, d) at the sorted `ranks`, into `out` (d, r).
+def _order_statistics_py(block, first, last, ranks, nbins, out, all_nan):
+    """Exact order statistics of columns ``first <= j < last`` of `block` (n, d) at the sorted `ranks`, into `out` (d, r).
 
     A column with a NaN gets NaN (as ``numpy.quantile``); `all_nan` (d,) flags the columns that are
     all NaN. Per column: min and max, a histogram of `nbins` equal bins (a monotone map, so bin b
     holds exactly the values of ranks start[b] to start[b+1] - 1), then only the bins holding a wanted
     rank are gathered and sorted: O(n) instead of numpy's repeated partitions. Columns are copied
-    out of the row-major block 8 at a time (one pass over each cache line, 8 columns of scratch).
+    out of the row-major block 8 at a time (one pass over each cache line, 8 columns of scratch),
+    their min, max and NaNs found on the way.
     """
-    n, d = block.shape
+    n = block.shape[0]
     r = ranks.shape[0]
     group = 8
-    columns = np.empty((min(group, d), n))
+    columns = np.empty((group, n))
+    low = np.empty(group)
+    high = np.empty(group)
+    nans = np.zeros(group, np.int64)
     scratch = np.empty(n)
     start = np.zeros(nbins + 1, np.int64)
     fill = np.zeros(nbins, np.int64)
     wanted = np.zeros(nbins, np.bool_)
     bins = np.zeros(r, np.int64)
-    for j0 in range(0, d, group):
-        width = min(group, d - j0)
+    for j0 in range(first, last, group):
+        width = min(group, last - j0)
+        for g in range(width):
+            low[g] = np.inf
+            high[g] = -np.inf
+            nans[g] = 0
         for i in range(n):
             for g in range(width):
-                columns[g, i] = block[i, j0 + g]
+                x = block[i, j0 + g]
+                columns[g, i] = x
+                if x < low[g]:
+                    low[g] = x
+                if x > high[g]:
+                    high[g] = x
+                if x != x:
+                    nans[g] += 1
         for g in range(width):
             j = j0 + g
             column = columns[g]
-            lo = np.inf
-            hi = -np.inf
-            bad = False
-            for i in range(n):
-                x = column[i]
-                if x != x:
-                    bad = True
-                    break
-                if x < lo:
-                    lo = x
-                if x > hi:
-                    hi = x
-            all_nan[j] = bad
+            lo = low[g]
+            hi = high[g]
+            bad = nans[g] > 0
+            all_nan[j] = nans[g] == n
             if bad:
-                for i in range(n):
-                    if column[i] == column[i]:
-                        all_nan[j] = False
-                        break
                 for k in range(r):
                     out[j, k] = np.nan
                 continue
@@ -103,17 +105,23 @@ def _order_statistics_py(block, ranks, nbins, out, all_nan):
 _ORDER_STATISTICS = []
 
 
-def order_statistics(block: np.ndarray, ranks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Compiled `_order_statistics_py` (numba, on first use): (n, d) block -> ((d, len(ranks)), all-NaN (d,))."""
+def order_statistics(block: np.ndarray, ranks: np.ndarray, columns: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Compiled `_order_statistics_py` (numba, on first use): (n, d) block -> ((d, len(ranks)), all-NaN (d,)).
+
+    With `columns` = (first, last), only those columns are computed (the other rows of the result
+    are left unset): threads share one C-contiguous block without copying it.
+    """
     if not _ORDER_STATISTICS:
         from .engine._numba import jit
 
         _ORDER_STATISTICS.append(jit(_order_statistics_py))
+    block = np.ascontiguousarray(block, dtype=float)
     n, d = block.shape
+    first, last = (0, d) if columns is None else columns
     out = np.empty((d, ranks.size))
     all_nan = np.zeros(d, dtype=bool)
     nbins = max(1, min(n // 8, 1 << 16))
-    _ORDER_STATISTICS[0](np.ascontiguousarray(block, dtype=float), ranks.astype(np.int64), nbins, out, all_nan)
+    _ORDER_STATISTICS[0](block, first, last, ranks.astype(np.int64), nbins, out, all_nan)
     return out, all_nan
 
 
@@ -154,7 +162,7 @@ def column_quantiles(values: np.ndarray, quantiles) -> np.ndarray:
     Large arrays are split into blocks of columns run on threads (the kernel releases the GIL); each
     column is computed alone, so the split does not change a bit.
     """
-    from .engine._numba import parallel_threads
+    from .engine._numba import parallel_threads, run_blocks
 
     values = np.asarray(values, dtype=float)
     if values.size < MIN_COMPILED_VALUES:
@@ -162,13 +170,7 @@ def column_quantiles(values: np.ndarray, quantiles) -> np.ndarray:
     ranks, lower, upper, gamma = quantile_plan(values.shape[0], quantiles)
     n_columns = values.shape[1]
     threads = min(parallel_threads(), n_columns) if values.size >= MIN_PARALLEL_VALUES else 1
-    if threads <= 1:
-        stats, _ = order_statistics(values, ranks)
-    else:
-        from concurrent.futures import ThreadPoolExecutor
-
-        bounds = [n_columns * i // threads for i in range(threads + 1)]
-        with ThreadPoolExecutor(threads) as pool:
-            parts = list(pool.map(lambda b: order_statistics(values[:, bounds[b]:bounds[b + 1]], ranks)[0], range(threads)))
-        stats = np.concatenate(parts, axis=0)
+    values = np.ascontiguousarray(values)
+    parts = run_blocks(lambda lo, hi: order_statistics(values, ranks, (lo, hi))[0][lo:hi], n_columns, threads)
+    stats = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
     return lerp(stats[:, lower], stats[:, upper], np.asarray(gamma)[None, :]).T

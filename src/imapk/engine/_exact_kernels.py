@@ -428,64 +428,93 @@ def steady_state_population(amount, interval, ka, k, d1, ad0, ac0):
         ad0[s], ac0[s] = steady_state(amount[s], interval, ka[s], k[s], d1[s])
 
 
+#: Subjects stepped together by :func:`troughs_regular`: independent recurrences interleaved so
+#: the processor overlaps them (one subject alone waits on its own multiply-add chain).
+SUBJECT_BLOCK = 8
+
+
 @jit
-def regular_coefficients(cl, v, ka, f, lag, dur):
-    """Per-segment constants of :func:`troughs_regular`: k, ka, 1000/V, F, and the E1-E3 factors of
-    the lag step and of a zero-order input of duration `dur`."""
+def interval_map(cl, v, ka, f, lag, dur, tau, coef, b):
+    """The affine map of one dosing interval, written into column `b` of `coef`.
+
+    A dose ``g`` given at the start of an interval of length `tau` enters ``lag`` later (into the
+    depot if ``dur == 0``, else as a zero-order input over ``dur``, with ``lag + dur <= tau``); the
+    state one interval later is
+
+        ad' = coef[0] ad + coef[3] g
+        ac' = coef[2] ac + coef[1] ad + coef[4] g
+
+    from E1-E3 over the whole interval (a lag only delays the new dose), and ``coef[5]`` turns the
+    central amount into ng/mL. A zero-order input keeps the depot empty, so coef[0] = coef[1] =
+    coef[3] = 0.
+    """
     k = cl / v
-    return (
-        k, ka, NG_PER_ML_PER_MG_PER_L / v, f,
-        math.exp(-ka * lag), math.exp(-k * lag), depot_transfer(ka, k, lag),
-        math.exp(-k * dur), phi(k * dur),
-    )
+    amount = f
+    coef[2, b] = math.exp(-k * tau)
+    coef[5, b] = NG_PER_ML_PER_MG_PER_L / v
+    if dur > 0.0:
+        coef[0, b] = 0.0
+        coef[1, b] = 0.0
+        coef[3, b] = 0.0
+        coef[4, b] = amount * phi(k * dur) * math.exp(-k * (tau - lag - dur))
+    else:
+        coef[0, b] = math.exp(-ka * tau)
+        coef[1, b] = depot_transfer(ka, k, tau)
+        coef[3, b] = amount * math.exp(-ka * (tau - lag))
+        coef[4, b] = amount * depot_transfer(ka, k, tau - lag)
 
 
 @jit
 def troughs_regular(dose_time, given, interval, change_dose, cl, v, ka, f, d1, tlag, first, last, out):
-    """Trough-only fast path: constant-rate stepping with coefficients reused across doses.
+    """Trough-only fast path: each dosing interval is one affine map of the state, reused across doses.
 
     For subjects ``first <= s < last``: troughs C(t_j-) at the shared scheduled times. Dose j
     (``f[s, p] * given[j]``, p the parameter segment in force at t_j) enters ``tlag[s]`` after its
-    time, into the depot (``d1[s] == 0``) or as a zero-order infusion of duration ``d1[s]``, with
+    time, into the depot (``d1[s] == 0``) or as a zero-order input of duration ``d1[s]``, with
     ``tlag[s] + d1[s]`` shorter than every interval. Parameter segment p + 1 starts at dose
     ``change_dose[p]``, after that dose's trough is recorded (the trough is the left limit, so a
-    step in V does not touch it). Each dose costs a few multiply-adds: the E1-E3 coefficients are
-    computed once per (segment, step length).
+    step in V does not touch it). The map's coefficients (:func:`interval_map`) are computed once
+    per (segment, interval length); a dose then costs five multiply-adds. :data:`SUBJECT_BLOCK`
+    subjects are stepped together; each subject's arithmetic is the same whatever the block.
+
+    Returns
+    -------
+    int
+        The number of non-finite troughs written (0 for sensible parameters).
     """
     n_dose = dose_time.shape[0]
     n_ch = change_dose.shape[0]
-    for s in range(first, last):
+    coef = np.empty((6, SUBJECT_BLOCK))
+    ad = np.empty(SUBJECT_BLOCK)
+    ac = np.empty(SUBJECT_BLOCK)
+    bad = 0
+    for s0 in range(first, last, SUBJECT_BLOCK):
+        nb = min(SUBJECT_BLOCK, last - s0)
         p = 0
-        lag = tlag[s]
-        dur = d1[s]
-        k, kas, scale, amount, lag_d, lag_c, lag_t, inf_c, inf_g = regular_coefficients(
-            cl[s, 0], v[s, 0], ka[s, 0], f[s, 0], lag, dur
-        )
-        step = -1.0
-        step_d = step_c = step_t = 0.0
-        ad = 0.0
-        ac = 0.0
+        tau = interval[0]
+        for b in range(nb):
+            ad[b] = 0.0
+            ac[b] = 0.0
+            interval_map(cl[s0 + b, 0], v[s0 + b, 0], ka[s0 + b, 0], f[s0 + b, 0], tlag[s0 + b], d1[s0 + b], tau, coef, b)
         for j in range(n_dose):
-            out[s, j] = ac * scale
+            for b in range(nb):
+                out[s0 + b, j] = ac[b] * coef[5, b]
             if j + 1 == n_dose:
                 break
-            if p < n_ch and change_dose[p] == j:
+            changed = p < n_ch and change_dose[p] == j
+            if changed:
                 p += 1
-                k, kas, scale, amount, lag_d, lag_c, lag_t, inf_c, inf_g = regular_coefficients(
-                    cl[s, p], v[s, p], ka[s, p], f[s, p], lag, dur
-                )
-                step = -1.0
-            ac = ac * lag_c + ad * lag_t
-            ad = ad * lag_d
-            if dur > 0.0:
-                ac = ac * inf_c + amount * given[j] * inf_g
-            else:
-                ad = ad + amount * given[j]
-            h = interval[j] - lag - dur
-            if h != step:
-                step = h
-                step_d = math.exp(-kas * h)
-                step_c = math.exp(-k * h)
-                step_t = depot_transfer(kas, k, h)
-            ac = ac * step_c + ad * step_t
-            ad = ad * step_d
+            if changed or interval[j] != tau:
+                tau = interval[j]
+                for b in range(nb):
+                    s = s0 + b
+                    interval_map(cl[s, p], v[s, p], ka[s, p], f[s, p], tlag[s], d1[s], tau, coef, b)
+            g = given[j]
+            for b in range(nb):
+                ac[b] = coef[2, b] * ac[b] + coef[1, b] * ad[b] + coef[4, b] * g
+                ad[b] = coef[0, b] * ad[b] + coef[3, b] * g
+        for b in range(nb):
+            for j in range(n_dose):
+                if not math.isfinite(out[s0 + b, j]):
+                    bad += 1
+    return bad

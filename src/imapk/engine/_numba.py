@@ -15,7 +15,7 @@ from types import ModuleType
 
 import numba
 
-__all__ = ["jit", "parallel_threads", "load_uncompiled"]
+__all__ = ["jit", "parallel_threads", "run_blocks", "load_uncompiled"]
 
 _CACHE = os.environ.get("IMAPK_NUMBA_CACHE", "1") != "0"
 
@@ -33,6 +33,33 @@ def parallel_threads() -> int:
     run their blocks serially. ``NUMBA_NUM_THREADS`` or ``numba.set_num_threads`` limit it.
     """
     return numba.get_num_threads() if threading.current_thread() is threading.main_thread() else 1
+
+
+#: (process id, thread count) -> the thread pool :func:`run_blocks` reuses across calls.
+_POOLS: dict = {}
+
+
+def run_blocks(task, n: int, threads: int, blocks: int | None = None) -> list:
+    """``[task(lo, hi) for each block]`` over `blocks` contiguous blocks of ``range(n)``, on `threads` threads.
+
+    The threads live in a pool kept for the life of the process (starting threads on every call
+    costs about as much as a small population run), created again after a fork. With one thread
+    or one block, everything runs on the calling thread. Results come back in block order.
+    """
+    blocks = threads if blocks is None else blocks
+    bounds = [n * i // blocks for i in range(blocks + 1)]
+    pairs = list(zip(bounds[:-1], bounds[1:]))
+    if threads <= 1 or blocks <= 1:
+        return [task(lo, hi) for lo, hi in pairs]
+    from concurrent.futures import ThreadPoolExecutor
+
+    key = (os.getpid(), threads)
+    pool = _POOLS.get(key)
+    if pool is None:
+        pool = _POOLS[key] = ThreadPoolExecutor(threads, thread_name_prefix="imapk")
+    futures = [pool.submit(task, lo, hi) for lo, hi in pairs[1:]]
+    first = task(*pairs[0])  # the calling thread takes a block too
+    return [first, *(future.result() for future in futures)]
 
 
 def load_uncompiled(module_name: str) -> ModuleType:

@@ -49,12 +49,11 @@ Every kernel also runs as plain Python (see ``_numba.load_uncompiled``).
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from ._exact_kernels import apply_inputs, close_run, next_event, update_run
-from ._numba import jit, parallel_threads
+from ._numba import jit, parallel_threads, run_blocks
 
 #: Concentration per amount over volume: mg/L -> ng/mL.
 NG_PER_ML_PER_MG_PER_L = 1000.0
@@ -979,11 +978,5 @@ def simulate_population_ode(
         tv, clock_t, clock_tau, clock_slope, rtol, atol, max_steps,
         conc, time_below, longest_below, peak, status, n_steps,
     )
-    if threads <= 1:
-        run_subjects(0, n_sub, *args)
-        return
-    blocks = min(n_sub, PARALLEL_BLOCKS_PER_THREAD * threads)
-    bounds = [n_sub * i // blocks for i in range(blocks + 1)]
-    with ThreadPoolExecutor(threads) as pool:
-        for future in [pool.submit(run_subjects, lo, hi, *args) for lo, hi in zip(bounds[:-1], bounds[1:])]:
-            future.result()
+    blocks = min(n_sub, PARALLEL_BLOCKS_PER_THREAD * threads) if threads > 1 else 1
+    run_blocks(lambda lo, hi: run_subjects(lo, hi, *args), n_sub, threads, blocks)

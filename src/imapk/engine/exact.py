@@ -233,7 +233,7 @@ def _fast_troughs(table: DoseTable, parameters: ParameterTable) -> np.ndarray | 
     interval = np.asarray(table.interval, dtype=float)
     if tlag.size and interval.size > 1 and not float((tlag + d1).max()) < float(interval[:-1].min()):
         return None
-    from ._numba import parallel_threads
+    from ._numba import parallel_threads, run_blocks
 
     segments = {name: np.ascontiguousarray(parameters.segments(name)) for name in ("cl", "v", "ka", "f")}
     n = tlag.size
@@ -243,15 +243,8 @@ def _fast_troughs(table: DoseTable, parameters: ParameterTable) -> np.ndarray | 
         segments["cl"], segments["v"], segments["ka"], segments["f"], d1, tlag,
     )
     threads = min(parallel_threads(), n) if n * table.time.size >= MIN_PARALLEL_WORK else 1
-    if threads <= 1:
-        kernels.troughs_regular(*args, 0, n, out)
-    else:
-        from concurrent.futures import ThreadPoolExecutor
-
-        bounds = [n * i // threads for i in range(threads + 1)]
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(lambda b: kernels.troughs_regular(*args, bounds[b], bounds[b + 1], out), range(threads)))
-    if not np.all(np.isfinite(out)):
+    bad = run_blocks(lambda lo, hi: kernels.troughs_regular(*args, lo, hi, out), n, threads)
+    if sum(bad):
         raise SimulationError("the simulation produced non-finite concentrations; check the parameters")
     return out
 
