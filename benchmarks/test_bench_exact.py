@@ -179,13 +179,18 @@ def check_troughs(trough: np.ndarray, n_subjects: int, reference: ScipyReference
     np.testing.assert_allclose(trough[:shared], reference.troughs[:shared], rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("summaries", [True, False], ids=["with summaries", "troughs only"])
 @pytest.mark.parametrize("n_subjects", [1, 100, 10_000])
-def test_simulate_troughs(benchmark, quick, scipy_reference, n_subjects):
+def test_simulate_troughs(benchmark, quick, scipy_reference, n_subjects, summaries):
+    """Workload W through ``simulate``: with the default trough percentiles per dose, and without
+    (``quantiles=()``: the troughs alone, what the other tools compute)."""
     sched = schedule()
     params = draw_parameters(n_subjects)
     ds = run_case(
         benchmark, quick, scipy_reference,
-        case="simulate, troughs", n_subjects=n_subjects, target=simulate, args=(sched, params),
+        case="simulate, troughs" if summaries else "simulate, troughs only (quantiles=())",
+        n_subjects=n_subjects, target=simulate, args=(sched, params),
+        kwargs=None if summaries else {"quantiles": ()},
     )
     check_troughs(ds["trough"].values, n_subjects, scipy_reference)
 

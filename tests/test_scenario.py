@@ -73,6 +73,32 @@ def test_shipped_scenario_loads_and_runs(path):
     assert ds.attrs["scenario_source"] == path.name
 
 
+@pytest.mark.parametrize(
+    "name", ["gist-rash-case-report.toml", "gist-rash-case-report-population.toml", "gist-bid-steady-state.toml"]
+)
+def test_array_result_gives_the_same_dataset_and_verdict(name):
+    """The xarray-free Result that `imapk run` prints from: same Dataset once converted, same verdict."""
+    from imapk.report import format_json, verdicts
+    from imapk.variables import Result
+
+    scenario = load_scenario(next(p for p in SHIPPED if p.name == name))
+    result = run_scenario(scenario, as_dataset=False)
+    assert isinstance(result, Result)
+    ds = run_scenario(scenario)
+    assert result.to_dataset().identical(ds)
+    assert result.sizes == dict(ds.sizes)
+    assert "trough" in result and "day" in result and "nonexistent" not in result
+    assert format_json(verdicts(result)) == format_json(verdicts(ds))  # JSON: NaN == NaN
+
+
+def test_array_result_is_a_dataset_for_several_models():
+    """With a model dimension the stacking needs xarray: run_scenario returns a Dataset anyway."""
+    import xarray as xr
+
+    ds = run_scenario(next(p for p in SHIPPED if p.name == "model-comparison.toml"), as_dataset=False)
+    assert isinstance(ds, xr.Dataset) and "model" in ds.dims
+
+
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
 def test_shipped_scenario_states_its_assumptions(path):
     header = path.read_text(encoding="utf-8").split("[scenario]")[0]

@@ -30,7 +30,8 @@ def _run(args: argparse.Namespace) -> int:
         raise ImapkError(
             "output file must be NetCDF", key="-o/--output", got=args.output, expected="a name ending in .nc"
         )
-    ds = run_scenario(scenario, method=args.method)
+    # Arrays only (no xarray import) unless a file or a plot is asked for: the verdict needs numbers.
+    ds = run_scenario(scenario, method=args.method, as_dataset=args.output is not None or args.plot is not None)
     ds.attrs["history"] = (
         f"imapk {__version__}: imapk run {args.scenario}"
         + (f" --method {args.method}" if args.method else "")

@@ -966,6 +966,7 @@ def run_scenario(
     subjects=None,
     dense: bool | None = None,
     summaries: bool = True,
+    as_dataset: bool = True,
 ):
     """Simulate a scenario and return the result Dataset (see :func:`imapk.simulate`).
 
@@ -986,9 +987,11 @@ def run_scenario(
     summaries
         False to skip the population summaries (trough quantiles, target attainment), e.g. for one
         block of subjects whose summaries would be meaningless.
+    as_dataset
+        False to get a :class:`~imapk.variables.Result` of numpy arrays (no xarray import) when the
+        scenario has one model and one therapy clock; with several, the result is a Dataset anyway.
     """
     import numpy as np
-
 
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
@@ -1012,18 +1015,23 @@ def run_scenario(
         )
     times = None if scenario.dense_step is None or dense is False else np.arange(0.0, end + 1e-9, scenario.dense_step)
     covariates, subjects = _covariates(scenario, subjects)
-    by_clock = []
-    for clock in scenario.therapy_clocks:
-        results = []
-        for model in scenario.models:
-            ds = _run_model(scenario, model, table, covariates, subjects, clock, solver, times, (start, stop), summaries)
-            results.append(ds)
-        by_clock.append(results[0] if len(results) == 1 else _stack(results, "model", [m.name for m in scenario.models]))
+    results = [
+        [_run_model(scenario, model, table, covariates, subjects, clock, solver, times, (start, stop), summaries)
+         for model in scenario.models]
+        for clock in scenario.therapy_clocks
+    ]
+    if len(results) == 1 and len(results[0]) == 1:
+        return results[0][0].to_dataset() if as_dataset else results[0][0]
+    by_clock = [
+        [r.to_dataset() for r in row][0] if len(row) == 1
+        else _stack([r.to_dataset() for r in row], "model", [m.name for m in scenario.models])
+        for row in results
+    ]
     return by_clock[0] if len(by_clock) == 1 else _stack(by_clock, "therapy_clock", list(scenario.therapy_clocks))
 
 
 def _run_model(scenario, model, table, covariates, subjects, clock, solver, times, window, summaries=True):
-    """One model under one therapy clock: draw the parameters, simulate, add observed troughs."""
+    """One model under one therapy clock: draw the parameters, simulate, add observed troughs (a Result)."""
     from .params import ParameterTable
     from .population import draw_parameters, observed
     from .simulation import simulate
@@ -1070,17 +1078,14 @@ def _run_model(scenario, model, table, covariates, subjects, clock, solver, time
             table, parameters, times=times, thresholds=scenario.thresholds, window=window,
             method=solver.method, variation=model.time_variation, therapy_clock=clock,
             time_on_therapy_at_start=on_therapy, covariates=covariates, subjects=subjects, attrs=attrs,
-            **({} if summaries else {"quantiles": ()}), **ode,
+            as_dataset=False, **({} if summaries else {"quantiles": ()}), **ode,
         )
     except ImapkError as error:
         if error.source:
             raise
         raise type(error)(error.problem, source=scenario.source, key=error.key or "model", got=error.got, expected=error.expected) from None
     if population.residual_error:
-        from .variables import create_dataset
-
-        trough_observed = observed(ds["trough"].values, model.residual, population.seed, subjects)
-        ds = ds.merge(create_dataset({"trough_observed": trough_observed}, {"subject": subjects, "dose": ds["dose"].values}))
+        ds.add("trough_observed", observed(ds["trough"].values, model.residual, population.seed, subjects))
     return ds
 
 

@@ -64,6 +64,7 @@ def simulate(
     subjects: np.ndarray | None = None,
     quantiles: Sequence[float] = DEFAULT_QUANTILES,
     attrs: dict | None = None,
+    as_dataset: bool = True,
 ):
     """Simulate plasma concentrations of imatinib under a dosing schedule.
 
@@ -105,6 +106,9 @@ def simulate(
         empty to skip the population summaries (e.g. for one block of a sweep).
     attrs
         Extra dataset attributes (e.g. the scenario text).
+    as_dataset
+        False to get the variables as a :class:`~imapk.variables.Result` of numpy arrays instead of
+        a Dataset (no xarray import; ``.to_dataset()`` converts), for callers that only read numbers.
 
     Returns
     -------
@@ -212,7 +216,7 @@ def simulate(
             peak_concentration=result.peak,
             **trough_verdict(result.trough, table, levels, window),
         )
-    from .variables import create_dataset
+    from .variables import Result
 
     all_attrs = {
         "imapk_version": _version(),
@@ -235,4 +239,5 @@ def simulate(
         ),
     }
     all_attrs.update(attrs or {})
-    return create_dataset(data, coords, all_attrs)
+    result = Result(data, coords, all_attrs)
+    return result.to_dataset() if as_dataset else result
