@@ -236,3 +236,26 @@ def test_rerun__reproduces_a_population_result_bit_for_bit(tmp_path, capsys):
     for name in ("trough", "trough_observed", "concentration", "cl", "v", "weight", "time_below"):
         np.testing.assert_array_equal(a[name].values, b[name].values)
     assert "numpy" in a.attrs["versions"] and "numba" in a.attrs["versions"]
+    from imapk.models import get_model
+
+    record = json.loads(a.attrs["parameter_set_record"])
+    model = get_model("widmer2006_covariates")
+    assert record["citation"] == model.citation and record["omega"] == [list(row) for row in model.omega]
+    assert json.loads(a.attrs["command_line_overrides"]) == {}
+
+
+def test_rerun__applies_a_recorded_command_line_override(tmp_path, capsys):
+    """`imapk run --method ode` is recorded, and the rerun uses the ODE path again (not the file's exact)."""
+    from conftest import SCENARIOS
+
+    first = tmp_path / "first.nc"
+    assert main(["run", str(SCENARIOS / "gist-continuous-400.toml"), "--method", "ode", "-o", str(first)]) == 0
+    second = tmp_path / "second.nc"
+    assert main(["rerun", str(first), "-o", str(second)]) == 0
+    capsys.readouterr()
+    import imapk
+
+    a, b = imapk.read_netcdf(first), imapk.read_netcdf(second)
+    assert json.loads(a.attrs["command_line_overrides"]) == {"method": "ode"}
+    assert a.attrs["method"] == b.attrs["method"] == "ode"
+    np.testing.assert_array_equal(a["trough"].values, b["trough"].values)

@@ -416,6 +416,21 @@ def test_summarize_refuses_an_unfinished_store(sweep_file, tmp_path, capsys, mon
 # -- 7. common random numbers ---------------------------------------------------------------------------
 
 
+def test_store_records_its_provenance(store):
+    """A sweep store carries what it needs to be rerun: both texts, versions, and each parameter set's citation."""
+    import json
+
+    import zarr
+
+    from imapk.models import get_model
+
+    attrs = dict(zarr.open_group(str(store), mode="r").attrs)
+    assert attrs["sweep"].startswith("[sweep]") and "[scenario]" in attrs["scenario"]
+    assert "numpy" in attrs["versions"] and "numba" in attrs["versions"]
+    sets = json.loads(attrs["parameter_sets"])
+    assert sets and all(citation == get_model(name).citation for name, citation in sets.items())
+
+
 def test_same_subject_in_every_cell(store):
     trough = open_sweep(store)["trough"].values  # (hold, restart, subject, dose)
     before = slice(0, HOLD_START_DAY - 1)  # doses of days 1-9, before the hold

@@ -21,6 +21,8 @@ EXIT_INTERNAL_ERROR = 1
 
 
 def _run(args: argparse.Namespace) -> int:
+    import json
+
     from .io import write_netcdf
     from .report import format_comparison_text, format_json, format_text, verdicts
     from .scenario import load_scenario, run_scenario
@@ -37,6 +39,8 @@ def _run(args: argparse.Namespace) -> int:
         + (f" --method {args.method}" if args.method else "")
         + (f" -o {args.output}" if args.output else "")
     )
+    # What the command line changed from the scenario file (`imapk rerun` applies it again).
+    ds.attrs["command_line_overrides"] = json.dumps({"method": args.method} if args.method else {})
     summary = verdicts(ds)
     if args.output is not None:
         write_netcdf(ds, args.output)

@@ -54,6 +54,7 @@ grid may not exceed :data:`MAX_DENSE_POINTS` points.
 
 from __future__ import annotations
 
+import json
 import math
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -1069,6 +1070,7 @@ def _run_model(scenario, model, table, covariates, subjects, clock, solver, time
             "iov_cl": population.iov_cl,
         }
         attrs.update(provenance(scenario))
+        attrs["parameter_set_record"] = json.dumps(model.record())
         if population.seed is not None:
             attrs["seed"] = population.seed
         if scenario.overrides:

@@ -451,8 +451,26 @@ def _template(sweep: Sweep, layout: _Layout):
         scenario=sweep.base_text,
         swept_dimensions=json.dumps(list(dims)),
         subjects_per_chunk=s,
+        **_provenance(sweep),
     )
     return ds
+
+
+def _provenance(sweep: Sweep) -> dict:
+    """The record of a sweep store beyond its two texts: library versions, the covariate file's
+    content, and the parameter sets (name, citation) its cells use."""
+    from .scenario import provenance
+
+    models = {}
+    first = None
+    for _, values in sweep.cells():
+        scenario = cell_scenario(sweep, values)
+        first = first or scenario
+        for model in scenario.models:
+            models.setdefault(model.name, model.citation)
+    record = provenance(first)
+    record["parameter_sets"] = json.dumps(models)
+    return record
 
 
 def _dose_chunk(n_subjects: int, n_doses: int) -> int:

@@ -229,6 +229,27 @@ class PopulationModel:
         values = self.typical(arrays, occasion)
         return {name: np.broadcast_to(np.asarray(value, dtype=float), (n,)).copy() for name, value in values.items()}
 
+    def record(self) -> dict:
+        """The model's numbers as plain data, for a result's provenance: citation, typical values
+        (without covariates; a covariate model's depend on each subject's covariates, stored with the
+        per-subject parameters), IIV, residual error, occasions and time variation."""
+        from dataclasses import asdict
+
+        record = {
+            "name": self.name,
+            "citation": self.citation,
+            "covariates": list(self.covariates),
+            "iiv_parameters": list(self.iiv_parameters),
+            "omega": [list(row) for row in self.omega],
+            "residual": asdict(self.residual),
+            "occasion_days": list(self.occasion_days),
+            "time_variation": asdict(self.time_variation),
+        }
+        if not self.covariates:
+            params = self.typical_params()
+            record["typical"] = {k: v for k, v in asdict(params).items() if v is not None and not isinstance(v, tuple)}
+        return record
+
     def typical_params(self, covariates: Mapping[str, object] | None = None, occasion: int = 0) -> PKParams:
         """Typical parameters of one subject as :class:`~imapk.params.PKParams`."""
         values = self.typical_values(covariates or {}, occasion)
