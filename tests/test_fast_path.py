@@ -65,6 +65,19 @@ def test_fast_path__threads_and_blocks_are_bit_identical(monkeypatch):
     np.testing.assert_array_equal(threaded, serial)
 
 
+def test_general_walk__threads_are_bit_identical(monkeypatch):
+    """Threshold statistics and a dense grid (the general walk) split over threads: same bits as one thread."""
+    table = SCHEDULES["case report"].lower()
+    parameters = population(301, seed=6)
+    kwargs = dict(times=np.arange(0.0, table.end, 7.0), levels=np.array([1100.0, 3000.0]), window=(672.0, table.end))
+    monkeypatch.setattr(exact, "MIN_PARALLEL_WORK", 0)
+    threaded = exact.run_exact(table, parameters, **kwargs)
+    monkeypatch.setattr(exact, "MIN_PARALLEL_WORK", 10**18)
+    serial = exact.run_exact(table, parameters, **kwargs)
+    for name in ("trough", "concentration", "time_below", "longest_below", "peak"):
+        np.testing.assert_array_equal(getattr(threaded, name), getattr(serial, name), err_msg=name)
+
+
 def test_fast_path__zero_order_and_changes_at_dose_times():
     """Zero-order input (Schmidli-like D1 1.5 h) and steps of CL, V, ka and F on day 29 (a dose time)."""
     from imapk.params import ParameterChange, PKParams

@@ -283,9 +283,17 @@ def run_exact(
             return ExactResult(trough, np.empty((n, 0)), np.zeros((n, 0)), np.zeros((n, 0)), np.zeros(n))
     x = prepare_inputs(table, parameters, times=times, levels=levels, window=window, dose_factor=dose_factor)
     conc, time_below, longest_below, peak = allocate(x)
-    kernels.simulate_population(
-        x.t0, x.ad0, x.ac0, x.input_time, x.input_amount, x.d1, x.change_time, x.ka, x.k, x.v,
-        x.obs_time, x.obs_left, x.window[0], x.window[1], x.levels,
-        conc, time_below, longest_below, peak,
-    )
+    from ._numba import parallel_threads, run_blocks
+
+    def block(lo, hi):  # subjects lo..hi-1: views along the subject axis, written in place
+        kernels.simulate_population(
+            x.t0[lo:hi], x.ad0[lo:hi], x.ac0[lo:hi], x.input_time[lo:hi], x.input_amount[lo:hi], x.d1[lo:hi],
+            x.change_time, x.ka[lo:hi], x.k[lo:hi], x.v[lo:hi],
+            x.obs_time, x.obs_left, x.window[0], x.window[1], x.levels,
+            conc[lo:hi], time_below[lo:hi], longest_below[lo:hi], peak[lo:hi],
+        )
+
+    n = x.t0.size
+    work = n * (x.input_time.shape[1] * (1 + x.levels.size) + x.obs_time.size)
+    run_blocks(block, n, min(parallel_threads(), n) if work >= MIN_PARALLEL_WORK else 1)
     return finish(x, conc, time_below, longest_below, peak)
