@@ -267,6 +267,24 @@ def mutated(draw, base=BASE):
     return doc
 
 
+#: Outcomes of every fuzzed input of this module: "ran", or the error's (key, problem) and full message.
+OUTCOMES: list = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fuzz_tally(request):
+    """After the module: how many inputs ran or were refused, and how many distinct messages (shown with -s)."""
+    yield
+    refused = [o for o in OUTCOMES if o != "ran"]
+    line = (
+        f"fuzzed scenarios: {len(OUTCOMES)} inputs, {len(OUTCOMES) - len(refused)} ran, {len(refused)} refused "
+        f"with {len({o[1] for o in refused})} distinct messages ({len({o[0] for o in refused})} distinct key + problem)"
+    )
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(line)
+
+
 def _check_outcome(text: str) -> None:
     """Parse and run `text`: a Dataset with finite non-negative troughs, or a one-line ImapkError."""
     try:
@@ -274,9 +292,11 @@ def _check_outcome(text: str) -> None:
         ds = imapk.run_scenario(scenario)
     except imapk.ImapkError as error:
         message = str(error)
+        OUTCOMES.append(((error.key, error.problem), message))
         assert message.startswith(SOURCE), message
         assert "\n" not in message and "\r" not in message, message
         return
+    OUTCOMES.append("ran")
     trough = ds["trough"].values
     assert trough.size and np.all(np.isfinite(trough)) and np.all(trough >= 0.0)
 
