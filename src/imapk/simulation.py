@@ -38,6 +38,10 @@ def _version() -> str:
 def engine_inputs(schedule, params, changes=()) -> tuple[DoseTable, ParameterTable]:
     """The lowered schedule and the parameter table, from what users pass to :func:`simulate`."""
     table = schedule if isinstance(schedule, DoseTable) else schedule.lower()
+    if table.time.size == 0:
+        from .errors import ScheduleError
+
+        raise ScheduleError("the dose table is empty: a schedule needs at least one scheduled dose", key="schedule")
     if isinstance(params, PKParams):
         return table, ParameterTable.from_params(params, tuple(changes))
     if changes:

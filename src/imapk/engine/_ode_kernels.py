@@ -530,10 +530,10 @@ def dop853_step(t, h, ad, ac, fd, fc, par, rtol, atol, kd, kc):
     wc = error_scale(ac, ac_new, rtol, atol)
     err5 = (e5d / wd) ** 2 + (e5c / wc) ** 2
     err3 = (e3d / wd) ** 2 + (e3c / wc) ** 2
-    if err5 == 0.0 and err3 == 0.0:
-        err = 0.0
-    else:
-        err = abs(h) * err5 / math.sqrt(2.0 * (err5 + 0.01 * err3))
+    # Guard the denominator itself (as scipy's DOP853 does): after a long decay err3 can be a
+    # subnormal whose hundredth underflows to 0, and 0/0 would stop the solve as "non-finite".
+    denominator = err5 + 0.01 * err3
+    err = 0.0 if denominator == 0.0 else abs(h) * err5 / math.sqrt(2.0 * denominator)
     return ad_new, ac_new, fd_new, fc_new, err
 
 
