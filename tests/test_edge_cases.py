@@ -240,7 +240,7 @@ def test_tiny_and_huge_doses_and_volumes__linear_and_finite(dose, v):
     a = dose / 400.0
     np.testing.assert_allclose(trough, a * base_trough, rtol=1e-13, atol=0.0)
     np.testing.assert_allclose(conc, a * base_conc, rtol=1e-13, atol=0.0)
-    unit = lambda dt: bateman(dt, CL, v, KA)  # noqa: E731
+    unit = lambda dt: bateman(dt, CL, v, KA)
     peak = float(np.max(conc))
     # Relative to the largest value: the scale spans 1e-12 to 1e18 ng/mL across the cases.
     scale = {"floor": 1e-9 * peak, "atol": 1e-19 * peak}
@@ -326,7 +326,7 @@ def test_long_infusion__matches_infusion_superposition(tlag):
     The dense grid includes every infusion start and end, where the rate steps."""
     d1 = 30.0
     params = PKParams(cl=CL, v=V, d1=d1, tlag=tlag)
-    unit = lambda dt: infusion(dt, CL, V, d1)  # noqa: E731
+    unit = lambda dt: infusion(dt, CL, V, d1)
     times = np.concatenate([np.arange(0.0, 60 * 24.0, 0.5), HOLD_60_TIMES + tlag, HOLD_60_TIMES + tlag + d1])
     trough, conc = run(HOLD_60, params, times=times)
     expected = superpose(HOLD_60_TIMES, HOLD_60_TIMES + tlag, HOLD_60_AMOUNTS, unit)

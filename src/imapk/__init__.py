@@ -35,7 +35,7 @@ _LAZY = {
     "read_netcdf": "imapk.io",
 }
 
-from .errors import (  # noqa: E402, F401  (cheap, and users catch these)
+from .errors import (  # noqa: F401  (cheap, and users catch these)
     ImapkError,
     ParameterError,
     ScenarioError,

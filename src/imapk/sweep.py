@@ -686,7 +686,7 @@ def _store_attrs(out: Path) -> dict:
 
     try:
         return dict(zarr.open_group(str(out), mode="r").attrs)
-    except Exception:  # noqa: BLE001 - anything unreadable is "not an imapk store"
+    except Exception:
         raise SweepError("not a Zarr store written by imapk", source=str(out)) from None
 
 
