@@ -686,7 +686,7 @@ def _store_attrs(out: Path) -> dict:
 
     try:
         return dict(zarr.open_group(str(out), mode="r").attrs)
-    except Exception:
+    except Exception:  # anything unreadable is "not an imapk store"
         raise SweepError("not a Zarr store written by imapk", source=str(out)) from None
 
 
