@@ -147,7 +147,7 @@ def test_covariates__csv_units_are_converted(tmp_path):
         ("haemoglobin [g/dL]\n130\n", "column 'haemoglobin [g/dL]' (row 2): implausible haemoglobin (a unit slip?) (got '130'; expected 3-25 g/dL)"),
         ("height [cm]\n180\n", "column 'height [cm]': unknown covariate (got 'height'; expected one of"),
         ("weight [kg],age [y]\n70\n", "row 2: has 1 fields, the header has 2"),
-        ("weight [kg]\nseventy\n", "column 'weight [kg]': not a number in row 2 (got 'seventy')"),
+        ("weight [kg]\nseventy\n", "column 'weight [kg]': not a number in row 2 (got 'seventy'; expected e.g. 70 or 70.5)"),
         ("sex\nm\n", "column 'sex': unknown sex in row 2 (got 'm'; expected one of male, female)"),
         ("weight [stone]\n11\n", "column 'weight [stone]': unknown unit for weight (got 'stone'; expected one of kg, g, lb"),
     ],

@@ -285,7 +285,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from .scenario import load_scenario
+    from .scenario import check_population, load_scenario
 
     if _is_sweep(args.scenario):
         from .sweep import load_sweep
@@ -303,10 +303,11 @@ def _validate(args: argparse.Namespace) -> int:
     table = scenario.schedule.lower()
     held = int((table.status == 1).sum())
     missed = int((table.status == 2).sum())
+    subjects = check_population(scenario)  # the covariate file and the models' covariate equations too
     print(
         f"{args.scenario}: OK: {scenario.title}: {len(table)} scheduled doses over {table.end / 24:g} days "
         f"({held} held, {missed} missed), parameter set {scenario.parameter_set}, "
-        f"{len(scenario.thresholds)} threshold(s)"
+        f"{subjects} subject(s), {len(scenario.thresholds)} threshold(s)"
     )
     return 0
 
@@ -506,6 +507,11 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``imapk`` command; returns the exit status."""
     args = _parser().parse_args(argv)
+    import warnings
+
+    previous = warnings.formatwarning
+    if not args.debug:  # one line per warning, like the errors (not the source line that warned)
+        warnings.formatwarning = lambda message, category, *_, **__: f"imapk: warning: {message}\n"
     try:
         return args.handler(args)
     except ImapkError as error:
@@ -528,6 +534,8 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERNAL_ERROR
+    finally:
+        warnings.formatwarning = previous
 
 
 if __name__ == "__main__":

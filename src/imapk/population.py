@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,6 +108,11 @@ class PopulationSpec:
     covariate_file: str | None = None
 
 
+#: A plain decimal number of a CSV cell (ASCII digits, optional sign, point and exponent; nan and inf
+#: pass here and are refused by the plausibility check with their row).
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(nan|inf|infinity)", re.IGNORECASE)
+
+
 def read_covariate_csv(path: str | Path) -> dict[str, np.ndarray]:
     """Covariates from a CSV file with a header ``name [unit]`` per numeric column.
 
@@ -116,28 +122,36 @@ def read_covariate_csv(path: str | Path) -> dict[str, np.ndarray]:
     path = Path(path)
     source = str(path)
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
+        # utf-8-sig: spreadsheets' "CSV UTF-8" export starts with a byte order mark.
+        with path.open(newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.reader(handle))
     except FileNotFoundError:
         raise ScenarioError("no such covariate file", source=source) from None
+    except IsADirectoryError:
+        raise ScenarioError("cannot read the covariate file: it is a folder", source=source) from None
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise ScenarioError(f"cannot read the covariate file: {error}", source=source) from None
-    if len(rows) < 2:
+    # Blank lines (before the header, or a trailing newline of a spreadsheet export) are not data.
+    numbered = [(r, row) for r, row in enumerate(rows, start=1) if any(cell.strip() for cell in row)]
+    if len(numbered) < 2:
         raise ScenarioError("the covariate file needs a header and at least one row", source=source)
-    header = rows[0]
-    # Blank lines (a trailing newline in a spreadsheet export) are not subjects.
-    numbered = [(r, row) for r, row in enumerate(rows[1:], start=2) if any(cell.strip() for cell in row)]
-    body = [row for _, row in numbered]
-    row_numbers = [r for r, _ in numbered]
-    if not body:
-        raise ScenarioError("the covariate file needs a header and at least one row", source=source)
+    header = numbered[0][1]
+    body = [row for _, row in numbered[1:]]
+    row_numbers = [r for r, _ in numbered[1:]]
+    if len(header) == 1 and any(sep in header[0] for sep in ";\t"):
+        sep = ";" if ";" in header[0] else "tab"
+        raise ScenarioError(
+            f"the header has one column with '{sep}' in it: imapk reads comma-separated files",
+            source=source, key="header", expected="columns separated by ','",
+        )
     result: dict[str, np.ndarray] = {}
     for column, title in enumerate(header):
         title = title.strip()
         name, _, rest = title.partition("[")
         name = name.strip()
         unit = rest.rstrip("]").strip() if rest else None
-        key = f"column '{title}'"
+        shown = title if title.isprintable() else repr(title)[1:-1]  # keep the message on one line
+        key = f"column '{shown}'"
         if name not in COVARIATES:
             raise ScenarioError(
                 "unknown covariate", source=source, key=key, got=name, expected=f"one of {', '.join(COVARIATES)}"
@@ -172,10 +186,11 @@ def read_covariate_csv(path: str | Path) -> dict[str, np.ndarray]:
         factor = unit_factor(name, unit, source=source, key=key)
         values = np.empty(len(cells))
         for i, cell in enumerate(cells):
-            try:
-                values[i] = float(cell)
-            except ValueError:
-                raise ScenarioError(f"not a number in row {row_numbers[i]}", source=source, key=key, got=cell) from None
+            if not _NUMBER.fullmatch(cell):  # float() would also take '7_0' and full-width digits
+                raise ScenarioError(
+                    f"not a number in row {row_numbers[i]}", source=source, key=key, got=cell, expected="e.g. 70 or 70.5"
+                )
+            values[i] = float(cell)
         values *= factor
         check_values(name, values, source=source, key=key, shown=cells, rows=row_numbers)
         result[name] = values

@@ -70,7 +70,10 @@ from .schedule import HOURS_PER_DAY, Hold, LadderStep, Phase, Schedule, SteadySt
 from .thresholds import CEILING, TARGET, Threshold, get_threshold
 from .units import parse_quantity
 
-__all__ = ["Scenario", "load_scenario", "parse_scenario", "run_scenario", "rerun", "provenance", "MAX_DENSE_POINTS"]
+__all__ = [
+    "Scenario", "load_scenario", "parse_scenario", "run_scenario", "rerun", "provenance", "check_population",
+    "MAX_DENSE_POINTS",
+]
 
 _MISSING = object()
 
@@ -918,6 +921,26 @@ def _covariates(scenario: Scenario, only=None):
         covariates = {name: values[subjects] for name, values in covariates.items()}
     covariates.update(draw_covariates(population.covariates, population.seed, subjects))
     return covariates, subjects
+
+
+def check_population(scenario: Scenario) -> int:
+    """Read the covariate file, draw the covariates and check every model's typical parameters on
+    them, as a run would, without simulating (``imapk validate``). Returns the number of subjects."""
+    covariates, subjects = _covariates(scenario)
+    for model in scenario.models:
+        missing = [name for name in model.covariates if name not in covariates]
+        if missing:
+            where = f"not a column of {Path(scenario.population.covariate_file).name} nor " if scenario.population.covariate_file else "not "
+            raise ScenarioError(
+                f"model {model.name} needs covariate `{missing[0]}`, {where}in [population.covariates]",
+                source=scenario.source, key="population", expected=f"covariates {', '.join(model.covariates)}",
+            )
+        try:
+            for occasion in range(len(model.occasion_days) + 1):
+                model.typical_values(covariates, occasion)
+        except ImapkError as error:
+            raise ScenarioError(error.problem, source=scenario.source, key=error.key, got=error.got, expected=error.expected) from None
+    return int(subjects.size)
 
 
 def provenance(scenario: Scenario) -> dict:

@@ -174,20 +174,22 @@ def simulate(
         factor = None if variation.f.constant else (lambda t: variation.f(np.maximum(clock(t), 0.0)))
         result = run_exact(table, table_params, times=times, levels=levels, window=window, dose_factor=factor)
     n = table_params.n_subjects
+    # Inputs are copied (O(subjects + doses)): the result must not share memory with the caller's
+    # schedule, parameters or covariates, which a later edit of either would change silently.
     data = {
         "trough": result.trough,
         "concentration": result.concentration,
-        "dose_time": table.time,
-        "dose_planned": table.planned,
+        "dose_time": table.time.copy(),
+        "dose_planned": table.planned.copy(),
         "dose_given": np.broadcast_to(table.given, (n, table.time.size)),
         "dose_status": np.array([STATUS_LABELS[s] for s in table.status]),
         "phase": table.phase.astype(str),
     }
     for name in PARAMETER_UNITS:
         values = table_params.values[name]
-        data[name] = np.full(n, np.nan) if values is None else values
+        data[name] = np.full(n, np.nan) if values is None else np.array(values)
     for name, values in (covariates or {}).items():
-        data[name] = np.asarray(values)
+        data[name] = np.array(values)
     quantiles = np.asarray(quantiles, dtype=float)
     if quantiles.ndim != 1 or np.any((quantiles < 0) | (quantiles > 1)):
         raise ImapkError("quantiles must lie in [0, 1]", key="quantiles", got=quantiles.tolist())
@@ -196,11 +198,11 @@ def simulate(
         if not resolved:
             del data["target_attainment"]
     coords = {
-        "subject": np.arange(n) if subjects is None else np.asarray(subjects),
+        "subject": np.arange(n) if subjects is None else np.array(subjects),
         "quantile": quantiles,
         "dose": np.arange(table.time.size),
-        "time": times,
-        "day": table.day,
+        "time": times.copy(),
+        "day": table.day.copy(),
     }
     if resolved:
         coords.update(

@@ -227,7 +227,29 @@ class PopulationModel:
                     )
         n = max((a.shape[0] for a in arrays.values()), default=1)
         values = self.typical(arrays, occasion)
-        return {name: np.broadcast_to(np.asarray(value, dtype=float), (n,)).copy() for name, value in values.items()}
+        result = {name: np.broadcast_to(np.asarray(value, dtype=float), (n,)).copy() for name, value in values.items()}
+        if self.covariates:  # constant typical values are checked where they are given
+            self._check_typical(result, arrays)
+        return result
+
+    def _check_typical(self, values: dict[str, np.ndarray], covariates: dict[str, np.ndarray]) -> None:
+        """Refuse covariates for which the covariate equations leave the physical range (e.g. a linear
+        effect that drives CL below zero): a model extrapolated that far has nothing to say."""
+        from ..params import PARAMETER_UNITS
+
+        for name, array in values.items():
+            allowed = (array >= 0.0) if name in ("tlag", "d1") else (array > 0.0)
+            bad = ~(np.isfinite(array) & allowed)
+            if bad.any():
+                i = int(np.argmax(bad))
+                where = ", ".join(f"{c} = {np.ravel(v)[min(i, np.ravel(v).size - 1)]}" for c, v in covariates.items())
+                raise ParameterError(
+                    f"model {self.name}: the covariate equations give {name} = {array[i]:.4g} "
+                    f"{PARAMETER_UNITS.get(name, '')} for subject {i}" + (f" ({where})" if where else "")
+                    + "; these covariates are beyond what the model can describe",
+                    key="covariates",
+                    expected=f"{name} {'>= 0' if name in ('tlag', 'd1') else '> 0'}",
+                )
 
     def record(self) -> dict:
         """The model's numbers as plain data, for a result's provenance: citation, typical values
