@@ -359,3 +359,20 @@ def threshold_reference(conc, slope, breakpoints, window, level, conc_left=None)
 def grid_time_below(conc_on_grid, step, level):
     """Time below `level` from a uniform grid (midpoint rule on the indicator). [h]"""
     return float(np.count_nonzero(conc_on_grid < level)) * step
+
+
+def assert_close(actual, expected, rtol, floor, atol, *, nonnegative=False):
+    """Relative comparison (rtol) where |expected| > floor, absolute (atol) below it, where the
+    reference underflows; NaN and inf never pass, nor negatives with `nonnegative`."""
+    actual = np.asarray(actual, dtype=float)
+    expected = np.asarray(expected, dtype=float)
+    assert actual.shape == expected.shape
+    assert np.all(np.isfinite(actual)), "non-finite concentrations"
+    if nonnegative:
+        assert np.all(actual >= 0.0), f"negative concentrations: {actual[actual < 0][:3]}"
+    big = np.abs(expected) > floor
+    rel = np.abs(actual - expected)[big] / np.abs(expected)[big]
+    worst = rel.max(initial=0.0)
+    assert worst <= rtol, f"max relative error {worst:.3e} > {rtol:.0e} at {np.flatnonzero(big)[rel.argmax()]}"
+    absolute = np.abs(actual - expected)[~big].max(initial=0.0)
+    assert absolute <= atol, f"max absolute error {absolute:.3e} > {atol:.0e} where the reference underflows"

@@ -60,16 +60,7 @@ def run(schedule, params, changes=(), **kwargs):
 
 def assert_close(actual, expected, rtol=RTOL, floor=FLOOR, atol=ATOL):
     """Relative comparison where |expected| > floor, absolute (atol) below it; NaN never passes."""
-    actual = np.asarray(actual, dtype=float)
-    expected = np.asarray(expected, dtype=float)
-    assert actual.shape == expected.shape
-    assert np.all(np.isfinite(actual)), "non-finite concentrations"
-    big = np.abs(expected) > floor
-    rel = np.abs(actual - expected)[big] / np.abs(expected)[big]
-    worst = rel.max(initial=0.0)
-    assert worst <= rtol, f"max relative error {worst:.3e} > {rtol:.0e} at {np.flatnonzero(big)[rel.argmax()]}"
-    absolute = np.abs(actual - expected)[~big].max(initial=0.0)
-    assert absolute <= atol, f"max absolute error {absolute:.3e} > {atol:.0e} where the reference underflows"
+    ref.assert_close(actual, expected, rtol, floor, atol)
 
 
 def bateman(ka=KA, cl=CL, v=V):
