@@ -1014,3 +1014,11 @@ def test_result_does_not_share_memory_with_the_inputs():
     ds["weight"].values[:] *= 2.2  # e.g. a notebook converting the result to lb in place
     ds["cl"].values[:] = 0.0
     assert covariates["weight"].tolist() == [70.0, 80.0] and params.values["cl"].tolist() == [14.3, 10.0]
+
+
+def test_huge_cell_overflowing_in_the_unit_conversion(tmp_path):
+    """1e308 g/dL times 10 (to g/L) overflows: refused as implausible in its row, not a RuntimeWarning (found by fuzzing)."""
+    scenario, csv_path = _folder_case(tmp_path, "overflow", "weight [kg],age [y],sex,disease,albumin [g/dL]\n70,50,male,GIST,1e308\n")
+    kind, value = _outcome(scenario)
+    assert kind == "refused", value
+    assert str(value).startswith(f"{csv_path}: column 'albumin [g/dL]' (row 2): implausible serum albumin"), str(value)
