@@ -163,31 +163,7 @@ def create_dataset(data_vars: dict, coords: dict | None = None, attrs: dict | No
     ValueError
         For a variable whose shape does not fit its spec, or whose name is a dimension name.
     """
-    import xarray as xr
-
-    def build(name, values):
-        spec = SPECS[name]
-        attrs_ = {"long_name": spec.long_name, "description": spec.description}
-        if spec.units is not None:
-            attrs_["units"] = spec.units
-        # fastpath: the data is already a plain numpy array, so xarray need not probe for duck arrays
-        # (which imports dask: 0.07-0.2 s of every `imapk run -o`); a dimension coordinate is handed
-        # over as the pandas index xarray would build from it, for the same reason.
-        array = _checked(name, values)
-        if spec.dims == (name,):
-            import pandas as pd
-
-            array = pd.Index(array, dtype=object if array.dtype.kind in "OU" else None)
-        return xr.Variable(spec.dims, array, attrs_, fastpath=True)
-
-    for name in data_vars:
-        if name in DIMENSIONS:
-            raise ValueError(f"data variable {name!r} would collide with the dimension of the same name")
-    return xr.Dataset(
-        {name: build(name, values) for name, values in data_vars.items()},
-        coords={name: build(name, values) for name, values in (coords or {}).items()},
-        attrs=attrs or {},
-    )
+    return Result(data_vars, coords, attrs).to_dataset()
 
 
 @dataclass(frozen=True)
@@ -240,5 +216,25 @@ class Result:
         self.data_vars[name] = _checked(name, values)
 
     def to_dataset(self):
-        """The xarray Dataset of these variables (see :func:`create_dataset`)."""
-        return create_dataset(self.data_vars, self.coords, self.attrs)
+        """The xarray Dataset of these variables, with each spec's units and descriptions in attrs."""
+        import xarray as xr
+
+        def build(name, array):
+            spec = SPECS[name]
+            attrs = {"long_name": spec.long_name, "description": spec.description}
+            if spec.units is not None:
+                attrs["units"] = spec.units
+            # fastpath: the data is already a plain numpy array, so xarray need not probe for duck
+            # arrays (which imports dask: 0.07-0.2 s of every `imapk run -o`); a dimension coordinate
+            # is handed over as the pandas index xarray would build from it, for the same reason.
+            if spec.dims == (name,):
+                import pandas as pd
+
+                array = pd.Index(array, dtype=object if array.dtype.kind in "OU" else None)
+            return xr.Variable(spec.dims, array, attrs, fastpath=True)
+
+        return xr.Dataset(
+            {name: build(name, values) for name, values in self.data_vars.items()},
+            coords={name: build(name, values) for name, values in self.coords.items()},
+            attrs=self.attrs,
+        )

@@ -449,19 +449,18 @@ def interval_map(cl, v, ka, f, lag, dur, tau, coef, b):
     coef[3] = 0.
     """
     k = cl / v
-    amount = f
     coef[2, b] = math.exp(-k * tau)
     coef[5, b] = NG_PER_ML_PER_MG_PER_L / v
     if dur > 0.0:
         coef[0, b] = 0.0
         coef[1, b] = 0.0
         coef[3, b] = 0.0
-        coef[4, b] = amount * phi(k * dur) * math.exp(-k * (tau - lag - dur))
+        coef[4, b] = f * phi(k * dur) * math.exp(-k * (tau - lag - dur))
     else:
         coef[0, b] = math.exp(-ka * tau)
         coef[1, b] = depot_transfer(ka, k, tau)
-        coef[3, b] = amount * math.exp(-ka * (tau - lag))
-        coef[4, b] = amount * depot_transfer(ka, k, tau - lag)
+        coef[3, b] = f * math.exp(-ka * (tau - lag))
+        coef[4, b] = f * depot_transfer(ka, k, tau - lag)
 
 
 @jit
