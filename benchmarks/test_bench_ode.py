@@ -59,6 +59,17 @@ def scaled_error(ode: np.ndarray, exact: np.ndarray, v: np.ndarray) -> float:
     return float(np.max(np.abs(ode - exact) / (atol_conc + RTOL * np.abs(exact))))
 
 
+def record(benchmark, case: str, n_subjects: int, error: float, scipy_rate: float) -> None:
+    """The case's throughput, error and ratio to scipy in ``benchmark.extra_info`` (no stats when disabled)."""
+    info = benchmark.extra_info
+    info.update(case=case, n_subjects=n_subjects, n_doses=DAYS, scaled_error_vs_exact=error,
+                scipy_subject_doses_per_second=scipy_rate)
+    stats = getattr(benchmark, "stats", None)
+    if stats is not None:
+        rate = n_subjects * DAYS / stats.stats.median
+        info.update(subject_doses_per_second=rate, ratio_vs_scipy=rate / scipy_rate, median_seconds=stats.stats.median)
+
+
 @pytest.mark.parametrize("n_subjects", [1, 100, 1000])
 def test_ode_troughs(benchmark, quick, scipy_rate, n_subjects):
     if quick and n_subjects > 100:
@@ -73,10 +84,25 @@ def test_ode_troughs(benchmark, quick, scipy_rate, n_subjects):
     exact = simulate(table, params).trough.values
     error = scaled_error(ds.trough.values, exact, params.values["v"])
     assert error < 10  # the ODE path keeps its promise at this tolerance
-    info = benchmark.extra_info
-    info.update(case="ODE path, troughs, rtol = atol = 1e-8", n_subjects=n_subjects, n_doses=DAYS,
-                scaled_error_vs_exact=error, scipy_subject_doses_per_second=scipy_rate)
-    stats = getattr(benchmark, "stats", None)
-    if stats is not None:
-        rate = n_subjects * DAYS / stats.stats.median
-        info.update(subject_doses_per_second=rate, ratio_vs_scipy=rate / scipy_rate, median_seconds=stats.stats.median)
+    record(benchmark, "ODE path, troughs, rtol = atol = 1e-8", n_subjects, error, scipy_rate)
+
+
+@pytest.mark.parametrize("variant", ["tlag 0.5 h", "hourly grid"])
+def test_ode_variants(benchmark, quick, scipy_rate, variant):
+    """Workload W at N = 100 on the ODE path with a 0.5 h lag, and with an hourly grid (8 760 dense
+    concentrations per subject). The ratio is against the lag-free scipy troughs rate of this module."""
+    n_subjects = 100
+    params: ParameterTable = draw_parameters(n_subjects)
+    kwargs = {"method": "ode", "rtol": RTOL, "atol": ATOL}
+    if variant == "tlag 0.5 h":
+        params.values["tlag"][:] = 0.5
+    else:
+        kwargs["times"] = exact_bench.HOURLY
+    rounds = ROUNDS[n_subjects][1 if quick else 0]
+    ds = benchmark.pedantic(simulate, args=(schedule(), params), kwargs=kwargs, rounds=rounds, warmup_rounds=1, iterations=1)
+    exact = simulate(schedule(), params, times=kwargs.get("times"))
+    error = scaled_error(ds.trough.values, exact.trough.values, params.values["v"])
+    if variant == "hourly grid":
+        error = max(error, scaled_error(ds.concentration.values, exact.concentration.values, params.values["v"]))
+    assert error < 10
+    record(benchmark, f"ODE path, troughs, {variant}, rtol = atol = 1e-8", n_subjects, error, scipy_rate)
