@@ -124,6 +124,24 @@ def test_covariates__missing_names_model_and_covariate():
     assert "model widmer2006_covariates needs covariate `age`" in str(info.value)
 
 
+@pytest.mark.parametrize("command", ["run", "validate"])
+def test_covariates__missing_from_the_file_names_the_file(tmp_path, capsys, command):
+    """A covariate neither in the CSV nor in [population.covariates]: both commands say where it was looked for."""
+    from imapk.cli import main
+
+    (tmp_path / "p.csv").write_text("weight [kg],age [y],sex\n70,50,male\n")
+    scenario = tmp_path / "s.toml"
+    scenario.write_text(
+        '[scenario]\ntitle = "t"\n[model]\nparameter_set = "widmer2006_covariates"\n[population]\n'
+        'covariates_file = "p.csv"\n[[schedule.phases]]\ndose = "400 mg"\ndays = 3\n'
+    )
+    assert main([command, str(scenario)]) == 2
+    assert capsys.readouterr().err == (
+        f"imapk: error: {scenario}: population: model widmer2006_covariates needs covariate `disease`, not a column "
+        "of p.csv nor in [population.covariates] (expected covariates weight, age, sex, disease)\n"
+    )
+
+
 def test_covariates__outside_fitted_range_warns():
     covariates = _fixed(2, {**WIDMER_COV, "weight": 150.0})
     with pytest.warns(CovariateRangeWarning, match="weight outside the range model widmer2006_covariates"):
@@ -147,6 +165,8 @@ def test_covariates__csv_units_are_converted(tmp_path):
         ("haemoglobin [g/dL]\n130\n", "column 'haemoglobin [g/dL]' (row 2): implausible haemoglobin (a unit slip?) (got '130'; expected 3-25 g/dL)"),
         ("height [cm]\n180\n", "column 'height [cm]': unknown covariate (got 'height'; expected one of"),
         ("weight [kg],age [y]\n70\n", "row 2: has 1 fields, the header has 2"),
+        # the plausible 2-300 kg in the column's unit: 1 lb = 0.45359237 kg exactly
+        ("weight [lb]\n2000\n", "column 'weight [lb]' (row 2): implausible body weight (a unit slip?) (got '2000'; expected 4.409-661.4 lb, i.e. 2-300 kg)"),
         ("weight [kg]\nseventy\n", "column 'weight [kg]': not a number in row 2 (got 'seventy'; expected e.g. 70 or 70.5)"),
         ("sex\nm\n", "column 'sex': unknown sex in row 2 (got 'm'; expected one of male, female)"),
         ("weight [stone]\n11\n", "column 'weight [stone]': unknown unit for weight (got 'stone'; expected one of kg, g, lb"),

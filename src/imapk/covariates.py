@@ -140,8 +140,9 @@ def parse_covariate_value(name: str, value: object, *, source: str | None = None
         raise ScenarioError(
             f"cannot read {name} with its unit", source=source, key=key, got=value, expected=f"e.g. '{_example(spec)}'"
         )
-    number = float(match.group(1)) * unit_factor(name, match.group(2), source=source, key=key)
-    check_values(name, np.array([number]), source=source, key=key, shown=[value])
+    factor = unit_factor(name, match.group(2), source=source, key=key)
+    number = float(match.group(1)) * factor
+    check_values(name, np.array([number]), source=source, key=key, shown=[value], unit=match.group(2), factor=factor)
     return number
 
 
@@ -150,18 +151,27 @@ def _example(spec: CovariateSpec) -> str:
     return f"{(low + high) / 2 if math.isfinite(high) else low:g} {spec.unit}"
 
 
-def check_values(name: str, values: np.ndarray, *, source=None, key=None, shown=None, rows=None) -> None:
-    """Refuse values of a numeric covariate outside its plausible range (or not finite)."""
+def check_values(
+    name: str, values: np.ndarray, *, source=None, key=None, shown=None, rows=None, unit=None, factor=1.0
+) -> None:
+    """Refuse values of a numeric covariate outside its plausible range (or not finite).
+
+    `values` are in canonical units; `unit` and `factor` (canonical per unit) are those the user
+    wrote, so the expected range is also given in their unit.
+    """
     spec = COVARIATES[name]
     low, high = spec.plausible
     bad = ~(np.isfinite(values) & (values >= low) & (values <= high))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         where = f"{key}" if rows is None else f"{key} (row {rows[i]})"
+        expected = f"{low:g}-{high:g} {spec.unit}"
+        if unit is not None and unit != spec.unit and factor > 0:
+            expected = f"{low / factor:.4g}-{high / factor:.4g} {unit}, i.e. {expected}"
         raise ScenarioError(
             f"implausible {spec.description.lower()} (a unit slip?)",
             source=source,
             key=where,
             got=shown[i] if shown is not None else float(values[i]),
-            expected=f"{low:g}-{high:g} {spec.unit}",
+            expected=expected,
         )

@@ -193,7 +193,7 @@ def read_covariate_csv(path: str | Path) -> dict[str, np.ndarray]:
             values[i] = float(cell)
         with np.errstate(over="ignore"):  # 1e308 g/dL overflows to inf, which check_values refuses by row
             values *= factor
-        check_values(name, values, source=source, key=key, shown=cells, rows=row_numbers)
+        check_values(name, values, source=source, key=key, shown=cells, rows=row_numbers, unit=unit, factor=factor)
         result[name] = values
     return result
 

@@ -923,18 +923,24 @@ def _covariates(scenario: Scenario, only=None):
     return covariates, subjects
 
 
+def _check_covariates_given(scenario: Scenario, model: PopulationModel, covariates: dict) -> None:
+    """Refuse a model whose covariates are neither columns of the covariate file nor in [population.covariates]."""
+    missing = [name for name in model.covariates if name not in covariates]
+    if missing:
+        file = scenario.population.covariate_file
+        where = f"not a column of {Path(file).name} nor " if file else "not "
+        raise ScenarioError(
+            f"model {model.name} needs covariate `{missing[0]}`, {where}in [population.covariates]",
+            source=scenario.source, key="population", expected=f"covariates {', '.join(model.covariates)}",
+        )
+
+
 def check_population(scenario: Scenario) -> int:
     """Read the covariate file, draw the covariates and check every model's typical parameters on
     them, as a run would, without simulating (``imapk validate``). Returns the number of subjects."""
     covariates, subjects = _covariates(scenario)
     for model in scenario.models:
-        missing = [name for name in model.covariates if name not in covariates]
-        if missing:
-            where = f"not a column of {Path(scenario.population.covariate_file).name} nor " if scenario.population.covariate_file else "not "
-            raise ScenarioError(
-                f"model {model.name} needs covariate `{missing[0]}`, {where}in [population.covariates]",
-                source=scenario.source, key="population", expected=f"covariates {', '.join(model.covariates)}",
-            )
+        _check_covariates_given(scenario, model, covariates)
         try:
             for occasion in range(len(model.occasion_days) + 1):
                 model.typical_values(covariates, occasion)
@@ -1039,6 +1045,8 @@ def run_scenario(
         )
     times = None if scenario.dense_step is None or dense is False else np.arange(0.0, end + 1e-9, scenario.dense_step)
     covariates, subjects = _covariates(scenario, subjects)
+    for model in scenario.models:
+        _check_covariates_given(scenario, model, covariates)
     results = [
         [_run_model(scenario, model, table, covariates, subjects, clock, solver, times, (start, stop), summaries)
          for model in scenario.models]
