@@ -132,7 +132,7 @@ def test_covariates__missing_from_the_file_names_the_file(tmp_path, capsys, comm
     (tmp_path / "p.csv").write_text("weight [kg],age [y],sex\n70,50,male\n")
     scenario = tmp_path / "s.toml"
     scenario.write_text(
-        '[scenario]\ntitle = "t"\n[model]\nparameter_set = "widmer2006_covariates"\n[population]\n'
+        '[scenario]\ntitle = "t"\nseed = 1\n[model]\nparameter_set = "widmer2006_covariates"\n[population]\n'
         'covariates_file = "p.csv"\n[[schedule.phases]]\ndose = "400 mg"\ndays = 3\n'
     )
     assert main([command, str(scenario)]) == 2
