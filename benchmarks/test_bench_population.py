@@ -32,7 +32,6 @@ import math
 import statistics
 import time
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -40,6 +39,8 @@ import pytest
 from imapk import Phase, Schedule, simulate
 from imapk.models import MODELS
 from imapk.population import CovariateDistribution, CovariateRangeWarning, draw_covariates, draw_parameters
+
+from test_bench_exact import ScipyReference
 
 #: Seed of every population draw (subject i is the same subject whatever N).
 SEED = 20240917
@@ -199,20 +200,6 @@ def scipy_troughs(table, parameters, i: int) -> np.ndarray:
     return trough
 
 
-@dataclass(frozen=True)
-class ScipyReference:
-    model: str
-    n_subjects: int
-    n_doses: int
-    repeats: int
-    seconds: float  # median wall time of one run over all subjects and doses
-    troughs: np.ndarray  # (n_subjects, n_doses) [ng/mL]
-
-    @property
-    def subject_doses_per_second(self) -> float:
-        return self.n_subjects * self.n_doses / self.seconds
-
-
 @pytest.fixture(scope="module")
 def scipy_references(quick) -> dict[str, ScipyReference]:
     """Per model: scipy on the first subjects of the same draw (parameters given, not drawn)."""
@@ -228,7 +215,7 @@ def scipy_references(quick) -> dict[str, ScipyReference]:
             start = time.perf_counter()
             troughs = np.stack([scipy_troughs(table, parameters, i) for i in range(n)])
             times.append(time.perf_counter() - start)
-        references[name] = ScipyReference(name, n, table.time.size, repeats, statistics.median(times), troughs)
+        references[name] = ScipyReference(n, table.time.size, repeats, statistics.median(times), troughs)
     return references
 
 
