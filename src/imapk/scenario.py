@@ -1055,7 +1055,7 @@ def run_scenario(
     if len(results) == 1 and len(results[0]) == 1:
         return results[0][0].to_dataset() if as_dataset else results[0][0]
     by_clock = [
-        [r.to_dataset() for r in row][0] if len(row) == 1
+        row[0].to_dataset() if len(row) == 1
         else _stack([r.to_dataset() for r in row], "model", [m.name for m in scenario.models])
         for row in results
     ]

@@ -40,7 +40,7 @@ import re
 import shutil
 import sys
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +91,8 @@ class Sweep:
     dimensions: tuple[tuple[Axis, ...], ...]  # each entry: the axes that move together along one dimension
     subjects_per_chunk: int
     digest: str
+    #: (name, citation) of every population model the cells use, found while validating them.
+    parameter_sets: tuple[tuple[str, str], ...] = ()
 
     @property
     def dims(self) -> tuple[str, ...]:
@@ -274,16 +276,19 @@ def load_sweep(path: str | Path) -> Sweep:
     sweep = Sweep(source, base_source, base_data, base_text, tuple(groups), chunk, digest)
     # Validate every cell now: a bad value fails before any work starts.
     where = {axis.key: i for i, axis in enumerate(axes.values())}
+    models: dict[str, str] = {}
     for index, values in sweep.cells():
         cell_data = copy.deepcopy(base_data)
         for group in sweep.dimensions:
             for axis in group:
                 _set(cell_data, axis.key, values[axis.key], source, f"sweep.axes[{where[axis.key]}].key")
         try:
-            scenario_from_data(cell_data, base_source, base_text)
+            cell = scenario_from_data(cell_data, base_source, base_text)
         except ImapkError as error:
             raise _cell_error(error, sweep, values, where) from None
-    return sweep
+        for model in cell.models:
+            models.setdefault(model.name, model.citation)
+    return replace(sweep, parameter_sets=tuple(models.items()))
 
 
 def _cell_error(error: ImapkError, sweep: Sweep, values: dict, where: dict) -> SweepError:
@@ -458,18 +463,12 @@ def _template(sweep: Sweep, layout: _Layout):
 
 def _provenance(sweep: Sweep) -> dict:
     """The record of a sweep store beyond its two texts: library versions, the covariate file's
-    content, and the parameter sets (name, citation) its cells use."""
+    content (shared by every cell), and the parameter sets (name, citation) its cells use."""
     from .scenario import provenance
 
-    models = {}
-    first = None
-    for _, values in sweep.cells():
-        scenario = cell_scenario(sweep, values)
-        first = first or scenario
-        for model in scenario.models:
-            models.setdefault(model.name, model.citation)
-    record = provenance(first)
-    record["parameter_sets"] = json.dumps(models)
+    _, first = next(iter(sweep.cells()))
+    record = provenance(cell_scenario(sweep, first))
+    record["parameter_sets"] = json.dumps(dict(sweep.parameter_sets))
     return record
 
 
