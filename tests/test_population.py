@@ -275,14 +275,22 @@ dense = false
     ratio = with_error.trough_observed.values[:, 29] / with_error.trough.values[:, 29] - 1.0
     # Proportional SD 0.3138 (Widmer); SE of an SD estimate at N = 2000 is 0.3138/sqrt(2 N) = 0.005: 5 SE.
     assert abs(ratio.std() - 0.3138) < 0.025
-    assert np.all(with_error.trough_observed.values >= 0)
 
 
-def test_observed__clips_at_zero():
+def test_observed__never_clipped_and_censored_below_the_limit():
+    """Combined error with a large additive part goes below 0 (it is not set to a fake 0) and is
+    marked censored below the quantification limit; the exponential form stays positive."""
     from imapk.models.base import Residual
 
-    trough = np.zeros((3, 4))
-    np.testing.assert_array_equal(observed(trough, Residual(0.3, 100.0), 1, np.arange(3)) >= 0, True)
+    trough = np.full((200, 4), 50.0)
+    values, censored = observed(trough, Residual(0.3, 100.0), 1, np.arange(200), quantification_limit=10.0)
+    assert np.any(values < 0.0)  # 50 + 100 e2 is below 0 with probability 0.31
+    np.testing.assert_array_equal(censored, values < 10.0)
+    values, censored = observed(trough, Residual(0.35, form="exponential"), 1, np.arange(200))
+    assert np.all(values > 0.0) and not censored.any()
+    # log(C_obs / C) is the SD-0.35 normal draw itself: SE of the SD at n = 800 is 0.35 / sqrt(1600) ~ 0.009
+    assert abs(np.log(values / 50.0).std() - 0.35) < 0.045
+
 
 
 # --- scenarios -----------------------------------------------------------------------------------

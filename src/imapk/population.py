@@ -381,10 +381,39 @@ def draw_parameters(
     return ParameterTable(values=values, change_times=times, change_values=tuple(changes[t] for t in times))
 
 
-def observed(trough: np.ndarray, residual: Residual, seed: int, subjects: np.ndarray) -> np.ndarray:
-    """Simulated observed troughs: C (1 + prop e1) + add e2, clipped at 0 (a negative assay result
-    is reported as 0). Streams ``residual:proportional`` and ``residual:additive`` per (subject, dose)."""
+def observed(
+    trough: np.ndarray, residual: Residual, seed: int, subjects: np.ndarray, quantification_limit: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Simulated assay results of the troughs, in the residual error's published form, and which are censored.
+
+    Combined error: C (1 + prop e1) + add e2, which can fall below 0 where the additive part is
+    large; exponential error: C exp(prop e1). Values are never clipped: a result below the
+    quantification limit is returned as drawn and marked censored (a laboratory would report it as
+    "< LLOQ"; an analysis treats it as censored, e.g. NONMEM's M3 method).
+    Streams ``residual:proportional`` and ``residual:additive`` per (subject, dose).
+
+    Parameters
+    ----------
+    trough
+        Model troughs, (subject, dose). [ng/mL]
+    residual
+        The model's residual error.
+    seed, subjects
+        Seed and subject indices positioning the random numbers.
+    quantification_limit
+        Lower limit of quantification (LLOQ). [ng/mL] With the default 0, only negative values
+        (possible with an additive part) are censored.
+
+    Returns
+    -------
+    (observed, censored)
+        Simulated assay values [ng/mL] and a boolean array, True where observed < the limit.
+    """
     n_dose = trough.shape[1]
     e1 = standard_normals(seed, "residual:proportional", subjects, n_dose)
-    e2 = standard_normals(seed, "residual:additive", subjects, n_dose)
-    return np.maximum(trough * (1.0 + residual.proportional * e1) + residual.additive * e2, 0.0)
+    if residual.form == "exponential":
+        values = trough * np.exp(residual.proportional * e1)
+    else:
+        e2 = standard_normals(seed, "residual:additive", subjects, n_dose)
+        values = trough * (1.0 + residual.proportional * e1) + residual.additive * e2
+    return values, values < quantification_limit

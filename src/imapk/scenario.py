@@ -1118,7 +1118,7 @@ def _run_model(scenario, model, table, covariates, subjects, clock, solver, time
             raise
         raise type(error)(error.problem, source=scenario.source, key=error.key or "model", got=error.got, expected=error.expected) from None
     if population.residual_error:
-        ds.add("trough_observed", observed(ds["trough"].values, model.residual, population.seed, subjects))
+        ds.add("trough_observed", observed(ds["trough"].values, model.residual, population.seed, subjects)[0])
     return ds
 
 

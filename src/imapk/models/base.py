@@ -36,20 +36,56 @@ def cv_to_variance_lognormal(cv: float) -> float:
     return math.log1p(cv * cv)
 
 
+#: Residual error models: how an assay value scatters around the model's concentration C.
+RESIDUAL_FORMS = ("combined", "exponential")
+
+
 @dataclass(frozen=True)
 class Residual:
-    """Residual (observation) error: C_obs = C (1 + proportional e1) + additive e2, e1, e2 ~ N(0, 1).
+    """Residual (observation) error, in the form its source fitted, e1, e2 ~ N(0, 1):
+
+    * ``form = "combined"`` (also proportional-only or additive-only, with the other SD 0):
+      C_obs = C (1 + proportional e1) + additive e2;
+    * ``form = "exponential"`` (additive on the log scale, NONMEM's log-transform-both-sides):
+      C_obs = C exp(proportional e1), always positive; `additive` must be 0.
 
     Parameters
     ----------
     proportional
-        SD of the proportional error, as a fraction (0.31 for 31 %). [1]
+        SD of the proportional error as a fraction (0.31 for 31 %); for the exponential form the
+        SD of log(C_obs). [1]
     additive
         SD of the additive error. [ng/mL]
+    form
+        ``"combined"`` or ``"exponential"`` (see above).
     """
 
     proportional: float = 0.0
     additive: float = 0.0
+    form: str = "combined"
+
+    def __post_init__(self) -> None:
+        if self.form not in RESIDUAL_FORMS:
+            raise ParameterError("unknown residual error form", key="residual.form", got=self.form,
+                                 expected=f"one of {', '.join(RESIDUAL_FORMS)}")
+        for name in ("proportional", "additive"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0.0):
+                raise ParameterError("must be a finite number >= 0", key=f"residual.{name}", got=value)
+        if self.form == "exponential" and self.additive != 0.0:
+            raise ParameterError("an exponential (log-additive) residual error has no additive part",
+                                 key="residual.additive", got=self.additive, expected="0")
+
+    def describe(self) -> str:
+        """One line: the form and its SDs, e.g. ``proportional 26 % + additive 249 ng/mL``."""
+        if self.form == "exponential":
+            return f"exponential (additive on the log scale), SD {self.proportional:g}"
+        parts = []
+        if self.proportional:
+            parts.append(f"proportional {self.proportional * 100:g} %")
+        if self.additive:
+            parts.append(f"additive {self.additive:g} ng/mL")
+        return " + ".join(parts) if parts else "none"
 
 
 @dataclass(frozen=True)
@@ -163,6 +199,10 @@ class PopulationModel:
         model's reference subject: (value [ng/mL], source), or None.
     time_variation
         Smooth changes of ka, CL and F with time on therapy (:class:`TimeVariation`).
+    categories
+        For each categorical covariate, the categories the model defines (default: every level
+        imapk knows for it). Any other value is refused: a model fitted on CML and GIST says
+        nothing about "other".
     """
 
     name: str
@@ -181,6 +221,7 @@ class PopulationModel:
     notes: str = ""
     reference_trough: tuple[float, str] | None = None
     time_variation: TimeVariation = TimeVariation()
+    categories: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         unknown = [p for p in self.iiv_parameters if p not in ("cl", "v", "ka", "d1", "f", "tlag")]
@@ -217,13 +258,14 @@ class PopulationModel:
         for name, values in arrays.items():
             spec = COVARIATES.get(name)
             if spec is not None and spec.categorical:
-                bad = ~np.isin(values.astype(str), spec.levels)
+                allowed = self.categories.get(name, spec.levels)
+                bad = ~np.isin(values.astype(str), allowed)
                 if bad.any():
                     raise ParameterError(
-                        f"model {self.name}: unknown value of covariate `{name}`",
+                        f"model {self.name}: value of covariate `{name}` not defined by this model",
                         key=name,
                         got=str(values[bad][0]),
-                        expected=f"one of {', '.join(spec.levels)}",
+                        expected=f"one of {', '.join(allowed)}",
                     )
         n = max((a.shape[0] for a in arrays.values()), default=1)
         values = self.typical(arrays, occasion)
