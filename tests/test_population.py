@@ -387,7 +387,7 @@ def test_iov__keeps_occasion_effects():
 
 
 def test_models__misspelt_category_is_refused_for_every_model():
-    with pytest.raises(ParameterError, match="model widmer2006_covariates: unknown value of covariate `sex`"):
+    with pytest.raises(ParameterError, match="model widmer2006_covariates: value of covariate `sex` not defined by this model"):
         get_model("widmer2006_covariates").typical_values({**WIDMER_COV, "sex": "Male"})
 
 
