@@ -203,6 +203,9 @@ class PopulationModel:
         For each categorical covariate, the categories the model defines (default: every level
         imapk knows for it). Any other value is refused: a model fitted on CML and GIST says
         nothing about "other".
+    variant_of
+        For a variant (another reading of the same publication where sources disagree), the name
+        of the main model; `notes` then says what differs and by how much on the typical trough.
     """
 
     name: str
@@ -222,6 +225,7 @@ class PopulationModel:
     reference_trough: tuple[float, str] | None = None
     time_variation: TimeVariation = TimeVariation()
     categories: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    variant_of: str | None = None
 
     def __post_init__(self) -> None:
         unknown = [p for p in self.iiv_parameters if p not in ("cl", "v", "ka", "d1", "f", "tlag")]
