@@ -1,9 +1,16 @@
-"""PK parameters of the one-compartment oral model, in canonical units.
+"""PK parameters of imatinib's linear compartment models, in canonical units.
 
-The model: a depot (gut) compartment emptied with first-order rate ``ka`` into a central
-compartment of apparent volume ``v``, eliminated with apparent clearance ``cl``; or, instead of the
-depot, zero-order input of duration ``d1`` straight into the central compartment. Each dose is
-scaled by the relative bioavailability ``f`` and enters ``tlag`` hours after its scheduled time.
+The default model has one compartment: a depot (gut) compartment emptied with first-order rate
+``ka`` into a central compartment of apparent volume ``v``, eliminated with apparent clearance
+``cl``; or, instead of the depot, zero-order input of duration ``d1`` straight into the central
+compartment. Each dose is scaled by the relative bioavailability ``f`` and enters ``tlag`` hours
+after its scheduled time.
+
+The same parameters describe the multi-compartment family: a peripheral compartment of volume
+``vp`` exchanging with the central one through the inter-compartmental clearance ``q`` (then
+``v`` is the central volume V1 or Vc), and a chain of ``n_transit`` transit compartments emptied
+at rate ``ktr`` ahead of the absorption compartment (a dose enters the first of them). See
+:mod:`imapk.engine.linear`.
 
 Notes
 -----
@@ -22,8 +29,12 @@ from .errors import ParameterError
 
 __all__ = ["PKParams", "ParameterChange", "PARAMETER_UNITS", "PARAMETER_DESCRIPTIONS"]
 
-#: Canonical unit of each parameter (also the `units` attr of the output variables).
+#: Canonical unit of each parameter every model has (also the `units` attr of the output variables).
 PARAMETER_UNITS = {"cl": "L/h", "v": "L", "ka": "1/h", "d1": "h", "f": "1", "tlag": "h"}
+#: Canonical unit of the parameters of the multi-compartment structures (None where a model lacks them).
+STRUCTURE_UNITS = {"q": "L/h", "vp": "L", "ktr": "1/h"}
+#: Every rate and volume parameter by name.
+ALL_PARAMETER_UNITS = {**PARAMETER_UNITS, **STRUCTURE_UNITS}
 
 #: Dimension of each parameter, for :func:`imapk.units.parse_quantity`.
 PARAMETER_DIMENSIONS = {
@@ -33,6 +44,10 @@ PARAMETER_DIMENSIONS = {
     "d1": "time",
     "f": None,
     "tlag": "time",
+    "q": "clearance",
+    "vp": "volume",
+    "ktr": "rate_constant",
+    "n_transit": None,
 }
 
 PARAMETER_DESCRIPTIONS = {
@@ -42,7 +57,13 @@ PARAMETER_DESCRIPTIONS = {
     "d1": "Duration of zero-order input",
     "f": "Relative bioavailability (scales each dose)",
     "tlag": "Absorption lag time (shifts each dose's input)",
+    "q": "Inter-compartmental clearance between the central and peripheral compartments",
+    "vp": "Volume of the peripheral compartment",
+    "ktr": "Rate constant of each transit compartment of the absorption chain",
 }
+
+#: Transit compartments at most (published absorption chains have up to about 10).
+MAX_TRANSIT = 20
 
 
 def _check(name: str, value: float | None, *, lower: float, allow_equal: bool) -> None:
@@ -79,6 +100,15 @@ class PKParams:
         Relative bioavailability; multiplies every dose. [1]
     tlag
         Lag time between a dose and the start of its input. [h]
+    q
+        Inter-compartmental clearance (two-compartment models; with `vp`). [L/h]
+    vp
+        Peripheral volume (two-compartment models; with `q`). [L]
+    ktr
+        Transit rate constant (with `n_transit` > 0). [1/h]
+    n_transit
+        Number of transit compartments ahead of the absorption compartment (0: none). A dose
+        enters the first of them.
 
     Examples
     --------
@@ -93,8 +123,27 @@ class PKParams:
     d1: float | None = None
     f: float = 1.0
     tlag: float = 0.0
+    q: float | None = None
+    vp: float | None = None
+    ktr: float | None = None
+    n_transit: int = 0
 
     def __post_init__(self) -> None:
+        _check("q", self.q, lower=0.0, allow_equal=False)
+        _check("vp", self.vp, lower=0.0, allow_equal=False)
+        _check("ktr", self.ktr, lower=0.0, allow_equal=False)
+        transit = self.n_transit
+        if isinstance(transit, float) and transit.is_integer():
+            transit = int(transit)
+        if isinstance(transit, bool) or not isinstance(transit, int) or not 0 <= transit <= MAX_TRANSIT:
+            raise ParameterError("must be a whole number of compartments", key="n_transit", got=self.n_transit,
+                                 expected=f"0-{MAX_TRANSIT}")
+        object.__setattr__(self, "n_transit", transit)
+        if (self.q is None) != (self.vp is None):
+            raise ParameterError("a peripheral compartment needs both `q` and `vp`", key="q" if self.q is None else "vp")
+        if (self.ktr is None) != (transit == 0):
+            raise ParameterError("a transit chain needs both `n_transit` > 0 and `ktr`",
+                                 key="ktr" if self.ktr is None else "n_transit", got={"n_transit": transit, "ktr": self.ktr})
         _check("cl", self.cl, lower=0.0, allow_equal=False)
         _check("v", self.v, lower=0.0, allow_equal=False)
         _check("ka", self.ka, lower=0.0, allow_equal=False)
@@ -109,13 +158,18 @@ class PKParams:
             )
         for field in fields(self):
             value = getattr(self, field.name)
-            if value is not None:
+            if value is not None and field.name != "n_transit":
                 object.__setattr__(self, field.name, float(value))
 
     @property
     def input_kind(self) -> str:
         """``"first-order"`` or ``"zero-order"``."""
         return "first-order" if self.ka is not None else "zero-order"
+
+    @property
+    def one_compartment(self) -> bool:
+        """True for the one-compartment model without a transit chain (the fast kernels)."""
+        return self.q is None and self.n_transit == 0
 
     @property
     def k(self) -> float:
@@ -129,16 +183,16 @@ class PKParams:
 
     def updated(self, **changes: float) -> "PKParams":
         """Return a copy with some parameters replaced (validated again)."""
-        unknown = set(changes) - set(PARAMETER_UNITS)
+        unknown = set(changes) - set(ALL_PARAMETER_UNITS) - {"n_transit"}
         if unknown:
             raise ParameterError(
-                "unknown parameter", key=sorted(unknown)[0], expected=f"one of {', '.join(PARAMETER_UNITS)}"
+                "unknown parameter", key=sorted(unknown)[0], expected=f"one of {', '.join(ALL_PARAMETER_UNITS)}, n_transit"
             )
         return replace(self, **changes)
 
 
 #: Parameters that may change during therapy and how the engine applies the change.
-CHANGEABLE = ("cl", "v", "ka", "f")
+CHANGEABLE = ("cl", "v", "ka", "f", "q", "vp", "ktr")
 
 
 @dataclass(frozen=True)
@@ -189,17 +243,20 @@ class ParameterTable:
     Parameters
     ----------
     values
-        ``{"cl": (n,), "v": (n,), "ka": (n,) or None, "d1": (n,) or None, "f": (n,), "tlag": (n,)}``
-        in canonical units.
+        ``{"cl": (n,), "v": (n,), "ka": (n,) or None, "d1": (n,) or None, "f": (n,), "tlag": (n,),
+        "q", "vp", "ktr": (n,) or None}`` in canonical units.
     change_times
         Sorted times of the changes. [h]
     change_values
         For each change, the new values per subject of the parameters it changes.
+    n_transit
+        Transit compartments of the structure (shared by all subjects).
     """
 
     values: dict
     change_times: tuple[float, ...] = ()
     change_values: tuple[dict, ...] = ()
+    n_transit: int = 0
 
     @classmethod
     def from_params(cls, params: PKParams, changes: tuple[ParameterChange, ...] = (), n: int = 1) -> "ParameterTable":
@@ -208,7 +265,7 @@ class ParameterTable:
 
         values = {
             name: (None if getattr(params, name) is None else np.full(n, getattr(params, name)))
-            for name in PARAMETER_UNITS
+            for name in ALL_PARAMETER_UNITS
         }
         ordered = sorted(changes, key=lambda c: c.time)
         times = tuple(c.time for c in ordered)
@@ -220,6 +277,7 @@ class ParameterTable:
             values=values,
             change_times=times,
             change_values=tuple({name: np.full(n, value) for name, value in c.values} for c in ordered),
+            n_transit=params.n_transit,
         )
 
     @property
@@ -230,11 +288,25 @@ class ParameterTable:
     def input_kind(self) -> str:
         return "first-order" if self.values.get("ka") is not None else "zero-order"
 
+    @property
+    def structure(self) -> tuple[int, int, int]:
+        """(transit compartments, absorption compartments 0/1, peripheral compartments 0/1)."""
+        return (
+            self.n_transit,
+            int(self.values.get("ka") is not None),
+            int(self.values.get("q") is not None),
+        )
+
+    @property
+    def one_compartment(self) -> bool:
+        """True when the one-compartment kernels apply (no peripheral compartment, no transit chain)."""
+        return self.values.get("q") is None and self.n_transit == 0
+
     def segments(self, name: str):
         """Values of `name` per subject and parameter segment, shape (n, changes + 1)."""
         import numpy as np
 
-        current = self.values[name]
+        current = self.values.get(name)
         if current is None:
             current = np.zeros(self.n_subjects)
         columns = [current]

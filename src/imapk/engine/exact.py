@@ -213,8 +213,8 @@ def allocate(inputs: KernelInputs) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
 MIN_PARALLEL_WORK = 200_000
 
 
-def _fast_troughs(table: DoseTable, parameters: ParameterTable) -> np.ndarray | None:
-    """Troughs by the fast path when it applies, else None.
+def fast_path_applies(table: DoseTable, parameters: ParameterTable) -> np.ndarray | None:
+    """The dose index of each parameter change when the trough-only fast path applies, else None.
 
     It applies without a steady-state start, when every parameter change falls on a scheduled dose
     time after the first, and when every lag plus zero-order duration is shorter than every interval.
@@ -228,18 +228,29 @@ def _fast_troughs(table: DoseTable, parameters: ParameterTable) -> np.ndarray | 
         or np.any(table.time[np.minimum(change_dose, table.time.size - 1)] != change_time)
     ):
         return None
-    tlag = np.ascontiguousarray(parameters.values["tlag"], dtype=float)
-    d1 = np.ascontiguousarray(parameters.segments("d1")[:, 0])
+    tlag = np.asarray(parameters.values["tlag"], dtype=float)
+    d1 = parameters.segments("d1")[:, 0]
     interval = np.asarray(table.interval, dtype=float)
     if tlag.size and interval.size > 1 and not float((tlag + d1).max()) < float(interval[:-1].min()):
         return None
+    return change_dose.astype(np.int64)
+
+
+def _fast_troughs(table: DoseTable, parameters: ParameterTable) -> np.ndarray | None:
+    """Troughs by the fast path when it applies (see :func:`fast_path_applies`), else None."""
+    change_dose = fast_path_applies(table, parameters)
+    if change_dose is None:
+        return None
+    tlag = np.ascontiguousarray(parameters.values["tlag"], dtype=float)
+    d1 = np.ascontiguousarray(parameters.segments("d1")[:, 0])
+    interval = np.asarray(table.interval, dtype=float)
     from ._numba import parallel_threads, run_blocks
 
     segments = {name: np.ascontiguousarray(parameters.segments(name)) for name in ("cl", "v", "ka", "f")}
     n = tlag.size
     out = np.empty((n, table.time.size))
     args = (
-        table.time, np.asarray(table.given, dtype=float), interval, change_dose.astype(np.int64),
+        table.time, np.asarray(table.given, dtype=float), interval, change_dose,
         segments["cl"], segments["v"], segments["ka"], segments["f"], d1, tlag,
     )
     threads = min(parallel_threads(), n) if n * table.time.size >= MIN_PARALLEL_WORK else 1
@@ -275,7 +286,14 @@ def run_exact(
     dose_factor
         Optional extra factor on each dose as a function of scheduled dose times (see
         :func:`prepare_inputs`).
+
+    Multi-compartment structures (a peripheral compartment, a transit chain) go to
+    :func:`imapk.engine.linear.run_linear`.
     """
+    if not parameters.one_compartment:
+        from .linear import run_linear
+
+        return run_linear(table, parameters, times=times, levels=levels, window=window, dose_factor=dose_factor)
     if dose_factor is None and (times is None or len(times) == 0) and (levels is None or len(levels) == 0):
         trough = _fast_troughs(table, parameters)
         if trough is not None:

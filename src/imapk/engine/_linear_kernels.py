@@ -1,0 +1,760 @@
+"""Closed-form kernels of linear multi-compartment models (numba, arrays and floats only).
+
+The structure is data: ``n_tr`` transit compartments, ``n_abs`` (0 or 1) absorption compartment
+and ``n_per`` (0 or 1) peripheral compartment around the central one. The state x holds amounts
+[mg] in this order (``compartments`` gives the indices):
+
+    x[0 .. n_tr-1]  transit compartments, each emptied at rate ktr into the next; the last one
+                    into the absorption compartment (or into central if there is none)
+    x[a]            absorption compartment (a = n_tr), emptied at rate ka into central
+    x[c]            central (c = n_tr + n_abs): eliminated at k10 = CL/V, to the peripheral
+                    compartment at k12 = Q/V
+    x[c + 1]        peripheral: back to central at k21 = Q/Vp
+
+so dx/dt = A x + r, with A the compartmental matrix (non-negative off the diagonal, columns
+summing to <= 0) and r >= 0 the zero-order input rates. A dose enters the first compartment of
+the chain (the *head*: the first transit compartment, else the absorption compartment, else
+central) or the central compartment, as a bolus or as a zero-order input.
+
+Between events, with A and r constant over dt,
+
+    (L1)  x(dt) = e^{A dt} x + W(dt) r,     W(dt) = int_0^dt e^{A s} ds,
+
+and both come from one exponential of the augmented matrix M = [[A, E], [0, 0]] (E the columns
+e_head, e_central): e^{M dt} = [[e^{A dt}, W E], [0, I]].
+
+**The exponential.** M is essentially non-negative (non-negative off the diagonal), so with
+s = max(-M_ii) the matrix N = M + s I is non-negative and e^{M dt} = e^{-s dt} e^{N dt}. e^{N h}
+for h = dt / 2^j (j chosen so that ||N h||_inf <= 1/2) is summed as a Taylor series of
+non-negative terms, multiplied by e^{-s h} and squared j times; every operation adds or
+multiplies non-negative numbers, so each entry of the result, however small, is accurate to a
+few ulps per operation (no cancellation). This is the approach of Xue & Ye and of Shao, Gao &
+Xue for essentially non-negative matrices. Coincident or nearly coincident eigenvalues (ka = k,
+a transit rate equal to an eigenvalue of the disposition) need no special case: the method
+never forms eigenvectors. Series length: ``m + TAYLOR_EXTRA`` terms, enough that an entry first
+reached at order d <= m (m the matrix size) has converged to below 1e-18 of itself.
+
+- Xue J, Ye Q. Entrywise relative perturbation bounds for exponentials of essentially
+  non-negative matrices. Numer Math 2008;110:393-403.
+- Shao M, Gao W, Xue J. Aggressively truncated Taylor series method for accurate computation of
+  exponentials of essentially nonnegative matrices. SIAM J Matrix Anal Appl 2014;35(2):317-338.
+
+**Steady state.** The state just before the input of a dose of an infinite train (dose every
+tau) is x = sum_{k>=0} Phi^k u, Phi = e^{A tau}, u the state tau after one input from an empty
+body: the fixed point of the one-interval map, summed by doubling (S <- S + P S, P <- P P),
+again from non-negative terms only, until the added term is below 1e-17 of every entry.
+
+Every kernel also runs as plain Python (see ``_numba.load_uncompiled``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._exact_kernels import close_run, update_run
+from ._numba import jit
+
+#: Concentration per amount over volume: mg/L -> ng/mL.
+NG_PER_ML_PER_MG_PER_L = 1000.0
+#: Taylor terms beyond the matrix size (see the module docstring: 0.5^12 m!/(m + 12)! < 1e-18).
+TAYLOR_EXTRA = 14
+#: Doublings of the steady-state series at most (2^64 intervals).
+MAX_DOUBLINGS = 64
+#: Propagators remembered per subject, keyed by (parameter segment, time step).
+CACHE_SIZE = 8
+#: Each segment is cut into at least this many pieces for threshold crossings and peaks.
+N_SUB = 8
+#: Newton / bisection iterations at most for an extremum or a crossing.
+MAX_ROOT_STEPS = 64
+
+
+@jit
+def compartments(n_tr, n_abs, n_per):
+    """(state size, head index, central index) of a structure."""
+    c = n_tr + n_abs
+    return c + 1 + n_per, 0, c
+
+
+@jit
+def fill_matrix(n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, m_aug):
+    """Write the augmented matrix [[A, e_head, e_central], [0, 0]] into `m_aug` ((n + 2) square)."""
+    n, head, c = compartments(n_tr, n_abs, n_per)
+    for i in range(n + 2):
+        for j in range(n + 2):
+            m_aug[i, j] = 0.0
+    for i in range(n_tr):
+        m_aug[i, i] = -ktr
+        m_aug[i + 1, i] = ktr
+    if n_abs == 1:
+        m_aug[n_tr, n_tr] = -ka
+        m_aug[c, n_tr] = ka
+    m_aug[c, c] = -(k10 + k12) if n_per == 1 else -k10
+    if n_per == 1:
+        m_aug[c + 1, c] = k12
+        m_aug[c, c + 1] = k21
+        m_aug[c + 1, c + 1] = -k21
+    m_aug[head, n] = 1.0
+    m_aug[c, n + 1] = 1.0
+
+
+@jit
+def expm_nonnegative(m_mat, dt, out, term, work):
+    """out = e^{m_mat dt} for an essentially non-negative square matrix and dt >= 0 (see the
+    module docstring). `term` and `work` are scratch arrays of the same shape."""
+    size = m_mat.shape[0]
+    s = 0.0
+    for i in range(size):
+        s = max(s, -m_mat[i, i])
+    norm = 0.0
+    for i in range(size):
+        row = 0.0
+        for j in range(size):
+            row += abs(m_mat[i, j] + (s if i == j else 0.0))
+        norm = max(norm, row)
+    squarings = 0
+    h = dt
+    if norm * dt > 0.5:
+        squarings = int(math.ceil(math.log2(norm * dt / 0.5)))
+        h = dt / 2.0**squarings
+    # Taylor series of e^{N h}, N = M + s I >= 0
+    for i in range(size):
+        for j in range(size):
+            out[i, j] = 1.0 if i == j else 0.0
+            term[i, j] = out[i, j]
+    for k in range(1, size + TAYLOR_EXTRA + 1):
+        for i in range(size):
+            for j in range(size):
+                acc = 0.0
+                for l in range(size):
+                    acc += term[i, l] * (m_mat[l, j] + (s if l == j else 0.0))
+                work[i, j] = acc * h / k
+        for i in range(size):
+            for j in range(size):
+                term[i, j] = work[i, j]
+                out[i, j] += work[i, j]
+    scale = math.exp(-s * h)
+    for i in range(size):
+        for j in range(size):
+            out[i, j] *= scale
+    for _ in range(squarings):
+        for i in range(size):
+            for j in range(size):
+                acc = 0.0
+                for l in range(size):
+                    acc += out[i, l] * out[l, j]
+                work[i, j] = acc
+        for i in range(size):
+            for j in range(size):
+                out[i, j] = work[i, j]
+
+
+@jit
+def propagator(p, dt, n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, cache_p, cache_dt, cache_e, cursor, m_aug, term, work):
+    """Index into `cache_e` of e^{M dt} for parameter segment p, computing it if it is not cached.
+
+    ``cursor[0]`` is the next slot to overwrite (round robin). Returns the slot.
+    """
+    for slot in range(cache_p.shape[0]):
+        if cache_p[slot] == p and cache_dt[slot] == dt:
+            return slot
+    slot = cursor[0]
+    cursor[0] = (slot + 1) % cache_p.shape[0]
+    fill_matrix(n_tr, n_abs, n_per, ktr[p], ka[p], k10[p], k12[p], k21[p], m_aug)
+    expm_nonnegative(m_aug, dt, cache_e[slot], term, work)
+    cache_p[slot] = p
+    cache_dt[slot] = dt
+    return slot
+
+
+@jit
+def apply_propagator(e, n, x, rate_head, rate_central, out):
+    """out = e[:n, :n] x + rate_head e[:n, n] + rate_central e[:n, n + 1] (L1)."""
+    for i in range(n):
+        acc = rate_head * e[i, n] + rate_central * e[i, n + 1]
+        for j in range(n):
+            acc += e[i, j] * x[j]
+        out[i] = acc
+
+
+@jit
+def slope_central(n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, x, rate_central):
+    """d x_c / dt: the rate of change of the central amount. [mg/h]"""
+    n, head, c = compartments(n_tr, n_abs, n_per)
+    into = 0.0
+    if n_abs == 1:
+        into = ka * x[n_tr]
+    elif n_tr > 0:
+        into = ktr * x[n_tr - 1]
+    out = k10 * x[c]
+    if n_per == 1:
+        into += k21 * x[c + 1]
+        out += k12 * x[c]
+    return into + rate_central - out
+
+
+@jit
+def curvature_central(n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, x, rate_head, rate_central, dx):
+    """d^2 x_c / dt^2, with `dx` a scratch vector (filled with dx/dt). [mg/h^2]"""
+    n, head, c = compartments(n_tr, n_abs, n_per)
+    for i in range(n):
+        dx[i] = 0.0
+    for i in range(n_tr):
+        dx[i] -= ktr * x[i]
+        if i + 1 < n:
+            dx[i + 1] += ktr * x[i]
+    if n_abs == 1:
+        dx[n_tr] -= ka * x[n_tr]
+        dx[c] += ka * x[n_tr]
+    dx[c] -= k10 * x[c]
+    if n_per == 1:
+        dx[c] += k21 * x[c + 1] - k12 * x[c]
+        dx[c + 1] += k12 * x[c] - k21 * x[c + 1]
+    dx[head] += rate_head
+    dx[c] += rate_central
+    # the input rates are constant on a segment: the second derivative is (A dx)_c
+    return slope_central(n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, dx, 0.0)
+
+
+@jit
+def steady_state_linear(amount, tau, lag, dur, target, n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, x_out):
+    """State just before the input of a dose of an infinite train of equal doses (see the module
+    docstring). The train: `amount` [mg] every `tau` [h], entering the head (`target` 0) or the
+    central compartment (`target` 1) as a bolus (`dur` 0) or over `dur` <= `tau` hours. The lag only
+    shifts the train: the state returned is the one at an input time.
+
+    Returns
+    -------
+    bool
+        False if the series did not converge (elimination too slow for the interval).
+    """
+    n, head, c = compartments(n_tr, n_abs, n_per)
+    size = n + 2
+    m_aug = np.empty((size, size))
+    term = np.empty((size, size))
+    work = np.empty((size, size))
+    phi = np.empty((size, size))
+    u = np.zeros(n)
+    tmp = np.zeros(n)
+    for i in range(n):
+        x_out[i] = 0.0
+    if amount == 0.0:
+        return True
+    fill_matrix(n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, m_aug)
+    if dur > 0.0:
+        expm_nonnegative(m_aug, dur, phi, term, work)
+        rate = amount / dur
+        apply_propagator(phi, n, tmp, rate if target == 0 else 0.0, rate if target == 1 else 0.0, u)
+        if tau > dur:
+            expm_nonnegative(m_aug, tau - dur, phi, term, work)
+            apply_propagator(phi, n, u, 0.0, 0.0, tmp)
+            for i in range(n):
+                u[i] = tmp[i]
+    else:
+        tmp[head if target == 0 else c] = amount
+        expm_nonnegative(m_aug, tau, phi, term, work)
+        apply_propagator(phi, n, tmp, 0.0, 0.0, u)
+    expm_nonnegative(m_aug, tau, phi, term, work)
+    power = np.empty((n, n))
+    for i in range(n):
+        for j in range(n):
+            power[i, j] = phi[i, j]
+        x_out[i] = u[i]
+    for _ in range(MAX_DOUBLINGS):
+        negligible = True
+        for i in range(n):
+            acc = 0.0
+            for j in range(n):
+                acc += power[i, j] * x_out[j]
+            tmp[i] = acc
+            if acc > 1e-17 * x_out[i]:
+                negligible = False
+        for i in range(n):
+            x_out[i] += tmp[i]
+        if negligible:
+            return True
+        for i in range(n):
+            for j in range(n):
+                acc = 0.0
+                for l in range(n):
+                    acc += power[i, l] * power[l, j]
+                work[i, j] = acc
+        for i in range(n):
+            for j in range(n):
+                power[i, j] = work[i, j]
+    return False
+
+
+@jit
+def walk_linear(
+    t0, x0, input_time, input_amount, input_dur, input_target, change_time,
+    n_tr, n_abs, n_per, ktr, ka, k10, k12, k21,
+    seg_t, seg_x, seg_rate, seg_param,
+    cache_p, cache_dt, cache_e, cursor, m_aug, term, work,
+):
+    """Step one subject through its events, recording the state at the start of each segment.
+
+    Parameters
+    ----------
+    t0, x0
+        Start time [h] and initial state [mg].
+    input_time, input_amount, input_dur, input_target
+        Per input: time [h] (sorted, >= t0), amount [mg] (F applied; zero amounts are skipped),
+        duration [h] (0 for a bolus) and target (0 head, 1 central).
+    change_time
+        Sorted times [h] at which parameter segment p + 1 replaces segment p.
+    ktr, ka, k10, k12, k21
+        Rate constants per parameter segment. [1/h]
+    seg_t, seg_x, seg_rate, seg_param
+        Output rows per segment: start time, state just after the events at that time, input
+        rates (head, central) [mg/h] and the parameter segment in force.
+
+    Returns
+    -------
+    int
+        Number of segments (the last one is open-ended), or -1 if two infusions of one target
+        end in an order the rate bookkeeping cannot follow (never for the engine's inputs).
+    """
+    n = x0.shape[0]
+    n_in = input_time.shape[0]
+    n_ch = change_time.shape[0]
+    end_time = np.empty(n_in)
+    for i in range(n_in):
+        end_time[i] = input_time[i] + input_dur[i] if (input_dur[i] > 0.0 and input_amount[i] > 0.0) else math.inf
+    end_order = np.argsort(end_time, kind="mergesort")
+    x = x0.copy()
+    x_new = np.empty(n)
+    rates = np.zeros(2)
+    active = np.zeros(2, dtype=np.int64)
+    t = t0
+    p = 0
+    while p < n_ch and change_time[p] <= t:
+        p += 1
+    ji = 0
+    je = 0
+    count = 0
+    while True:
+        seg_t[count] = t
+        for i in range(n):
+            seg_x[count, i] = x[i]
+        seg_rate[count, 0] = rates[0]
+        seg_rate[count, 1] = rates[1]
+        seg_param[count] = p
+        count += 1
+        while ji < n_in and input_amount[ji] == 0.0:
+            ji += 1
+        t_next = math.inf
+        if ji < n_in:
+            t_next = input_time[ji]
+        if je < n_in:
+            t_next = min(t_next, end_time[end_order[je]])
+        if p < n_ch:
+            t_next = min(t_next, change_time[p])
+        if t_next == math.inf:
+            break
+        if t_next > t:
+            slot = propagator(p, t_next - t, n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, cache_p, cache_dt, cache_e, cursor, m_aug, term, work)
+            apply_propagator(cache_e[slot], n, x, rates[0], rates[1], x_new)
+            for i in range(n):
+                x[i] = x_new[i]
+        t = t_next
+        while ji < n_in and input_time[ji] == t:
+            amount = input_amount[ji]
+            target = input_target[ji]
+            if amount > 0.0:
+                if input_dur[ji] > 0.0:
+                    rates[target] += amount / input_dur[ji]
+                    active[target] += 1
+                else:
+                    x[0 if target == 0 else n_tr + n_abs] += amount
+            ji += 1
+        while je < n_in and end_time[end_order[je]] == t:
+            k = end_order[je]
+            target = input_target[k]
+            active[target] -= 1
+            rates[target] = 0.0 if active[target] == 0 else rates[target] - input_amount[k] / input_dur[k]
+            je += 1
+        while p < n_ch and change_time[p] == t:
+            p += 1
+    return count
+
+
+@jit
+def state_at(i, t, seg_t, seg_x, seg_rate, seg_param, n_tr, n_abs, n_per, ktr, ka, k10, k12, k21,
+             cache_p, cache_dt, cache_e, cursor, m_aug, term, work, out):
+    """State at time t (>= seg_t[i]) on segment i, into `out`."""
+    n = out.shape[0]
+    p = seg_param[i]
+    dt = t - seg_t[i]
+    if dt == 0.0:
+        for j in range(n):
+            out[j] = seg_x[i, j]
+        return
+    slot = propagator(p, dt, n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, cache_p, cache_dt, cache_e, cursor, m_aug, term, work)
+    apply_propagator(cache_e[slot], n, seg_x[i], seg_rate[i, 0], seg_rate[i, 1], out)
+
+
+@jit
+def sample_linear(n_seg, seg_t, seg_x, seg_rate, seg_param, n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, v,
+                  obs_time, obs_left, cache_p, cache_dt, cache_e, cursor, m_aug, term, work, x, x_new, out):
+    """Concentrations at sorted observation times (left limits first at equal times). [ng/mL]
+
+    As the one-compartment ``sample``: ``obs_left[o]`` asks for C(t-), which differs from C(t)
+    only where V steps at t; before the first segment there is no drug. Within a segment the
+    state is carried from one observation to the next, so a regular grid reuses one propagator.
+    """
+    c = n_tr + n_abs
+    n = x.shape[0]
+    i = 0
+    current = -1  # segment whose state at time t_cur is in x
+    t_cur = 0.0
+    for o in range(obs_time.shape[0]):
+        t = obs_time[o]
+        if t < seg_t[0] or (obs_left[o] and t == seg_t[0]):
+            out[o] = 0.0
+            continue
+        while i + 1 < n_seg and (seg_t[i + 1] < t or (seg_t[i + 1] == t and not obs_left[o])):
+            i += 1
+        if current != i:
+            current = i
+            t_cur = seg_t[i]
+            for j in range(n):
+                x[j] = seg_x[i, j]
+        if t > t_cur:
+            slot = propagator(seg_param[i], t - t_cur, n_tr, n_abs, n_per, ktr, ka, k10, k12, k21,
+                              cache_p, cache_dt, cache_e, cursor, m_aug, term, work)
+            apply_propagator(cache_e[slot], n, x, seg_rate[i, 0], seg_rate[i, 1], x_new)
+            for j in range(n):
+                x[j] = x_new[j]
+            t_cur = t
+        out[o] = x[c] / v[seg_param[i]] * NG_PER_ML_PER_MG_PER_L
+
+
+@jit
+def root_linear(i, lo, hi, level, find_peak, rising, seg_t, seg_x, seg_rate, seg_param,
+                n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, v,
+                cache_p, cache_dt, cache_e, cursor, m_aug, term, work, x, dx):
+    """Zero in (lo, hi) of the slope of C (`find_peak`) or of C - level on a monotone piece, by
+    Newton's method safeguarded by bisection (as the one-compartment ``root_on_segment``), with
+    the function and its derivative from the exact state."""
+    p = seg_param[i]
+    scale = NG_PER_ML_PER_MG_PER_L / v[p]
+    decreasing = find_peak or not rising
+    t = 0.5 * (lo + hi)
+    for _ in range(MAX_ROOT_STEPS):
+        state_at(i, t, seg_t, seg_x, seg_rate, seg_param, n_tr, n_abs, n_per, ktr, ka, k10, k12, k21,
+                 cache_p, cache_dt, cache_e, cursor, m_aug, term, work, x)
+        y = slope_central(n_tr, n_abs, n_per, ktr[p], ka[p], k10[p], k12[p], k21[p], x, seg_rate[i, 1])
+        if find_peak:
+            f = y
+            df = curvature_central(n_tr, n_abs, n_per, ktr[p], ka[p], k10[p], k12[p], k21[p], x,
+                                   seg_rate[i, 0], seg_rate[i, 1], dx)
+        else:
+            f = x[n_tr + n_abs] * scale - level
+            df = y * scale
+        if f == 0.0:
+            return t
+        if (f > 0.0) == decreasing:
+            lo = t
+        else:
+            hi = t
+        if hi - lo <= 4e-16 * max(1.0, abs(hi)):
+            break
+        if df != 0.0:
+            step = f / df
+            if abs(step) <= 4e-16 * max(1.0, abs(t)):
+                return t
+            candidate = t - step
+            if lo < candidate < hi:
+                t = candidate
+                continue
+        t = 0.5 * (lo + hi)
+    return 0.5 * (lo + hi)
+
+
+@jit
+def threshold_runs_linear(
+    n_seg, seg_t, seg_x, seg_rate, seg_param, n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, v,
+    window_start, window_end, levels, time_below, longest_below, peak,
+    cache_p, cache_dt, cache_e, cursor, m_aug, term, work, x, dx,
+):
+    """Time below each level, the longest stretch below it, and the peak, in the window.
+
+    Each segment is cut into pieces no longer than a 1/N_SUB of it and than half the inverse of
+    the fastest rate constant; a piece whose end slopes differ in sign is split at the extremum
+    (Newton on the exact slope), and on each monotone piece a level is crossed at most once,
+    located by Newton on the exact concentration. As on the ODE path, an excursion that begins
+    and ends inside one piece with the same slope sign at both ends would be missed; on the
+    scale of a piece the solutions of these models have at most one extremum.
+    """
+    n_lev = levels.shape[0]
+    c = n_tr + n_abs
+    n = x.shape[0]
+    x_piece = np.empty(n)
+    run_start = np.empty(n_lev)
+    in_run = np.zeros(n_lev, dtype=np.bool_)
+    for m in range(n_lev):
+        time_below[m] = 0.0
+        longest_below[m] = 0.0
+        if window_start < min(seg_t[0], window_end) and levels[m] > 0.0:
+            in_run[m] = True
+            run_start[m] = window_start
+    peak[0] = 0.0
+    for i in range(n_seg):
+        a = max(seg_t[i], window_start)
+        b = window_end
+        if i + 1 < n_seg:
+            b = min(seg_t[i + 1], window_end)
+        if not a < b:
+            continue
+        p = seg_param[i]
+        fastest = max(k10[p] + k12[p] + k21[p], ka[p] if n_abs == 1 else 0.0, ktr[p] if n_tr > 0 else 0.0)
+        pieces = N_SUB
+        if fastest > 0.0:
+            pieces = max(N_SUB, int(math.ceil((b - a) * 2.0 * fastest)))
+        h = (b - a) / pieces
+        scale = NG_PER_ML_PER_MG_PER_L / v[p]
+        # left end of the first piece
+        state_at(i, a, seg_t, seg_x, seg_rate, seg_param, n_tr, n_abs, n_per, ktr, ka, k10, k12, k21,
+                 cache_p, cache_dt, cache_e, cursor, m_aug, term, work, x)
+        t0 = a
+        c0 = x[c] * scale
+        s0 = slope_central(n_tr, n_abs, n_per, ktr[p], ka[p], k10[p], k12[p], k21[p], x, seg_rate[i, 1])
+        peak[0] = max(peak[0], c0)
+        for j in range(n):
+            x_piece[j] = x[j]
+        for q in range(pieces):
+            t1 = b if q + 1 == pieces else a + (q + 1) * h
+            # carry the state from the piece's start: one cached propagator for all full pieces
+            slot = propagator(p, t1 - t0, n_tr, n_abs, n_per, ktr, ka, k10, k12, k21,
+                              cache_p, cache_dt, cache_e, cursor, m_aug, term, work)
+            apply_propagator(cache_e[slot], n, x_piece, seg_rate[i, 0], seg_rate[i, 1], x)
+            for j in range(n):
+                x_piece[j] = x[j]
+            c1 = x[c] * scale
+            s1 = slope_central(n_tr, n_abs, n_per, ktr[p], ka[p], k10[p], k12[p], k21[p], x, seg_rate[i, 1])
+            # split at an extremum inside the piece
+            tm = t1
+            cm = c1
+            if (s0 > 0.0 and s1 < 0.0) or (s0 < 0.0 and s1 > 0.0):
+                if s0 > 0.0:
+                    tm = root_linear(i, t0, t1, 0.0, True, False, seg_t, seg_x, seg_rate, seg_param,
+                                     n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, v,
+                                     cache_p, cache_dt, cache_e, cursor, m_aug, term, work, x, dx)
+                else:
+                    tm = bisect_minimum(i, t0, t1, seg_t, seg_x, seg_rate, seg_param,
+                                        n_tr, n_abs, n_per, ktr, ka, k10, k12, k21,
+                                        cache_p, cache_dt, cache_e, cursor, m_aug, term, work, x)
+                state_at(i, tm, seg_t, seg_x, seg_rate, seg_param, n_tr, n_abs, n_per, ktr, ka, k10, k12, k21,
+                         cache_p, cache_dt, cache_e, cursor, m_aug, term, work, x)
+                cm = x[c] * scale
+            peak[0] = max(peak[0], cm, c1)
+            for j in range(n):
+                x[j] = x_piece[j]
+            for piece in range(2):
+                if piece == 0:
+                    p0, p1, e0, e1 = t0, tm, c0, cm
+                else:
+                    p0, p1, e0, e1 = tm, t1, cm, c1
+                if not p0 < p1:
+                    continue
+                rising = e1 > e0
+                for m in range(n_lev):
+                    level = levels[m]
+                    below0 = e0 < level
+                    below1 = e1 < level
+                    r = p0
+                    if below0 != below1:
+                        r = root_linear(i, p0, p1, level, False, rising, seg_t, seg_x, seg_rate, seg_param,
+                                        n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, v,
+                                        cache_p, cache_dt, cache_e, cursor, m_aug, term, work, x, dx)
+                    update_run(m, p0, below0, below1, r, in_run, run_start, time_below, longest_below)
+            t0, c0, s0 = t1, c1, s1
+    for m in range(n_lev):
+        if in_run[m]:
+            close_run(m, window_end, run_start, time_below, longest_below)
+
+
+@jit
+def bisect_minimum(i, lo, hi, seg_t, seg_x, seg_rate, seg_param, n_tr, n_abs, n_per, ktr, ka, k10, k12, k21,
+                   cache_p, cache_dt, cache_e, cursor, m_aug, term, work, x):
+    """Time of the minimum of C in (lo, hi), where the slope goes from negative to positive (bisection)."""
+    p = seg_param[i]
+    for _ in range(MAX_ROOT_STEPS):
+        mid = 0.5 * (lo + hi)
+        if not lo < mid < hi:
+            break
+        state_at(i, mid, seg_t, seg_x, seg_rate, seg_param, n_tr, n_abs, n_per, ktr, ka, k10, k12, k21,
+                 cache_p, cache_dt, cache_e, cursor, m_aug, term, work, x)
+        if slope_central(n_tr, n_abs, n_per, ktr[p], ka[p], k10[p], k12[p], k21[p], x, seg_rate[i, 1]) < 0.0:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+@jit
+def simulate_population_linear(
+    t0, x0, input_time, input_amount, input_dur, input_target, change_time,
+    n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, v,
+    obs_time, obs_left, window_start, window_end, levels,
+    conc, time_below, longest_below, peak,
+):
+    """Every subject: concentrations at the observation times and threshold statistics.
+
+    Per-subject arrays have the subject on axis 0: ``t0`` (n,), ``x0`` (n, states), the input
+    arrays (n, inputs), the rate constants and ``v`` (n, parameter segments). Outputs are filled
+    in place as in the one-compartment ``simulate_population``.
+    """
+    n_sub = input_time.shape[0]
+    n_state = x0.shape[1]
+    n_in = input_time.shape[1]
+    n_max = 1 + 2 * n_in + change_time.shape[0]
+    seg_t = np.empty(n_max)
+    seg_x = np.empty((n_max, n_state))
+    seg_rate = np.empty((n_max, 2))
+    seg_param = np.empty(n_max, dtype=np.int64)
+    size = n_state + 2
+    cache_p = np.empty(CACHE_SIZE, dtype=np.int64)
+    cache_dt = np.empty(CACHE_SIZE)
+    cache_e = np.empty((CACHE_SIZE, size, size))
+    cursor = np.zeros(1, dtype=np.int64)
+    m_aug = np.empty((size, size))
+    term = np.empty((size, size))
+    work = np.empty((size, size))
+    x = np.empty(n_state)
+    dx = np.empty(n_state)
+    peak_s = np.empty(1)
+    for s in range(n_sub):
+        for slot in range(CACHE_SIZE):
+            cache_p[slot] = -1
+        n_seg = walk_linear(
+            t0[s], x0[s], input_time[s], input_amount[s], input_dur[s], input_target, change_time,
+            n_tr, n_abs, n_per, ktr[s], ka[s], k10[s], k12[s], k21[s],
+            seg_t, seg_x, seg_rate, seg_param, cache_p, cache_dt, cache_e, cursor, m_aug, term, work,
+        )
+        sample_linear(n_seg, seg_t, seg_x, seg_rate, seg_param, n_tr, n_abs, n_per, ktr[s], ka[s], k10[s], k12[s],
+                      k21[s], v[s], obs_time, obs_left, cache_p, cache_dt, cache_e, cursor, m_aug, term, work, x, dx, conc[s])
+        if levels.shape[0] > 0:
+            threshold_runs_linear(
+                n_seg, seg_t, seg_x, seg_rate, seg_param, n_tr, n_abs, n_per, ktr[s], ka[s], k10[s], k12[s], k21[s],
+                v[s], window_start, window_end, levels, time_below[s], longest_below[s], peak_s,
+                cache_p, cache_dt, cache_e, cursor, m_aug, term, work, x, dx,
+            )
+            peak[s] = peak_s[0]
+
+
+@jit
+def steady_state_population_linear(amount, tau, lag, dur, target, n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, x0):
+    """:func:`steady_state_linear` for every subject (per-subject arrays, interval shared).
+
+    Returns the number of subjects whose series did not converge.
+    """
+    bad = 0
+    for s in range(amount.shape[0]):
+        if not steady_state_linear(amount[s], tau, lag[s], dur[s], target, n_tr, n_abs, n_per,
+                                   ktr[s], ka[s], k10[s], k12[s], k21[s], x0[s]):
+            bad += 1
+    return bad
+
+
+#: Subjects stepped together by :func:`troughs_regular_linear` (as the one-compartment fast path).
+SUBJECT_BLOCK = 8
+
+
+@jit
+def interval_map_linear(n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, f, lag, dur, tau, phi, u, m_aug, e1, e2, term, work):
+    """The affine map of one dosing interval: x' = phi x + u g for a dose g [mg] given at the
+    interval's start into the head, entering `lag` later as a bolus or over `dur` (lag + dur <= tau)."""
+    n, head, c = compartments(n_tr, n_abs, n_per)
+    fill_matrix(n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, m_aug)
+    expm_nonnegative(m_aug, tau, e1, term, work)
+    for i in range(n):
+        for j in range(n):
+            phi[i, j] = e1[i, j]
+    if dur > 0.0:
+        # unit dose over dur: state at the end of the input, then free decay to tau
+        expm_nonnegative(m_aug, dur, e1, term, work)
+        expm_nonnegative(m_aug, tau - lag - dur, e2, term, work)
+        for i in range(n):
+            acc = 0.0
+            for j in range(n):
+                acc += e2[i, j] * e1[j, n] / dur
+            u[i] = f * acc
+    else:
+        expm_nonnegative(m_aug, tau - lag, e2, term, work)
+        for i in range(n):
+            u[i] = f * e2[i, head]
+
+
+@jit
+def troughs_regular_linear(dose_time, given, interval, change_dose, n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, v, f,
+                           d1, tlag, first, last, out):
+    """Trough-only fast path of the linear model (as the one-compartment ``troughs_regular``).
+
+    Troughs C(t_j-) at the shared scheduled times for subjects ``first <= s < last``; dose j
+    enters the head ``tlag[s]`` after its time, as a bolus or over ``d1[s]`` (``tlag + d1`` shorter
+    than every interval); parameter segment p + 1 starts at dose ``change_dose[p]``. The map of an
+    interval (:func:`interval_map_linear`) is computed once per (segment, interval length).
+
+    Returns
+    -------
+    int
+        The number of non-finite troughs written.
+    """
+    n_dose = dose_time.shape[0]
+    n_ch = change_dose.shape[0]
+    n, head, c = compartments(n_tr, n_abs, n_per)
+    size = n + 2
+    m_aug = np.empty((size, size))
+    e1 = np.empty((size, size))
+    e2 = np.empty((size, size))
+    term = np.empty((size, size))
+    work = np.empty((size, size))
+    phi = np.empty((SUBJECT_BLOCK, n, n))
+    u = np.empty((SUBJECT_BLOCK, n))
+    x = np.empty((SUBJECT_BLOCK, n))
+    x_new = np.empty(n)
+    scale = np.empty(SUBJECT_BLOCK)
+    bad = 0
+    for s0 in range(first, last, SUBJECT_BLOCK):
+        nb = min(SUBJECT_BLOCK, last - s0)
+        p = 0
+        tau = interval[0]
+        for b in range(nb):
+            s = s0 + b
+            for i in range(n):
+                x[b, i] = 0.0
+            interval_map_linear(n_tr, n_abs, n_per, ktr[s, 0], ka[s, 0], k10[s, 0], k12[s, 0], k21[s, 0], f[s, 0],
+                                tlag[s], d1[s], tau, phi[b], u[b], m_aug, e1, e2, term, work)
+            scale[b] = NG_PER_ML_PER_MG_PER_L / v[s, 0]
+        for j in range(n_dose):
+            for b in range(nb):
+                out[s0 + b, j] = x[b, c] * scale[b]
+            if j + 1 == n_dose:
+                break
+            changed = p < n_ch and change_dose[p] == j
+            if changed:
+                p += 1
+            if changed or interval[j] != tau:
+                tau = interval[j]
+                for b in range(nb):
+                    s = s0 + b
+                    interval_map_linear(n_tr, n_abs, n_per, ktr[s, p], ka[s, p], k10[s, p], k12[s, p], k21[s, p],
+                                        f[s, p], tlag[s], d1[s], tau, phi[b], u[b], m_aug, e1, e2, term, work)
+                    scale[b] = NG_PER_ML_PER_MG_PER_L / v[s, p]
+            g = given[j]
+            for b in range(nb):
+                for i in range(n):
+                    acc = u[b, i] * g
+                    for k in range(n):
+                        acc += phi[b, i, k] * x[b, k]
+                    x_new[i] = acc
+                for i in range(n):
+                    x[b, i] = x_new[i]
+        for b in range(nb):
+            for j in range(n_dose):
+                if not math.isfinite(out[s0 + b, j]):
+                    bad += 1
+    return bad
