@@ -211,8 +211,8 @@ def _step_model(occasion_day=29):
     )
 
 
-def test_occasions__change_at_day_29():
-    table = draw_parameters(_step_model(), {}, np.arange(2), seed=None, iiv=False)
+def test_occasions__change_at_day_29_with_the_sampling_day_timing():
+    table = draw_parameters(_step_model(), {}, np.arange(2), seed=None, iiv=False, occasion_timing="sampling_day")
     assert table.change_times == (672.0,)
     np.testing.assert_array_equal(table.change_values[0]["cl"], [10.0, 10.0])
 
@@ -224,13 +224,15 @@ def test_occasions__steady_state_start_after_months_has_the_change_in_force():
 
 def test_occasions__steady_state_start_on_day_20_changes_9_days_later():
     # Therapy day 29 starts at 672 h of therapy; at t = 0 the patient has been treated 19 days (456 h).
-    table = draw_parameters(_step_model(), {}, np.arange(1), seed=None, iiv=False, time_on_therapy_at_start=456.0)
+    table = draw_parameters(
+        _step_model(), {}, np.arange(1), seed=None, iiv=False, time_on_therapy_at_start=456.0, occasion_timing="sampling_day"
+    )
     assert table.change_times == (216.0,) and table.values["cl"][0] == 14.0
 
 
 def test_occasions__trough_follows_independent_superposition():
     """Schedule with a CL step on day 29: troughs against a hand-written two-piece superposition."""
-    table = draw_parameters(_step_model(), {}, np.arange(1), seed=None, iiv=False)
+    table = draw_parameters(_step_model(), {}, np.arange(1), seed=None, iiv=False, occasion_timing="sampling_day")
     schedule = Schedule(phases=(Phase(dose=400, days=40),))
     ds = imapk.simulate(schedule, table)
     ka, v = 0.6, 250.0
@@ -378,7 +380,9 @@ def test_iov__cl_redrawn_every_interval_with_the_stated_sd():
 
 def test_iov__keeps_occasion_effects():
     dose_times = np.arange(0.0, 40 * 24.0, 24.0)
-    table = draw_parameters(_step_model(), {}, np.arange(3), seed=2, iiv=False, iov_cl=0.1, dose_times=dose_times)
+    table = draw_parameters(
+        _step_model(), {}, np.arange(3), seed=2, iiv=False, iov_cl=0.1, dose_times=dose_times, occasion_timing="sampling_day"
+    )
     cl = table.segments("cl")[:, 1:]
     ratio = np.exp(np.log(cl[:, 28:]).mean(axis=1) - np.log(cl[:, :28]).mean(axis=1))
     # Typical CL steps from 14 to 10 L/h on day 29; the IOV noise on a 12-vs-28-interval mean ratio is

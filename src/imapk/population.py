@@ -25,7 +25,7 @@ import numpy as np
 from .covariates import COVARIATES, check_values, unit_factor
 from .errors import ParameterError, ScenarioError
 from .models.base import PopulationModel, Residual
-from .params import CHANGEABLE, ParameterTable
+from .params import ALL_PARAMETER_UNITS, CHANGEABLE, ParameterTable
 from .schedule import day_start
 from .streams import standard_normals, uniforms
 
@@ -37,12 +37,57 @@ __all__ = [
     "draw_parameters",
     "observed",
     "FOLD_BEFORE_START_H",
+    "OCCASION_TIMINGS",
+    "occasion_onset_days",
 ]
 
 #: An occasion change this long before t = 0 is folded into the starting parameters of a
 #: steady-state start: its transient has decayed by more than exp(-k x 2400 h), below 1e-10 for any
 #: half-life under 100 h.
 FOLD_BEFORE_START_H = 2400.0
+
+#: When an occasion's parameters take effect; see :func:`occasion_onset_days`.
+OCCASION_TIMINGS = ("fit", "midway", "sampling_day")
+
+
+def occasion_onset_days(model: PopulationModel, timing: str = "fit") -> tuple[int, ...]:
+    """Clinical day from which each occasion's parameters are in force.
+
+    A model's ``occasion_days`` are the days its occasions were *sampled* (Schmidli 2005 and
+    Demetri 2009: day 1 and day 29, with the day-29 samples at steady state). NONMEM fitted the
+    day-29 troughs as steady-state troughs under the day-29 parameters, so a model started on day
+    1 must reach that steady state by day 29:
+
+    * ``"fit"`` (default): each occasion takes effect on the day after the previous occasion's
+      sampling day (day 2 for a day-29 occasion: the first occasion of every shipped model was
+      sampled on day 1). Day 1, and the trough before the day-2 dose (a left limit), keep the
+      first occasion's parameters exactly; by day 29 the transient has decayed (27 days, more than
+      20 half-lives for the typical subjects), so the day-29 trough is the second occasion's
+      steady state.
+    * ``"midway"``: halfway between the two sampling days (day 15).
+    * ``"sampling_day"``: at the start of the sampling day itself (t = 672 h for day 29), imapk's
+      rule up to 0.1: the day-29 trough is then computed entirely with the first occasion's
+      parameters (for Schmidli 2005 -34 % against its own day-29 steady state).
+
+    A step in V at the onset changes the concentration, not the amount: C jumps by V_old / V_new
+    (Demetri 2009: 168 -> 226.5 L, C falls by 26 % at the onset).
+
+    Raises
+    ------
+    ParameterError
+        For an unknown `timing` (naming the allowed ones).
+    """
+    if timing not in OCCASION_TIMINGS:
+        raise ParameterError("unknown occasion timing", key="occasion_timing", got=timing,
+                             expected=f"one of {', '.join(OCCASION_TIMINGS)}")
+    anchors = tuple(model.occasion_days)
+    previous = (1, *anchors[:-1])
+    if timing == "sampling_day":
+        return anchors
+    if timing == "midway":
+        return tuple(max(p + 1, (p + a + 1) // 2) for p, a in zip(previous, anchors))
+    return tuple(min(p + 1, a) for p, a in zip(previous, anchors))
+
 
 DISTRIBUTIONS = ("fixed", "normal", "lognormal", "uniform", "categorical")
 
@@ -281,6 +326,7 @@ def draw_parameters(
     iov_cl: float = 0.0,
     dose_times: np.ndarray | None = None,
     time_on_therapy_at_start: float | None = 0.0,
+    occasion_timing: str = "fit",
 ) -> ParameterTable:
     """Parameters of `subjects` under `model`, with occasion effects as step changes.
 
@@ -304,6 +350,8 @@ def draw_parameters(
         Time on therapy at t = 0 [h]: an occasion starting on therapy day d starts at
         ``24 (d - 1) - time_on_therapy_at_start``. None means long enough for every occasion effect
         to be in force already.
+    occasion_timing
+        When each occasion's parameters take effect (:func:`occasion_onset_days`).
 
     Raises
     ------
@@ -326,13 +374,15 @@ def draw_parameters(
         values = {name: np.broadcast_to(value, (n,)).astype(float) for name, value in typical.items()}
         for name, effect in eta.items():
             values[name] = values[name] * np.exp(effect)
+        for name, source in model.eta_shared.items():
+            values[name] = values[name] * np.exp(eta[source]) if eta else values[name]
         values.setdefault("f", np.ones(n))
         values.setdefault("tlag", np.zeros(n))
         return values
 
     start_occasion = 0
     occasion_times = []
-    for index, day in enumerate(model.occasion_days, start=1):
+    for index, day in enumerate(occasion_onset_days(model, occasion_timing), start=1):
         if time_on_therapy_at_start is None:
             start_occasion = index
             continue
@@ -376,9 +426,11 @@ def draw_parameters(
         if changed:
             changes[t] = changed
         previous = values
-    values = {name: base.get(name) for name in ("cl", "v", "ka", "d1", "f", "tlag")}
+    values = {name: base.get(name) for name in ALL_PARAMETER_UNITS}
     times = tuple(sorted(changes))
-    return ParameterTable(values=values, change_times=times, change_values=tuple(changes[t] for t in times))
+    return ParameterTable(
+        values=values, change_times=times, change_values=tuple(changes[t] for t in times), n_transit=model.n_transit
+    )
 
 
 def observed(

@@ -31,8 +31,9 @@ multiplies non-negative numbers, so each entry of the result, however small, is 
 few ulps per operation (no cancellation). This is the approach of Xue & Ye and of Shao, Gao &
 Xue for essentially non-negative matrices. Coincident or nearly coincident eigenvalues (ka = k,
 a transit rate equal to an eigenvalue of the disposition) need no special case: the method
-never forms eigenvectors. Series length: ``m + TAYLOR_EXTRA`` terms, enough that an entry first
-reached at order d <= m (m the matrix size) has converged to below 1e-18 of itself.
+never forms eigenvectors. Series length: ``m - 1 + TAYLOR_EXTRA`` terms (m the matrix size): an
+entry first reached at order d <= m - 1 then has its remaining terms below 0.5^16 / 16! < 1e-18
+of itself.
 
 - Xue J, Ye Q. Entrywise relative perturbation bounds for exponentials of essentially
   non-negative matrices. Numer Math 2008;110:393-403.
@@ -58,8 +59,9 @@ from ._numba import jit
 
 #: Concentration per amount over volume: mg/L -> ng/mL.
 NG_PER_ML_PER_MG_PER_L = 1000.0
-#: Taylor terms beyond the matrix size (see the module docstring: 0.5^12 m!/(m + 12)! < 1e-18).
-TAYLOR_EXTRA = 14
+#: Taylor terms beyond the longest path in the matrix (size - 1): an entry first reached at order d
+#: has converged once 0.5^(K - d) / (K - d)! < 1e-18 of itself, i.e. K - d = 16 (module docstring).
+TAYLOR_EXTRA = 16
 #: Doublings of the steady-state series at most (2^64 intervals).
 MAX_DOUBLINGS = 64
 #: Propagators remembered per subject, keyed by (parameter segment, time step).
@@ -100,10 +102,13 @@ def fill_matrix(n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, m_aug):
 
 
 @jit
-def expm_nonnegative(m_mat, dt, out, term, work):
+def expm_nonnegative(m_mat, dt, out, term, work, size=-1):
     """out = e^{m_mat dt} for an essentially non-negative square matrix and dt >= 0 (see the
-    module docstring). `term` and `work` are scratch arrays of the same shape."""
-    size = m_mat.shape[0]
+    module docstring). `term` and `work` are scratch arrays of the same shape. With ``size`` >= 0
+    only the leading size x size block is used and written (e.g. A alone, or A with the head
+    input column)."""
+    if size < 0:
+        size = m_mat.shape[0]
     s = 0.0
     for i in range(size):
         s = max(s, -m_mat[i, i])
@@ -118,21 +123,23 @@ def expm_nonnegative(m_mat, dt, out, term, work):
     if norm * dt > 0.5:
         squarings = int(math.ceil(math.log2(norm * dt / 0.5)))
         h = dt / 2.0**squarings
-    # Taylor series of e^{N h}, N = M + s I >= 0
+    # Taylor series of e^{N h}, N = M + s I >= 0; `term` holds N h while `work` holds the terms
     for i in range(size):
         for j in range(size):
+            term[i, j] = (m_mat[i, j] + (s if i == j else 0.0)) * h
             out[i, j] = 1.0 if i == j else 0.0
-            term[i, j] = out[i, j]
-    for k in range(1, size + TAYLOR_EXTRA + 1):
+            work[i, j] = out[i, j]
+    previous = np.empty(size)
+    for k in range(1, size - 1 + TAYLOR_EXTRA + 1):
+        inv_k = 1.0 / k
         for i in range(size):
+            for j in range(size):
+                previous[j] = work[i, j]
             for j in range(size):
                 acc = 0.0
                 for l in range(size):
-                    acc += term[i, l] * (m_mat[l, j] + (s if l == j else 0.0))
-                work[i, j] = acc * h / k
-        for i in range(size):
-            for j in range(size):
-                term[i, j] = work[i, j]
+                    acc += previous[l] * term[l, j]
+                work[i, j] = acc * inv_k
                 out[i, j] += work[i, j]
     scale = math.exp(-s * h)
     for i in range(size):
@@ -659,33 +666,39 @@ def steady_state_population_linear(amount, tau, lag, dur, target, n_tr, n_abs, n
     return bad
 
 
-#: Subjects stepped together by :func:`troughs_regular_linear` (as the one-compartment fast path).
+#: Subjects stepped together by :func:`troughs_regular_linear` (as the one-compartment fast path);
+#: the innermost loops run over them, so the compiler can use vector instructions.
 SUBJECT_BLOCK = 8
 
 
 @jit
-def interval_map_linear(n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, f, lag, dur, tau, phi, u, m_aug, e1, e2, term, work):
-    """The affine map of one dosing interval: x' = phi x + u g for a dose g [mg] given at the
-    interval's start into the head, entering `lag` later as a bolus or over `dur` (lag + dur <= tau)."""
+def interval_map_linear(n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, f, lag, dur, tau, phi, u, b,
+                        m_aug, e1, e2, term, work):
+    """The affine map of one dosing interval, into column `b` of `phi` (n, n, block) and `u` (n, block):
+    x' = phi x + u g for a dose g [mg] given at the interval's start into the head, entering `lag`
+    later as a bolus or over `dur` (lag + dur <= tau)."""
     n, head, c = compartments(n_tr, n_abs, n_per)
     fill_matrix(n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, m_aug)
-    expm_nonnegative(m_aug, tau, e1, term, work)
+    expm_nonnegative(m_aug, tau, e1, term, work, n)
     for i in range(n):
         for j in range(n):
-            phi[i, j] = e1[i, j]
+            phi[i, j, b] = e1[i, j]
     if dur > 0.0:
-        # unit dose over dur: state at the end of the input, then free decay to tau
-        expm_nonnegative(m_aug, dur, e1, term, work)
-        expm_nonnegative(m_aug, tau - lag - dur, e2, term, work)
+        # unit dose over dur (its W column), then free decay to tau
+        expm_nonnegative(m_aug, dur, e1, term, work, n + 1)
+        expm_nonnegative(m_aug, tau - lag - dur, e2, term, work, n)
         for i in range(n):
             acc = 0.0
             for j in range(n):
-                acc += e2[i, j] * e1[j, n] / dur
-            u[i] = f * acc
-    else:
-        expm_nonnegative(m_aug, tau - lag, e2, term, work)
+                acc += e2[i, j] * e1[j, n]
+            u[i, b] = f * acc / dur
+    elif lag > 0.0:
+        expm_nonnegative(m_aug, tau - lag, e2, term, work, n)
         for i in range(n):
-            u[i] = f * e2[i, head]
+            u[i, b] = f * e2[i, head]
+    else:
+        for i in range(n):
+            u[i, b] = f * phi[i, head, b]
 
 
 @jit
@@ -696,7 +709,9 @@ def troughs_regular_linear(dose_time, given, interval, change_dose, n_tr, n_abs,
     Troughs C(t_j-) at the shared scheduled times for subjects ``first <= s < last``; dose j
     enters the head ``tlag[s]`` after its time, as a bolus or over ``d1[s]`` (``tlag + d1`` shorter
     than every interval); parameter segment p + 1 starts at dose ``change_dose[p]``. The map of an
-    interval (:func:`interval_map_linear`) is computed once per (segment, interval length).
+    interval (:func:`interval_map_linear`) is computed once per (segment, interval length). The
+    product phi x skips phi's structural zeros: above the diagonal only the central-peripheral
+    entry is non-zero (the chain flows one way).
 
     Returns
     -------
@@ -712,11 +727,11 @@ def troughs_regular_linear(dose_time, given, interval, change_dose, n_tr, n_abs,
     e2 = np.empty((size, size))
     term = np.empty((size, size))
     work = np.empty((size, size))
-    phi = np.empty((SUBJECT_BLOCK, n, n))
-    u = np.empty((SUBJECT_BLOCK, n))
-    x = np.empty((SUBJECT_BLOCK, n))
-    x_new = np.empty(n)
-    scale = np.empty(SUBJECT_BLOCK)
+    phi = np.zeros((n, n, SUBJECT_BLOCK))
+    u = np.zeros((n, SUBJECT_BLOCK))
+    x = np.zeros((n, SUBJECT_BLOCK))
+    x_new = np.zeros((n, SUBJECT_BLOCK))
+    scale = np.zeros(SUBJECT_BLOCK)
     bad = 0
     for s0 in range(first, last, SUBJECT_BLOCK):
         nb = min(SUBJECT_BLOCK, last - s0)
@@ -725,13 +740,13 @@ def troughs_regular_linear(dose_time, given, interval, change_dose, n_tr, n_abs,
         for b in range(nb):
             s = s0 + b
             for i in range(n):
-                x[b, i] = 0.0
+                x[i, b] = 0.0
             interval_map_linear(n_tr, n_abs, n_per, ktr[s, 0], ka[s, 0], k10[s, 0], k12[s, 0], k21[s, 0], f[s, 0],
-                                tlag[s], d1[s], tau, phi[b], u[b], m_aug, e1, e2, term, work)
+                                tlag[s], d1[s], tau, phi, u, b, m_aug, e1, e2, term, work)
             scale[b] = NG_PER_ML_PER_MG_PER_L / v[s, 0]
         for j in range(n_dose):
             for b in range(nb):
-                out[s0 + b, j] = x[b, c] * scale[b]
+                out[s0 + b, j] = x[c, b] * scale[b]
             if j + 1 == n_dose:
                 break
             changed = p < n_ch and change_dose[p] == j
@@ -742,17 +757,29 @@ def troughs_regular_linear(dose_time, given, interval, change_dose, n_tr, n_abs,
                 for b in range(nb):
                     s = s0 + b
                     interval_map_linear(n_tr, n_abs, n_per, ktr[s, p], ka[s, p], k10[s, p], k12[s, p], k21[s, p],
-                                        f[s, p], tlag[s], d1[s], tau, phi[b], u[b], m_aug, e1, e2, term, work)
+                                        f[s, p], tlag[s], d1[s], tau, phi, u, b, m_aug, e1, e2, term, work)
                     scale[b] = NG_PER_ML_PER_MG_PER_L / v[s, p]
             g = given[j]
-            for b in range(nb):
-                for i in range(n):
-                    acc = u[b, i] * g
-                    for k in range(n):
-                        acc += phi[b, i, k] * x[b, k]
-                    x_new[i] = acc
-                for i in range(n):
-                    x[b, i] = x_new[i]
+            if n == 3 and n_abs == 1:
+                # the common case, two compartments with first-order absorption, written out
+                for b in range(SUBJECT_BLOCK):
+                    xa = x[0, b]
+                    xc = x[1, b]
+                    xp = x[2, b]
+                    x[0, b] = phi[0, 0, b] * xa + u[0, b] * g
+                    x[1, b] = phi[1, 0, b] * xa + phi[1, 1, b] * xc + phi[1, 2, b] * xp + u[1, b] * g
+                    x[2, b] = phi[2, 0, b] * xa + phi[2, 1, b] * xc + phi[2, 2, b] * xp + u[2, b] * g
+                continue
+            for i in range(n):
+                for b in range(SUBJECT_BLOCK):
+                    x_new[i, b] = u[i, b] * g
+                last_k = i + 1 if i < c else n
+                for k in range(last_k):
+                    for b in range(SUBJECT_BLOCK):
+                        x_new[i, b] += phi[i, k, b] * x[k, b]
+            for i in range(n):
+                for b in range(SUBJECT_BLOCK):
+                    x[i, b] = x_new[i, b]
         for b in range(nb):
             for j in range(n_dose):
                 if not math.isfinite(out[s0 + b, j]):

@@ -203,6 +203,13 @@ class PopulationModel:
         For each categorical covariate, the categories the model defines (default: every level
         imapk knows for it). Any other value is refused: a model fitted on CML and GIST says
         nothing about "other".
+    n_transit
+        Transit compartments ahead of the absorption compartment (the structure; 0 for none). A
+        model with a peripheral compartment returns ``q`` [L/h] and ``vp`` [L] from `typical`, one
+        with a transit chain ``ktr`` [1/h] (see :mod:`imapk.engine.linear`).
+    eta_shared
+        Parameters that carry another parameter's random effect, e.g. ``{"ka": "v"}`` where the
+        source reports one eta shared by Vc and ka (Eechoute 2012).
     variant_of
         For a variant (another reading of the same publication where sources disagree), the name
         of the main model; `notes` then says what differs and by how much on the typical trough.
@@ -225,12 +232,18 @@ class PopulationModel:
     reference_trough: tuple[float, str] | None = None
     time_variation: TimeVariation = TimeVariation()
     categories: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    n_transit: int = 0
+    eta_shared: Mapping[str, str] = field(default_factory=dict)
     variant_of: str | None = None
 
     def __post_init__(self) -> None:
-        unknown = [p for p in self.iiv_parameters if p not in ("cl", "v", "ka", "d1", "f", "tlag")]
+        known = ("cl", "v", "ka", "d1", "f", "tlag", "q", "vp", "ktr")
+        unknown = [p for p in (*self.iiv_parameters, *self.eta_shared) if p not in known]
         if unknown:
-            raise ValueError(f"{self.name}: unknown parameter {unknown[0]!r} in iiv_parameters")
+            raise ValueError(f"{self.name}: unknown parameter {unknown[0]!r} in iiv_parameters or eta_shared")
+        for target, source in self.eta_shared.items():
+            if source not in self.iiv_parameters or target in self.iiv_parameters:
+                raise ValueError(f"{self.name}: eta_shared {target!r} -> {source!r} needs {source!r} (only) in iiv_parameters")
         n = len(self.iiv_parameters)
         rows = [len(row) for row in self.omega]
         if len(rows) != n or any(r != n for r in rows):
@@ -311,6 +324,8 @@ class PopulationModel:
             "omega": [list(row) for row in self.omega],
             "residual": asdict(self.residual),
             "occasion_days": list(self.occasion_days),
+            "n_transit": self.n_transit,
+            "eta_shared": dict(self.eta_shared),
             "time_variation": asdict(self.time_variation),
         }
         if not self.covariates:
@@ -321,4 +336,4 @@ class PopulationModel:
     def typical_params(self, covariates: Mapping[str, object] | None = None, occasion: int = 0) -> PKParams:
         """Typical parameters of one subject as :class:`~imapk.params.PKParams`."""
         values = self.typical_values(covariates or {}, occasion)
-        return PKParams(**{name: float(value[0]) for name, value in values.items()})
+        return PKParams(**{name: float(value[0]) for name, value in values.items()}, n_transit=self.n_transit)
