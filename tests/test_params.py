@@ -78,3 +78,20 @@ def test_models__unknown():
     with pytest.raises(ParameterError, match="unknown parameter set"):
         get_model("widmer2007")
     assert "widmer2006" in MODELS
+
+
+def test_models__variants_are_parameter_sets_too():
+    for name, main in (
+        ("schmidli2005_abstract", "schmidli2005"),
+        ("judson2005_main", "judson2005"),
+        ("widmer2006_independent", "widmer2006"),
+    ):
+        assert get_model(name).variant_of == main
+    with pytest.raises(ParameterError, match="judson2005_main"):
+        get_model("judson2005_mian")
+
+
+def test_parameter_sets__judson_main_values_from_abstract():
+    # Judson 2005 abstract: typical apparent CL 9.33 L/h; V and D1 borrowed from the extension-phase model.
+    p = get_model("judson2005_main").typical_params()
+    assert (p.cl, p.v, p.d1, p.ka) == (9.33, 182.0, 1.51, None)

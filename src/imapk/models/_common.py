@@ -10,10 +10,21 @@ import numpy as np
 from ..covariates import COVARIATES
 from ..errors import ParameterError
 
-#: Secondary source of most parameter tables (read through nlmixr2lib, which transcribes its Table 1).
+#: Secondary source of most parameter tables (read through nlmixr2lib, which transcribes its Table 1;
+#: the reference as nlmixr2lib gives it, C2).
 YANG_2025 = (
-    "Yang T, et al. Published population pharmacokinetic models of imatinib perform poorly on TDM data "
-    "from pediatric patients. Target Oncol 2025;20(5):871-886. doi:10.1007/s11523-025-01172-2"
+    "Yang T, Rasmussen ASB, Weimann A, Thastrup M, Rank CU, Als-Nielsen B, Malmros J, Wik HS, Lohi O, "
+    "Overgaard U, Johannsdottir IMR, Vaitkeviciene G, Dalhoff K, Schmiegelow K, Lund TM. Published population "
+    "pharmacokinetic models of imatinib perform poorly on TDM data from pediatric patients. Target Oncol "
+    "2025;20(5):871-886. doi:10.1007/s11523-025-01172-2"
+)
+
+#: Where the residual error forms of Yang 2025 Table 1 were read: the table labels each row's error "Prop",
+#: "Add", "Prop + Add" or "Log-scale add" (as transcribed by nlmixr2lib's model files). The first three are the
+#: combined form C (1 + prop e1) + add e2 with one of the parts zero; only "Log-scale add" is exponential.
+RESIDUAL_SOURCE = (
+    "Yang 2025 Table 1 as transcribed in nlmixr2lib (inst/modeldb/specificDrugs/<Author>_<year>_imatinib.R, "
+    "error line `Cc ~ prop()`, `add()` or `prop() + add()`)"
 )
 
 #: How the literature notes say nlmixr2lib, and so imapk, reads a "CV %" of Yang 2025 Table 1.

@@ -1,8 +1,8 @@
 """Demetri 2009: unresectable/metastatic GIST (B2222), one compartment, zero-order input.
 
-Demetri GD, Wang Y, Wehrle E, et al. Imatinib plasma levels are correlated with clinical benefit in
-patients with unresectable/metastatic gastrointestinal stromal tumors. J Clin Oncol
-2009;27(19):3141-3147. doi:10.1200/JCO.2008.20.4818
+Demetri GD, Wang Y, Wehrle E, Racine A, Nikolova Z, Blanke CD, Joensuu H, von Mehren M. Imatinib plasma
+levels are correlated with clinical benefit in patients with unresectable/metastatic gastrointestinal
+stromal tumors. J Clin Oncol 2009;27(19):3141-3147. doi:10.1200/JCO.2008.20.4818 (C2, nlmixr2lib)
 
 Parameter values: C2 only (Yang 2025 Table 1 via nlmixr2lib). OCC = 1 from day 29, else 0:
 
@@ -21,20 +21,22 @@ IIV: CL 34.6 %, V 35.7 %, covariance 0.119 (C2). CV % is read as omega (variance
 0.963). This matrix is the reason for that convention: with the log-normal conversion
 (omega^2 = ln(1 + CV^2): 0.1131 and 0.1200) the covariance 0.119 would exceed
 sqrt(0.1131 x 0.1200) = 0.1166, a correlation of 1.02, which no valid matrix has.
-Residual error: proportional 34.9 % + additive 4 ng/mL (C2).
+Residual error: proportional 34.9 % + additive 4 ng/mL (C2, Yang 2025 Table 1 "Prop + Add 0.004 mg/L"),
+the combined form C (1 + 0.349 e1) + 4 e2.
 """
 
 from __future__ import annotations
 
-from ._common import NONMEM_CV_RULE, YANG_2025, late, positive
+from ._common import NONMEM_CV_RULE, RESIDUAL_SOURCE, YANG_2025, late, positive
 from .base import PopulationModel, Residual, cv_to_variance_nonmem
 
 NAME = "demetri2009"
 CITATION = (
-    "Demetri GD, Wang Y, Wehrle E, et al. Imatinib plasma levels are correlated with clinical benefit in patients "
-    "with unresectable/metastatic gastrointestinal stromal tumors. J Clin Oncol 2009;27(19):3141-3147. "
-    "doi:10.1200/JCO.2008.20.4818. Parameters as tabulated in " + YANG_2025
+    "Demetri GD, Wang Y, Wehrle E, Racine A, Nikolova Z, Blanke CD, Joensuu H, von Mehren M. Imatinib plasma levels "
+    "are correlated with clinical benefit in patients with unresectable/metastatic gastrointestinal stromal tumors. "
+    "J Clin Oncol 2009;27(19):3141-3147. doi:10.1200/JCO.2008.20.4818. Parameters as tabulated in " + YANG_2025
 )
+CITATION_READ = "C2: nlmixr2lib Demetri_2009_imatinib.R reference (journal, volume and DOI also in the literature notes)"
 POPULATION = (
     "Unresectable/metastatic GIST (phase II B2222), 400 or 600 mg/d; PK subset n = 73, samples on day 1 and day 29"
 )
@@ -75,7 +77,7 @@ MODEL = PopulationModel(
         f"CL 34.6 %, V 35.7 %, covariance 0.119 (Yang 2025 Table 1): {NONMEM_CV_RULE}; correlation 0.963. The "
         "log-normal conversion would make this matrix invalid (correlation 1.02)"
     ),
-    residual=Residual(proportional=0.349, additive=4.0),
+    residual=Residual(proportional=0.349, additive=4.0, form="combined"),
     occasion_days=(29,),
     confidence={
         "cl": "8.18 L/h at albumin 38.3 g/L, WBC 7: C2, Yang 2025 Table 1",
@@ -87,7 +89,8 @@ MODEL = PopulationModel(
         ),
         "occasion": "V + 58.5 L from day 29: C2",
         "omega": "CL 34.6%, V 35.7%, cov 0.119: C2, Yang 2025 Table 1",
-        "residual": "proportional 34.9% + additive 4 ng/mL: C2, Yang 2025 Table 1",
+        "residual": "proportional 34.9% + additive 4 ng/mL (0.004 mg/L), combined form: C2, " + RESIDUAL_SOURCE,
+        "citation": CITATION_READ,
     },
     notes=(
         "V has the same albumin and WBC exponents as CL (flagged by nlmixr2lib; kept as transcribed), so before "

@@ -1,7 +1,8 @@
 """Gotta 2014: CML under routine care (2478 patients), one compartment, zero-order input.
 
-Gotta V, Bouchet S, Widmer N, et al. Large-scale imatinib dose-concentration-effect study in CML
-patients under routine care conditions. Leuk Res 2014;38(7):764-772. doi:10.1016/j.leukres.2014.03.023
+Gotta V, Bouchet S, Widmer N, Schuld P, Decosterd LA, Buclin T, Mahon FX, Csajka C, Molimard M.
+Large-scale imatinib dose-concentration-effect study in CML patients under routine care conditions. Leuk
+Res 2014;38(7):764-772. doi:10.1016/j.leukres.2014.03.023 (C2, nlmixr2lib)
 
 Parameter values: C2 (Yang 2025 Table 1 via nlmixr2lib). FEMALE = 1 for women:
 
@@ -26,15 +27,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import NONMEM_CV_RULE, YANG_2025, finite, level
+from ._common import NONMEM_CV_RULE, RESIDUAL_SOURCE, YANG_2025, finite, level
 from .base import PopulationModel, Residual, cv_to_variance_nonmem
 
 NAME = "gotta2014"
 CITATION = (
-    "Gotta V, Bouchet S, Widmer N, et al. Large-scale imatinib dose-concentration-effect study in CML patients "
-    "under routine care conditions. Leuk Res 2014;38(7):764-772. doi:10.1016/j.leukres.2014.03.023. "
-    "Parameters as tabulated in " + YANG_2025
+    "Gotta V, Bouchet S, Widmer N, Schuld P, Decosterd LA, Buclin T, Mahon FX, Csajka C, Molimard M. Large-scale "
+    "imatinib dose-concentration-effect study in CML patients under routine care conditions. Leuk Res "
+    "2014;38(7):764-772. doi:10.1016/j.leukres.2014.03.023. Parameters as tabulated in " + YANG_2025
 )
+CITATION_READ = "C2: nlmixr2lib Gotta_2014_imatinib.R reference (journal, volume and DOI also in the literature notes)"
 POPULATION = "2478 CML patients under routine care (TDM samples); dose range not in the sources read"
 
 CL_TYPICAL = 17.3  # L/h, man aged 40
@@ -62,20 +64,25 @@ MODEL = PopulationModel(
     population=POPULATION,
     typical=_typical,
     covariates=("sex", "age"),
+    categories={"sex": ("male", "female")},
     iiv_parameters=("cl", "v"),
     omega=((cv_to_variance_nonmem(CV_CL), COV_CL_V), (COV_CL_V, cv_to_variance_nonmem(CV_V))),
     omega_note=(
         f"CL 37.6 %, V 50.4 %, rho(CL, V) 0.73 (Yang 2025 Table 1): {NONMEM_CV_RULE}; covariance = "
         "0.73 x 0.376 x 0.504 = 0.1383"
     ),
-    residual=Residual(proportional=0.292, additive=82.8),
+    residual=Residual(proportional=0.292, additive=82.8, form="combined"),
     confidence={
         "cl": "17.3 L/h (man, 40 y): C2, Yang 2025 Table 1",
         "v": "430 L: C2, Yang 2025 Table 1",
         "d1": "3.1 h: C2, Yang 2025 Table 1",
         "covariates": "female -15.2%; age slope 0.00475 below 40 y, -0.00566 from 40 y: C2, Yang 2025 Table 1",
         "omega": "CL 37.6%, V 50.4%, rho 0.73: C2, Yang 2025 Table 1",
-        "residual": "proportional 29.2% + additive 82.8 ng/mL (IIV 36.2% on its magnitude, not implemented): C2",
+        "residual": (
+            "proportional 29.2% + additive 82.8 ng/mL, combined form (IIV 36.2% on its magnitude, not implemented): "
+            "C2, " + RESIDUAL_SOURCE
+        ),
+        "citation": CITATION_READ,
     },
     notes=(
         "A CML model (the GIST TDM model of the Lausanne group is Gotta 2012 = Widmer 2006). The 36.2% IIV on "

@@ -1,8 +1,9 @@
 """Petain 2008: children with solid tumours and adults with GIST, one compartment, first-order
 absorption; parent drug only.
 
-Petain A, Kattygnarath D, Azard J, et al. Population pharmacokinetics and pharmacogenetics of imatinib
-in children and adults. Clin Cancer Res 2008;14(21):7102-7109. doi:10.1158/1078-0432.CCR-08-0950
+Petain A, Kattygnarath D, Azard J, Chatelut E, Delbaldo C, Geoerger B, Barrois M, Seronie-Vivien S,
+LeCesne A, Vassal G. Population pharmacokinetics and pharmacogenetics of imatinib in children and adults.
+Clin Cancer Res 2008;14(21):7102-7109. doi:10.1158/1078-0432.CCR-08-0950 (C2, nlmixr2lib)
 
 Parameter values: C2 (Yang 2025 Table 1 via nlmixr2lib). AAG = alpha1-acid glycoprotein (``agp``):
 
@@ -16,20 +17,22 @@ is not implemented; nothing in the parent equations depends on the occasion.
 
 IIV: CL 19 %, ka 82 %; "none reported" for V, so no IIV on V. CV % read as omega (variance = CV^2;
 for ka this matters: 0.82^2 = 0.672, against ln(1 + 0.82^2) = 0.514 with the log-normal reading).
-No covariances reported. Residual error: proportional 33.6 % (parent; C2).
+No covariances reported. Residual error: proportional 33.6 % (parent; C2, Yang 2025 Table 1 "Prop"),
+C (1 + 0.336 e).
 """
 
 from __future__ import annotations
 
-from ._common import NONMEM_CV_RULE, YANG_2025, positive
+from ._common import NONMEM_CV_RULE, RESIDUAL_SOURCE, YANG_2025, positive
 from .base import PopulationModel, Residual, cv_to_variance_nonmem
 
 NAME = "petain2008"
 CITATION = (
-    "Petain A, Kattygnarath D, Azard J, et al. Population pharmacokinetics and pharmacogenetics of imatinib in "
-    "children and adults. Clin Cancer Res 2008;14(21):7102-7109. doi:10.1158/1078-0432.CCR-08-0950. "
-    "Parameters as tabulated in " + YANG_2025
+    "Petain A, Kattygnarath D, Azard J, Chatelut E, Delbaldo C, Geoerger B, Barrois M, Seronie-Vivien S, LeCesne A, "
+    "Vassal G. Population pharmacokinetics and pharmacogenetics of imatinib in children and adults. Clin Cancer Res "
+    "2008;14(21):7102-7109. doi:10.1158/1078-0432.CCR-08-0950. Parameters as tabulated in " + YANG_2025
 )
+CITATION_READ = "C2: nlmixr2lib Petain_2008_imatinib.R reference (journal, volume and DOI also in the literature notes)"
 POPULATION = (
     "67 patients aged 2-84 y, 505 samples: children and young people (2-22 y) with solid tumours pooled with "
     "adults with GIST; dose range not in the sources read"
@@ -66,7 +69,7 @@ MODEL = PopulationModel(
     omega_note=(
         f"CL 19 %, ka 82 % (Yang 2025 Table 1): {NONMEM_CV_RULE}; no IIV on V reported; no covariances (diagonal)"
     ),
-    residual=Residual(proportional=0.336),
+    residual=Residual(proportional=0.336, form="combined"),
     confidence={
         "cl": "7.29 L/h at 54 kg, AAG 1.13 g/L, albumin 38 g/L: C2, Yang 2025 Table 1",
         "v": "202 L at 54 kg, AAG 1.13 g/L: C2, Yang 2025 Table 1",
@@ -75,7 +78,8 @@ MODEL = PopulationModel(
             "CL (WT/54)^0.56 (AAG/1.13)^-0.65 (ALB/38)^0.66; V (WT/54)^0.79 (AAG/1.13)^-1.01: C2, Yang 2025 Table 1"
         ),
         "omega": "CL 19%, ka 82%, V none reported: C2, Yang 2025 Table 1",
-        "residual": "proportional 33.6% (parent): C2, Yang 2025 Table 1",
+        "residual": "proportional 33.6% (parent), combined form with no additive part: C2, " + RESIDUAL_SOURCE,
+        "citation": CITATION_READ,
     },
     notes=(
         "Parent drug only: the metabolite (CGP74588) sub-model is not implemented. No IIV on V in the source: "

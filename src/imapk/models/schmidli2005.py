@@ -1,8 +1,10 @@
 """Schmidli 2005: chronic-phase CML (IRIS phase III), one compartment, zero-order input.
 
-Schmidli H, Peng B, Riviere GJ, et al. Population pharmacokinetics of imatinib mesylate in patients
-with chronic-phase chronic myeloid leukaemia: results of a phase III study. Br J Clin Pharmacol
-2005;60(1):35-44. doi:10.1111/j.1365-2125.2005.02372.x
+Schmidli H, Peng B, Riviere GJ, Capdeville R, Hensley M, Gathmann I, Bolton AE, Racine-Poon A.
+Population pharmacokinetics of imatinib mesylate in patients with chronic-phase chronic myeloid
+leukaemia: results of a phase III study. Br J Clin Pharmacol 2005;60(1):35-44.
+doi:10.1111/j.1365-2125.2005.02372.x (title and abstract C1, PubMed entry PMC1884912; the rest C2,
+nlmixr2lib)
 
 Parameter values: C2, Yang 2025 Table 1 as transcribed by nlmixr2lib; the abstract (C1) gives the
 day-1 typical values and the covariate effects in words. Equations (OCC = 1 from day 29, else 0):
@@ -32,19 +34,39 @@ Discrepancies with the abstract (C1):
   -7.82 L (3 %). The transcribed equation is used.
 
 IIV: CL 31.9 %, V 31.4 %, covariance 0.071 (C2). CV % read as omega (variance = CV^2; correlation
-0.071 / (0.319 x 0.314) = 0.709). Residual error: proportional 26 % + additive 249 ng/mL (C2).
+0.071 / (0.319 x 0.314) = 0.709). Residual error: proportional 26 % + additive 249 ng/mL (C2, Yang 2025
+Table 1 "Prop 26 % + Add 0.249 mg/L"): the combined form C (1 + 0.26 e1) + 249 e2.
+
+Variant ``schmidli2005_abstract``: the abstract's reading (C1). Day-1 CL 14 L/h falling by 4 L/h from day 29,
+V 252 L unchanged, and the weight exponent on CL from "+12 % per doubling of body weight", log2(1.12) =
+0.1635; the other five exponents are the transcribed ones (they reproduce the abstract's percentages). What
+the two readings give for the typical steady-state trough at 400 mg q24h (closed form of the zero-order
+one-compartment model, day >= 29 parameters, tag D):
+
+* model reference subject (80 kg, Hb 13 g/dL, WBC 16 x 10^9/L): 920.0 ng/mL (transcription) vs 1027.4 ng/mL
+  (abstract), +11.7 %;
+* imapk reference subject (70 kg, Hb 13 g/dL, WBC 7 x 10^9/L): 856.1 vs 931.5 ng/mL, +8.8 %;
+* with the day-1 parameters (a steady state that the model itself never reaches): 607.7 vs 592.5 ng/mL,
+  -2.5 %.
 """
 
 from __future__ import annotations
 
-from ._common import NONMEM_CV_RULE, YANG_2025, late, positive
+import math
+
+from ._common import NONMEM_CV_RULE, RESIDUAL_SOURCE, YANG_2025, late, positive
 from .base import PopulationModel, Residual, cv_to_variance_nonmem
 
 NAME = "schmidli2005"
-CITATION = (
-    "Schmidli H, Peng B, Riviere GJ, et al. Population pharmacokinetics of imatinib mesylate in patients with "
-    "chronic-phase chronic myeloid leukaemia: results of a phase III study. Br J Clin Pharmacol "
-    "2005;60(1):35-44. doi:10.1111/j.1365-2125.2005.02372.x. Parameters as tabulated in " + YANG_2025
+REFERENCE = (
+    "Schmidli H, Peng B, Riviere GJ, Capdeville R, Hensley M, Gathmann I, Bolton AE, Racine-Poon A. Population "
+    "pharmacokinetics of imatinib mesylate in patients with chronic-phase chronic myeloid leukaemia: results of a "
+    "phase III study. Br J Clin Pharmacol 2005;60(1):35-44. doi:10.1111/j.1365-2125.2005.02372.x"
+)
+CITATION = REFERENCE + ". Parameters as tabulated in " + YANG_2025
+CITATION_READ = (
+    "title, abstract and date (July 2005, PMC1884912): C1, Weill Cornell VIVO record of the PubMed entry; authors, "
+    "volume, pages and DOI: C2, nlmixr2lib Schmidli_2005_imatinib.R (DOI also in the literature notes)"
 )
 POPULATION = "371 patients with chronic-phase CML (IRIS phase III), 400 mg/d; PK samples on day 1 and day 29"
 
@@ -88,7 +110,7 @@ MODEL = PopulationModel(
         f"CL 31.9 %, V 31.4 %, covariance 0.071 (Yang 2025 Table 1): {NONMEM_CV_RULE}; the covariance is "
         "taken as given on the log scale (correlation 0.709)"
     ),
-    residual=Residual(proportional=0.26, additive=249.0),
+    residual=Residual(proportional=0.26, additive=249.0, form="combined"),
     occasion_days=(29,),
     confidence={
         "cl": "13.8 L/h (day 1, 80 kg, Hb 13 g/dL, WBC 16): C2, Yang 2025 Table 1; abstract: 14 (95% CI 13-15) L/h on day 1: C1",
@@ -103,15 +125,84 @@ MODEL = PopulationModel(
             "with the abstract (D check: 2^0.301 = 1.23)"
         ),
         "omega": "CL 31.9%, V 31.4%, cov 0.071: C2, Yang 2025 Table 1",
-        "residual": "proportional 26% + additive 249 ng/mL: C2, Yang 2025 Table 1",
+        "residual": "proportional 26% + additive 249 ng/mL, combined form: C2, " + RESIDUAL_SOURCE,
+        "citation": CITATION_READ,
     },
     notes=(
         "WT exponent on CL: 0.301 (Yang 2025) kept as transcribed; the abstract's +12% CL per doubling of weight "
         "implies about 0.163, while 0.301 gives +23% (the other five exponents match the abstract). CL is 1.8% "
         "lower at 70 kg, 9% lower at 40 kg and 6% higher at 120 kg than with 0.163. Day-29 shifts are the "
         "transcribed -3.18 L/h and -7.82 L (abstract: -4 L/h, V unchanged). Covariate ranges of the fitted data "
-        "are not in the sources read, so none are checked."
+        "are not in the sources read, so none are checked. The abstract's reading is the variant "
+        "schmidli2005_abstract (typical steady-state trough +11.7 %)."
     ),
 )
 
-MODELS = (MODEL,)
+#: The abstract's reading (C1): CL 14 L/h on day 1, 4 L/h lower from day 29, V 252 L on both occasions.
+ABSTRACT_CL, ABSTRACT_CL_OCCASION, ABSTRACT_V = 14.0, -4.0, 252.0
+#: Weight exponent on CL from the abstract's "+12 % per doubling of body weight": log2(1.12) = 0.1635.
+ABSTRACT_CL_WT_EXPONENT = math.log2(1.12)
+
+
+def _typical_abstract(covariates, occasion):
+    weight = positive(covariates, "weight", ABSTRACT_NAME) / WT_REF
+    hgb = positive(covariates, "haemoglobin", ABSTRACT_NAME) / HGB_REF
+    wbc = positive(covariates, "wbc", ABSTRACT_NAME) / WBC_REF
+    occ = late(occasion)
+    cl = (
+        (ABSTRACT_CL + ABSTRACT_CL_OCCASION * occ)
+        * weight**ABSTRACT_CL_WT_EXPONENT
+        * hgb**CL_HGB_EXPONENT
+        * wbc**CL_WBC_EXPONENT
+    )
+    v = ABSTRACT_V * weight**V_WT_EXPONENT * hgb**V_HGB_EXPONENT * wbc**V_WBC_EXPONENT
+    return {"cl": cl, "v": v, "d1": D1}
+
+
+ABSTRACT_NAME = "schmidli2005_abstract"
+ABSTRACT_MODEL = PopulationModel(
+    name=ABSTRACT_NAME,
+    title=(
+        "Schmidli 2005 as its abstract reads: CL 14 L/h on day 1, -4 L/h from day 29, V 252 L unchanged, "
+        "+12 % CL per doubling of weight"
+    ),
+    citation=REFERENCE + ". Typical values and weight effect on CL from the abstract; other numbers as tabulated in "
+    + YANG_2025,
+    population=POPULATION,
+    typical=_typical_abstract,
+    covariates=("weight", "haemoglobin", "wbc"),
+    iiv_parameters=("cl", "v"),
+    omega=((cv_to_variance_nonmem(CV_CL), COV_CL_V), (COV_CL_V, cv_to_variance_nonmem(CV_V))),
+    omega_note=(
+        "as schmidli2005 (Yang 2025 Table 1: CL 31.9 %, V 31.4 %, covariance 0.071; the abstract's 32 % and 31 % "
+        f"agree): {NONMEM_CV_RULE}"
+    ),
+    residual=Residual(proportional=0.26, additive=249.0, form="combined"),
+    occasion_days=(29,),
+    confidence={
+        "cl": "14 (95% CI 13-15) L/h on day 1, decreasing by 4 (3-5) L/h from day 1 to day 29: C1, abstract",
+        "v": "252 (237-267) L, unchanged at day 29: C1, abstract",
+        "d1": "1.5 h: C2, Yang 2025 Table 1 (the abstract gives no absorption model)",
+        "covariates": (
+            "WT on CL: exponent log2(1.12) = 0.1635 from the abstract's +12 % per doubling (C1, back-calculated, D); "
+            "WT on V 0.405, Hb 0.897 / 0.676, WBC -0.105 / -0.07: C2, Yang 2025 Table 1 (they reproduce the "
+            "abstract's +32 %, +86 % / +60 %, +8 % / +5 %)"
+        ),
+        "omega": "CL 31.9%, V 31.4%, cov 0.071: C2, Yang 2025 Table 1; abstract IIV 32 % and 31 %: C1",
+        "residual": "proportional 26% + additive 249 ng/mL, combined form: C2, " + RESIDUAL_SOURCE,
+        "citation": CITATION_READ,
+        "difference": "D: closed-form zero-order steady-state trough at 400 mg q24h (module docstring)",
+    },
+    notes=(
+        "Variant of schmidli2005 read from the abstract: CL 14 L/h on day 1 and 10 L/h from day 29 (transcription "
+        "13.8 and 10.62), V 252 L on both occasions (transcription 252 and 244.18), weight exponent on CL 0.1635 "
+        "(transcription 0.301). Typical steady-state trough at 400 mg q24h with the day >= 29 parameters: "
+        "1027.4 ng/mL here vs 920.0 ng/mL (schmidli2005) for the model's reference subject (80 kg, Hb 13 g/dL, "
+        "WBC 16), +11.7 %; 931.5 vs 856.1 ng/mL for the imapk reference subject (70 kg, WBC 7), +8.8 %; with "
+        "the day-1 parameters 592.5 vs 607.7 ng/mL, -2.5 %. Computed with the closed-form trough of the "
+        "zero-order one-compartment model (tag D)."
+    ),
+    variant_of=NAME,
+)
+
+MODELS = (MODEL, ABSTRACT_MODEL)

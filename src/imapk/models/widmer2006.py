@@ -21,17 +21,37 @@ covariance 0.179 (Tucuxi drug file; 0.798 x 0.356 x 0.629 = 0.179). The abstract
 "63 %" are these omegas reported as CV % (NONMEM-table convention, omega = CV), so no conversion
 is applied. The abstract states the 36 % as the variability *remaining after* the demographic
 covariates; the base-model entry uses the same matrix for lack of a published base-model value.
-Residual error: proportional 31.38 % (Tucuxi; Yang 2025 Table 1: 31 %).
+Residual error: proportional, C (1 + 0.3138 e) (Tucuxi drug file, errorModelType "proportional"; Yang 2025
+Table 1: "Prop 31 %"): the combined form with no additive part.
+
+Categories: the covariate model is fitted on CML and GIST patients (plus one patient with ALL, Yang 2025
+Table 1 as transcribed), coded GIST vs not-GIST. It defines ``disease`` = CML or GIST only; "other" is
+refused rather than silently read as CML.
+
+Variant ``widmer2006_independent``: Yang 2025 Table 1 (through nlmixr2lib) transcribes the same base model
+with independent random effects (CV 36 % and 63 %, no covariance), ka 0.61 1/h and a 31 % proportional
+error. Its typical trough is the same to 0.01 %; what changes is the spread of troughs across patients:
+with the CL-V correlation of 0.798, a high clearance comes with a large volume, and the two cancel in the
+trough. At 400 mg q24h, steady-state trough, random effects only (no residual error), the fraction of
+patients at or above 1100 ng/mL is 9.5 % with the correlated matrix and 21.6 % with the independent one
+(21.4 % with the Tucuxi variances and the correlation removed). Computed here (tag D) by integrating the
+closed-form trough over eta_V (201-point Gauss-Hermite) and, for each eta_V, the conditional normal
+probability of eta_CL below the root of C_trough = 1100 ng/mL.
 """
 
 from __future__ import annotations
 
-from .base import PopulationModel, Residual
+from ._common import RESIDUAL_SOURCE, YANG_2025
+from .base import PopulationModel, Residual, cv_to_variance_nonmem
 
 CITATION = (
-    "Widmer N, Decosterd LA, Csajka C, et al. Population pharmacokinetics of imatinib and the role of "
-    "alpha1-acid glycoprotein. Br J Clin Pharmacol 2006;62(1):97-112. doi:10.1111/j.1365-2125.2006.02719.x"
+    "Widmer N, Decosterd LA, Csajka C, Leyvraz S, Duchosal MA, Rosselet A, Rochat B, Eap CB, Henry H, Biollaz J, "
+    "Buclin T. Population pharmacokinetics of imatinib and the role of alpha1-acid glycoprotein. Br J Clin "
+    "Pharmacol 2006;62(1):97-112. doi:10.1111/j.1365-2125.2006.02719.x"
 )
+#: Where the citation was read.
+CITATION_READ = "C1: PubMed Central record PMC1885072 (authors, title, journal, 2006;62(1):97-112, DOI)"
+CATEGORIES = {"disease": ("CML", "GIST"), "sex": ("male", "female")}
 POPULATION = "59 patients (CML and GIST), 321 samples, 400-800 mg/d; age 20-88 y, weight 44-110 kg"
 OMEGA = ((0.356**2, 0.179), (0.179, 0.629**2))
 OMEGA_NOTE = (
@@ -44,7 +64,11 @@ CONFIDENCE = {
     "ka": "0.609 1/h: C2, Tucuxi gotta2012 drug file and NONMEM control stream (Yang 2025 Table 1: 0.61)",
     "f": "1, fixed (CL and V are apparent): C2, Tucuxi",
     "omega": "C2, Tucuxi drug file",
-    "residual": "proportional 0.3138: C2, Tucuxi; 31 %: C2, Yang 2025 Table 1",
+    "residual": (
+        "proportional 0.3138 (Tucuxi errorModelType 'proportional'): C2; 'Prop 31 %': C2, Yang 2025 Table 1; "
+        "form: combined with no additive part"
+    ),
+    "citation": CITATION_READ,
 }
 FITTED_RANGES = {"age": (20.0, 88.0), "weight": (44.0, 110.0)}
 
@@ -80,7 +104,7 @@ BASE = PopulationModel(
     iiv_parameters=("cl", "v"),
     omega=OMEGA,
     omega_note=OMEGA_NOTE + "; published for the covariate model, used here for the base model too",
-    residual=Residual(proportional=0.3138),
+    residual=Residual(proportional=0.3138, form="combined"),
     confidence=CONFIDENCE,
     notes="Typical values only; for covariates use widmer2006_covariates.",
     reference_trough=(
@@ -97,10 +121,11 @@ COVARIATE_MODEL = PopulationModel(
     typical=_demographic,
     covariates=("weight", "age", "sex", "disease"),
     fitted_ranges=FITTED_RANGES,
+    categories=CATEGORIES,
     iiv_parameters=("cl", "v"),
     omega=OMEGA,
     omega_note=OMEGA_NOTE,
-    residual=Residual(proportional=0.3138),
+    residual=Residual(proportional=0.3138, form="combined"),
     confidence={
         **CONFIDENCE,
         "covariates": "C2: Tucuxi NONMEM $PK and drug file (THETA 14.3, 5.42, 1.49, -5.81, -0.806; V 347, 46.2)",
@@ -108,8 +133,56 @@ COVARIATE_MODEL = PopulationModel(
     notes=(
         "Sex coding: Tucuxi's variable is MALE (S = 1 men) but its text says sex = 1 is female; imapk uses "
         "S = 1 for men (higher CL and V in men, as in Gotta 2014). The AGP sub-model was not found and is "
-        "not implemented."
+        "not implemented. Disease: the model is fitted on CML and GIST and defines only these two; any other "
+        "indication is refused (it used to be read as CML)."
     ),
 )
 
-MODELS = (BASE, COVARIATE_MODEL)
+#: Yang 2025 Table 1's reading of the base model (C2, through nlmixr2lib Widmer_2006_imatinib.R).
+YANG_CV_CL, YANG_CV_V, YANG_KA, YANG_PROPORTIONAL = 0.36, 0.63, 0.61, 0.31
+
+
+def _base_yang(covariates, occasion):
+    return {"cl": 14.3, "v": 347.0, "ka": YANG_KA}
+
+
+INDEPENDENT = PopulationModel(
+    name="widmer2006_independent",
+    title="Widmer 2006 base model as read by Yang 2025: independent random effects on CL and V (no correlation)",
+    citation=CITATION + ". Read as tabulated in " + YANG_2025,
+    population=POPULATION,
+    typical=_base_yang,
+    iiv_parameters=("cl", "v"),
+    omega=((cv_to_variance_nonmem(YANG_CV_CL), 0.0), (0.0, cv_to_variance_nonmem(YANG_CV_V))),
+    omega_note=(
+        "Yang 2025 Table 1: CV 36 % (CL) and 63 % (V), no covariance; read as omega = CV/100 (variance 0.1296 and "
+        "0.3969), as nlmixr2lib does"
+    ),
+    residual=Residual(proportional=YANG_PROPORTIONAL, form="combined"),
+    confidence={
+        "cl": "14.3 L/h: C1, abstract (PMC1885072); C2, Yang 2025 Table 1",
+        "v": "347 L: C1, abstract; C2, Yang 2025 Table 1",
+        "ka": "0.61 1/h: C2, Yang 2025 Table 1 (Tucuxi: 0.609)",
+        "omega": "CV 36 % and 63 %, no covariance: C2, Yang 2025 Table 1 (nlmixr2lib etalcl ~ 0.1296, etalvc ~ 0.3969)",
+        "residual": "'Prop 31 %': C2, " + RESIDUAL_SOURCE,
+        "citation": CITATION_READ,
+        "difference": (
+            "D: fraction >= 1100 ng/mL at 400 mg q24h by quadrature of the closed-form steady-state trough over the "
+            "random effects (module docstring)"
+        ),
+    },
+    notes=(
+        "Another transcription of widmer2006: Yang 2025 reads the random effects on CL and V as independent (CV 36 % "
+        "and 63 %), where the Tucuxi drug file (widmer2006) has a correlation of 0.798. Typical steady-state trough "
+        "at 400 mg q24h: 732.1 ng/mL here (ka 0.61) vs 732.2 ng/mL (ka 0.609), a difference of -0.01 %. The "
+        "spread differs: fraction of patients with a steady-state trough >= 1100 ng/mL at 400 mg q24h (random "
+        "effects only, no residual error) 21.6 % here vs 9.5 % with the correlated matrix (21.4 % with the Tucuxi "
+        "variances and no correlation). Computed by quadrature of the closed-form trough (tag D). A reviewer's "
+        "figure of 24.8 % vs 32.3 % could not be reproduced for this population and dose (base model, covariate "
+        "model at the reference subject, CML or GIST, with or without residual error, 400-800 mg)."
+    ),
+    reference_trough=(732.1, "closed-form steady-state trough at 400 mg q24h with ka 0.61 (tag D); nlmixr2lib 732.1"),
+    variant_of="widmer2006",
+)
+
+MODELS = (BASE, COVARIATE_MODEL, INDEPENDENT)
