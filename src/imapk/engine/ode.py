@@ -67,7 +67,17 @@ def run_ode(
     ------
     SimulationError
         If any subject's integration failed (the status and the number of subjects are named).
+
+    Multi-compartment structures (a peripheral compartment, a transit chain) go to
+    :func:`imapk.engine.ode_linear.run_ode_linear`.
     """
+    if not parameters.one_compartment:
+        from .ode_linear import run_ode_linear
+
+        return run_ode_linear(
+            table, parameters, variation=variation, clock=clock, times=times, levels=levels, window=window,
+            rtol=rtol, atol=atol, max_steps=max_steps,
+        )
     if not (0.0 < rtol < 1.0) or not (atol > 0.0):
         raise SimulationError("tolerances out of range", key="rtol/atol", got=(rtol, atol), expected="0 < rtol < 1 and atol > 0 mg")
     if max_steps < 1:

@@ -1,0 +1,630 @@
+"""Adaptive Runge-Kutta kernels of the linear multi-compartment family with time-varying rates (numba).
+
+The structure and the state layout are those of :mod:`imapk.engine._linear_kernels`: ``n_tr``
+transit compartments (rate ktr), ``n_abs`` (0 or 1) absorption compartment (rate ka), the
+central compartment c = n_tr + n_abs (elimination k10 = CL/V, distribution k12 = Q/V) and
+``n_per`` (0 or 1) peripheral compartment (return k21 = Q/Vp); amounts in mg. Between events
+
+    dx/dt = A(t) x + r,     ka_eff = ka_seg g(tau; tv[0:4]),   k10_eff = k10_seg g(tau; tv[4:8])
+
+with A the compartmental matrix of the structure at (ktr, ka_eff, k10_eff, k12, k21), r the
+zero-order input rates into the head of the chain and into central, and g and the time-on-therapy
+clock tau(t) exactly those of the one-compartment ODE kernel (``_ode_kernels.drift``; the knots of
+the clock are events). ktr, k12 and k21 do not vary with tau. The event semantics are those of
+``_linear_kernels.walk_linear`` (inputs into the head or central, bolus or zero-order with a
+duration per input, infusion ends and parameter changes at the same times, zero amounts skipped,
+left limits, C = 0 before the start); integration restarts at every event and never steps
+across one.
+
+Integrator: the Dormand-Prince 8(5,3) pair of ``_ode_kernels`` (same tableau, FSAL, step control,
+initial step heuristic, 7th-order dense output of the central amount, first-step cache, status
+codes, threshold statistics and peak from the dense output: see that module), written here for a
+state vector. The error norm is Hairer's, as there and in scipy's DOP853, over all compartments:
+``|h| err5^2 / sqrt(n (err5^2 + 0.01 err3^2))`` with the squared norms of
+err_i / (atol + rtol max(|x_i|, |x_new_i|)) summed over the n compartments; ``atol`` is in mg.
+
+Step cap. A step is at most ``STIFF_LIMIT / fastest`` (DOP853 is stable on [-6.39, 0]: see
+``_ode_kernels.STIFF_LIMIT``), where ``fastest`` bounds the eigenvalues that the current state
+excites. A is block lower triangular: the chain (transit, absorption) is triangular with
+eigenvalues -ktr and -ka_eff, and the central/peripheral block has two real negative eigenvalues
+of sum -(k10_eff + k12 + k21). So fastest = max(k10_eff + k12 + k21, ktr and ka_eff of the chain
+compartments that hold drug or receive it). The largest |A_ii| alone (k10 + k12 or k21) would not
+do: the fast disposition eigenvalue exceeds both and can approach their sum.
+
+Emptied chain compartments. After an oral dose the transit and absorption compartments empty
+exponentially but never to exact zero (at ktr = 15.8/h a day leaves 1e-165 of the dose), so
+"holds drug" must mean "holds a non-negligible amount", or the cap 4/ktr ~ 0.25 h would hold for
+the whole interval. After each accepted step, while no zero-order input runs into the head, the
+leading compartments of the chain that hold at most ``FLUSH_FRACTION * atol`` are set to exactly
+0 (up to the first one holding more: those after it still receive drug), and f is evaluated
+again at the flushed state. Each compartment is flushed at most once per input, so the drug
+removed is at most ``(n_tr + n_abs) FLUSH_FRACTION atol`` per dose: with FLUSH_FRACTION = 1e-3,
+a few thousandths of atol, against the integration's own error of order atol + rtol |x|.
+
+Threshold statistics and the peak come from the dense output of the central amount as in
+``_ode_kernels.step_statistics`` (the same function), accurate to the integration tolerance.
+
+Subjects are independent: `simulate_population_ode_linear` runs blocks of them on several
+threads when called from the main thread (as ``_ode_kernels.simulate_population_ode``), with the
+same results. Every kernel also runs as plain Python (see ``_numba.load_uncompiled``).
+
+- Hairer E, Norsett SP, Wanner G. Solving Ordinary Differential Equations I, 2nd ed. Springer
+  1993, II.4-II.6 (step control, DOP853, dense output).
+- Jacquez JA. Compartmental Analysis in Biology and Medicine, 3rd ed. BioMedware 1996, ch. 3
+  (compartmental matrices: real eigenvalues of the mammillary and catenary systems).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._exact_kernels import close_run
+from ._numba import jit, parallel_threads, run_blocks
+from ._ode_kernels import (
+    DOP853_A,
+    DOP853_C,
+    DOP853_D,
+    DOP853_E3,
+    DOP853_E5,
+    EPS,
+    MAX_FACTOR,
+    MIN_FACTOR,
+    MIN_PARALLEL_WORK,
+    MIN_STEP_ULPS,
+    N_STAGES,
+    NG_PER_ML_PER_MG_PER_L,
+    PARALLEL_BLOCKS_PER_THREAD,
+    SAFETY,
+    STATUS_MAX_STEPS,
+    STATUS_NOT_FINITE,
+    STATUS_OK,
+    STATUS_STEP_UNDERFLOW,
+    STIFF_LIMIT,
+    STRETCH,
+    cached_step,
+    dense_value,
+    drift,
+    eighth_root,
+    remember_step,
+    step_statistics,
+)
+
+#: A leading chain compartment holding at most this fraction of atol is emptied (module docstring).
+FLUSH_FRACTION = 1e-3
+#: Stages of the dense output (0-12 make the step, 13-15 serve only the interpolant).
+N_DENSE_STAGES = 16
+
+# Layout of the per-segment parameter tuple `par` (a tuple: no aliasing, no allocation).
+R_KTR = 0  # ktr [1/h]
+R_KA = 1  # ka of the parameter segment [1/h] (times g if the rates are constant on the segment)
+R_K10 = 2  # k10 = CL / V of the parameter segment [1/h] (likewise)
+R_K12 = 3  # Q / V [1/h]
+R_K21 = 4  # Q / Vp [1/h]
+R_HEAD = 5  # zero-order input rate into the head of the chain [mg/h]
+R_CENTRAL = 6  # zero-order input rate into central [mg/h]
+R_TAU = 7  # clock reading at the knot R_KNOT [h]
+R_SLOPE = 8  # clock speed on this piece (1 running, 0 paused)
+R_KNOT = 9  # time of the clock knot [h]
+R_TV = 10  # tv[0:8]: (a, b, c, d) for ka, then for CL
+R_VARYING = 18  # 1.0 if the rates change on the segment (clock running and a or c nonzero), else 0.0
+
+
+@jit
+def varying_rates(t, par):
+    """(ka_eff, k10_eff) at time t on the segment described by `par`. [1/h]"""
+    ka = par[R_KA]
+    k10 = par[R_K10]
+    if par[R_VARYING] != 0.0:
+        tau = par[R_TAU] + par[R_SLOPE] * (t - par[R_KNOT])
+        ka *= drift(tau, par[R_TV], par[R_TV + 1], par[R_TV + 2], par[R_TV + 3])
+        k10 *= drift(tau, par[R_TV + 4], par[R_TV + 5], par[R_TV + 6], par[R_TV + 7])
+    return ka, k10
+
+
+@jit
+def derivative(t, x, par, n_tr, n_abs, n_per, out):
+    """out = A(t) x + r: the rate of change of every compartment at time t. [mg/h]
+
+    The chain is walked from the head: each compartment passes its outflow on to the next, the
+    last one into central.
+    """
+    ka, k10 = varying_rates(t, par)
+    ktr = par[R_KTR]
+    c = n_tr + n_abs
+    passed = par[R_HEAD]
+    for i in range(c):
+        leaving = (ka if i == n_tr else ktr) * x[i]
+        out[i] = passed - leaving
+        passed = leaving
+    central = passed + par[R_CENTRAL] - k10 * x[c]
+    if n_per == 1:
+        exchange = par[R_K12] * x[c] - par[R_K21] * x[c + 1]
+        out[c + 1] = exchange
+        central -= exchange
+    out[c] = central
+
+
+@jit
+def step_limit(t, x, par, n_tr, n_abs, n_per):
+    """Largest stable step at time t: STIFF_LIMIT over the fastest excited rate (module docstring). [h]"""
+    ka, k10 = varying_rates(t, par)
+    fastest = k10 + par[R_K12] + par[R_K21] if n_per == 1 else k10
+    filled = par[R_HEAD] != 0.0
+    for i in range(n_tr + n_abs):
+        filled = filled or x[i] != 0.0
+        if filled:
+            fastest = max(fastest, ka if i == n_tr else par[R_KTR])
+    return STIFF_LIMIT / fastest if fastest > 0.0 else math.inf
+
+
+@jit
+def flush_chain(x, n_chain, rate_head, threshold):
+    """Empty the leading chain compartments holding at most `threshold` mg (module docstring).
+
+    Nothing is flushed while input runs into the head. Returns True if the state changed.
+    """
+    if rate_head != 0.0:
+        return False
+    changed = False
+    for i in range(n_chain):
+        if x[i] == 0.0:
+            continue
+        if not abs(x[i]) <= threshold:
+            break
+        x[i] = 0.0
+        changed = True
+    return changed
+
+
+@jit
+def stage_state(s, h, x, k, out):
+    """out = x + h sum_{j<s} A[s, j] k[j]: the state at which stage s is evaluated (s = 12: the new state)."""
+    n = x.shape[0]
+    for i in range(n):
+        out[i] = 0.0
+    for j in range(s):
+        a = DOP853_A[s, j]
+        if a != 0.0:
+            for i in range(n):
+                out[i] += a * k[j, i]
+    for i in range(n):
+        out[i] = x[i] + h * out[i]
+
+
+@jit
+def rms_scaled(u, x, rtol, atol):
+    """sqrt(mean_i (u_i / (atol + rtol |x_i|))^2): the norm of the initial step heuristic."""
+    n = x.shape[0]
+    total = 0.0
+    for i in range(n):
+        total += (u[i] / (atol + rtol * abs(x[i]))) ** 2
+    return math.sqrt(total / n)
+
+
+@jit
+def initial_step_vector(t, x, f, par, n_tr, n_abs, n_per, rtol, atol, span, y, g):
+    """First step size on a segment of length `span` (Hairer et al. II.4; scipy select_initial_step).
+
+    `y` and `g` are scratch vectors.
+    """
+    n = x.shape[0]
+    d0 = rms_scaled(x, x, rtol, atol)
+    d1 = rms_scaled(f, x, rtol, atol)
+    if d0 < 1e-5 or d1 < 1e-5:
+        h0 = 1e-6
+    else:
+        h0 = 0.01 * d0 / d1
+    h0 = min(h0, span)
+    for i in range(n):
+        y[i] = x[i] + h0 * f[i]
+    derivative(t + h0, y, par, n_tr, n_abs, n_per, g)
+    for i in range(n):
+        g[i] -= f[i]
+    d2 = rms_scaled(g, x, rtol, atol) / h0
+    if d1 <= 1e-15 and d2 <= 1e-15:
+        h1 = max(1e-6, h0 * 1e-3)
+    else:
+        h1 = eighth_root(0.01 / max(d1, d2))
+    return min(100.0 * h0, h1, span)
+
+
+@jit
+def dop853_step_vector(t, h, x, par, n_tr, n_abs, n_per, rtol, atol, k, y, x_new):
+    """One Dormand-Prince 8(5,3) step from (t, x), with ``k[0] = f(t, x)`` on entry (FSAL).
+
+    Fills stages 1-12 of `k` (stage 12 = f at the new state) and `x_new` (8th-order state at
+    t + h); `y` is scratch. Returns the error norm (module docstring).
+    """
+    n = x.shape[0]
+    for s in range(1, N_STAGES):
+        stage_state(s, h, x, k, y)
+        derivative(t + DOP853_C[s] * h, y, par, n_tr, n_abs, n_per, k[s])
+    stage_state(N_STAGES, h, x, k, x_new)  # the 8th-order weights are row 12 of A
+    derivative(t + h, x_new, par, n_tr, n_abs, n_per, k[N_STAGES])
+    err5 = 0.0
+    err3 = 0.0
+    for i in range(n):
+        e5 = 0.0
+        e3 = 0.0
+        for j in range(N_STAGES):
+            e5 += DOP853_E5[j] * k[j, i]
+            e3 += DOP853_E3[j] * k[j, i]
+        weight = atol + rtol * max(abs(x[i]), abs(x_new[i]))
+        err5 += (e5 / weight) ** 2
+        err3 += (e3 / weight) ** 2
+    # Guarded as in _ode_kernels.dop853_step: a subnormal err3 must not give 0/0.
+    denominator = err5 + 0.01 * err3
+    return 0.0 if denominator == 0.0 else abs(h) * err5 / math.sqrt(n * denominator)
+
+
+@jit
+def central_interpolant(t, h, x, x_new_c, par, n_tr, n_abs, n_per, k, y, rc):
+    """Coefficients `rc` of the 7th-order continuous extension of the central amount over [t, t + h].
+
+    Evaluates the extra stages 13-15 on the full state (every compartment feeds central), then
+    ``rc = (x_c, F0, ..., F6)`` from the central column of the 16 stages, as scipy's
+    ``DOP853._dense_output_impl`` does for one component (`x_new_c`: central at t + h).
+    """
+    for s in range(N_STAGES + 1, N_DENSE_STAGES):
+        stage_state(s, h, x, k, y)
+        derivative(t + DOP853_C[s] * h, y, par, n_tr, n_abs, n_per, k[s])
+    c = n_tr + n_abs
+    rise = x_new_c - x[c]
+    rc[0] = x[c]
+    rc[1] = rise
+    rc[2] = h * k[0, c] - rise
+    rc[3] = 2.0 * rise - h * (k[N_STAGES, c] + k[0, c])
+    for row in range(4):
+        total = 0.0
+        for j in range(N_DENSE_STAGES):
+            total += DOP853_D[row, j] * k[j, c]
+        rc[4 + row] = h * total
+
+
+@jit
+def all_finite(u):
+    """True if every entry of the vector `u` is finite."""
+    for i in range(u.shape[0]):
+        if not math.isfinite(u[i]):
+            return False
+    return True
+
+
+@jit
+def integrate_segment_linear(
+    ts, te, x, h, par, n_tr, n_abs, n_per, v, rtol, atol, steps_left,
+    obs_time, obs_left, o, conc,
+    stats, window_start, window_end, levels, in_run, run_start, time_below, longest_below, peak,
+    k, y, x_new, rc,
+):
+    """Integrate from ts to te, where no event lies strictly between, with first step h.
+
+    `x` is the state at ts on entry and at te on exit, ``k[0]`` the slope f(ts, x) on entry and
+    f(te, x) on exit. Observations, threshold runs and the peak as in
+    ``_ode_kernels.integrate_segment`` (at ts only right values, at te only left limits).
+
+    Returns
+    -------
+    (h_start, o, n_steps, status)
+        The step size proposed after the first accepted step (0 if none), the next observation
+        index, the number of steps attempted and the status code.
+    """
+    n_obs = obs_time.shape[0]
+    n = x.shape[0]
+    c = n_tr + n_abs
+    threshold = FLUSH_FRACTION * atol
+    while o < n_obs and obs_time[o] <= ts:
+        conc[o] = x[c] / v * NG_PER_ML_PER_MG_PER_L
+        o += 1
+    t = ts
+    count = 0
+    h_start = 0.0
+    first = True
+    rejected = False
+    while t < te:
+        if count >= steps_left:
+            return h_start, o, count, STATUS_MAX_STEPS
+        h = min(h, step_limit(t, x, par, n_tr, n_abs, n_per))
+        if t + STRETCH * h >= te:  # the last step: any size (events may lie an ulp apart)
+            h_try = te - t
+            t_new = te
+        elif h >= MIN_STEP_ULPS * EPS * abs(t):
+            h_try = h
+            t_new = t + h
+        else:
+            return h_start, o, count, STATUS_STEP_UNDERFLOW
+        err = dop853_step_vector(t, h_try, x, par, n_tr, n_abs, n_per, rtol, atol, k, y, x_new)
+        count += 1
+        if not (math.isfinite(err) and all_finite(x_new)):
+            return h_start, o, count, STATUS_NOT_FINITE
+        if err < 1.0:
+            factor = MAX_FACTOR if err == 0.0 else min(MAX_FACTOR, SAFETY / eighth_root(err))
+            if rejected:
+                factor = min(1.0, factor)
+            if first:
+                h_start = h_try * factor
+                first = False
+            dense = False
+            while o < n_obs and (
+                obs_time[o] < t_new or (obs_time[o] == t_new and (obs_left[o] or t_new < te))
+            ):
+                if obs_time[o] == t_new:
+                    amount = x_new[c]
+                else:
+                    if not dense:
+                        central_interpolant(t, h_try, x, x_new[c], par, n_tr, n_abs, n_per, k, y, rc)
+                        dense = True
+                    amount = dense_value((obs_time[o] - t) / h_try, rc)
+                conc[o] = amount / v * NG_PER_ML_PER_MG_PER_L
+                o += 1
+            if stats:
+                a = max(t, window_start)
+                b = min(t_new, window_end)
+                if a < b:
+                    if not dense:
+                        central_interpolant(t, h_try, x, x_new[c], par, n_tr, n_abs, n_per, k, y, rc)
+                    step_statistics(
+                        t, h_try, t_new, a, b, x[c], x_new[c], rc, v,
+                        levels, in_run, run_start, time_below, longest_below, peak,
+                    )
+            h = h_try * factor
+            t = t_new
+            for i in range(n):
+                x[i] = x_new[i]
+                k[0, i] = k[N_STAGES, i]
+            if flush_chain(x, c, par[R_HEAD], threshold):
+                derivative(t, x, par, n_tr, n_abs, n_per, k[0])
+            rejected = False
+        else:
+            h = h_try * max(MIN_FACTOR, SAFETY / eighth_root(err))
+            rejected = True
+    while o < n_obs and obs_time[o] == te and obs_left[o]:
+        conc[o] = x[c] / v * NG_PER_ML_PER_MG_PER_L
+        o += 1
+    return h_start, o, count, STATUS_OK
+
+
+@jit
+def simulate_subject_linear(
+    t0, x0, input_time, input_amount, input_dur, input_target, change_time,
+    n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, v,
+    obs_time, obs_left, window_start, window_end, levels,
+    tv, clock_t, clock_tau, clock_slope, rtol, atol, max_steps,
+    conc, time_below, longest_below, peak,
+    x, k, y, x_new, rc, in_run, run_start, cache_span, cache_h, end_time,
+):
+    """Run one subject from event to event (arguments as in `simulate_population_ode_linear`; per-subject ones as one row).
+
+    ``x, k, y, x_new, rc, in_run, run_start, cache_span, cache_h, end_time`` are scratch buffers.
+    Returns ``(status, n_steps)``.
+    """
+    n = x0.shape[0]
+    c = n_tr + n_abs
+    n_in = input_time.shape[0]
+    n_ch = change_time.shape[0]
+    n_ck = clock_t.shape[0]
+    n_obs = obs_time.shape[0]
+    n_lev = levels.shape[0]
+    stats = n_lev > 0
+    drifting = tv[0] != 0.0 or tv[2] != 0.0 or tv[4] != 0.0 or tv[6] != 0.0
+    cache_span[:] = -1.0
+    cache_h[:] = 0.0
+    for i in range(n):
+        x[i] = x0[i]
+    for i in range(n_in):
+        given = input_amount[i] > 0.0 and input_dur[i] > 0.0
+        end_time[i] = input_time[i] + input_dur[i] if given else math.inf
+    end_order = np.argsort(end_time, kind="mergesort")
+
+    o = 0
+    while o < n_obs and (obs_time[o] < t0 or (obs_time[o] == t0 and obs_left[o])):
+        conc[o] = 0.0  # no drug before the start
+        o += 1
+    t_end = obs_time[n_obs - 1] if n_obs > 0 else -math.inf
+    if stats:
+        t_end = max(t_end, window_end)
+        peak[0] = 0.0
+        for m in range(n_lev):
+            time_below[m] = 0.0
+            longest_below[m] = 0.0
+            in_run[m] = window_start < min(t0, window_end) and levels[m] > 0.0
+            run_start[m] = window_start
+
+    t = t0
+    rate_head = 0.0
+    rate_central = 0.0
+    running_head = 0
+    running_central = 0
+    p = 0
+    while p < n_ch and change_time[p] <= t:
+        p += 1
+    q = 0
+    while q < n_ck and clock_t[q] <= t:
+        q += 1
+    ji = 0
+    je = 0
+    status = STATUS_OK
+    n_steps = 0
+    while True:
+        # Events at t (as in _linear_kernels.walk_linear): input starts, input ends, parameter
+        # changes, clock knots; then the next event time.
+        while ji < n_in and input_time[ji] == t:
+            amount = input_amount[ji]
+            into_head = input_target[ji] == 0
+            if amount > 0.0 and input_dur[ji] > 0.0:
+                if into_head:
+                    rate_head += amount / input_dur[ji]
+                    running_head += 1
+                else:
+                    rate_central += amount / input_dur[ji]
+                    running_central += 1
+            elif amount > 0.0:
+                x[0 if into_head else c] += amount
+            ji += 1
+        while je < n_in and end_time[end_order[je]] == t:
+            ending = end_order[je]
+            if input_target[ending] == 0:
+                running_head -= 1
+                rate_head = 0.0 if running_head == 0 else rate_head - input_amount[ending] / input_dur[ending]
+            else:
+                running_central -= 1
+                rate_central = 0.0 if running_central == 0 else rate_central - input_amount[ending] / input_dur[ending]
+            je += 1
+        while p < n_ch and change_time[p] == t:
+            p += 1
+        while q < n_ck and clock_t[q] == t:
+            q += 1
+        while ji < n_in and input_amount[ji] == 0.0:
+            ji += 1
+        t_next = math.inf
+        if ji < n_in:
+            t_next = input_time[ji]
+        if je < n_in:
+            t_next = min(t_next, end_time[end_order[je]])
+        if p < n_ch:
+            t_next = min(t_next, change_time[p])
+        if q < n_ck:
+            t_next = min(t_next, clock_t[q])
+        if t_end < t:
+            break
+        te = min(t_next, t_end)
+
+        tau = 0.0
+        slope = 0.0
+        knot = 0.0
+        if n_ck > 0:
+            piece = max(q - 1, 0)
+            tau = clock_tau[piece]
+            slope = clock_slope[piece]
+            knot = clock_t[piece]
+        ka_p = ka[p]
+        k10_p = k10[p]
+        varying = 0.0
+        if slope != 0.0 and drifting:
+            varying = 1.0
+        else:  # constant rates on this segment: apply g once
+            ka_p *= drift(tau, tv[0], tv[1], tv[2], tv[3])
+            k10_p *= drift(tau, tv[4], tv[5], tv[6], tv[7])
+        par = (
+            ktr[p], ka_p, k10_p, k12[p], k21[p], rate_head, rate_central, tau, slope, knot,
+            tv[0], tv[1], tv[2], tv[3], tv[4], tv[5], tv[6], tv[7], varying,
+        )
+        derivative(t, x, par, n_tr, n_abs, n_per, k[0])
+        if not (all_finite(x) and all_finite(k[0])):
+            status = STATUS_NOT_FINITE
+            break
+        span = te - t
+        h = 0.0
+        if span > 0.0:
+            h = cached_step(span, cache_span, cache_h)
+            if h == 0.0:
+                h = initial_step_vector(t, x, k[0], par, n_tr, n_abs, n_per, rtol, atol, span, y, x_new)
+        h_start, o, count, status = integrate_segment_linear(
+            t, te, x, h, par, n_tr, n_abs, n_per, v[p], rtol, atol, max_steps - n_steps,
+            obs_time, obs_left, o, conc,
+            stats, window_start, window_end, levels, in_run, run_start, time_below, longest_below, peak,
+            k, y, x_new, rc,
+        )
+        n_steps += count
+        if status != STATUS_OK:
+            break
+        if h_start > 0.0:
+            remember_step(span, h_start, cache_span, cache_h)
+        t = te
+        if t_next > t_end:
+            break
+
+    if status != STATUS_OK:
+        for i in range(o, n_obs):
+            conc[i] = math.nan
+        if stats:
+            peak[0] = math.nan
+            for m in range(n_lev):
+                time_below[m] = math.nan
+                longest_below[m] = math.nan
+    else:
+        # Right values at t_end, the end of the last segment (as in _ode_kernels.simulate_subject).
+        while o < n_obs:
+            conc[o] = x[c] / v[p] * NG_PER_ML_PER_MG_PER_L
+            o += 1
+        if stats:
+            for m in range(n_lev):
+                if in_run[m]:
+                    close_run(m, window_end, run_start, time_below, longest_below)
+    return status, n_steps
+
+
+@jit
+def run_subjects_linear(
+    lo, hi,
+    t0, x0, input_time, input_amount, input_dur, input_target, change_time,
+    n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, v,
+    obs_time, obs_left, window_start, window_end, levels,
+    tv, clock_t, clock_tau, clock_slope, rtol, atol, max_steps,
+    conc, time_below, longest_below, peak, status, n_steps,
+):
+    """Run subjects lo to hi - 1 (arguments as in `simulate_population_ode_linear`) with scratch buffers of their own."""
+    n = x0.shape[1]
+    n_lev = levels.shape[0]
+    x = np.empty(n)
+    k = np.empty((N_DENSE_STAGES, n))
+    y = np.empty(n)
+    x_new = np.empty(n)
+    rc = np.empty(8)
+    in_run = np.zeros(n_lev, dtype=np.bool_)
+    run_start = np.zeros(n_lev)
+    cache_span = np.empty(4)
+    cache_h = np.empty(4)
+    end_time = np.empty(input_time.shape[1])
+    peak_s = np.zeros(1)
+    for s in range(lo, hi):
+        status[s], n_steps[s] = simulate_subject_linear(
+            t0[s], x0[s], input_time[s], input_amount[s], input_dur[s], input_target, change_time,
+            n_tr, n_abs, n_per, ktr[s], ka[s], k10[s], k12[s], k21[s], v[s],
+            obs_time, obs_left, window_start, window_end, levels,
+            tv, clock_t, clock_tau, clock_slope, rtol, atol, max_steps,
+            conc[s], time_below[s], longest_below[s], peak_s,
+            x, k, y, x_new, rc, in_run, run_start, cache_span, cache_h, end_time,
+        )
+        if n_lev > 0:
+            peak[s] = peak_s[0]
+
+
+def simulate_population_ode_linear(
+    t0, x0, input_time, input_amount, input_dur, input_target, change_time,
+    n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, v,
+    obs_time, obs_left, window_start, window_end, levels,
+    tv, clock_t, clock_tau, clock_slope, rtol, atol, max_steps,
+    conc, time_below, longest_below, peak, status, n_steps,
+):
+    """Run every subject with the adaptive integrator: concentrations and threshold statistics.
+
+    Arguments up to ``levels`` and the outputs ``conc, time_below, longest_below, peak`` are those
+    of ``_linear_kernels.simulate_population_linear`` (per-subject arrays with the subject on
+    axis 0; ``x0`` (n, states); ``input_target`` (inputs,) shared; ``obs_time`` sorted, left limits
+    first at equal times; threshold statistics skipped when ``levels`` is empty). The extras
+    ``tv, clock_t, clock_tau, clock_slope, rtol, atol, max_steps, status, n_steps`` are those of
+    ``_ode_kernels.simulate_population_ode``: g's coefficients for ka then CL (here acting on ka
+    and k10), the clock knots, the tolerances (atol on amounts, mg), the step limit per subject,
+    and per subject the status code (0 ok, 1 max_steps exceeded, 2 step size underflow,
+    3 non-finite state) and the steps attempted. A subject that fails gets NaN for the outputs
+    not yet written and for its threshold statistics.
+
+    A plain Python function: on the main thread, with several numba threads and enough work
+    (``_ode_kernels.MIN_PARALLEL_WORK``), it runs blocks of subjects through the compiled
+    `run_subjects_linear` (which releases the GIL) on a pool of ``_numba.parallel_threads()``
+    threads; else all on the calling thread. Subjects share no state: the same bits either way.
+    """
+    n_sub = input_time.shape[0]
+    threads = min(parallel_threads(), n_sub) if n_sub * input_time.shape[1] >= MIN_PARALLEL_WORK else 1
+    args = (
+        t0, x0, input_time, input_amount, input_dur, input_target, change_time,
+        n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, v,
+        obs_time, obs_left, window_start, window_end, levels,
+        tv, clock_t, clock_tau, clock_slope, rtol, atol, max_steps,
+        conc, time_below, longest_below, peak, status, n_steps,
+    )
+    blocks = min(n_sub, PARALLEL_BLOCKS_PER_THREAD * threads) if threads > 1 else 1
+    run_blocks(lambda lo, hi: run_subjects_linear(lo, hi, *args), n_sub, threads, blocks)
