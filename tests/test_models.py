@@ -153,8 +153,6 @@ REFERENCE_VALUES = {
     # time on therapy are not typical values: see test_eechoute_* in test_population.py)
     "eechoute2012": dict(cl=9.12, v=128.0, q=24.9, vp=197.0, ka=0.699, ktr=15.8),
 }
-if "eechoute2012" not in MULTICOMPARTMENT:  # the one-compartment simplification shipped before the 2-cmt engine
-    REFERENCE_VALUES["eechoute2012"] = dict(cl=9.12, v=325.0, ka=0.699, tlag=5.0 / 15.8)
 
 
 def test_every_model_has_hand_reference_values():
