@@ -27,8 +27,9 @@ e_head, e_central): e^{M dt} = [[e^{A dt}, W E], [0, I]].
 s = max(-M_ii) the matrix N = M + s I is non-negative and e^{M dt} = e^{-s dt} e^{N dt}. e^{N h}
 for h = dt / 2^j (j chosen so that ||N h||_inf <= 1/2) is summed as a Taylor series of
 non-negative terms, multiplied by e^{-s h} and squared j times; every operation adds or
-multiplies non-negative numbers, so each entry of the result, however small, is accurate to a
-few ulps per operation (no cancellation). This is the approach of Xue & Ye and of Shao, Gao &
+multiplies non-negative numbers, so there is no cancellation: each entry of the result, however
+small, keeps a relative accuracy of about 2^j ulps (the Taylor sum is good to a few ulps, and each
+squaring at most doubles the relative error: ~1e-13 for a day with ktr = 16 /h, j = 11). This is the approach of Xue & Ye and of Shao, Gao &
 Xue for essentially non-negative matrices. Coincident or nearly coincident eigenvalues (ka = k,
 a transit rate equal to an eigenvalue of the disposition) need no special case: the method
 never forms eigenvectors. Series length: ``m - 1 + TAYLOR_EXTRA`` terms (m the matrix size): an
@@ -203,24 +204,11 @@ def slope_central(n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, x, rate_central):
 
 @jit
 def curvature_central(n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, x, rate_head, rate_central, dx):
-    """d^2 x_c / dt^2, with `dx` a scratch vector (filled with dx/dt). [mg/h^2]"""
-    n, head, c = compartments(n_tr, n_abs, n_per)
-    for i in range(n):
-        dx[i] = 0.0
-    for i in range(n_tr):
-        dx[i] -= ktr * x[i]
-        if i + 1 < n:
-            dx[i + 1] += ktr * x[i]
-    if n_abs == 1:
-        dx[n_tr] -= ka * x[n_tr]
-        dx[c] += ka * x[n_tr]
-    dx[c] -= k10 * x[c]
-    if n_per == 1:
-        dx[c] += k21 * x[c + 1] - k12 * x[c]
-        dx[c + 1] += k12 * x[c] - k21 * x[c + 1]
-    dx[head] += rate_head
-    dx[c] += rate_central
-    # the input rates are constant on a segment: the second derivative is (A dx)_c
+    """d^2 x_c / dt^2, with `dx` a scratch vector (filled with dx/dt). [mg/h^2]
+
+    The input rates are constant on a segment, so the second derivative is (A dx/dt)_c.
+    """
+    derivative(n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, x, rate_head, rate_central, dx)
     return slope_central(n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, dx, 0.0)
 
 
@@ -439,26 +427,64 @@ def sample_linear(n_seg, seg_t, seg_x, seg_rate, seg_param, n_tr, n_abs, n_per, 
 
 
 @jit
-def root_linear(i, lo, hi, level, find_peak, rising, seg_t, seg_x, seg_rate, seg_param,
-                n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, v,
-                cache_p, cache_dt, cache_e, cursor, m_aug, term, work, x, dx):
+def derivative(n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, x, rate_head, rate_central, out):
+    """out = A x + r: the time derivative of the state. [mg/h]"""
+    n, head, c = compartments(n_tr, n_abs, n_per)
+    for i in range(n):
+        out[i] = 0.0
+    for i in range(n_tr):
+        out[i] -= ktr * x[i]
+        out[i + 1] += ktr * x[i]
+    if n_abs == 1:
+        out[n_tr] -= ka * x[n_tr]
+        out[c] += ka * x[n_tr]
+    out[c] -= k10 * x[c]
+    if n_per == 1:
+        out[c] += k21 * x[c + 1] - k12 * x[c]
+        out[c + 1] += k12 * x[c] - k21 * x[c + 1]
+    out[head] += rate_head
+    out[c] += rate_central
+
+
+@jit
+def advance_taylor(n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, x0, rate_head, rate_central, delta, out, term, tmp):
+    """State `delta` hours after x0 by the Taylor series of the exact solution,
+    x(delta) = x0 + sum_k delta^k / k! A^(k-1) (A x0 + r), for |delta| <= 1 / (2 x fastest rate)
+    (the threshold pieces): TAYLOR_EXTRA + 8 terms leave a remainder below 0.5^24 / 24! ~ 1e-31 of
+    the state. Cheaper than an exponential for the many one-off times of a root search; its
+    rounding is absolute, ~1e-16 of the largest amount."""
+    n = x0.shape[0]
+    derivative(n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, x0, rate_head, rate_central, term)
+    for i in range(n):
+        term[i] *= delta
+        out[i] = x0[i] + term[i]
+    for k in range(2, TAYLOR_EXTRA + 9):
+        derivative(n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, term, 0.0, 0.0, tmp)
+        factor = delta / k
+        for i in range(n):
+            term[i] = tmp[i] * factor
+            out[i] += term[i]
+
+
+@jit
+def root_linear(t_base, x_base, rate_head, rate_central, lo, hi, level, find_peak, rising,
+                n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, v, x, dx, tmp):
     """Zero in (lo, hi) of the slope of C (`find_peak`) or of C - level on a monotone piece, by
-    Newton's method safeguarded by bisection (as the one-compartment ``root_on_segment``), with
-    the function and its derivative from the exact state."""
-    p = seg_param[i]
-    scale = NG_PER_ML_PER_MG_PER_L / v[p]
+    Newton's method safeguarded by bisection (as the one-compartment ``root_on_segment``). The
+    state comes from :func:`advance_taylor` from (t_base, x_base), the piece's start; the slope
+    and curvature from the state itself."""
+    c = n_tr + n_abs
+    scale = NG_PER_ML_PER_MG_PER_L / v
     decreasing = find_peak or not rising
     t = 0.5 * (lo + hi)
     for _ in range(MAX_ROOT_STEPS):
-        state_at(i, t, seg_t, seg_x, seg_rate, seg_param, n_tr, n_abs, n_per, ktr, ka, k10, k12, k21,
-                 cache_p, cache_dt, cache_e, cursor, m_aug, term, work, x)
-        y = slope_central(n_tr, n_abs, n_per, ktr[p], ka[p], k10[p], k12[p], k21[p], x, seg_rate[i, 1])
+        advance_taylor(n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, x_base, rate_head, rate_central, t - t_base, x, dx, tmp)
+        y = slope_central(n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, x, rate_central)
         if find_peak:
             f = y
-            df = curvature_central(n_tr, n_abs, n_per, ktr[p], ka[p], k10[p], k12[p], k21[p], x,
-                                   seg_rate[i, 0], seg_rate[i, 1], dx)
+            df = curvature_central(n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, x, rate_head, rate_central, dx)
         else:
-            f = x[n_tr + n_abs] * scale - level
+            f = x[c] * scale - level
             df = y * scale
         if f == 0.0:
             return t
@@ -481,6 +507,22 @@ def root_linear(i, lo, hi, level, find_peak, rising, seg_t, seg_x, seg_rate, seg
 
 
 @jit
+def bisect_minimum(t_base, x_base, rate_head, rate_central, lo, hi, n_tr, n_abs, n_per, ktr, ka, k10, k12, k21,
+                   x, dx, tmp):
+    """Time of the minimum of C in (lo, hi), where the slope goes from negative to positive (bisection)."""
+    for _ in range(MAX_ROOT_STEPS):
+        mid = 0.5 * (lo + hi)
+        if not lo < mid < hi:
+            break
+        advance_taylor(n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, x_base, rate_head, rate_central, mid - t_base, x, dx, tmp)
+        if slope_central(n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, x, rate_central) < 0.0:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+@jit
 def threshold_runs_linear(
     n_seg, seg_t, seg_x, seg_rate, seg_param, n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, v,
     window_start, window_end, levels, time_below, longest_below, peak,
@@ -499,6 +541,8 @@ def threshold_runs_linear(
     c = n_tr + n_abs
     n = x.shape[0]
     x_piece = np.empty(n)
+    x_start = np.empty(n)
+    tmp = np.empty(n)
     run_start = np.empty(n_lev)
     in_run = np.zeros(n_lev, dtype=np.bool_)
     for m in range(n_lev):
@@ -516,49 +560,44 @@ def threshold_runs_linear(
         if not a < b:
             continue
         p = seg_param[i]
-        fastest = max(k10[p] + k12[p] + k21[p], ka[p] if n_abs == 1 else 0.0, ktr[p] if n_tr > 0 else 0.0)
+        rh = seg_rate[i, 0]
+        rc = seg_rate[i, 1]
+        kt, kap, kel, kcp, kpc = ktr[p], ka[p], k10[p], k12[p], k21[p]
+        fastest = max(kel + kcp + kpc, kap if n_abs == 1 else 0.0, kt if n_tr > 0 else 0.0)
         pieces = N_SUB
         if fastest > 0.0:
             pieces = max(N_SUB, int(math.ceil((b - a) * 2.0 * fastest)))
         h = (b - a) / pieces
         scale = NG_PER_ML_PER_MG_PER_L / v[p]
-        # left end of the first piece
         state_at(i, a, seg_t, seg_x, seg_rate, seg_param, n_tr, n_abs, n_per, ktr, ka, k10, k12, k21,
-                 cache_p, cache_dt, cache_e, cursor, m_aug, term, work, x)
+                 cache_p, cache_dt, cache_e, cursor, m_aug, term, work, x_piece)
         t0 = a
-        c0 = x[c] * scale
-        s0 = slope_central(n_tr, n_abs, n_per, ktr[p], ka[p], k10[p], k12[p], k21[p], x, seg_rate[i, 1])
+        c0 = x_piece[c] * scale
+        s0 = slope_central(n_tr, n_abs, n_per, kt, kap, kel, kcp, kpc, x_piece, rc)
         peak[0] = max(peak[0], c0)
-        for j in range(n):
-            x_piece[j] = x[j]
         for q in range(pieces):
             t1 = b if q + 1 == pieces else a + (q + 1) * h
+            for j in range(n):
+                x_start[j] = x_piece[j]
             # carry the state from the piece's start: one cached propagator for all full pieces
             slot = propagator(p, t1 - t0, n_tr, n_abs, n_per, ktr, ka, k10, k12, k21,
                               cache_p, cache_dt, cache_e, cursor, m_aug, term, work)
-            apply_propagator(cache_e[slot], n, x_piece, seg_rate[i, 0], seg_rate[i, 1], x)
-            for j in range(n):
-                x_piece[j] = x[j]
-            c1 = x[c] * scale
-            s1 = slope_central(n_tr, n_abs, n_per, ktr[p], ka[p], k10[p], k12[p], k21[p], x, seg_rate[i, 1])
+            apply_propagator(cache_e[slot], n, x_start, rh, rc, x_piece)
+            c1 = x_piece[c] * scale
+            s1 = slope_central(n_tr, n_abs, n_per, kt, kap, kel, kcp, kpc, x_piece, rc)
             # split at an extremum inside the piece
             tm = t1
             cm = c1
             if (s0 > 0.0 and s1 < 0.0) or (s0 < 0.0 and s1 > 0.0):
                 if s0 > 0.0:
-                    tm = root_linear(i, t0, t1, 0.0, True, False, seg_t, seg_x, seg_rate, seg_param,
-                                     n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, v,
-                                     cache_p, cache_dt, cache_e, cursor, m_aug, term, work, x, dx)
+                    tm = root_linear(t0, x_start, rh, rc, t0, t1, 0.0, True, False,
+                                     n_tr, n_abs, n_per, kt, kap, kel, kcp, kpc, v[p], x, dx, tmp)
                 else:
-                    tm = bisect_minimum(i, t0, t1, seg_t, seg_x, seg_rate, seg_param,
-                                        n_tr, n_abs, n_per, ktr, ka, k10, k12, k21,
-                                        cache_p, cache_dt, cache_e, cursor, m_aug, term, work, x)
-                state_at(i, tm, seg_t, seg_x, seg_rate, seg_param, n_tr, n_abs, n_per, ktr, ka, k10, k12, k21,
-                         cache_p, cache_dt, cache_e, cursor, m_aug, term, work, x)
+                    tm = bisect_minimum(t0, x_start, rh, rc, t0, t1, n_tr, n_abs, n_per, kt, kap, kel, kcp, kpc,
+                                        x, dx, tmp)
+                advance_taylor(n_tr, n_abs, n_per, kt, kap, kel, kcp, kpc, x_start, rh, rc, tm - t0, x, dx, tmp)
                 cm = x[c] * scale
             peak[0] = max(peak[0], cm, c1)
-            for j in range(n):
-                x[j] = x_piece[j]
             for piece in range(2):
                 if piece == 0:
                     p0, p1, e0, e1 = t0, tm, c0, cm
@@ -573,32 +612,13 @@ def threshold_runs_linear(
                     below1 = e1 < level
                     r = p0
                     if below0 != below1:
-                        r = root_linear(i, p0, p1, level, False, rising, seg_t, seg_x, seg_rate, seg_param,
-                                        n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, v,
-                                        cache_p, cache_dt, cache_e, cursor, m_aug, term, work, x, dx)
+                        r = root_linear(t0, x_start, rh, rc, p0, p1, level, False, rising,
+                                        n_tr, n_abs, n_per, kt, kap, kel, kcp, kpc, v[p], x, dx, tmp)
                     update_run(m, p0, below0, below1, r, in_run, run_start, time_below, longest_below)
             t0, c0, s0 = t1, c1, s1
     for m in range(n_lev):
         if in_run[m]:
             close_run(m, window_end, run_start, time_below, longest_below)
-
-
-@jit
-def bisect_minimum(i, lo, hi, seg_t, seg_x, seg_rate, seg_param, n_tr, n_abs, n_per, ktr, ka, k10, k12, k21,
-                   cache_p, cache_dt, cache_e, cursor, m_aug, term, work, x):
-    """Time of the minimum of C in (lo, hi), where the slope goes from negative to positive (bisection)."""
-    p = seg_param[i]
-    for _ in range(MAX_ROOT_STEPS):
-        mid = 0.5 * (lo + hi)
-        if not lo < mid < hi:
-            break
-        state_at(i, mid, seg_t, seg_x, seg_rate, seg_param, n_tr, n_abs, n_per, ktr, ka, k10, k12, k21,
-                 cache_p, cache_dt, cache_e, cursor, m_aug, term, work, x)
-        if slope_central(n_tr, n_abs, n_per, ktr[p], ka[p], k10[p], k12[p], k21[p], x, seg_rate[i, 1]) < 0.0:
-            lo = mid
-        else:
-            hi = mid
-    return 0.5 * (lo + hi)
 
 
 @jit
