@@ -343,9 +343,16 @@ def expect(case: Case) -> Expectation:
     clash = sorted(set(names) & set(case.fixed))
     if clash:
         return Expectation([("scenario", [f"population.covariates.{clash[0]}: covariate `{clash[0]}` is given both"])])
-    missing = [name for name in get_model(case.model).covariates if name not in names and name not in case.fixed]
+    model = get_model(case.model)
+    missing = [name for name in model.covariates if name not in names and name not in case.fixed]
     if missing:
         return Expectation([("scenario", [f"model {case.model} needs covariate `{missing[0]}`"])])
+    # A model may define fewer categories than the covariate has (Widmer 2006: GIST and CML, no 'other').
+    for name in model.covariates:
+        if name in LEVELS:
+            given = values[name].tolist() if name in values else [case.fixed[name]]
+            if any(level not in model.categories.get(name, LEVELS[name]) for level in given):
+                return Expectation([("scenario", [f"model {case.model}: value of covariate `{name}` not defined by this model"])])
     return Expectation([], values, rtol)
 
 
