@@ -61,3 +61,28 @@ def test_compare__refuses_different_subjects():
     other = imapk.run_scenario(parse_scenario(BASE.format(title="x", holds="").replace("seed = 7", "seed = 8")))
     with pytest.raises(imapk.ImapkError, match="do not simulate the same subjects"):
         compare({"a": run("a"), "b": other})
+
+
+def test_compare__ceilings_count_their_wrong_side():
+    """With a trough ceiling that the troughs reach (700 ng/mL) and a concentration ceiling the peaks
+    reach (1200 ng/mL), a hold can only lower the curve: fewer troughs and less time above, so nobody is
+    worse off; the old direction (more time *below* a ceiling counted as worse) would have said 100 %."""
+    ceilings = (
+        '[[verdict.custom]]\nname = "tc"\nvalue = "700 ng/mL"\nkind = "trough_ceiling"\n'
+        '[[verdict.custom]]\nname = "cc"\nvalue = "1200 ng/mL"\nkind = "concentration_ceiling"\n'
+    )
+    text = BASE.replace("[output]", ceilings + "[output]")
+    results = {
+        "continuous": imapk.run_scenario(parse_scenario(text.format(title="c", holds=""))),
+        "hold": imapk.run_scenario(parse_scenario(text.format(title="h", holds=HOLD.format(days=7)))),
+    }
+    summary = compare(results)
+    assert summary["kinds"] == ["trough_target", "trough_ceiling", "concentration_ceiling"]
+    rows = {(r["threshold"], r["metric"]): r for r in summary["rows"]}
+    assert ("tc", "longest_below") not in rows and ("cc", "time_below") not in rows
+    for key in (("tc", "troughs_above"), ("tc", "longest_run_above"), ("cc", "time_above")):
+        assert rows[key]["fraction_worse"] == 0.0 and rows[key]["difference_p95"] <= 0.0, key
+    assert rows["tc", "troughs_above"]["difference_median"] < 0  # the held days are below 700 ng/mL
+    assert rows["gist", "time_below"]["fraction_worse"] > 0.5
+    text = format_comparison(summary)
+    assert "tc (trough ceiling)" in text and "cc (concentration ceiling)" in text

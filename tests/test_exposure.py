@@ -298,6 +298,39 @@ def test_pta_by_day_on_hand_built_troughs():
     np.testing.assert_array_equal(pta_by_day(ds, 1.0, how="first").values, [[0.0, 0.75]])
 
 
+def test_trough_metrics_judge_trough_targets_only():
+    """A ceiling's right side is below it: runs below, recovery above and attainment are not defined for it."""
+    from imapk.errors import ImapkError
+
+    s = Schedule(phases=(Phase(dose=400, days=30),), holds=(Hold(start_day=10, days=3),))
+    tox = Threshold("tox", 3000.0, "concentration_ceiling")
+    ds = simulate(s, P, thresholds=["gist", "toxicity_alarm", tox])
+    for metric in (longest_run_below, recovery_after_holds, pta_by_day):
+        assert metric(ds).threshold.values.tolist() == ["gist"]  # by default, the trough targets
+        for ceiling, kind in (("toxicity_alarm", "trough ceiling"), (tox, "concentration ceiling")):
+            with pytest.raises(ImapkError, match=f"^threshold: {ceiling if isinstance(ceiling, str) else 'tox'} is a {kind}, and"):
+                metric(ds, ceiling)
+        assert metric(ds, 3000.0).threshold.values.tolist() == ["3000 ng/mL"]  # a plain level has no kind
+
+
+def test_interval_exposure_follows_the_kind():
+    """The time above in an interval is on the whole curve: concentration ceilings and plain levels only."""
+    from imapk.errors import ImapkError
+
+    s = Schedule(phases=(Phase(dose=400, days=3),))
+    peak = Threshold("peak", 1000.0, "concentration_ceiling")
+    by_threshold = interval_exposure(s, P, ceilings=[peak], targets=["gist"])
+    by_number = interval_exposure(s, P, ceilings=[1000.0], targets=[1100.0])
+    np.testing.assert_array_equal(by_threshold.time_above_ceiling.values, by_number.time_above_ceiling.values)
+    np.testing.assert_array_equal(by_threshold.auc_below.values, by_number.auc_below.values)
+    with pytest.raises(ImapkError, match=r"^ceilings: toxicity_alarm is a trough ceiling, and the time the concentration"):
+        time_above_ceiling(s, P, "toxicity_alarm")
+    with pytest.raises(ImapkError, match=r"^ceilings: gist is a trough target"):
+        interval_exposure(s, P, ceilings=["gist"])
+    with pytest.raises(ImapkError, match=r"^targets: peak is a concentration ceiling"):
+        interval_exposure(s, P, targets=[peak])
+
+
 def test_pta_by_day_matches_target_attainment_for_once_daily_dosing():
     from imapk.params import ParameterTable
 

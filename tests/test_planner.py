@@ -56,7 +56,7 @@ value = "600 ng/mL"
 [[verdict.custom]]
 name = "tox"
 value = "1700 ng/mL"
-kind = "ceiling"
+kind = "concentration_ceiling"
 
 [output]
 dense = false
@@ -183,9 +183,34 @@ def test_compare_ladders_rows_and_front():
     flags = pareto_front([(r.days_below, r.toxicity) for r in result.rows])
     assert [r.pareto for r in result.rows] == flags.tolist()
     assert result.toxicity_units == "d" and "tox" in result.toxicity_measure
+    assert result.toxicity_measure == "days with concentration above tox (1700 ng/mL)"
     # Brute force for the direct restart: days below 'low' at the 0.9 level.
     ds = run_scenario(parse_scenario(scenario_text(restart="")))
     assert direct.days_below == quantile(ds["time_below"].sel(threshold="low").values / 24, 0.9)
+
+
+def test_compare_ladders__a_trough_ceiling_counts_troughs_not_peaks():
+    """The typical Widmer subject at 400 mg/d: troughs about 732 ng/mL, peaks about 1560 ng/mL. A ceiling
+    of 1100 ng/mL on the troughs is never exceeded; the same number on the concentration is, every day."""
+    trough_ceiling = scenario_text(population="").replace(
+        'value = "1700 ng/mL"\nkind = "concentration_ceiling"', 'value = "1100 ng/mL"\nkind = "trough_ceiling"'
+    )
+    peak_ceiling = trough_ceiling.replace('kind = "trough_ceiling"', 'kind = "concentration_ceiling"')
+    ladders = [[], [(300, 14)]]
+    on_troughs = compare_ladders(parse_scenario(trough_ceiling), ladders)
+    on_peaks = compare_ladders(parse_scenario(peak_ceiling), ladders)
+    assert on_troughs.toxicity_units == "troughs"
+    assert on_troughs.toxicity_measure == "troughs above trough ceiling tox (1100 ng/mL)"
+    assert [r.toxicity for r in on_troughs.rows] == [0.0, 0.0]
+    assert on_peaks.toxicity_units == "d" and all(r.toxicity > 10 for r in on_peaks.rows)
+    # Brute force, with a ceiling the troughs do reach (600 ng/mL): count the troughs in the window at or above it.
+    low = parse_scenario(trough_ceiling.replace('value = "1100 ng/mL"', 'value = "600 ng/mL"'))
+    result = compare_ladders(low, ladders)
+    for row, steps in zip(result.rows, ["", '{ dose = "300 mg", days = 14 }']):
+        ds = run_scenario(parse_scenario(scenario_text(population="", restart=steps)))
+        window = ds.dose_time.values >= 28 * 24.0
+        assert row.toxicity == np.sum(ds.trough.values[0, window] >= 600.0) > 0
+    assert result.rows[0].toxicity > result.rows[1].toxicity  # the lower restart dose exceeds it less often
 
 
 def test_generate_ladders():

@@ -144,10 +144,13 @@ def test_troughs__curve_troughs_thresholds_and_one_hold(single):
     labels = legend_texts(ax)
     assert labels == [
         "concentration", "trough C(t-) at each scheduled dose", "hold (doses held)",
-        "gist target: 1100 ng/mL", "toxicity_alarm ceiling: 3000 ng/mL",
+        "gist trough target: 1100 ng/mL", "toxicity_alarm trough ceiling: 3000 ng/mL",
     ]
-    # the curve, the troughs and two threshold lines
+    # the curve, the troughs and two threshold lines, each in the style of its kind
     assert len(ax.get_lines()) == 4
+    styles = {line.get_label(): line.get_linestyle() for line in ax.get_lines()}
+    assert styles["gist trough target: 1100 ng/mL"] == "--"
+    assert styles["toxicity_alarm trough ceiling: 3000 ng/mL"] == "-."
     assert hold_spans(ax) == [(10.0, 15.0)]
 
 
@@ -159,7 +162,7 @@ def test_population__fan_thresholds_holds_and_pta_panel(population):
     assert ax_fan.figure is ax_pta.figure
     assert ax_fan.get_ylabel() == "trough concentration [ng/mL]"
     assert ax_pta.get_xlabel() == "clinical day"
-    assert ax_pta.get_ylabel() == "target attainment [% of subjects]"
+    assert ax_pta.get_ylabel() == "subjects with trough >= threshold [%]"
     # two bands (5-95 and 25-75), the median and two threshold lines
     bands = [c for c in ax_fan.collections if c.get_label().endswith("percentile")]
     assert [b.get_label() for b in bands] == ["5-95th percentile", "25-75th percentile"]
@@ -170,12 +173,28 @@ def test_population__fan_thresholds_holds_and_pta_panel(population):
     np.testing.assert_allclose(median.get_ydata(), population["trough_quantile"].sel(quantile=0.5).values)
     assert "5-95th percentile" in legend_texts(ax_fan) and "hold (doses held)" in legend_texts(ax_fan)
     assert hold_spans(ax_fan) == [(10.0, 15.0)] and hold_spans(ax_pta) == [(10.0, 15.0)]
-    # one PTA curve, for the one target threshold (the toxicity ceiling is no attainment), in percent
-    assert legend_texts(ax_pta) == ["trough >= gist (1100 ng/mL)"]
-    (pta,) = ax_pta.get_lines()
+    # one PTA curve, for the trough target, and for the trough ceiling its wrong side (dash-dotted), in percent
+    assert legend_texts(ax_pta) == ["trough >= gist (1100 ng/mL)", "trough >= trough ceiling toxicity_alarm (3000 ng/mL)"]
+    pta, above = ax_pta.get_lines()
     np.testing.assert_allclose(pta.get_ydata(), population["target_attainment"].sel(threshold="gist").values * 100)
+    np.testing.assert_allclose(
+        above.get_ydata(), population["trough_ceiling_exceedance"].sel(threshold="toxicity_alarm").values * 100
+    )
+    assert pta.get_linestyle() == "-" and above.get_linestyle() == "-."
     low, high = ax_pta.get_ylim()
     assert low < 0 and high > 100
+
+
+def test_population__concentration_ceiling_is_marked_as_judged_on_the_peak():
+    text = scenario_text(n=5).replace(
+        'thresholds = ["gist", "toxicity_alarm"]',
+        'thresholds = ["gist"]\n[[verdict.custom]]\nname = "peak"\nvalue = "2500 ng/mL"\nkind = "concentration_ceiling"',
+    )
+    ax_fan, ax_pta = plot_population(run_scenario(parse_scenario(text)))
+    styles = {line.get_label(): line.get_linestyle() for line in ax_fan.get_lines()}
+    assert styles["peak concentration ceiling (on the peak): 2500 ng/mL"] == ":"
+    assert ax_pta.get_ylabel() == "target attainment [% of subjects]"
+    assert legend_texts(ax_pta) == ["trough >= gist (1100 ng/mL)"]  # a peak ceiling has no per-dose trough curve
 
 
 def test_population__on_given_axes_and_fan_only(population):

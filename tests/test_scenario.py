@@ -269,10 +269,51 @@ def test_window_end_day_is_inclusive(tmp_path):
     assert load_scenario(write(tmp_path, text)).window == (96.0, 480.0)
 
 
-def test_custom_threshold(tmp_path):
-    text = MINIMAL + "[verdict]\n[[verdict.custom]]\nname = 'mine'\nvalue = '1.5 mg/L'\nkind = 'ceiling'\n"
-    (threshold,) = load_scenario(write(tmp_path, text)).thresholds
-    assert (threshold.name, threshold.value, threshold.kind, threshold.reference) == ("mine", 1500.0, "ceiling", "user-defined")
+CUSTOM = MINIMAL + "[verdict]\n[[verdict.custom]]\nname = 'mine'\nvalue = '1.5 mg/L'\n"
+
+
+@pytest.mark.parametrize("kind", ["trough_target", "trough_ceiling", "concentration_ceiling"])
+def test_custom_threshold(tmp_path, kind):
+    (threshold,) = load_scenario(write(tmp_path, CUSTOM + f"kind = '{kind}'\n")).thresholds
+    assert (threshold.name, threshold.value, threshold.kind, threshold.reference) == ("mine", 1500.0, kind, "user-defined")
+
+
+def test_custom_threshold__default_kind_is_trough_target(tmp_path):
+    (threshold,) = load_scenario(write(tmp_path, CUSTOM)).thresholds
+    assert threshold.kind == "trough_target"
+
+
+def test_custom_threshold__old_target_spelling_is_read_silently(tmp_path):
+    # 'target' always meant the trough target: same meaning, no warning (filterwarnings = error).
+    (threshold,) = load_scenario(write(tmp_path, CUSTOM + "kind = 'target'\n")).thresholds
+    assert threshold.kind == "trough_target"
+
+
+def test_custom_threshold__old_ceiling_spelling_keeps_its_meaning_with_a_warning(tmp_path):
+    from imapk.thresholds import ThresholdKindWarning
+
+    path = write(tmp_path, CUSTOM + "kind = 'ceiling'\n")
+    with pytest.warns(ThresholdKindWarning) as caught:
+        (threshold,) = load_scenario(path).thresholds
+    assert threshold.kind == "concentration_ceiling"  # applied to every concentration, as before
+    (warning,) = caught
+    message = str(warning.message)
+    assert message.startswith(f"{path}: verdict.custom[0].kind: kind 'ceiling' is deprecated")
+    assert "'concentration_ceiling'" in message and "'trough_ceiling'" in message and "\n" not in message
+
+
+def test_custom_threshold__unknown_kind(tmp_path):
+    message = error_of(tmp_path, CUSTOM + "kind = 'peak'\n", ScenarioError)
+    assert message == (
+        "verdict.custom[0].kind: unknown threshold kind "
+        "(got 'peak'; expected one of 'trough_target', 'trough_ceiling', 'concentration_ceiling')"
+    )
+
+
+def test_shipped_toxicity_alarm_is_a_trough_ceiling(tmp_path):
+    text = MINIMAL + "[verdict]\nthresholds = ['gist', 'cml', 'toxicity_alarm']\n"
+    kinds = [t.kind for t in load_scenario(write(tmp_path, text)).thresholds]
+    assert kinds == ["trough_target", "trough_target", "trough_ceiling"]
 
 
 def test_no_dense_output(tmp_path):
@@ -336,8 +377,11 @@ def test_unknown_key_inside_a_phase(tmp_path):
 
 
 def test_unknown_parameter(tmp_path):
+    from imapk.params import PARAMETER_DIMENSIONS
+
     message = error_of(tmp_path, MINIMAL + '[model.parameters]\nclearance = "14 L/h"\n', ScenarioError)
-    assert message == "model.parameters.clearance: unknown parameter (expected one of cl, v, ka, d1, f, tlag)"
+    assert message.startswith("model.parameters.clearance: unknown parameter (expected one of cl, v, ka, d1, f, tlag")
+    assert message == f"model.parameters.clearance: unknown parameter (expected one of {', '.join(PARAMETER_DIMENSIONS)})"
 
 
 def test_unknown_parameter_set(tmp_path):
@@ -363,8 +407,13 @@ def test_two_parameter_changes_at_the_same_time(tmp_path):
 
 
 def test_parameter_change_without_parameter(tmp_path):
+    from imapk.params import CHANGEABLE
+
     message = error_of(tmp_path, MINIMAL + "[[model.changes]]\nfrom_day = 10\n", ScenarioError)
-    assert message == "model.changes[0]: changes no parameter (expected at least one of cl, v, ka, f, e.g. cl = '10.6 L/h')"
+    assert message == (
+        f"model.changes[0]: changes no parameter (expected at least one of {', '.join(CHANGEABLE)}, e.g. cl = '10.6 L/h')"
+    )
+    assert ", ".join(CHANGEABLE).startswith("cl, v, ka, f")
 
 
 def test_negative_dose(tmp_path):
@@ -665,4 +714,96 @@ def test_load__interval_unit_slip_is_refused(tmp_path):
     assert str(info.value) == (
         f"{path}: schedule.phases[0].interval: implausible dosing interval (a unit slip?) "
         "(got '24 d'; expected at most 168 h, e.g. '24 h' or '12 h')"
+    )
+
+
+# ---------------------------------------------------------------- simulated assay values: censoring
+
+ASSAY = """\
+[scenario]
+title = "assay"
+seed = 11
+
+[model]
+parameter_set = "judson2005"
+
+[population]
+size = 40
+residual_error = true
+{limit}
+
+[population.covariates]
+weight = "70 kg"
+
+[[schedule.phases]]
+dose = "400 mg"
+days = 40
+
+[[schedule.holds]]
+start_day = 20
+days = 10
+"""
+
+
+def test_observed_troughs__large_additive_error_gives_negative_values_marked_censored():
+    # Judson 2005: proportional 34 % + additive 273 ng/mL. The first trough (before any drug) is 0,
+    # so its simulated assay value is 273 e2 alone: about half of them are negative. Nothing is clipped.
+    scenario = parse_scenario(ASSAY.format(limit='quantification_limit = "50 ng/mL"'))
+    assert scenario.quantification_limit == 50.0
+    ds = run_scenario(scenario)
+    values, censored = ds.trough_observed.values, ds.trough_censored.values
+    assert censored.dtype == bool and censored.shape == values.shape == ds.trough.shape
+    assert (values < 0).any()  # not clipped
+    assert values[:, 0].min() < -100.0  # 273 ng/mL SD on a zero trough
+    np.testing.assert_array_equal(censored, values < 50.0)  # the limit is honoured, strictly below
+    assert ((values >= 0) & (values < 50.0) & censored).any()  # positive but below the limit: censored too
+    assert ds.trough_censored.attrs["quantification_limit"] == 50.0
+    assert ds.trough_censored.attrs["quantification_limit_units"] == "ng/mL"
+    assert ds.trough_observed.attrs["residual_error"] == "proportional 34 % + additive 273 ng/mL"
+    assert "not clipped" in ds.trough_observed.attrs["description"]
+
+
+def test_observed_troughs__default_limit_censors_only_negative_values():
+    ds = run_scenario(parse_scenario(ASSAY.format(limit="")))
+    np.testing.assert_array_equal(ds.trough_censored.values, ds.trough_observed.values < 0.0)
+    assert ds.trough_censored.attrs["quantification_limit"] == 0.0
+
+
+def test_observed_troughs__the_limit_does_not_move_the_draws():
+    with_limit = run_scenario(parse_scenario(ASSAY.format(limit='quantification_limit = "0.2 mg/L"')))
+    without = run_scenario(parse_scenario(ASSAY.format(limit="")))
+    np.testing.assert_array_equal(with_limit.trough_observed.values, without.trough_observed.values)
+    np.testing.assert_array_equal(with_limit.trough_censored.values, with_limit.trough_observed.values < 200.0)
+
+
+def test_observed_troughs__censored_flags_survive_netcdf(tmp_path):
+    ds = run_scenario(parse_scenario(ASSAY.format(limit='quantification_limit = "50 ng/mL"')))
+    imapk.write_netcdf(ds, tmp_path / "assay.nc")
+    back = imapk.read_netcdf(tmp_path / "assay.nc")
+    assert back.trough_censored.dtype == bool
+    np.testing.assert_array_equal(back.trough_censored.values, ds.trough_censored.values)
+    assert back.trough_censored.attrs["quantification_limit"] == 50.0
+
+
+@pytest.mark.parametrize(
+    "limit, expected",
+    [
+        ('quantification_limit = "-5 ng/mL"',
+         "population.quantification_limit: must not be negative (got '-5 ng/mL'; expected a concentration >= 0, "
+         "e.g. '50 ng/mL')"),
+        ('quantification_limit = "50 mg"', "population.quantification_limit: "),
+        ("quantification_limit = 50", "population.quantification_limit: "),
+    ],
+)
+def test_observed_troughs__bad_limit(tmp_path, limit, expected):
+    message = error_of(tmp_path, ASSAY.format(limit=limit), ImapkError)
+    assert message.startswith(expected)
+
+
+def test_observed_troughs__limit_without_residual_error(tmp_path):
+    text = ASSAY.format(limit='quantification_limit = "50 ng/mL"').replace("residual_error = true", "residual_error = false")
+    message = error_of(tmp_path, text, ScenarioError)
+    assert message == (
+        "population.quantification_limit: a quantification limit applies to simulated observed troughs "
+        "(got '50 ng/mL'; expected residual_error = true in [population])"
     )

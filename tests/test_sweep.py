@@ -371,7 +371,8 @@ def test_summarize_prints_the_table_and_writes_the_csv(store, tmp_path, capsys):
     out = capsys.readouterr().out
     lines = out.splitlines()
     assert lines[0].split() == [
-        "hold_length", "restart_dose", "threshold", "last_day", "pta_last_dose", "median_trough_last_dose", "mean_time_below_days",
+        "hold_length", "restart_dose", "threshold", "threshold_kind", "last_day", "pta_last_dose",
+        "trough_above_ceiling_last_dose", "median_trough_last_dose", "mean_time_below_days", "mean_time_above_days",
     ]
     assert len(lines) == 1 + 4 + 2 and lines[-1] == f"Table written to {table}"
     assert sorted(p.name for p in folder.iterdir()) == ["summary.csv"]  # written atomically: no temporary left
@@ -381,6 +382,7 @@ def test_summarize_prints_the_table_and_writes_the_csv(store, tmp_path, capsys):
     assert len(rows) == len(expected) == 4
     for row, want in zip(rows, expected):
         assert row["threshold"] == "gist" and int(row["last_day"]) == want["last_day"] == 40
+        assert row["threshold_kind"] == "trough_target" and row["trough_above_ceiling_last_dose"] == "nan"
         assert float(row["pta_last_dose"]) == want["pta_last_dose"]
         assert float(row["median_trough_last_dose"]) == want["median_trough_last_dose"]
         assert float(row["hold_length"]) == want["hold_length"]
@@ -411,6 +413,49 @@ def test_summarize_refuses_an_unfinished_store(sweep_file, tmp_path, capsys, mon
     )
     monkeypatch.setattr(imapk.sweep, "_run_chunk", run_chunk)
     assert run_sweep(sweep_file, out, workers=2, progress=False)["skipped"] == 2
+
+
+def test_summaries_follow_the_kind_of_each_threshold(tmp_path):
+    """A trough target, a trough ceiling and a concentration ceiling in one sweep: attainment for the
+    target, exceedance of the trough ceiling, time above for all; checked against the stored troughs."""
+    from imapk.plot import plot_sweep
+
+    thresholds = (
+        'thresholds = ["gist"]\n'
+        '[[verdict.custom]]\nname = "tc"\nvalue = "700 ng/mL"\nkind = "trough_ceiling"\n'
+        '[[verdict.custom]]\nname = "cc"\nvalue = "1500 ng/mL"\nkind = "concentration_ceiling"\n'
+    )
+    path = write(tmp_path / "kinds.toml", sweep_text(n=12, chunk=12, axes=HOLD_AXIS).replace('thresholds = ["gist"]\n', thresholds))
+    out = tmp_path / "kinds.zarr"
+    run_sweep(path, out, workers=1, progress=False)
+    ds = open_sweep(out)
+    assert ds["threshold_kind"].values.tolist() == ["trough_target", "trough_ceiling", "concentration_ceiling"]
+    trough = ds["trough"].values  # (hold_length, subject, dose)
+    at_or_above = [(trough >= level).mean(axis=1) for level in ds["threshold_value"].values]
+    np.testing.assert_array_equal(ds["target_attainment"].values[:, 0], at_or_above[0])
+    assert np.isnan(ds["target_attainment"].values[:, 1:]).all()
+    np.testing.assert_array_equal(ds["trough_ceiling_exceedance"].values[:, 1], at_or_above[1])
+    assert np.isnan(ds["trough_ceiling_exceedance"].values[:, [0, 2]]).all()
+    np.testing.assert_array_equal(ds["mean_time_above"].values, ds["time_above"].values.mean(axis=1))
+    rows = summary_table(ds)
+    assert [(r["threshold"], r["threshold_kind"]) for r in rows[:3]] == [
+        ("gist", "trough_target"), ("tc", "trough_ceiling"), ("cc", "concentration_ceiling"),
+    ]
+    last = int(np.flatnonzero(ds["dose_status"].values[0] >= 0)[-1])
+    gist, tc, cc = rows[:3]
+    assert gist["pta_last_dose"] == at_or_above[0][0, last] and np.isnan(gist["trough_above_ceiling_last_dose"])
+    assert tc["trough_above_ceiling_last_dose"] == at_or_above[1][0, last] and np.isnan(tc["pta_last_dose"])
+    assert cc["mean_time_above_days"] == float(ds["time_above"].values[0, :, 2].mean()) / 24
+    # Maps: the default shows each kind's wrong side; an attainment of a ceiling is refused.
+    ax = plot_sweep(ds, "hold_length", threshold="tc")
+    assert ax.figure.axes[1].get_ylabel() == "subjects with trough above the trough ceiling [%]"
+    ax = plot_sweep(ds, "hold_length", threshold="cc")
+    assert ax.figure.axes[1].get_ylabel() == "mean time above threshold [d]"
+    with pytest.raises(imapk.ImapkError, match="tc is a trough ceiling: target_attainment is for a trough target"):
+        plot_sweep(ds, "hold_length", threshold="tc", variable="target_attainment")
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
 
 
 # -- 7. common random numbers ---------------------------------------------------------------------------

@@ -349,8 +349,7 @@ def _params(args: argparse.Namespace) -> int:
             print(f"  {model.omega_note}")
         else:
             print("IIV: none")
-        r = model.residual
-        print(f"Residual error: proportional {r.proportional * 100:g} %, additive {r.additive:g} ng/mL")
+        print(f"Residual error: {model.residual.describe()}")
         if model.reference_trough:
             print(f"Reference trough at 400 mg q24h: {model.reference_trough[0]:g} ng/mL ({model.reference_trough[1]})")
         if model.notes:
@@ -454,10 +453,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     plot.add_argument("--x", metavar="DIM", help="sweep: swept dimension along the x axis (default: the first)")
     plot.add_argument("--y", metavar="DIM", help="sweep: swept dimension along the y axis (default: the second)")
-    plot.add_argument("--threshold", metavar="NAME", help="threshold to draw (default: all; sweep: the first target)")
+    plot.add_argument("--threshold", metavar="NAME", help="threshold to draw (default: all; sweep: the first trough target)")
     plot.add_argument(
-        "--variable", choices=("mean_time_below", "target_attainment"), default="mean_time_below",
-        help="sweep: what to map (default: mean_time_below, in days)",
+        "--variable", choices=("mean_time_below", "mean_time_above", "target_attainment", "trough_ceiling_exceedance"),
+        help="sweep: what to map (default: the wrong side of the threshold's kind: mean_time_below for a trough "
+        "target, trough_ceiling_exceedance for a trough ceiling, mean_time_above for a concentration ceiling)",
     )
     plot.set_defaults(handler=_plot)
 

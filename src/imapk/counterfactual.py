@@ -11,15 +11,28 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import ImapkError
+from .thresholds import CONCENTRATION_CEILING, TROUGH_CEILING, TROUGH_TARGET, kinds_of
 
-__all__ = ["compare", "format_comparison", "METRICS"]
+__all__ = ["compare", "format_comparison", "METRICS", "METRICS_BY_KIND"]
 
 #: Per-subject metrics compared, with how they are reported: (variable, conversion factor, unit).
+#: Each counts the wrong side of a threshold (or, for the peak, how high the curve goes), so that
+#: an increase is always worse.
 METRICS = {
     "time_below": ("time_below", 1 / 24.0, "d"),
     "longest_below": ("longest_below", 1 / 24.0, "d"),
     "troughs_below": ("trough_below_count", 1.0, "doses"),
+    "troughs_above": ("trough_above_count", 1.0, "doses"),
+    "longest_run_above": ("trough_above_longest_run", 1.0, "doses"),
+    "time_above": ("time_above", 1 / 24.0, "d"),
     "peak": ("peak_concentration", 1.0, "ng/mL"),
+}
+#: The metrics compared for each kind of threshold: those of its wrong side (below a trough target,
+#: at or above a ceiling). The longest stretch *below* says nothing about a ceiling.
+METRICS_BY_KIND = {
+    TROUGH_TARGET: ("time_below", "longest_below", "troughs_below"),
+    TROUGH_CEILING: ("troughs_above", "longest_run_above"),
+    CONCENTRATION_CEILING: ("time_above",),
 }
 
 
@@ -47,10 +60,14 @@ def compare(results: dict) -> dict:
     Returns
     -------
     dict
-        ``{"reference": label, "thresholds": [...], "rows": [...]}`` with one row per other result,
-        threshold and metric: the reference's and the alternative's medians, and the median, 5th and
-        95th percentiles of the per-subject difference (alternative minus reference), and the fraction
-        of subjects for which the alternative is worse (more time or troughs below, higher peak).
+        ``{"reference": label, "thresholds": [...], "kinds": [...], "rows": [...]}`` with one row
+        per other result, threshold and metric of that threshold's kind (:data:`METRICS_BY_KIND`),
+        plus one row for the peak: the reference's and the alternative's medians, the median, 5th
+        and 95th percentiles of the per-subject difference (alternative minus reference), and the
+        fraction of subjects for which the alternative is worse. Every metric counts the wrong side
+        of its threshold, so worse is an increase: more time or troughs below a trough target, more
+        troughs at or above a trough ceiling, more time at or above a concentration ceiling, a
+        higher peak.
     """
     labels = list(results)
     if len(labels) < 2:
@@ -59,56 +76,83 @@ def compare(results: dict) -> dict:
     if "threshold" not in reference.dims:
         raise ImapkError("the scenarios need thresholds ([verdict] thresholds) to compare", key=labels[0])
     thresholds = [str(t) for t in reference["threshold"].values]
+    kinds = kinds_of(reference)
     rows = []
     for label in labels[1:]:
         other = results[label]
         _same_subjects(reference, other, label)
-        if [str(t) for t in other["threshold"].values] != thresholds:
+        if [str(t) for t in other["threshold"].values] != thresholds or kinds_of(other) != kinds:
             raise ImapkError("the scenarios must judge against the same thresholds", key=label)
-        for m, threshold in enumerate(thresholds):
-            for metric, (variable, factor, unit) in METRICS.items():
-                a = reference[variable].values
-                b = other[variable].values
-                if a.ndim == 2:
-                    a, b = a[:, m], b[:, m]
-                elif m > 0:
-                    continue  # the peak does not depend on the threshold: report it once
-                a = a * factor
-                b = b * factor
-                difference = b - a
-                p05, p50, p95 = np.percentile(difference, [5, 50, 95])
-                rows.append(
-                    {
-                        "alternative": label,
-                        "threshold": None if metric == "peak" else threshold,
-                        "metric": metric,
-                        "unit": unit,
-                        "reference_median": float(np.median(a)),
-                        "alternative_median": float(np.median(b)),
-                        "difference_median": float(p50),
-                        "difference_p05": float(p05),
-                        "difference_p95": float(p95),
-                        "fraction_worse": float(np.mean(difference > 0)),
-                    }
-                )
-    return {"reference": labels[0], "thresholds": thresholds, "subjects": int(reference.sizes["subject"]), "rows": rows}
+        pairs = [(m, metric) for m in range(len(thresholds)) for metric in METRICS_BY_KIND[kinds[m]]]
+        pairs.append((None, "peak"))  # the peak does not depend on the threshold: report it once
+        for m, metric in pairs:
+            variable, factor, unit = METRICS[metric]
+            a = reference[variable].values
+            b = other[variable].values
+            if m is not None:
+                a, b = a[:, m], b[:, m]
+            a = a * factor
+            b = b * factor
+            difference = b - a
+            p05, p50, p95 = np.percentile(difference, [5, 50, 95])
+            rows.append(
+                {
+                    "alternative": label,
+                    "threshold": None if m is None else thresholds[m],
+                    "metric": metric,
+                    "unit": unit,
+                    "reference_median": float(np.median(a)),
+                    "alternative_median": float(np.median(b)),
+                    "difference_median": float(p50),
+                    "difference_p05": float(p05),
+                    "difference_p95": float(p95),
+                    "fraction_worse": float(np.mean(difference > 0)),
+                }
+            )
+    return {
+        "reference": labels[0], "thresholds": thresholds, "kinds": kinds, "subjects": int(reference.sizes["subject"]),
+        "rows": rows,
+    }
+
+
+#: What each metric counts, for the legend of :func:`format_comparison`.
+_METRIC_TEXT = {
+    "time_below": "time with the concentration below the threshold",
+    "longest_below": "longest stretch with the concentration below it",
+    "troughs_below": "scheduled troughs in the window below it",
+    "troughs_above": "scheduled troughs in the window at or above it",
+    "longest_run_above": "most consecutive troughs at or above it",
+    "time_above": "time with the concentration at or above it",
+    "peak": "highest concentration in the window",
+}
 
 
 def format_comparison(summary: dict) -> str:
     """The comparison as a table: one line per alternative, threshold and metric."""
+    kinds = dict(zip(summary["thresholds"], summary.get("kinds", [TROUGH_TARGET] * len(summary["thresholds"]))))
+    names = {
+        row["threshold"]: "-" if row["threshold"] is None else f"{row['threshold']} ({kinds[row['threshold']].replace('_', ' ')})"
+        for row in summary["rows"]
+    }
+    metrics = {row["metric"]: f"{row['metric']} [{row['unit']}]" for row in summary["rows"]}
+    tw = max(9, *(len(n) for n in names.values()))
+    mw = max(6, *(len(m) for m in metrics.values()))
     lines = [
         f"Reference: {summary['reference']} ({summary['subjects']} subjects; differences are alternative minus "
         "reference per subject: median [5th-95th percentile])",
         "",
-        f"{'alternative':34s} {'threshold':10s} {'metric':14s} {'reference':>10s} {'alternative':>11s} "
+        f"{'alternative':34s} {'threshold':{tw}s} {'metric':{mw}s} {'reference':>10s} {'alternative':>11s} "
         f"{'difference':>28s} {'worse':>6s}",
     ]
     for row in summary["rows"]:
-        threshold = row["threshold"] or "-"
         difference = f"{row['difference_median']:+.1f} [{row['difference_p05']:+.1f}, {row['difference_p95']:+.1f}]"
         lines.append(
-            f"{row['alternative'][:34]:34s} {threshold:10s} {row['metric'] + ' [' + row['unit'] + ']':14s} "
+            f"{row['alternative'][:34]:34s} {names[row['threshold']]:{tw}s} {metrics[row['metric']]:{mw}s} "
             f"{row['reference_median']:10.1f} {row['alternative_median']:11.1f} {difference:>28s} "
             f"{row['fraction_worse'] * 100:5.0f}%"
         )
+    lines.append("")
+    lines.append("Metrics (each counts the wrong side of its threshold, so an increase is worse):")
+    lines.extend(f"  {m}: {_METRIC_TEXT[m]}" for m in metrics)
+    lines.append("'worse': share of the subjects for whom the metric increases.")
     return "\n".join(lines)

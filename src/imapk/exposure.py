@@ -14,6 +14,12 @@ Conventions
 * *Below* a threshold means trough < level; *at or above* means trough >= level (the same
   comparison as ``target_attainment`` and ``recovery_day``).
 * A clinical day d is [24 (d - 1), 24 d) h; day 1 holds the first scheduled dose.
+* Thresholds follow their kind (:mod:`imapk.thresholds`). The trough metrics here (runs below,
+  recovery, attainment per day) judge *trough targets*: by default they take the trough targets of
+  the dataset, and a ceiling passed to them is refused, since "below" is the right side of a
+  ceiling. The time above in :func:`interval_exposure` is on the whole curve: it takes
+  concentration ceilings (and refuses trough thresholds); its AUC below takes trough targets. A
+  plain number [ng/mL] is a level without a kind and is accepted everywhere.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import numpy as np
 
 from .errors import ImapkError
 from .schedule import HOURS_PER_DAY
-from .thresholds import TARGET, Threshold, get_threshold
+from .thresholds import CONCENTRATION_CEILING, TROUGH_TARGET, Threshold, get_threshold, kinds_of
 
 __all__ = [
     "fraction_of_steady_state",
@@ -52,35 +58,51 @@ def _attrs(units: str | None, long_name: str, description: str) -> dict:
     return out
 
 
-def _resolve_levels(ds, threshold, *, kind: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _check_kind(name: str, kind: str, kinds: tuple[str, ...], key: str, what: str) -> None:
+    """Refuse a threshold whose kind the metric does not judge (a number has no kind and always passes)."""
+    if kind not in kinds:
+        raise ImapkError(
+            f"{name} is a {kind.replace('_', ' ')}, and {what}", key=key, got=name,
+            expected=f"a {' or '.join(k.replace('_', ' ') for k in kinds)}, or a level in ng/mL as a number",
+        )
+
+
+def _resolve_levels(
+    ds, threshold, *, kinds: tuple[str, ...] = (TROUGH_TARGET,), what: str = "this metric judges trough targets",
+) -> tuple[np.ndarray, np.ndarray]:
     """Names and values [ng/mL] of the thresholds asked for.
 
-    ``threshold`` is None (every threshold of `ds`, of `kind` if given), a number [ng/mL], a
-    :class:`Threshold`, the name of a threshold of `ds` or of a shipped one, or a sequence of these.
+    ``threshold`` is None (every threshold of `ds` whose kind is in `kinds`), a number [ng/mL], a
+    :class:`Threshold`, the name of a threshold of `ds` or of a shipped one, or a sequence of these;
+    a threshold of another kind is refused (``what`` says why).
     """
     ds_names = [str(n) for n in ds["threshold"].values] if "threshold" in ds.coords else []
     ds_values = ds["threshold_value"].values if "threshold_value" in ds.coords else np.empty(0)
+    ds_kinds = kinds_of(ds) if ds_names else []
     if threshold is None:
         if not ds_names:
             raise ImapkError("the dataset has no thresholds: pass `threshold`", key="threshold")
-        keep = np.ones(len(ds_names), dtype=bool)
-        if kind is not None and "threshold_kind" in ds.coords:
-            keep = ds["threshold_kind"].values.astype(str) == kind
+        keep = np.array([k in kinds for k in ds_kinds], dtype=bool)
         if not keep.any():
-            raise ImapkError(f"the dataset has no {kind} thresholds: pass `threshold`", key="threshold")
+            raise ImapkError(
+                f"the dataset has no {' or '.join(k.replace('_', ' ') for k in kinds)}: pass `threshold`", key="threshold",
+            )
         return np.array(ds_names, dtype=str)[keep], np.asarray(ds_values, dtype=float)[keep]
     items = [threshold] if isinstance(threshold, (str, int, float, Threshold)) else list(threshold)
     names, values = [], []
     for item in items:
         if isinstance(item, Threshold):
+            _check_kind(item.name, item.kind, kinds, "threshold", what)
             names.append(item.name)
             values.append(float(item.value))
         elif isinstance(item, str):
             if item in ds_names:
+                _check_kind(item, ds_kinds[ds_names.index(item)], kinds, "threshold", what)
                 names.append(item)
                 values.append(float(ds_values[ds_names.index(item)]))
             else:
                 t = get_threshold(item)
+                _check_kind(t.name, t.kind, kinds, "threshold", what)
                 names.append(t.name)
                 values.append(float(t.value))
         elif isinstance(item, (int, float, np.integer, np.floating)) and not isinstance(item, bool):
@@ -137,8 +159,9 @@ def longest_run_below(ds, threshold=None, *, window: tuple[float, float] | None 
     ds
         Result of :func:`imapk.simulate` (needs ``trough``, ``dose_time``).
     threshold
-        Level(s): a number [ng/mL], a :class:`~imapk.thresholds.Threshold`, a threshold name, a
-        sequence of these, or None for every threshold of `ds`.
+        Level(s): a number [ng/mL], a trough target (:class:`~imapk.thresholds.Threshold` or the
+        name of one of `ds` or a shipped one), a sequence of these, or None for every trough
+        target of `ds`. Ceilings are refused: below is their right side.
     window
         (start, end) [h]: only troughs at scheduled times in [start, end) count; None: all. Note
         that the first trough of a schedule that starts therapy is 0, so it is below any level.
@@ -154,7 +177,7 @@ def longest_run_below(ds, threshold=None, *, window: tuple[float, float] | None 
     """
     import xarray as xr
 
-    names, levels = _resolve_levels(ds, threshold)
+    names, levels = _resolve_levels(ds, threshold, what="a run of troughs below it is not a miss")
     trough = np.asarray(ds["trough"].transpose("subject", "dose").values, dtype=float)
     inside = _window_mask(ds, window)
     day = _dose_day(ds)[inside]
@@ -261,7 +284,7 @@ def recovery_after_holds(ds, threshold=None):
     ds
         Result of :func:`imapk.simulate` (``trough``, ``dose_time``, ``dose_status``).
     threshold
-        As in :func:`longest_run_below`; None: every *target* threshold of `ds`.
+        As in :func:`longest_run_below`; None: every trough target of `ds`.
 
     Returns
     -------
@@ -273,7 +296,7 @@ def recovery_after_holds(ds, threshold=None):
     """
     import xarray as xr
 
-    names, levels = _resolve_levels(ds, threshold, kind=TARGET)
+    names, levels = _resolve_levels(ds, threshold, what="coming back above it is not a recovery")
     trough = np.asarray(ds["trough"].transpose("subject", "dose").values, dtype=float)
     time = np.asarray(ds["dose_time"].values, dtype=float)
     day = _dose_day(ds)
@@ -472,7 +495,7 @@ def pta_by_day(ds, threshold=None, *, how: str = "min"):
     ds
         Result of :func:`imapk.simulate`.
     threshold
-        As in :func:`longest_run_below`; None: every *target* threshold of `ds`.
+        As in :func:`longest_run_below`; None: every trough target of `ds`.
     how
         ``"min"``, ``"first"`` or ``"last"``.
 
@@ -485,7 +508,7 @@ def pta_by_day(ds, threshold=None, *, how: str = "min"):
 
     if how not in ("min", "first", "last"):
         raise ImapkError("unknown daily trough", key="how", got=how, expected="'min', 'first' or 'last'")
-    names, levels = _resolve_levels(ds, threshold, kind=TARGET)
+    names, levels = _resolve_levels(ds, threshold, what="a trough at or above it is no attainment")
     trough = np.asarray(ds["trough"].transpose("subject", "dose").values, dtype=float)
     day = _dose_day(ds)
     days, first_index, inverse = np.unique(day, return_index=True, return_inverse=True)
@@ -667,9 +690,11 @@ def interval_exposure(
     changes
         Step changes of the parameters (with a :class:`PKParams`).
     ceilings
-        Levels for the time above [ng/mL, Threshold or name].
+        Levels for the time above: numbers [ng/mL] or concentration ceilings (Threshold or name).
+        A trough threshold is refused: the time the curve spends above a trough ceiling is not
+        what it judges (pass its value as a number to measure that time anyway).
     targets
-        Levels for the AUC below (the exposure deficit) [ng/mL, Threshold or name].
+        Levels for the AUC below (the exposure deficit): numbers [ng/mL] or trough targets.
 
     Returns
     -------
@@ -687,8 +712,12 @@ def interval_exposure(
     from .simulation import engine_inputs
 
     table, table_params = engine_inputs(schedule, params, changes)
-    names, levels = _resolve_ceilings(ceilings)
-    target_names, target_levels = _resolve_ceilings(targets)
+    names, levels = _resolve_ceilings(
+        ceilings, (CONCENTRATION_CEILING,), "ceilings", "the time the concentration spends above it is not what it judges",
+    )
+    target_names, target_levels = _resolve_ceilings(
+        targets, (TROUGH_TARGET,), "targets", "the concentration below it is no exposure deficit",
+    )
     x = prepare_inputs(table, table_params, window=(0.0, table.end))
     bounds = np.append(table.time, table.end).astype(float)
     n = table_params.n_subjects
@@ -744,27 +773,26 @@ def interval_exposure(
     return xr.Dataset(data, coords=coords)
 
 
-def _resolve_ceilings(ceilings) -> tuple[np.ndarray, np.ndarray]:
+def _resolve_ceilings(items, kinds: tuple[str, ...], key: str, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Names and values of the levels of :func:`interval_exposure` (numbers, or thresholds of `kinds`)."""
     names, values = [], []
-    for item in ceilings:
-        if isinstance(item, Threshold):
-            names.append(item.name)
-            values.append(float(item.value))
-        elif isinstance(item, str):
-            t = get_threshold(item)
+    for item in items:
+        t = get_threshold(item) if isinstance(item, str) else item
+        if isinstance(t, Threshold):
+            _check_kind(t.name, t.kind, kinds, key, what)
             names.append(t.name)
             values.append(float(t.value))
         else:
             value = float(item)
             if not (math.isfinite(value) and value > 0.0):
-                raise ImapkError("ceiling must be a positive concentration", key="ceilings", got=item)
+                raise ImapkError("level must be a positive concentration", key=key, got=item)
             names.append(f"{value:g} ng/mL")
             values.append(value)
     return np.array(names, dtype=str), np.array(values, dtype=float)
 
 
 def time_above_ceiling(schedule, params, ceiling, *, changes=()):
-    """Time at or above a ceiling per dosing interval, (subject, dose) [h].
+    """Time at or above a concentration ceiling (or a level in ng/mL) per dosing interval, (subject, dose) [h].
 
     A shortcut for ``interval_exposure(..., ceilings=[ceiling]).time_above_ceiling`` (exact
     crossing times on the closed form). The total over an evaluation window is the dataset's

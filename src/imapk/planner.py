@@ -8,8 +8,10 @@ subjects: the statistic reported is the smallest value x such that at least q of
 a value <= x (``numpy.quantile(..., method="inverted_cdf")``), so for one subject it is that
 subject's value.
 
-The scenario must have exactly one hold, one model and one therapy clock, and at least one target
-threshold; the first target is the one planned for, the first ceiling (if any) measures toxicity.
+The scenario must have exactly one hold, one model and one therapy clock, and at least one trough
+target; the first trough target is the one planned for, and the first ceiling (if any) measures
+toxicity the way its kind says: a trough ceiling by the scheduled troughs at or above it, a
+concentration ceiling by the time the concentration is at or above it.
 Whatever the scenario's window says, it is kept: costs are over the scenario's evaluation window.
 """
 
@@ -22,7 +24,7 @@ import numpy as np
 
 from .errors import ImapkError
 from .schedule import HOURS_PER_DAY, Hold, LadderStep
-from .thresholds import CEILING, TARGET
+from .thresholds import CEILING_KINDS, TROUGH_CEILING, TROUGH_TARGET
 
 __all__ = [
     "HoldAnswer",
@@ -72,16 +74,16 @@ def _the_hold(scenario) -> Hold:
     return holds[0]
 
 
-def _threshold(scenario, kind: str):
-    return next((t for t in scenario.thresholds if t.kind == kind), None)
+def _threshold(scenario, kinds: tuple[str, ...]):
+    return next((t for t in scenario.thresholds if t.kind in kinds), None)
 
 
 def _target(scenario):
-    target = _threshold(scenario, TARGET)
+    target = _threshold(scenario, (TROUGH_TARGET,))
     if target is None:
         raise ImapkError(
-            "the planner needs a target threshold", source=scenario.source, key="verdict.thresholds",
-            expected="e.g. thresholds = ['gist'] or a [[verdict.custom]] target",
+            "the planner needs a trough target", source=scenario.source, key="verdict.thresholds",
+            expected="e.g. thresholds = ['gist'] or a [[verdict.custom]] with kind = 'trough_target'",
         )
     return target
 
@@ -368,15 +370,17 @@ def compare_ladders(scenario, ladders, *, confidence: float = 0.9, labels=None) 
     """Compare candidate re-escalation ladders replacing the hold's restart.
 
     Each ladder is a sequence of (dose mg, days) steps (or :class:`LadderStep`), empty for a direct
-    restart at the prescribed dose. For each: days below the first target over the evaluation
-    window, and toxicity exposure: days above the first ceiling threshold if the scenario has one,
-    else the peak concentration in the window [ng/mL]; both at the confidence level (and as means).
-    Pareto flags are computed on the two confidence-level values.
+    restart at the prescribed dose. For each: days below the first trough target over the
+    evaluation window, and toxicity exposure, measured as the scenario's first ceiling says: for a
+    trough ceiling, the number of scheduled troughs in the window at or above it; for a
+    concentration ceiling, the days with the concentration at or above it; without a ceiling, the
+    peak concentration in the window [ng/mL]. Both at the confidence level (and as means). Pareto
+    flags are computed on the two confidence-level values.
     """
     _check_confidence(confidence)
     hold = _the_hold(scenario)
     target = _target(scenario)
-    ceiling = _threshold(scenario, CEILING)
+    ceiling = _threshold(scenario, CEILING_KINDS)
     ladders = [_ladder(steps) for steps in ladders]
     if not ladders:
         raise ImapkError("give at least one ladder", key="ladders")
@@ -385,7 +389,9 @@ def compare_ladders(scenario, ladders, *, confidence: float = 0.9, labels=None) 
     for steps in ladders:
         ds = _run(_with_hold(scenario, replace(hold, restart=steps)))
         below = ds["time_below"].sel(threshold=target.name).values / HOURS_PER_DAY
-        if ceiling is not None:
+        if ceiling is not None and ceiling.kind == TROUGH_CEILING:
+            tox = ds["trough_above_count"].sel(threshold=ceiling.name).values.astype(float)
+        elif ceiling is not None:
             tox = ds["time_above"].sel(threshold=ceiling.name).values / HOURS_PER_DAY
         else:
             tox = ds["peak_concentration"].values
@@ -395,8 +401,10 @@ def compare_ladders(scenario, ladders, *, confidence: float = 0.9, labels=None) 
         LadderRow(label, steps, m[0], m[1], m[2], m[3], bool(flag))
         for label, steps, m, flag in zip(labels, ladders, measured, flags)
     )
-    if ceiling is not None:
-        measure, units = f"days above {ceiling.name} ({ceiling.value:g} ng/mL)", "d"
+    if ceiling is not None and ceiling.kind == TROUGH_CEILING:
+        measure, units = f"troughs above trough ceiling {ceiling.name} ({ceiling.value:g} ng/mL)", "troughs"
+    elif ceiling is not None:
+        measure, units = f"days with concentration above {ceiling.name} ({ceiling.value:g} ng/mL)", "d"
     else:
         measure, units = "peak concentration", "ng/mL"
     front = [r for r in rows if r.pareto]

@@ -11,6 +11,7 @@ import json
 import numpy as np
 
 from .errors import ImapkError
+from .thresholds import CONCENTRATION_CEILING, TROUGH_CEILING, TROUGH_TARGET, kinds_of
 
 __all__ = ["SWEEP_VARIABLES", "plot_models", "plot_population", "plot_sweep", "plot_troughs"]
 
@@ -29,7 +30,31 @@ SWEEP_VARIABLES = {
         "target attainment", "subjects with trough >= {threshold} ({value:g} ng/mL) at the last scheduled dose",
         "%", 100.0, "YlGn",
     ),
+    "trough_ceiling_exceedance": (
+        "subjects with trough above the trough ceiling",
+        "subjects with trough >= trough ceiling {threshold} ({value:g} ng/mL) at the last scheduled dose",
+        "%", 100.0, "YlOrRd",
+    ),
+    "mean_time_above": (
+        "mean time above threshold", "mean time per subject with the concentration >= {threshold} ({value:g} ng/mL)",
+        "d", 1 / HOURS_PER_DAY, "YlOrRd",
+    ),
 }
+#: The kinds of threshold each sweep variable judges (None: any).
+SWEEP_VARIABLE_KINDS = {
+    "mean_time_below": None,
+    "target_attainment": (TROUGH_TARGET,),
+    "trough_ceiling_exceedance": (TROUGH_CEILING,),
+    "mean_time_above": None,
+}
+#: What a sweep map shows by default for a threshold of each kind: its wrong side.
+DEFAULT_SWEEP_VARIABLE = {
+    TROUGH_TARGET: "mean_time_below",
+    TROUGH_CEILING: "trough_ceiling_exceedance",
+    CONCENTRATION_CEILING: "mean_time_above",
+}
+#: Line styles of the threshold kinds (colours or dashes tell thresholds of one kind apart).
+_KIND_STYLE = {TROUGH_TARGET: "--", TROUGH_CEILING: "-.", CONCENTRATION_CEILING: ":"}
 #: Above this many cells, :func:`plot_sweep` does not write the value in each cell.
 ANNOTATE_MAX_CELLS = 150
 
@@ -74,26 +99,36 @@ def _shade_holds(ax, day, status, *, label=True) -> int:
     return len(edges) // 2
 
 
-def _threshold_lines(ax, ds, *, black: bool = False) -> None:
-    """One horizontal line per threshold: dashed for targets, dotted for ceilings.
+def _threshold_lines(ax, ds, *, curve: bool = True, black: bool = False) -> None:
+    """One horizontal line per threshold, in the style of its kind: dashed for trough targets,
+    dash-dotted for trough ceilings, dotted for concentration ceilings; the legend says the kind.
 
     Coloured C1, C2, ... (as the PTA curves), or all black with distinct dashes when the data
-    lines already use the colour cycle (`black`).
+    lines already use the colour cycle (`black`). With ``curve=False`` (a panel of troughs only,
+    no concentration curve) a concentration ceiling is labelled as judged on the peak, not on the
+    troughs drawn.
     """
     if "threshold" not in ds.dims:
         return
-    target_styles = ["--", "-.", (0, (8, 2, 1, 2, 1, 2)), (0, (1, 1))]
-    targets = 0
-    for m, name in enumerate(ds["threshold"].values):
+    black_styles = {
+        TROUGH_TARGET: ["--", (0, (8, 2, 1, 2, 1, 2)), (0, (5, 1))],
+        TROUGH_CEILING: ["-.", (0, (3, 1, 1, 1, 1, 1))],
+        CONCENTRATION_CEILING: [":", (0, (1, 3))],
+    }
+    seen = dict.fromkeys(black_styles, 0)
+    for m, (name, kind) in enumerate(zip(ds["threshold"].values, kinds_of(ds))):
         value = float(ds["threshold_value"].values[m])
-        kind = str(ds["threshold_kind"].values[m])
-        if kind == "target":
-            style = target_styles[targets % len(target_styles)] if black else "--"
-            targets += 1
+        if black:
+            styles = black_styles[kind]
+            style = styles[seen[kind] % len(styles)]
+            seen[kind] += 1
         else:
-            style = ":"
+            style = _KIND_STYLE[kind]
+        what = kind.replace("_", " ")
+        if kind == CONCENTRATION_CEILING and not curve:
+            what += " (on the peak)"
         ax.axhline(value, ls=style, color="black" if black else f"C{m + 1}", lw=1.3,
-                   label=f"{name} {kind}: {value:g} ng/mL")
+                   label=f"{name} {what}: {value:g} ng/mL")
 
 
 def _thresholds(ds) -> list[str]:
@@ -101,13 +136,13 @@ def _thresholds(ds) -> list[str]:
 
 
 def _check_threshold(ds, threshold: str | None) -> str:
-    """The named threshold, or the first target threshold (else the first) if None."""
+    """The named threshold, or the first trough target (else the first threshold) if None."""
     names = _thresholds(ds)
     if not names:
         raise ImapkError("the result has no thresholds")
     if threshold is None:
-        kinds = [str(k) for k in ds["threshold_kind"].values]
-        return names[kinds.index("target")] if "target" in kinds else names[0]
+        kinds = kinds_of(ds)
+        return names[kinds.index(TROUGH_TARGET)] if TROUGH_TARGET in kinds else names[0]
     if threshold not in names:
         raise ImapkError("unknown threshold", key="--threshold", got=threshold, expected=f"one of {', '.join(names)}")
     return threshold
@@ -163,8 +198,10 @@ def plot_population(ds, *, ax=None):
     """Percentile fan of the trough per clinical day above, probability of target attainment below.
 
     The fan shows the 5-95 % (light) and 25-75 % (darker) bands of the trough over the subjects and
-    the median line, with the thresholds as horizontal lines; the lower panel shows, per target
-    threshold, the percentage of subjects whose trough is at or above it. Holds are shaded in both.
+    the median line, with the thresholds as horizontal lines in the style of their kind; the lower
+    panel shows, per trough target, the percentage of subjects whose trough is at or above it (the
+    probability of target attainment) and, per trough ceiling, the percentage whose trough is at or
+    above that ceiling (dash-dotted: the wrong side). Holds are shaded in both.
     Comparison dimensions (``model``, ``therapy_clock``) are reduced to their first entry.
 
     Parameters
@@ -201,7 +238,7 @@ def plot_population(ds, *, ax=None):
     ax_fan.fill_between(day, q25, q75, color=FAN_COLOUR, alpha=0.40, lw=0, label="25-75th percentile")
     ax_fan.plot(day, q50, color=FAN_COLOUR, lw=1.6, label="median trough")
     _shade_holds(ax_fan, day, status)
-    _threshold_lines(ax_fan, ds)
+    _threshold_lines(ax_fan, ds, curve=False)
     ax_fan.set_ylabel("trough concentration [ng/mL]")
     ax_fan.set_xlim(day[0], day[-1] + 1)
     ax_fan.set_ylim(bottom=0)
@@ -211,20 +248,25 @@ def plot_population(ds, *, ax=None):
     if ax_pta is None:
         ax_fan.set_xlabel("clinical day")
         return ax_fan, None
-    kinds = [str(k) for k in ds["threshold_kind"].values] if "threshold" in ds.dims else []
+    kinds = kinds_of(ds) if "threshold" in ds.dims else []
     for m, name in enumerate(_thresholds(ds)):
-        if kinds[m] != "target":
-            continue  # at or above a toxicity ceiling is not an attainment
         value = float(ds["threshold_value"].values[m])
-        pta = np.asarray(ds["target_attainment"].isel(threshold=m).values, dtype=float)[keep] * 100
-        ax_pta.plot(day, pta, color=f"C{m + 1}", lw=1.6, label=f"trough >= {name} ({value:g} ng/mL)")
+        if kinds[m] == TROUGH_TARGET:
+            pta = np.asarray(ds["target_attainment"].isel(threshold=m).values, dtype=float)[keep] * 100
+            ax_pta.plot(day, pta, color=f"C{m + 1}", lw=1.6, label=f"trough >= {name} ({value:g} ng/mL)")
+        elif kinds[m] == TROUGH_CEILING and "trough_ceiling_exceedance" in ds:
+            # The wrong side of a trough ceiling, drawn in its style so it is not read as an attainment.
+            above = np.asarray(ds["trough_ceiling_exceedance"].isel(threshold=m).values, dtype=float)[keep] * 100
+            ax_pta.plot(day, above, color=f"C{m + 1}", lw=1.3, ls=_KIND_STYLE[TROUGH_CEILING],
+                        label=f"trough >= trough ceiling {name} ({value:g} ng/mL)")
     _shade_holds(ax_pta, day, status, label=False)
     ax_pta.set_ylim(-2, 102)
     ax_pta.set_yticks([0, 25, 50, 75, 100])
     ax_pta.grid(axis="y", color="0.9", lw=0.8)
     ax_pta.set_xlim(day[0], day[-1] + 1)
     ax_pta.set_xlabel("clinical day")
-    ax_pta.set_ylabel("target attainment [% of subjects]")
+    drawn_ceilings = TROUGH_CEILING in kinds and "trough_ceiling_exceedance" in ds
+    ax_pta.set_ylabel("subjects with trough >= threshold [%]" if drawn_ceilings else "target attainment [% of subjects]")
     if ax_pta.get_lines():
         ax_pta.legend(loc="lower right", fontsize=8, framealpha=0.9)
     return ax_fan, ax_pta
@@ -260,7 +302,7 @@ def plot_models(ds, *, quantile: float = 0.5, ax=None):
         ax.plot(day, curves[k], color=colours[k], lw=1.3, label=models[k])
     status = _status_labels(ds["dose_status"].values)
     _shade_holds(ax, day, status)
-    _threshold_lines(ax, ds, black=True)
+    _threshold_lines(ax, ds, curve=False, black=True)
     n = ds.sizes.get("subject", 1)
     what = "trough" if n == 1 else ("median trough" if quantile == 0.5 else f"{quantile * 100:g}th percentile trough")
     ax.set_xlabel("clinical day")
@@ -294,7 +336,7 @@ def _axis_label(ds, dim: str) -> str:
 
 
 def plot_sweep(ds, x: str | None = None, y: str | None = None, *, threshold: str | None = None,
-               variable: str = "mean_time_below", ax=None, **select):
+               variable: str | None = None, ax=None, **select):
     """Heat map of a sweep summary over two swept dimensions, with a colour bar and annotated cells.
 
     Parameters
@@ -307,9 +349,12 @@ def plot_sweep(ds, x: str | None = None, y: str | None = None, *, threshold: str
     threshold
         Threshold name (default: the first target threshold).
     variable
-        ``"mean_time_below"`` (mean time below the threshold per subject, in days) or
-        ``"target_attainment"`` (% of subjects at or above the threshold at each cell's last
-        scheduled dose).
+        ``"mean_time_below"`` (mean time below the threshold per subject, in days),
+        ``"mean_time_above"`` (mean time at or above it, in days), ``"target_attainment"`` (for a
+        trough target: % of subjects with trough at or above it at each cell's last scheduled
+        dose) or ``"trough_ceiling_exceedance"`` (the same for a trough ceiling). Default: the
+        wrong side of the threshold's kind (:data:`DEFAULT_SWEEP_VARIABLE`): mean time below a
+        trough target, exceedance of a trough ceiling, mean time above a concentration ceiling.
     ax
         Axes to draw on; a new figure is made if None.
     **select
@@ -323,7 +368,7 @@ def plot_sweep(ds, x: str | None = None, y: str | None = None, *, threshold: str
     if "swept_dimensions" not in ds.attrs:
         raise ImapkError("not a sweep result (no swept dimensions)")
     dims = json.loads(ds.attrs["swept_dimensions"])
-    if variable not in SWEEP_VARIABLES:
+    if variable is not None and variable not in SWEEP_VARIABLES:
         raise ImapkError("cannot map this variable", key="variable", got=variable,
                          expected=f"one of {', '.join(SWEEP_VARIABLES)}")
     x = dims[0] if x is None else x
@@ -339,6 +384,18 @@ def plot_sweep(ds, x: str | None = None, y: str | None = None, *, threshold: str
             raise ImapkError("cannot select on this dimension", got=dim,
                              expected=f"one of {', '.join(others)}" if others else "no other swept dimension")
     threshold = _check_threshold(ds, threshold)
+    kind = kinds_of(ds)[_thresholds(ds).index(threshold)]
+    variable = DEFAULT_SWEEP_VARIABLE[kind] if variable is None else variable
+    allowed = SWEEP_VARIABLE_KINDS[variable]
+    if allowed is not None and kind not in allowed:
+        raise ImapkError(
+            f"{threshold} is a {kind.replace('_', ' ')}: {variable} is for a {allowed[0].replace('_', ' ')}",
+            key="variable", got=variable,
+            expected=", ".join(v for v, k in SWEEP_VARIABLE_KINDS.items() if k is None or kind in k),
+        )
+    if variable not in ds:
+        raise ImapkError("this sweep store has no such summary (written by an earlier version?)", key="variable",
+                         got=variable, expected="rerun the sweep into a new store")
     chosen = {}
     for dim in dims:
         if dim in (x, y):
@@ -355,12 +412,12 @@ def plot_sweep(ds, x: str | None = None, y: str | None = None, *, threshold: str
     ds = ds.sel(threshold=threshold)
     label, title, unit, factor, cmap = SWEEP_VARIABLES[variable]
     order = [d for d in (y, x) if d is not None]
-    if variable == "mean_time_below":
-        field = ds["mean_time_below"].transpose(*order).values
+    if variable.startswith("mean_time"):
+        field = ds[variable].transpose(*order).values
     else:
         status = ds["dose_status"].transpose(*order, "dose").values
         last = (status >= 0).cumsum(axis=-1).argmax(axis=-1)  # last real dose of each cell
-        attainment = ds["target_attainment"].transpose(*order, "dose").values
+        attainment = ds[variable].transpose(*order, "dose").values
         field = np.take_along_axis(attainment, last[..., None], axis=-1)[..., 0]
     values = np.asarray(field, dtype=float) * factor
     if y is None:

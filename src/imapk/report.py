@@ -1,9 +1,11 @@
 """The verdict of a run, as a plain structure, as text for people and as JSON for scripts.
 
-For each threshold: how many scheduled troughs in the evaluation window fall below it, for how
-long the concentration is below it (exact crossing times), the longest stretch below it, how low
-the trough gets, and when the trough is back above it after each hold. A target that is never
-reached is said plainly.
+For each threshold, what its kind judges: for a trough target, how many scheduled troughs in the
+evaluation window fall below it, for how long the concentration is below it (exact crossing
+times), the longest stretch below it, how low the trough gets, and when the trough is back above it
+after each hold; for a trough ceiling, how many troughs are at or above it; for a concentration
+ceiling, the peak and the time the concentration is at or above it. Every printed number says what
+it counts. A target that is never reached is said plainly.
 """
 
 from __future__ import annotations
@@ -53,6 +55,17 @@ def key_doses(ds) -> list[tuple[int, str]]:
     return sorted(keys.items())
 
 
+def _key_dose_fractions(ds, j: int, kinds: list[str], kind: str, variable: str) -> dict:
+    """{threshold name: fraction} of `variable` at dose j for the thresholds of `kind`."""
+    if variable not in ds:
+        return {}
+    return {
+        str(name): float(ds[variable].values[m, j])
+        for m, name in enumerate(ds["threshold"].values)
+        if kinds[m] == kind
+    }
+
+
 def verdict(ds) -> dict:
     """Summarise a result Dataset against its thresholds.
 
@@ -62,11 +75,22 @@ def verdict(ds) -> dict:
         ``title``, ``schedule`` (dose counts), ``window`` (days), ``parameters`` and one entry per
         threshold under ``thresholds``. Times are in days, concentrations in ng/mL. For one subject
         each statistic is ``{"value": x}``; for a population ``{"median", "p05", "p95"}``.
+
+        Each threshold entry has its ``kind`` and ``requirement`` (e.g. ``"trough >= 1100 ng/mL"``),
+        the counts on both sides (``troughs_below``, ``troughs_above``: scheduled troughs in the
+        window below, and at or above, the value; ``time_below_days``, ``time_above_days``: time
+        with the concentration below, and at or above, it), and ``met_fraction`` and
+        ``never_met_fraction``, which follow the kind: a trough target is met when no trough is
+        below it, a trough ceiling when no trough is at or above it, a concentration ceiling when
+        the peak stays below it. ``wrong_side`` says which counts are the misses.
     """
+    from .thresholds import CONCENTRATION_CEILING, TROUGH_CEILING, TROUGH_TARGET, kinds_of, requirement
+
     status = ds["dose_status"].values
     window = (float(ds.attrs["window_start"]), float(ds.attrs["window_end"]))
     in_window = (ds["dose_time"].values >= window[0]) & (ds["dose_time"].values < window[1])
     trough = ds["trough"].values
+    kinds = kinds_of(ds) if "threshold" in ds.dims else []
     result = {
         "title": ds.attrs.get("title", ""),
         "parameter_set": ds.attrs.get("parameter_set", ""),
@@ -99,40 +123,56 @@ def verdict(ds) -> dict:
                 "trough_quantiles_ng_per_ml": {f"{q:g}": float(v) for q, v in zip(quantiles, ds["trough_quantile"].values[:, j])},
             }
             if "target_attainment" in ds:
-                row["target_attainment"] = {
-                    str(name): float(ds["target_attainment"].values[m, j])
-                    for m, name in enumerate(ds["threshold"].values)
-                    if ds["threshold_kind"].values[m] == "target"
-                }
+                row["target_attainment"] = _key_dose_fractions(ds, j, kinds, TROUGH_TARGET, "target_attainment")
+            exceedance = _key_dose_fractions(ds, j, kinds, TROUGH_CEILING, "trough_ceiling_exceedance")
+            if exceedance:
+                row["trough_ceiling_exceedance"] = exceedance
             rows.append(row)
         result["key_doses"] = rows
     if "threshold" not in ds.dims:
         return result
     days = ds["day"].values
     trough_window = trough[:, in_window]
+    length = window[1] - window[0]
     for m, name in enumerate(ds["threshold"].values):
         value = float(ds["threshold_value"].values[m])
-        kind = str(ds["threshold_kind"].values[m])
+        kind = kinds[m]
+        below = ds["trough_below_count"].values[:, m]
+        n_window = int(ds["trough_count"].values[m])
+        above = ds["trough_above_count"].values[:, m] if "trough_above_count" in ds else n_window - below
         entry = {
             "name": str(name),
             "value_ng_per_ml": value,
             "kind": kind,
+            "requirement": requirement(kind, value),
+            "wrong_side": {
+                TROUGH_TARGET: "troughs_below", TROUGH_CEILING: "troughs_above", CONCENTRATION_CEILING: "time_above_days",
+            }[kind],
             "reference": str(ds["threshold_reference"].values[m]),
-            "troughs_below": _stat(ds["trough_below_count"].values[:, m]),
-            "troughs_in_window": int(ds["trough_count"].values[m]),
+            "troughs_below": _stat(below),
+            "troughs_above": _stat(above),
+            "troughs_in_window": n_window,
             "fraction_troughs_below": _stat(ds["trough_below_fraction"].values[:, m]),
+            "fraction_troughs_above": _stat(
+                ds["trough_above_fraction"].values[:, m] if "trough_above_fraction" in ds
+                else above / n_window if n_window else np.full(above.shape, np.nan)
+            ),
             "time_below_days": _stat(ds["time_below"].values[:, m] / HOURS_PER_DAY),
             "time_above_days": _stat(ds["time_above"].values[:, m] / HOURS_PER_DAY),
             "longest_below_days": _stat(ds["longest_below"].values[:, m] / HOURS_PER_DAY),
             "peak_ng_per_ml": _stat(ds["peak_concentration"].values),
         }
+        if "trough_above_longest_run" in ds:
+            entry["longest_run_troughs_above"] = _stat(ds["trough_above_longest_run"].values[:, m])
         if trough_window.shape[1]:
             lowest = trough_window.min(axis=1)
             highest = trough_window.max(axis=1)
             entry["lowest_trough_ng_per_ml"] = _stat(lowest)
             entry["highest_trough_ng_per_ml"] = _stat(highest)
             entry["lowest_trough_day"] = _stat(days[in_window][trough_window.argmin(axis=1)])
-            entry["largest_shortfall_percent"] = _stat(np.maximum(0.0, (value - lowest) / value * 100.0))
+            entry["highest_trough_day"] = _stat(days[in_window][trough_window.argmax(axis=1)])
+            if kind == TROUGH_TARGET:
+                entry["largest_shortfall_percent"] = _stat(np.maximum(0.0, (value - lowest) / value * 100.0))
         entry["recovery_after_holds"] = [
             {
                 "hold": h,
@@ -141,13 +181,16 @@ def verdict(ds) -> dict:
                 "first_day_back_above": _stat(ds["recovery_day"].values[:, m, h]),
             }
             for h in range(ds.sizes.get("hold", 0))
-        ]
-        if kind == "target":
-            met = ds["trough_below_count"].values[:, m] == 0
-            never = ds["trough_below_count"].values[:, m] == ds["trough_count"].values[m]
+        ] if kind == TROUGH_TARGET else []
+        if kind == TROUGH_TARGET:
+            met = below == 0
+            never = below == n_window
+        elif kind == TROUGH_CEILING:
+            met = above == 0
+            never = above == n_window  # every trough exceeds the ceiling
         else:
             met = ds["peak_concentration"].values < value
-            never = ~met & (ds["time_above"].values[:, m] >= (window[1] - window[0]))
+            never = ~met & (ds["time_above"].values[:, m] >= length)
         entry["met_fraction"] = float(met.mean())
         entry["never_met_fraction"] = float(never.mean())
         result["thresholds"].append(entry)
@@ -161,8 +204,21 @@ def _fmt(stat: dict, unit: str = "", digits: int = 1) -> str:
     return f"{stat['median']:.{digits}f}{unit} (5-95 %: {stat['p05']:.{digits}f}-{stat['p95']:.{digits}f})"
 
 
+def _percent(stat: dict) -> dict:
+    return {k: v * 100 for k, v in stat.items() if k != "n_undefined"}
+
+
+def _block(lines: list[str], rows: list[tuple[str, str]]) -> None:
+    """Append `rows` of (label, text) as ``  label: text`` lines, the texts after the verdict aligned."""
+    width = max(len(label) for label, _ in rows if label != "verdict") + 1
+    for label, text in rows:
+        lines.append(f"  {label}: {text}" if label == "verdict" else f"  {label + ':':{width}s} {text}")
+
+
 def format_text(summary: dict) -> str:
-    """The verdict as a short readable report."""
+    """The verdict as a short readable report; every number says what it counts."""
+    from .thresholds import TROUGH_CEILING, TROUGH_TARGET
+
     lines = [summary["title"] or "imapk run"]
     pset = summary["parameter_set"]
     p = summary["parameters"]
@@ -183,33 +239,45 @@ def format_text(summary: dict) -> str:
     if summary.get("key_doses"):
         rows = summary["key_doses"]
         targets = list(rows[0].get("target_attainment", {}))
+        ceilings = list(rows[0].get("trough_ceiling_exceedance", {}))
         lines.append("")
-        lines.append("Troughs at the days that matter (ng/mL) and probability of target attainment (PTA):")
+        lines.append(
+            "Troughs at the days that matter (ng/mL), probability of target attainment (PTA: subjects with "
+            "trough >= target)" + (" and subjects with trough >= each trough ceiling:" if ceilings else ":")
+        )
         quantile_names = list(rows[0]["trough_quantiles_ng_per_ml"])
         header = "  " + f"{'':48s}" + "".join(f"{'P' + str(round(float(q) * 100)):>7s}" for q in quantile_names)
         header += "".join(f"{'PTA ' + t:>12s}" for t in targets)
+        header += "".join(f"{'>= ' + t:>{max(12, len(t) + 5)}s}" for t in ceilings)
         lines.append(header)
         for row in rows:
             text = "  " + f"{row['label'][:48]:48s}" + "".join(f"{v:7.0f}" for v in row["trough_quantiles_ng_per_ml"].values())
             text += "".join(f"{row['target_attainment'][t] * 100:11.1f}%" for t in targets)
+            text += "".join(
+                f"{row['trough_ceiling_exceedance'][t] * 100:{max(12, len(t) + 5) - 1}.1f}%" for t in ceilings
+            )
             lines.append(text)
     for t in summary["thresholds"]:
         lines.append("")
-        if t["kind"] == "target":
-            lines.append(f"[{t['name']}] target: trough >= {t['value_ng_per_ml']:g} ng/mL")
-            lines.append(f"  verdict:           {_target_verdict(t, summary['subjects'])}")
-            lines.append(
-                f"  troughs below:     {_fmt(t['troughs_below'], '', 0)} of {t['troughs_in_window']}"
-                f" ({_fmt({k: v * 100 for k, v in t['fraction_troughs_below'].items() if k != 'n_undefined'}, ' %')})"
-            )
-            lines.append(f"  time below:        {_fmt(t['time_below_days'], ' d')} of {w['length_days']:.0f} d")
-            lines.append(f"  longest below:     {_fmt(t['longest_below_days'], ' d')}")
+        value, name, kind = t["value_ng_per_ml"], t["name"], t["kind"]
+        lines.append(f"[{name}] {kind.replace('_', ' ')}: {t['requirement']}")
+        label = f"{kind.replace('_', ' ')} {name} ({value:g} ng/mL)"
+        n = t["troughs_in_window"]
+        if kind == TROUGH_TARGET:
+            rows = [
+                ("verdict", _target_verdict(t, summary["subjects"])),
+                (f"troughs below {label}",
+                 f"{_fmt(t['troughs_below'], '', 0)} of {n} in the window ({_fmt(_percent(t['fraction_troughs_below']), ' %')})"),
+                (f"time with concentration below {value:g} ng/mL", f"{_fmt(t['time_below_days'], ' d')} of {w['length_days']:.0f} d"),
+                (f"longest stretch below {value:g} ng/mL", _fmt(t["longest_below_days"], " d")),
+            ]
             if "lowest_trough_ng_per_ml" in t:
-                lines.append(
-                    f"  troughs ranged:    {_fmt(t['lowest_trough_ng_per_ml'], ' ng/mL', 0)} (day "
-                    f"{_fmt(t['lowest_trough_day'], '', 0)}) to {_fmt(t['highest_trough_ng_per_ml'], ' ng/mL', 0)}"
-                )
-                lines.append(f"  largest shortfall: {_fmt(t['largest_shortfall_percent'], ' %')} below target")
+                rows.append((
+                    "troughs ranged",
+                    f"{_fmt(t['lowest_trough_ng_per_ml'], ' ng/mL', 0)} (day {_fmt(t['lowest_trough_day'], '', 0)}) "
+                    f"to {_fmt(t['highest_trough_ng_per_ml'], ' ng/mL', 0)}",
+                ))
+                rows.append(("largest shortfall", f"{_fmt(t['largest_shortfall_percent'], ' %')} below target"))
             for r in t["recovery_after_holds"]:
                 span = f"days {r['held_days'][0]}-{r['held_days'][1]}" if r["held_days"] else "no dose held"
                 back = r["first_day_back_above"]
@@ -221,17 +289,29 @@ def format_text(summary: dict) -> str:
                     )
                 else:
                     text = f"back above target on day {_fmt(back, '', 0)}; never for {back['n_undefined']} subjects"
-                lines.append(f"  after {r['label']} ({span}): {text}")
+                rows.append((f"after {r['label']} ({span})", text))
+        elif kind == TROUGH_CEILING:
+            rows = [
+                ("verdict", _trough_ceiling_verdict(t, summary["subjects"])),
+                (f"troughs above {label}",
+                 f"{_fmt(t['troughs_above'], '', 0)} of {n} in the window ({_fmt(_percent(t['fraction_troughs_above']), ' %')})"),
+            ]
+            if "longest_run_troughs_above" in t:
+                rows.append((f"most consecutive troughs above {value:g} ng/mL", _fmt(t["longest_run_troughs_above"], "", 0)))
+            if "highest_trough_ng_per_ml" in t:
+                rows.append((
+                    "highest trough",
+                    f"{_fmt(t['highest_trough_ng_per_ml'], ' ng/mL', 0)} (day {_fmt(t['highest_trough_day'], '', 0)})",
+                ))
+            rows.append(("peak concentration", f"{_fmt(t['peak_ng_per_ml'], ' ng/mL', 0)} (not judged: this ceiling is on the trough)"))
         else:
-            lines.append(f"[{t['name']}] ceiling: concentration < {t['value_ng_per_ml']:g} ng/mL")
-            met = t["met_fraction"]
-            if summary["subjects"] == 1:
-                text = "MET: never reached" if met == 1 else "NOT MET: the concentration reaches the ceiling"
-            else:
-                text = f"met by {met * 100:.1f} % of subjects"
-            lines.append(f"  verdict:           {text}")
-            lines.append(f"  peak:              {_fmt(t['peak_ng_per_ml'], ' ng/mL', 0)}")
-            lines.append(f"  time above:        {_fmt(t['time_above_days'], ' d')}")
+            rows = [
+                ("verdict", _concentration_ceiling_verdict(t, summary["subjects"])),
+                ("peak concentration", _fmt(t["peak_ng_per_ml"], " ng/mL", 0)),
+                (f"time with concentration at or above {value:g} ng/mL",
+                 f"{_fmt(t['time_above_days'], ' d')} of {w['length_days']:.0f} d"),
+            ]
+        _block(lines, rows)
     return "\n".join(lines)
 
 
@@ -248,6 +328,33 @@ def _target_verdict(t: dict, subjects: int) -> str:
         highest = t.get("highest_trough_ng_per_ml", {}).get("value", math.nan)
         return f"NOT MET: no trough in the window reaches {value:g} ng/mL (highest {highest:.0f} ng/mL)"
     return f"NOT MET: some troughs in the window are below {value:g} ng/mL"
+
+
+def _trough_ceiling_verdict(t: dict, subjects: int) -> str:
+    value = t["value_ng_per_ml"]
+    if subjects > 1:
+        return (
+            f"{t['met_fraction'] * 100:.1f} % of subjects keep every trough < {value:g} ng/mL; "
+            f"{(1 - t['met_fraction']) * 100:.1f} % have a trough at or above it"
+        )
+    if t["met_fraction"] == 1:
+        highest = t.get("highest_trough_ng_per_ml", {}).get("value", math.nan)
+        return f"MET: every trough in the window is < {value:g} ng/mL (highest {highest:.0f} ng/mL)"
+    if t["never_met_fraction"] == 1:
+        return f"NOT MET: every trough in the window is >= {value:g} ng/mL"
+    return f"NOT MET: some troughs in the window are >= {value:g} ng/mL"
+
+
+def _concentration_ceiling_verdict(t: dict, subjects: int) -> str:
+    value = t["value_ng_per_ml"]
+    if subjects > 1:
+        return (
+            f"{t['met_fraction'] * 100:.1f} % of subjects stay below {value:g} ng/mL throughout; "
+            f"{(1 - t['met_fraction']) * 100:.1f} % reach it"
+        )
+    if t["met_fraction"] == 1:
+        return f"MET: the concentration stays below {value:g} ng/mL throughout"
+    return f"NOT MET: the concentration reaches {value:g} ng/mL"
 
 
 def verdicts(ds) -> dict:
@@ -277,7 +384,10 @@ def verdicts(ds) -> dict:
 
 
 def format_comparison_text(comparison: dict) -> str:
-    """One line per model: troughs at the days that matter and the verdict per target."""
+    """One line per model: troughs at the days that matter and the share of troughs on the wrong side
+    of each trough target and trough ceiling."""
+    from .thresholds import TROUGH_CEILING, TROUGH_TARGET
+
     models = comparison["models"]
     first = models[0]
     lines = [comparison["title"] or "imapk model comparison"]
@@ -295,23 +405,30 @@ def format_comparison_text(comparison: dict) -> str:
         columns = [(row["dose"], row["label"]) for row in first.get("key_dose_values", [])]
     for i, (_, label) in enumerate(columns):
         lines.append(f"  [{i + 1}] {label}")
-    targets = [t["name"] for t in first["thresholds"] if t["kind"] == "target"]
+    # The troughs on the wrong side of each trough threshold: below a target, at or above a trough ceiling.
+    judged = [
+        (t["name"], "below" if t["kind"] == TROUGH_TARGET else "above")
+        for t in first["thresholds"] if t["kind"] in (TROUGH_TARGET, TROUGH_CEILING)
+    ]
     width = max(22, *(len(m["model"]) + 1 for m in models))
     header = f"{'model':{width}s}" + "".join(f"{'[' + str(i + 1) + ']':>8s}" for i in range(len(columns)))
-    header += "".join(f"{t + ' below':>14s}" for t in targets)
+    header += "".join(f"{name + ' ' + side:>{max(14, len(name) + 8)}s}" for name, side in judged)
     lines.append("")
     lines.append(header)
     for summary in models:
         values = {row["dose"]: row["value"] for row in summary.get("key_dose_values", [])}
         text = f"{summary['model']:{width}s}" + "".join(f"{values.get(j, math.nan):8.0f}" for j, _ in columns)
-        for t in summary["thresholds"]:
-            if t["kind"] == "target":
-                fraction = t["fraction_troughs_below"]
-                value = fraction.get("value", fraction.get("median"))
-                text += f"{value * 100:13.0f}%"
+        by_name = {t["name"]: t for t in summary["thresholds"]}
+        for name, side in judged:
+            fraction = by_name[name][f"fraction_troughs_{side}"]
+            value = fraction.get("value", fraction.get("median"))
+            text += f"{value * 100:{max(14, len(name) + 8) - 1}.0f}%"
         lines.append(text)
     lines.append("")
-    lines.append("'below': share of the scheduled troughs in the evaluation window below the target.")
+    if any(side == "below" for _, side in judged):
+        lines.append("'below': share of the scheduled troughs in the evaluation window below the trough target.")
+    if any(side == "above" for _, side in judged):
+        lines.append("'above': share of the scheduled troughs in the evaluation window at or above the trough ceiling.")
     return "\n".join(lines)
 
 

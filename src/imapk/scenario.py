@@ -34,12 +34,16 @@ clinical days are whole numbers, day 1 being the first day of therapy)::
                           window_start_day (clinical day, default 29, or day 1 when the schedule ends
                           before day 29); window_end_day (clinical day, inclusive, default: the
                           schedule's last day)
-    [[verdict.custom]]    name (string, required); value (concentration); kind ("target" or
-                          "ceiling", default "target"); reference (string)
+    [[verdict.custom]]    name (string, required); value (concentration); kind ("trough_target",
+                          "trough_ceiling" or "concentration_ceiling", default "trough_target"; the
+                          older "target" means "trough_target", "ceiling" "concentration_ceiling"
+                          with a warning); reference (string)
     [output]              dense (true/false, default true); dense_step (time, default "1 h")
     [population]          size (integer >= 1, default 1, or the rows of covariates_file); seed
                           (integer >= 0; or [scenario].seed); iiv (true/false, default true);
-                          residual_error (true/false, default false); iov_cl (SD of log CL drawn for
+                          residual_error (true/false, default false); quantification_limit
+                          (concentration >= 0, default "0 ng/mL": simulated observed troughs below it
+                          are marked censored; needs residual_error); iov_cl (SD of log CL drawn for
                           every dosing interval, default 0); covariates_file (CSV, path relative to
                           the scenario, header `name [unit]`)
     [population.covariates]  name = fixed value ("70 kg", "male") or a table {distribution =
@@ -47,7 +51,7 @@ clinical days are whole numbers, day 1 being the first day of therapy)::
                           (low, high), "categorical"
                           (p = {level = probability, ...})}
 
-No keys were added to the original contract. Checks made here rather than at run time: the evaluation
+Keys added to the original contract: ``[population] quantification_limit``. Checks made here rather than at run time: the evaluation
 window must lie inside the schedule, two parameter changes may not fall at the same time, and the dense
 grid may not exceed :data:`MAX_DENSE_POINTS` points.
 """
@@ -67,7 +71,7 @@ from .models import MODELS, PopulationModel, get_model
 from .params import CHANGEABLE, PARAMETER_DIMENSIONS, ParameterChange, PKParams
 from .population import DISTRIBUTIONS, CovariateDistribution, PopulationSpec
 from .schedule import HOURS_PER_DAY, Hold, LadderStep, Phase, Schedule, SteadyState, day_start
-from .thresholds import CEILING, TARGET, Threshold, get_threshold
+from .thresholds import KINDS, LEGACY_KINDS, TROUGH_TARGET, Threshold, get_threshold
 from .units import parse_quantity
 
 __all__ = [
@@ -236,6 +240,9 @@ class Scenario:
     therapy_clocks
         What a hold does to the time-on-therapy clock of time-varying models; several values add a
         ``therapy_clock`` dimension to the result.
+    quantification_limit
+        Lower limit of quantification of the simulated assay [ng/mL]: observed troughs below it
+        are marked censored (``trough_censored``); 0 censors only negative values.
     """
 
     source: str
@@ -253,6 +260,7 @@ class Scenario:
     overrides: tuple[tuple[str, float | None], ...] = ()
     solver: Solver = field(default_factory=lambda: Solver())
     therapy_clocks: tuple[str, ...] = ("running",)
+    quantification_limit: float = 0.0
 
     @property
     def parameter_set(self) -> str:
@@ -488,11 +496,13 @@ def _model(root: _Table) -> tuple[tuple[PopulationModel, ...], tuple[ParameterCh
     return tuple(models), tuple(changes), overrides
 
 
-def _population(root: _Table, seed: int | None) -> tuple[PopulationSpec, int | None]:
+def _population(root: _Table, seed: int | None) -> tuple[PopulationSpec, int | None, float]:
     table = root.table("population", None)
     if table is None:
-        return PopulationSpec(size=1, seed=seed, iiv=False), seed
-    table.known("size", "seed", "iiv", "residual_error", "iov_cl", "covariates_file", "covariates")
+        return PopulationSpec(size=1, seed=seed, iiv=False), seed, 0.0
+    table.known(
+        "size", "seed", "iiv", "residual_error", "quantification_limit", "iov_cl", "covariates_file", "covariates"
+    )
     own_seed = table.number("seed", None, integer=True, minimum=0)
     if own_seed is not None and seed is not None and own_seed != seed:
         table.fail("differs from [scenario].seed", "seed", got=own_seed, expected=f"{seed} or no second seed")
@@ -503,6 +513,15 @@ def _population(root: _Table, seed: int | None) -> tuple[PopulationSpec, int | N
         if not isinstance(flags[name], bool):
             table.fail("must be true or false", name, got=flags[name], expected="true or false, without quotes")
     iov_cl = table.number("iov_cl", 0.0, minimum=0.0)
+    limit = table.quantity("quantification_limit", "concentration", 0.0)
+    if limit < 0:
+        table.fail("must not be negative", "quantification_limit", got=table.data["quantification_limit"],
+                   expected="a concentration >= 0, e.g. '50 ng/mL'")
+    if table.has("quantification_limit") and not flags["residual_error"]:
+        table.fail(
+            "a quantification limit applies to simulated observed troughs", "quantification_limit",
+            got=table.data["quantification_limit"], expected="residual_error = true in [population]",
+        )
     file = table.string("covariates_file", None)
     if file is not None:
         base = Path(root.source).parent if root.source != "<string>" else Path(".")
@@ -534,6 +553,7 @@ def _population(root: _Table, seed: int | None) -> tuple[PopulationSpec, int | N
             covariate_file=file,
         ),
         seed,
+        float(limit),
     )
 
 
@@ -753,9 +773,7 @@ def _verdict(root: _Table, end: float) -> tuple[tuple[Threshold, ...], tuple[flo
             ) from None
     for entry in verdict.tables("custom"):
         entry.known("name", "value", "kind", "reference")
-        kind = entry.string("kind", TARGET)
-        if kind not in (TARGET, CEILING):
-            entry.fail("unknown threshold kind", "kind", got=kind, expected="'target' or 'ceiling'")
+        kind = _threshold_kind(entry)
         value = entry.quantity("value", "concentration")
         if value <= 0:
             entry.fail("must be a positive concentration", "value", got=entry.data["value"])
@@ -795,6 +813,35 @@ def _verdict(root: _Table, end: float) -> tuple[tuple[Threshold, ...], tuple[flo
     return tuple(thresholds), (start, stop)
 
 
+def _threshold_kind(entry: _Table) -> str:
+    """The kind of a [[verdict.custom]] threshold; the older spellings are read with their old meaning,
+    "ceiling" with a warning (it is ambiguous now that a ceiling can be on the trough)."""
+    import warnings
+
+    from .errors import format_message
+    from .thresholds import CEILING_ADVICE, ThresholdKindWarning
+
+    kind = entry.string("kind", TROUGH_TARGET)
+    if kind in KINDS:
+        return kind
+    if kind not in LEGACY_KINDS:
+        entry.fail(
+            "unknown threshold kind", "kind", got=kind,
+            expected="one of " + ", ".join(f"'{k}'" for k in KINDS),
+        )
+    if kind == "ceiling":
+        warnings.warn(
+            format_message(
+                f"kind 'ceiling' is deprecated and read as '{LEGACY_KINDS[kind]}' (its old meaning); "
+                + CEILING_ADVICE,
+                source=entry.source, key=entry.path("kind"),
+            ),
+            ThresholdKindWarning,
+            stacklevel=2,
+        )
+    return LEGACY_KINDS[kind]
+
+
 def _day(t: float) -> int:
     return int(math.floor(t / HOURS_PER_DAY)) + 1
 
@@ -824,7 +871,7 @@ def scenario_from_data(data: dict, source: str, text: str) -> Scenario:
     meta.done()
     models, changes, overrides = _model(root)
     schedule, end, clocks = _schedule(root)
-    population, seed = _population(root, seed)
+    population, seed, quantification_limit = _population(root, seed)
     if changes and (population.size != 1 or population.iiv or population.iov_cl or any(m.occasion_days for m in models)):
         raise ScenarioError(
             "[[model.changes]] apply to one subject without variability or model occasions",
@@ -873,6 +920,7 @@ def scenario_from_data(data: dict, source: str, text: str) -> Scenario:
         overrides=tuple(overrides.items()),
         solver=solver,
         therapy_clocks=clocks,
+        quantification_limit=quantification_limit,
     )
 
 
@@ -1118,7 +1166,13 @@ def _run_model(scenario, model, table, covariates, subjects, clock, solver, time
             raise
         raise type(error)(error.problem, source=scenario.source, key=error.key or "model", got=error.got, expected=error.expected) from None
     if population.residual_error:
-        ds.add("trough_observed", observed(ds["trough"].values, model.residual, population.seed, subjects)[0])
+        values, censored = observed(
+            ds["trough"].values, model.residual, population.seed, subjects,
+            quantification_limit=scenario.quantification_limit,
+        )
+        limit = {"quantification_limit": scenario.quantification_limit, "quantification_limit_units": "ng/mL"}
+        ds.add("trough_observed", values, {"residual_error": model.residual.describe(), **limit})
+        ds.add("trough_censored", censored, limit)
     return ds
 
 

@@ -83,7 +83,8 @@ def simulate(
     times
         Times of the dense concentration output. [h]
     thresholds
-        Thresholds (or names of shipped ones, e.g. ``"gist"``) to judge the result against.
+        Thresholds (or names of shipped ones, e.g. ``"gist"``) to judge the result against; each
+        one's kind (trough target, trough ceiling or concentration ceiling) says which side is wrong.
     window
         (start, end) of the evaluation window [h]; default :func:`default_window`.
     method
@@ -119,7 +120,12 @@ def simulate(
     xarray.Dataset
         ``trough(subject, dose)`` and ``concentration(subject, time)`` in ng/mL, the schedule
         (``dose_time``, ``dose_planned``, ``dose_given``, ``dose_status``, ``phase``), the parameters
-        per subject, and with thresholds the verdict variables on the ``threshold`` dimension.
+        per subject, and with thresholds the verdict variables on the ``threshold`` dimension:
+        troughs below and at or above each threshold (``trough_below_count``,
+        ``trough_above_count``, ...), time with the concentration below and at or above it
+        (``time_below``, ``time_above``, ``longest_below``), the peak, and the population summaries
+        (``target_attainment`` for trough targets, ``trough_ceiling_exceedance`` for trough
+        ceilings). Which side is wrong follows each threshold's kind (:mod:`imapk.thresholds`).
 
     Examples
     --------
@@ -193,8 +199,9 @@ def simulate(
     quantiles = np.asarray(quantiles, dtype=float)
     if quantiles.ndim != 1 or np.any((quantiles < 0) | (quantiles > 1)):
         raise ImapkError("quantiles must lie in [0, 1]", key="quantiles", got=quantiles.tolist())
+    kinds = [t.kind for t in resolved]
     if quantiles.size:
-        data.update(population_summary(result.trough, quantiles, levels))
+        data.update(population_summary(result.trough, quantiles, levels, kinds))
         if not resolved:
             del data["target_attainment"]
     coords = {
@@ -208,7 +215,7 @@ def simulate(
         coords.update(
             threshold=np.array([t.name for t in resolved]),
             threshold_value=levels,
-            threshold_kind=np.array([t.kind for t in resolved]),
+            threshold_kind=np.array(kinds),
             threshold_reference=np.array([t.reference for t in resolved]),
             hold=np.arange(len(table.hold_labels)),
             hold_label=np.array(table.hold_labels, dtype=str),
@@ -220,7 +227,7 @@ def simulate(
             longest_below=result.longest_below,
             time_above=(window[1] - window[0]) - result.time_below,
             peak_concentration=result.peak,
-            **trough_verdict(result.trough, table, levels, window),
+            **trough_verdict(result.trough, table, levels, window, kinds),
         )
     from .variables import Result
 

@@ -46,6 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ImapkError
+from .thresholds import TROUGH_CEILING, TROUGH_TARGET, kinds_of
 from .quantiles import lerp as _lerp
 from .quantiles import order_statistics as _order_statistics
 from .quantiles import quantile_plan as _quantile_plan
@@ -61,7 +62,9 @@ SUMMARY_BLOCK_BYTES = 256 * 2**20
 SUMMARY_MEMORY_BYTES = 1536 * 2**20
 COMPLETE = "imapk_complete"
 #: Per-subject variables stored for every cell.
-SUBJECT_VARIABLES = ("trough", "time_below", "longest_below")
+SUBJECT_VARIABLES = ("trough", "time_below", "longest_below", "time_above")
+#: Per-subject variables on (subject, threshold) among them.
+_THRESHOLD_VARIABLES = ("time_below", "longest_below", "time_above")
 _KEY_PART = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)((?:\[\d+\])*)$")
 
 
@@ -395,6 +398,7 @@ def _template(sweep: Sweep, layout: _Layout):
     dose_chunk = _dose_chunk(n, m)
     blocks = math.ceil(n / sweep.subjects_per_chunk)
     names = [t[0] for t in layout.thresholds]
+    kinds = [t[2] for t in layout.thresholds]
     cell_chunks = (1,) * len(dims)
 
     def lazy(extra_shape, extra_chunks, dtype=float, fill=np.nan):
@@ -402,11 +406,18 @@ def _template(sweep: Sweep, layout: _Layout):
 
     data = {
         "trough": ((*dims, "subject", "dose"), lazy((n, m), (s, dose_chunk))),
-        "time_below": ((*dims, "subject", "threshold"), lazy((n, len(names)), (s, len(names)))),
-        "longest_below": ((*dims, "subject", "threshold"), lazy((n, len(names)), (s, len(names)))),
+        **{
+            name: ((*dims, "subject", "threshold"), lazy((n, len(names)), (s, len(names))))
+            for name in _THRESHOLD_VARIABLES
+        },
         "target_attainment": ((*dims, "threshold", "dose"), lazy((len(names), m), (len(names), m))),
+        **(
+            {"trough_ceiling_exceedance": ((*dims, "threshold", "dose"), lazy((len(names), m), (len(names), m)))}
+            if TROUGH_CEILING in kinds else {}
+        ),
         "trough_quantile": ((*dims, "quantile", "dose"), lazy((len(DEFAULT_QUANTILES), m), (len(DEFAULT_QUANTILES), m))),
         "mean_time_below": ((*dims, "threshold"), lazy((len(names),), (len(names),))),
+        "mean_time_above": ((*dims, "threshold"), lazy((len(names),), (len(names),))),
         "chunk_done": ((*dims, "subject_block"), lazy((blocks,), (1,), dtype=np.int8, fill=0)),
         "dose_time": ((*dims, "dose"), layout.dose_time),
         "dose_planned": ((*dims, "dose"), layout.dose_planned),
@@ -520,14 +531,16 @@ def _run_chunk(sweep: Sweep, out: str, index: tuple, values: dict, block: int, l
     root = zarr.open_group(out, mode="r+")
     root["trough"][(*index, rows, slice(None))] = trough
     if "threshold" in ds.dims:
-        for name in ("time_below", "longest_below"):
-            root[name][(*index, rows, slice(0, ds.sizes["threshold"]))] = ds[name].values
+        for name in _THRESHOLD_VARIABLES:
+            if name in root:  # (a store begun by an earlier version lacks the newer ones)
+                root[name][(*index, rows, slice(0, ds.sizes["threshold"]))] = ds[name].values
     _mark_done(out, index, block)
     return 1
 
 
 def _summaries(sweep: Sweep, out: str, layout: _Layout, workers: int | None = None) -> None:
-    """Per cell: target attainment and trough quantiles per dose, mean time below; from the store.
+    """Per cell: trough quantiles, target attainment (trough targets) and trough-ceiling exceedance per
+    dose, mean time below and above; from the store.
 
     Memory stays bounded: each task reads all subjects of one cell for one Zarr block of doses
     (at most about SUMMARY_BLOCK_BYTES), on up to `workers` threads, as many as SUMMARY_MEMORY_BYTES
@@ -543,9 +556,11 @@ def _summaries(sweep: Sweep, out: str, layout: _Layout, workers: int | None = No
     trough = root["trough"]
     n, m = layout.n_subjects, layout.n_doses
     levels = np.array([t[1] for t in layout.thresholds], dtype=float)
+    kinds = [t[2] for t in layout.thresholds]
     ranks, lower, upper, gamma = _quantile_plan(n, DEFAULT_QUANTILES)
     quantiles = np.full((*sweep.shape, len(DEFAULT_QUANTILES), m), np.nan)
     attainment = np.full((*sweep.shape, levels.size, m), np.nan)
+    exceedance = np.full((*sweep.shape, levels.size, m), np.nan)
     step = trough.chunks[-1]
     jobs = [(index, d0) for index, _ in sweep.cells() for d0 in range(0, m, step)]
 
@@ -556,7 +571,12 @@ def _summaries(sweep: Sweep, out: str, layout: _Layout, workers: int | None = No
         valid = ~padding
         quantiles[index][:, d0:d1] = _lerp(stats[:, lower], stats[:, upper], gamma[None, :]).T
         for t, level in enumerate(levels):
-            attainment[index][t, d0:d1] = np.where(valid, (block >= level).mean(axis=0), np.nan)
+            # At or above the level: an attainment for a trough target, an exceedance for a trough ceiling.
+            fraction = np.where(valid, (block >= level).mean(axis=0), np.nan)
+            if kinds[t] == TROUGH_TARGET:
+                attainment[index][t, d0:d1] = fraction
+            elif kinds[t] == TROUGH_CEILING:
+                exceedance[index][t, d0:d1] = fraction
 
     affordable = SUMMARY_MEMORY_BYTES // (2 * 8 * n * step)
     threads = max(1, min(workers or os.cpu_count() or 1, len(jobs), affordable))
@@ -566,10 +586,15 @@ def _summaries(sweep: Sweep, out: str, layout: _Layout, workers: int | None = No
     root["trough_quantile"][...] = quantiles
     if levels.size:
         root["target_attainment"][...] = attainment
-        mean_below = np.full((*sweep.shape, levels.size), np.nan)
-        for index, _ in sweep.cells():
-            mean_below[index] = root["time_below"][(*index, slice(None), slice(None))].mean(axis=0)
-        root["mean_time_below"][...] = mean_below
+        if "trough_ceiling_exceedance" in root:
+            root["trough_ceiling_exceedance"][...] = exceedance
+        for name in ("time_below", "time_above"):
+            if f"mean_{name}" not in root:
+                continue
+            mean = np.full((*sweep.shape, levels.size), np.nan)
+            for index, _ in sweep.cells():
+                mean[index] = root[name][(*index, slice(None), slice(None))].mean(axis=0)
+            root[f"mean_{name}"][...] = mean
 
 
 def _open_group(out: str):
@@ -715,7 +740,15 @@ def open_sweep(path: str | Path):
 
 
 def summary_table(ds) -> list[dict]:
-    """One row per cell and threshold: PTA at the last dose, median trough there, mean time below [d]."""
+    """One row per cell and threshold, at the cell's last scheduled dose and over its window.
+
+    Columns: the swept values, ``threshold`` and ``threshold_kind``, ``last_day``,
+    ``pta_last_dose`` (fraction of subjects with trough >= a trough target; NaN for ceilings),
+    ``trough_above_ceiling_last_dose`` (fraction of subjects with trough >= a trough ceiling; NaN
+    for the other kinds), ``median_trough_last_dose`` [ng/mL], ``mean_time_below_days`` and
+    ``mean_time_above_days`` (mean time per subject with the concentration below, and at or above,
+    the threshold; the latter is the exceedance of a concentration ceiling) [d].
+    """
     dims = json.loads(ds.attrs["swept_dimensions"])
     # Each dimension's axis, then the axes zipped with it (coordinates along that dimension).
     columns = [c for d in dims for c in (d, *(c for c in ds.coords if c != d and ds[c].dims == (d,)))]
@@ -725,14 +758,22 @@ def summary_table(ds) -> list[dict]:
         cell = ds.isel(dict(zip(dims, index)))
         status = cell["dose_status"].values
         last = int(np.flatnonzero(status >= 0)[-1])
+        kinds = kinds_of(cell)
         for m, name in enumerate(cell["threshold"].values):
             row = {c: _plain(cell[c].values) for c in columns}
+            at_or_above = float(cell["target_attainment"].values[m, last])  # stores before kinds: every threshold
             row.update(
                 threshold=str(name),
+                threshold_kind=kinds[m],
                 last_day=int(cell["day"].values[last]),
-                pta_last_dose=float(cell["target_attainment"].values[m, last]),
+                pta_last_dose=at_or_above if kinds[m] == TROUGH_TARGET else math.nan,
+                trough_above_ceiling_last_dose=(
+                    float(cell["trough_ceiling_exceedance"].values[m, last]) if "trough_ceiling_exceedance" in cell
+                    else at_or_above if kinds[m] == TROUGH_CEILING else math.nan
+                ),
                 median_trough_last_dose=float(cell["trough_quantile"].sel(quantile=0.5).values[last]),
                 mean_time_below_days=float(cell["mean_time_below"].values[m]) / 24.0,
+                mean_time_above_days=float(cell["mean_time_above"].values[m]) / 24.0 if "mean_time_above" in cell else math.nan,
             )
             rows.append(row)
     return rows

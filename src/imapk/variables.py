@@ -44,8 +44,9 @@ SPECS: dict[str, Spec] = {
     "threshold_value": Spec(("threshold",), "ng/mL", "threshold", "Concentration of the threshold"),
     "threshold_kind": Spec(
         ("threshold",), None, "threshold kind",
-        "'target': efficacy threshold, troughs should be at or above it; 'ceiling': toxicity threshold, "
-        "concentrations should stay below it",
+        "'trough_target': efficacy threshold, every trough should be at or above it; 'trough_ceiling': "
+        "toxicity threshold on the trough, every trough should stay below it; 'concentration_ceiling': "
+        "toxicity threshold on the whole curve, the concentration should stay below it at every time (the peak)",
     ),
     "threshold_reference": Spec(("threshold",), None, "threshold source", "Citation of the threshold"),
     "hold_label": Spec(("hold",), None, "hold", "Label of the hold"),
@@ -69,7 +70,14 @@ SPECS: dict[str, Spec] = {
     "concentration": Spec(("subject", "time"), "ng/mL", "plasma concentration", "Total imatinib plasma concentration"),
     "trough_observed": Spec(
         ("subject", "dose"), "ng/mL", "simulated observed trough",
-        "Trough with the model's residual error added, C (1 + prop e1) + add e2, clipped at 0",
+        "Simulated assay value of the trough: the model's residual error added in its published form "
+        "(combined C (1 + prop e1) + add e2, or exponential C exp(prop e1)); not clipped, so it can be negative "
+        "with a large additive error; values below the quantification limit are flagged in trough_censored",
+    ),
+    "trough_censored": Spec(
+        ("subject", "dose"), None, "simulated observed trough below the quantification limit",
+        "True where trough_observed is below the lower limit of quantification (attribute "
+        "quantification_limit, ng/mL): a laboratory would report '< LLOQ', an analysis treats it as censored",
     ),
     "trough_quantile": Spec(
         ("quantile", "dose"), "ng/mL", "trough percentile",
@@ -77,7 +85,13 @@ SPECS: dict[str, Spec] = {
     ),
     "target_attainment": Spec(
         ("threshold", "dose"), "1", "probability of target attainment",
-        "Fraction of subjects whose trough at the scheduled dose is at or above the threshold",
+        "For a trough target, the fraction of subjects whose trough at the scheduled dose is at or above it; "
+        "NaN for ceilings (at or above a ceiling is no attainment: see trough_ceiling_exceedance)",
+    ),
+    "trough_ceiling_exceedance": Spec(
+        ("threshold", "dose"), "1", "fraction of subjects with trough above the trough ceiling",
+        "For a trough ceiling, the fraction of subjects whose trough at the scheduled dose is at or above it; "
+        "NaN for the other kinds",
     ),
     # parameters
     "cl": Spec(("subject",), "L/h", "CL/F", "Apparent clearance at t = 0"),
@@ -89,37 +103,60 @@ SPECS: dict[str, Spec] = {
     # threshold verdict
     "trough_below_count": Spec(
         ("subject", "threshold"), "1", "troughs below threshold",
-        "Number of scheduled troughs in the evaluation window below the threshold",
+        "Number of scheduled troughs in the evaluation window below the threshold (for a trough target: the "
+        "troughs that miss it), whatever the threshold's kind",
     ),
     "trough_below_fraction": Spec(
         ("subject", "threshold"), "1", "fraction of troughs below threshold",
-        "Fraction of the scheduled troughs in the evaluation window below the threshold",
+        "Fraction of the scheduled troughs in the evaluation window below the threshold (for a trough target: "
+        "the troughs that miss it), whatever the threshold's kind",
+    ),
+    "trough_above_count": Spec(
+        ("subject", "threshold"), "1", "troughs at or above threshold",
+        "Number of scheduled troughs in the evaluation window at or above the threshold (for a trough "
+        "ceiling: the troughs that exceed it), whatever the threshold's kind",
+    ),
+    "trough_above_fraction": Spec(
+        ("subject", "threshold"), "1", "fraction of troughs at or above threshold",
+        "Fraction of the scheduled troughs in the evaluation window at or above the threshold (for a trough "
+        "ceiling: the troughs that exceed it), whatever the threshold's kind",
+    ),
+    "trough_above_longest_run": Spec(
+        ("subject", "threshold"), "1", "longest run of troughs at or above threshold",
+        "Largest number of consecutive scheduled troughs in the evaluation window at or above the threshold "
+        "(for a trough ceiling: the longest stretch of exceedances)",
     ),
     "trough_count": Spec(("threshold",), "1", "troughs evaluated", "Number of scheduled troughs in the evaluation window"),
     "time_below": Spec(
         ("subject", "threshold"), "h", "time below threshold",
-        "Total time in the evaluation window with the concentration below the threshold, from exact crossing "
-        "times on the closed-form solution",
+        "Total time in the evaluation window with the concentration (the whole curve, not only the troughs) "
+        "below the threshold, from exact crossing times on the closed-form solution, whatever its kind",
     ),
     "longest_below": Spec(
         ("subject", "threshold"), "h", "longest stretch below threshold",
-        "Longest continuous time in the evaluation window with the concentration below the threshold",
+        "Longest continuous time in the evaluation window with the concentration below the threshold (the "
+        "longest stretch that misses a trough target), whatever its kind",
     ),
     "time_above": Spec(
         ("subject", "threshold"), "h", "time above threshold",
-        "Total time in the evaluation window with the concentration at or above the threshold",
+        "Total time in the evaluation window with the concentration at or above the threshold (for a "
+        "concentration ceiling: the time it is exceeded), whatever its kind",
     ),
     "mean_time_below": Spec(
         ("threshold",), "h", "mean time below threshold",
         "Time below the threshold in the evaluation window, averaged over the subjects of a sweep cell",
+    ),
+    "mean_time_above": Spec(
+        ("threshold",), "h", "mean time at or above threshold",
+        "Time at or above the threshold in the evaluation window, averaged over the subjects of a sweep cell",
     ),
     "peak_concentration": Spec(
         ("subject",), "ng/mL", "peak concentration", "Highest concentration in the evaluation window"
     ),
     "recovery_day": Spec(
         ("subject", "threshold", "hold"), "d", "first day back above threshold after the hold",
-        "Clinical day of the first scheduled trough at or above the threshold after the hold ends; NaN if the "
-        "trough never gets back above it within the schedule",
+        "For a trough target, the clinical day of the first scheduled trough at or above it after the hold "
+        "ends; NaN if the trough never gets back above it within the schedule, and NaN for ceilings",
     ),
 }
 
@@ -191,6 +228,8 @@ class Result:
         self.data_vars = {name: _checked(name, values) for name, values in data_vars.items()}
         self.coords = {name: _checked(name, values) for name, values in (coords or {}).items()}
         self.attrs = dict(attrs or {})
+        #: Attributes of single variables beyond their spec's (e.g. the limit behind `trough_censored`).
+        self.variable_attrs: dict[str, dict] = {}
 
     def __getitem__(self, name: str) -> Variable:
         values = self.data_vars[name] if name in self.data_vars else self.coords[name]
@@ -211,9 +250,11 @@ class Result:
     def dims(self) -> dict[str, int]:
         return self.sizes
 
-    def add(self, name: str, values) -> None:
-        """Add (or replace) a data variable."""
+    def add(self, name: str, values, attrs: dict | None = None) -> None:
+        """Add (or replace) a data variable; `attrs` are kept beside its spec's units and description."""
         self.data_vars[name] = _checked(name, values)
+        if attrs:
+            self.variable_attrs[name] = dict(attrs)
 
     def to_dataset(self):
         """The xarray Dataset of these variables, with each spec's units and descriptions in attrs."""
@@ -224,6 +265,7 @@ class Result:
             attrs = {"long_name": spec.long_name, "description": spec.description}
             if spec.units is not None:
                 attrs["units"] = spec.units
+            attrs.update(self.variable_attrs.get(name, {}))
             # fastpath: the data is already a plain numpy array, so xarray need not probe for duck
             # arrays (which imports dask: 0.07-0.2 s of every `imapk run -o`); a dimension coordinate
             # is handed over as the pandas index xarray would build from it, for the same reason.
