@@ -81,7 +81,7 @@ import numpy as np
 
 from .errors import ParameterError
 
-__all__ = ["Interaction", "INTERACTIONS", "ALIASES", "get_interaction", "cl_factor_at"]
+__all__ = ["Interaction", "INTERACTIONS", "ALIASES", "get_interaction", "cl_factor_at", "with_interactions"]
 
 
 @dataclass(frozen=True)
@@ -347,3 +347,61 @@ def cl_factor_at(periods: Iterable[tuple[float, float, float]], times_h) -> np.n
         in_force = (times >= start) & (times < end)
         result = np.where(in_force, result * factor, result)
     return result
+
+
+def with_interactions(parameters, periods):
+    """`parameters` with CL/F multiplied by the interaction factor in force, as parameter-change events.
+
+    The engine sees step changes only: every period boundary becomes a change time, and in every
+    parameter segment (the table's own changes, e.g. occasions or per-dose IOV, included) CL is
+    the segment's CL times :func:`cl_factor_at` at the segment's start. V, ka and the rest are
+    untouched. Works on both paths (exact and ODE) and for any model structure.
+
+    Parameters
+    ----------
+    parameters
+        A :class:`~imapk.params.ParameterTable`.
+    periods
+        ``(start_h, end_h, factor)`` triples as for :func:`cl_factor_at`.
+
+    Returns
+    -------
+    ParameterTable
+        A new table; `parameters` is not modified.
+
+    Examples
+    --------
+    >>> from imapk.params import ParameterTable, PKParams
+    >>> table = with_interactions(ParameterTable.from_params(PKParams(cl=10.0, v=300.0, ka=0.6)), [(48.0, 96.0, 3.85)])
+    >>> table.change_times, [round(float(c["cl"][0]), 2) for c in table.change_values]
+    ((48.0, 96.0), [38.5, 10.0])
+    """
+    from .params import ParameterTable
+
+    periods = [tuple(p) for p in periods]
+    if not periods:
+        return parameters
+    cl_factor_at(periods, [0.0])  # validates the periods
+    own = [float(t) for t in parameters.change_times]
+    bounds = {float(b) for start, end, _ in periods for b in (start, end) if math.isfinite(float(b))}
+    times = sorted(set(own) | bounds)
+    segments = parameters.segments("cl")  # (n, len(own) + 1)
+    n = parameters.n_subjects
+    values = dict(parameters.values)  # before the first boundary no period is in force (starts are finite)
+    change_values = []
+    previous = values["cl"]
+    for t in times:
+        own_index = int(np.searchsorted(np.asarray(own), t, side="right"))
+        cl = segments[:, own_index] * float(cl_factor_at(periods, [t])[0])
+        change = {}
+        if t in own:
+            change = {name: value for name, value in parameters.change_values[own.index(t)].items() if name != "cl"}
+        if not np.array_equal(cl, previous) or "cl" in (parameters.change_values[own.index(t)] if t in own else {}):
+            change["cl"] = cl
+        previous = cl
+        if change:
+            change_values.append((t, change))
+    return ParameterTable(
+        values=values, change_times=tuple(t for t, _ in change_values),
+        change_values=tuple(c for _, c in change_values), n_transit=parameters.n_transit,
+    )
