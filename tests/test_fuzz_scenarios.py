@@ -202,6 +202,15 @@ EXTRA_SECTIONS = st.sampled_from(
         ("verdict", "window_start_day", 0),
         ("verdict", "custom", [{"name": "x", "value": "-1 ng/mL"}]),
         ("verdict", "custom", [{"value": "1000 ng/mL"}]),
+        ("verdict", "custom", [{"name": "x", "value": "1000 ng/mL", "kind": "trough_ceiling"}]),
+        ("verdict", "custom", [{"name": "x", "value": "1000 ng/mL", "kind": "concentration_ceiling"}]),
+        ("verdict", "custom", [{"name": "x", "value": "1000 ng/mL", "kind": "target"}]),
+        ("verdict", "custom", [{"name": "x", "value": "1000 ng/mL", "kind": "peak"}]),
+        ("verdict", "custom", [{"name": "x", "value": "1000 ng/mL", "kind": 3}]),
+        ("population", "residual_error", True),
+        ("population", "quantification_limit", "50 ng/mL"),
+        ("population", "quantification_limit", "-1 ng/mL"),
+        ("population", "quantification_limit", "50 mg"),
         ("solver", "method", "rk4"),
         ("solver", "rtol", -1.0),
         ("solver", "atol", "1e-8 h"),
@@ -364,6 +373,7 @@ def test_known_mutations_give_one_line_errors():
         (("schedule", "phases", 0, "days"), "14 h", "schedule.phases[0].days"),
         (("schedule", "holds", 0, "start_day"), 400, "schedule.holds[0]"),
         (("verdict", "thresholds"), ["no_such_threshold"], "verdict.thresholds"),
+        (("verdict", "custom"), [{"name": "x", "value": "1 mg/L", "kind": "peak"}], "verdict.custom[0].kind"),
     ]
     for path, value, key in cases:
         doc = copy.deepcopy(_FAST_BASE)
