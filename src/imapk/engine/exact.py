@@ -132,6 +132,13 @@ def prepare_inputs(
         Optional factors on (ka, CL) used for the closed-form steady-state start (a time-varying
         model's rates at the start).
     """
+    if not parameters.one_compartment:
+        raise SimulationError(
+            "this computation supports one-compartment models only; the parameters have a peripheral "
+            "compartment or a transit chain",
+            key="model",
+            expected="a one-compartment model (imapk.simulate handles every structure)",
+        )
     n = parameters.n_subjects
     times = np.empty(0) if times is None else np.asarray(times, dtype=float)
     levels = np.empty(0) if levels is None else np.asarray(levels, dtype=float)
