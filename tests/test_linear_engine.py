@@ -168,6 +168,39 @@ def test_expm__tiny_entries_keep_their_relative_accuracy():
     assert out[0, 1] == 0.0
 
 
+@pytest.mark.parametrize("ka", [0.8, "alpha", "beta", 30.0, 1e-4])
+@pytest.mark.parametrize("t", [0.5, 24.0, 720.0])
+def test_two_compartment_closed_form__entrywise_against_60_digit_decimals(ka, t):
+    """The fast path's closed form (Sylvester's formula with stable exchange terms), including ka
+    equal to an eigenvalue: 1e-13 relative per entry (a few exp() and divisions, no cancellation but
+    the peripheral absorption entry's X(beta) - X(alpha), bounded by the gap: here >= 0.09 of the sum)."""
+    k10, k12, k21 = 10.0 / 150.0, 20.0 / 150.0, 20.0 / 200.0
+    params = _with_alpha_or_beta(ka) if isinstance(ka, str) else None
+    ka = params.ka if params else ka
+    rates = dict(ktr=0.0, ka=ka, k10=k10, k12=k12, k21=k21)
+    m = _augmented((0, 1, 1), rates)[:3, :3].copy()
+    out = np.zeros((3, 3))
+    assert kernels.two_compartment_exponential(ka, k10, k12, k21, t, out)
+    expected = expm_decimal(m, t)
+    nonzero = expected != 0.0
+    assert np.all(out[~nonzero] == 0.0)
+    assert np.max(np.abs(out[nonzero] / expected[nonzero] - 1.0)) <= 1e-13
+
+
+def test_two_compartment_closed_form__hands_over_when_eigenvalues_nearly_coincide():
+    """k12 -> 0 with k10 + k12 = k21: the gap vanishes; the closed form declines, the series answers."""
+    k10, k12, k21 = 0.1, 1e-12, 0.1 + 1e-12
+    assert not kernels.two_compartment_exponential(0.5, k10, k12, k21, 24.0, np.zeros((3, 3)))
+    m = _augmented((0, 1, 1), dict(ktr=0.0, ka=0.5, k10=k10, k12=k12, k21=k21))
+    out, term, work = np.zeros_like(m), np.zeros_like(m), np.zeros_like(m)
+    kernels.exponential(0, 1, 1, m, 24.0, out, term, work, 3)
+    expected = expm_decimal(m[:3, :3].copy(), 24.0)
+    # the series with j = 4 squarings: 2^4 x 1e-15 relative (see the entrywise test above)
+    nonzero = expected != 0.0
+    assert np.all(out[:3, :3][~nonzero] == 0.0)
+    assert np.max(np.abs(out[:3, :3][nonzero] / expected[nonzero] - 1.0)) <= 16e-15
+
+
 # --- 2. against superposition of the macro-constant solutions ---------------------------------------
 
 

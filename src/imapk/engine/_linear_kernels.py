@@ -124,24 +124,26 @@ def expm_nonnegative(m_mat, dt, out, term, work, size=-1):
     if norm * dt > 0.5:
         squarings = int(math.ceil(math.log2(norm * dt / 0.5)))
         h = dt / 2.0**squarings
-    # Taylor series of e^{N h}, N = M + s I >= 0; `term` holds N h while `work` holds the terms
+    # Taylor series of e^{N h}, N = M + s I >= 0, row by row: row i of the k-th term is row i of
+    # the (k-1)-th times N h / k. `term` holds N h; rows 0 and 1 of `work` are the current and next
+    # term's row (work is free until the squarings).
     for i in range(size):
         for j in range(size):
             term[i, j] = (m_mat[i, j] + (s if i == j else 0.0)) * h
+    for i in range(size):
+        for j in range(size):
             out[i, j] = 1.0 if i == j else 0.0
-            work[i, j] = out[i, j]
-    previous = np.empty(size)
-    for k in range(1, size - 1 + TAYLOR_EXTRA + 1):
-        inv_k = 1.0 / k
-        for i in range(size):
-            for j in range(size):
-                previous[j] = work[i, j]
+            work[0, j] = out[i, j]
+        for k in range(1, size - 1 + TAYLOR_EXTRA + 1):
+            inv_k = 1.0 / k
             for j in range(size):
                 acc = 0.0
                 for l in range(size):
-                    acc += previous[l] * term[l, j]
-                work[i, j] = acc * inv_k
-                out[i, j] += work[i, j]
+                    acc += work[0, l] * term[l, j]
+                work[1, j] = acc * inv_k
+            for j in range(size):
+                work[0, j] = work[1, j]
+                out[i, j] += work[1, j]
     scale = math.exp(-s * h)
     for i in range(size):
         for j in range(size):
@@ -692,6 +694,79 @@ SUBJECT_BLOCK = 8
 
 
 @jit
+def exchange(lam, kappa, t):
+    """(e^{-lam t} - e^{-kappa t}) / (kappa - lam), written t e^{-min t} phi(|kappa - lam| t): exact
+    for all rates, no cancellation, t e^{-lam t} when they coincide (the one-compartment E3 / ka)."""
+    gap = abs(kappa - lam) * t
+    spread = 1.0 if gap == 0.0 else -math.expm1(-gap) / gap
+    return t * math.exp(-min(lam, kappa) * t) * spread
+
+
+#: Below this ratio of the eigenvalue gap to their sum, the two-compartment closed form would
+#: divide by a small gap: :func:`two_compartment_exponential` hands over to the series.
+MIN_GAP_RATIO = 1e-3
+
+
+@jit
+def two_compartment_exponential(ka, k10, k12, k21, t, out):
+    """e^{A t} of the two-compartment model with first-order absorption (state: absorption,
+    central, peripheral) in closed form, into out[:3, :3]. Returns False, writing nothing, when
+    the disposition's eigenvalues are too close for it (then use :func:`expm_nonnegative`).
+
+    With alpha > beta the disposition eigenvalues (alpha + beta = k10 + k12 + k21, alpha beta =
+    k10 k21, their gap d = alpha - beta = sqrt((k10 + k12 - k21)^2 + 4 k12 k21), a sum of
+    squares), Sylvester's formula gives every disposition entry as a non-negative combination,
+
+        D_cc = ((alpha - k21) e^{-alpha t} + (k21 - beta) e^{-beta t}) / d,    D_cp = k21 X(beta, alpha),
+        D_pp = ((k21 - beta) e^{-alpha t} + (alpha - k21) e^{-beta t}) / d,    D_pc = k12 X(beta, alpha),
+
+    (alpha >= k21 >= beta), with X(l, m) = (e^{-l t} - e^{-m t}) / (m - l) from :func:`exchange`.
+    The absorption column convolves ka e^{-ka s} with them: central ka ((alpha - k21) X(alpha, ka)
+    + (k21 - beta) X(beta, ka)) / d, peripheral ka k12 (X(beta, ka) - X(alpha, ka)) / d; any ka,
+    including ka = alpha or beta, is exact. beta is computed as k10 k21 / alpha (no cancellation).
+    This is the fast trough path's set-up for the common structure; the series is the reference.
+    """
+    total = k10 + k12 + k21
+    diff = k10 + k12 - k21
+    gap = math.sqrt(diff * diff + 4.0 * k12 * k21)
+    if not gap > MIN_GAP_RATIO * total:
+        return False
+    alpha = 0.5 * (total + gap)
+    beta = k10 * k21 / alpha
+    ea = math.exp(-alpha * t)
+    eb = math.exp(-beta * t)
+    wa = (alpha - k21) / gap
+    wb = (k21 - beta) / gap
+    xba = exchange(beta, alpha, t)
+    out[0, 0] = math.exp(-ka * t)
+    out[0, 1] = 0.0
+    out[0, 2] = 0.0
+    out[1, 1] = wa * ea + wb * eb
+    out[1, 2] = k21 * xba
+    out[2, 1] = k12 * xba
+    out[2, 2] = wb * ea + wa * eb
+    xa = exchange(alpha, ka, t)
+    xb = exchange(beta, ka, t)
+    out[1, 0] = ka * (wa * xa + wb * xb)
+    out[2, 0] = ka * k12 * (xb - xa) / gap
+    return True
+
+
+@jit
+def exponential(n_tr, n_abs, n_per, m_aug, dt, out, term, work, n):
+    """e^{A dt} into out[:n, :n] (A the leading block of `m_aug`): the two-compartment closed form
+    where it applies, else the non-negative series."""
+    if n_tr == 0 and n_abs == 1 and n_per == 1:
+        ka = -m_aug[0, 0]
+        k21 = -m_aug[2, 2]
+        k12 = m_aug[2, 1]
+        k10 = -m_aug[1, 1] - k12
+        if two_compartment_exponential(ka, k10, k12, k21, dt, out):
+            return
+    expm_nonnegative(m_aug, dt, out, term, work, n)
+
+
+@jit
 def interval_map_linear(n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, f, lag, dur, tau, phi, u, b,
                         m_aug, e1, e2, term, work):
     """The affine map of one dosing interval, into column `b` of `phi` (n, n, block) and `u` (n, block):
@@ -699,7 +774,7 @@ def interval_map_linear(n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, f, lag, dur,
     later as a bolus or over `dur` (lag + dur <= tau)."""
     n, head, c = compartments(n_tr, n_abs, n_per)
     fill_matrix(n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, m_aug)
-    expm_nonnegative(m_aug, tau, e1, term, work, n)
+    exponential(n_tr, n_abs, n_per, m_aug, tau, e1, term, work, n)
     for i in range(n):
         for j in range(n):
             phi[i, j, b] = e1[i, j]
@@ -713,7 +788,7 @@ def interval_map_linear(n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, f, lag, dur,
                 acc += e2[i, j] * e1[j, n]
             u[i, b] = f * acc / dur
     elif lag > 0.0:
-        expm_nonnegative(m_aug, tau - lag, e2, term, work, n)
+        exponential(n_tr, n_abs, n_per, m_aug, tau - lag, e2, term, work, n)
         for i in range(n):
             u[i, b] = f * e2[i, head]
     else:
