@@ -10,7 +10,8 @@ Every ``test_population_troughs`` case times, for N subjects of one published po
 
 The models: ``widmer2006_covariates`` (first-order absorption; CL on weight, age, sex and disease,
 V on sex) and ``schmidli2005`` (zero-order input over 1.5 h; CL and V on weight, haemoglobin and
-WBC, and a step change of CL and V on day 29, t = 672 h).
+WBC, and a step change of CL and V between its two occasions, at the onset the model's occasion
+timing gives: day 2, t = 24 h, for the day-29 occasion with the default timing).
 
 Reference: scipy ``solve_ivp`` (LSODA, rtol 1e-8, atol 1e-10 on amounts) integrating each subject's
 own parameters for the first few subjects of the same draw, restarting at every dose, at the end of
@@ -45,7 +46,7 @@ from test_bench_exact import ScipyReference
 #: Seed of every population draw (subject i is the same subject whatever N).
 SEED = 20240917
 #: The schedule: 400 mg once daily for a year, starting on therapy day 1 (occasion effects take
-#: effect on their therapy day: Schmidli's day-29 change at t = 672 h).
+#: effect on their onset day, :func:`imapk.population.occasion_onset_days`).
 DOSE, DAYS = 400.0, 365
 #: Rounds per population size (full mode, quick mode). Each case also has one warm-up round.
 ROUNDS = {100: (30, 3), 10_000: (10, 1)}
@@ -270,8 +271,11 @@ def test_population_troughs(benchmark, quick, scipy_references, model, n_subject
     assert trough.shape == (n_subjects, DAYS)
     shared = min(n_subjects, reference.n_subjects)
     np.testing.assert_allclose(trough[:shared], reference.troughs[:shared], rtol=1e-6, atol=1e-6)
-    if model == "schmidli2005":
-        assert parameters.change_times == (672.0,)
+    if model == "schmidli2005":  # one occasion change, when the model's occasion timing puts it
+        from imapk.models import get_model
+        from imapk.population import occasion_onset_days
+
+        assert parameters.change_times == tuple(24.0 * (day - 1) for day in occasion_onset_days(get_model(model)))
 
 
 @pytest.mark.parametrize("n_subjects", [100, 10_000])
