@@ -317,7 +317,7 @@ def _params(args: argparse.Namespace) -> int:
 
     from .covariates import COVARIATES, REFERENCE_SUBJECT
     from .models import MODELS, get_model
-    from .params import PARAMETER_UNITS
+    from .params import ALL_PARAMETER_UNITS
 
     if args.name:
         model = get_model(args.name)
@@ -329,14 +329,20 @@ def _params(args: argparse.Namespace) -> int:
                 f"{name} {low:g}-{high:g} {COVARIATES[name].unit}" for name, (low, high) in model.fitted_ranges.items()
             )
             print(f"Covariates: {', '.join(model.covariates)}" + (f" (fitted on {ranges})" if ranges else ""))
+        print(f"Structure:  {_structure(model)}")
+        from .population import occasion_onset_days
+
+        onsets = occasion_onset_days(model, "fit")
         occasions = [0, *range(1, len(model.occasion_days) + 1)]
         for occasion in occasions:
             when = "" if not model.occasion_days else (
-                f" (days 1-{model.occasion_days[0] - 1})" if occasion == 0 else f" (from day {model.occasion_days[occasion - 1]})"
+                " (occasion 1: day 1)" if occasion == 0 else
+                f" (occasion {occasion + 1}: fitted on day-{model.occasion_days[occasion - 1]} samples; in force from "
+                f"day {onsets[occasion - 1]} under the default occasion timing 'fit')"
             )
             print(f"Typical values for the reference subject{when}:")
             typical = model.typical_params(REFERENCE_SUBJECT, occasion)
-            for name, unit in PARAMETER_UNITS.items():
+            for name, unit in ALL_PARAMETER_UNITS.items():
                 value = getattr(typical, name)
                 if value is not None:
                     print(f"  {name:5s} {value:10.4g} {unit:4s}  {model.confidence.get(name, '')}")
@@ -352,12 +358,13 @@ def _params(args: argparse.Namespace) -> int:
         print(f"Residual error: {model.residual.describe()}")
         if model.reference_trough:
             print(f"Reference trough at 400 mg q24h: {model.reference_trough[0]:g} ng/mL ({model.reference_trough[1]})")
+        _typical_troughs(model)
         if model.notes:
             print(f"Notes: {model.notes}")
         return 0
     print("Typical values for the reference subject (70 kg, 55 y, male, GIST; `imapk params NAME` for details)")
     print(f"{'name':22s} {'CL/F L/h':>8s} {'V/F L':>6s} {'input':>13s} {'omega CL':>8s}  population")
-    for model in MODELS.values():
+    for model in sorted(MODELS.values(), key=lambda m: (m.variant_of or m.name, m.variant_of is not None)):
         p = model.typical_params(REFERENCE_SUBJECT)
         entry = f"ka {p.ka:.3g} 1/h" if p.ka is not None else f"D1 {p.d1:.3g} h"
         iiv = (
@@ -365,8 +372,42 @@ def _params(args: argparse.Namespace) -> int:
             if "cl" in model.iiv_parameters else "-"
         )
         print(f"{model.name:22s} {p.cl:8.2f} {p.v:6.0f} {entry:>13s} {iiv:>8s}  {model.population}")
+        print(f"{'':22s} {_structure(model)}" + (f"; a variant of {model.variant_of}" if model.variant_of else ""))
         print(f"{'':22s} {model.citation}")
     return 0
+
+
+def _structure(model) -> str:
+    """One line: compartments, input, transit chain, time variation."""
+    from .covariates import REFERENCE_SUBJECT
+
+    p = model.typical_params(REFERENCE_SUBJECT)
+    parts = ["two compartments" if p.q is not None else "one compartment"]
+    if p.n_transit:
+        parts.append(f"a chain of {p.n_transit} transit compartments (ktr) ahead of")
+    parts.append("first-order absorption" if p.ka is not None else "zero-order input")
+    if p.tlag:
+        parts.append("with a lag")
+    text = ", ".join(parts[:1]) + "; " + " ".join(parts[1:])
+    if model.time_variation.needs_ode:
+        text += "; rates that change with time on therapy (ODE path)"
+    return text
+
+
+def _typical_troughs(model) -> None:
+    """The typical plateau trough, the day-29 trough under each occasion timing, and the variants."""
+    from .model_summary import occasion_timing_troughs, typical_trough, variant_differences
+
+    print(f"Typical trough at 400 mg q24h, reference subject: {typical_trough(model):.1f} ng/mL at the plateau")
+    timings = occasion_timing_troughs(model)
+    if timings:
+        plateau = timings.pop("plateau")
+        listed = ", ".join(f"{name} {value:.1f}" for name, value in timings.items())
+        print(f"  day-29 trough by occasion timing ([model] occasion_timing): {listed} ng/mL "
+              f"(the second occasion's steady state: {plateau:.1f}; 'fit' is the default)")
+    for difference in variant_differences(model):
+        print(f"  variant {difference.name}: {difference.trough:.1f} vs {difference.main_trough:.1f} ng/mL for "
+              f"{difference.main} ({difference.relative * 100:+.1f} %)")
 
 
 def _parse_ladder(text: str) -> tuple[tuple[float, float], ...]:

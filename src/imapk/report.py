@@ -103,8 +103,11 @@ def verdict(ds) -> dict:
             "missed": int((status == "missed").sum()),
             "days": _days(window[1]),
         },
-        "parameters": {name: _stat(ds[name].values) for name in ("cl", "v", "ka", "d1", "f", "tlag")},
+        "parameters": {name: _stat(ds[name].values) for name in ("cl", "v", "ka", "d1", "f", "tlag", "q", "vp", "ktr")
+                       if name in ds},
         "window": {"start_day": _days(window[0]) + 1, "end_day": _days(window[1]), "length_days": _days(window[1] - window[0])},
+        "n_transit": int(ds.attrs.get("n_transit", 0)),
+        "interactions": json.loads(ds.attrs.get("interactions", "[]")),
         "thresholds": [],
     }
     median = np.median(trough, axis=0)
@@ -223,10 +226,16 @@ def format_text(summary: dict) -> str:
     pset = summary["parameter_set"]
     p = summary["parameters"]
     input_text = f"ka {_fmt(p['ka'], ' 1/h', 3)}" if not math.isnan(p["ka"].get("value", p["ka"].get("median"))) else f"D1 {_fmt(p['d1'], ' h', 2)}"
+    volume = "V1/F" if "q" in p else "V/F"
     lines.append(
-        f"Model: {pset}: CL/F {_fmt(p['cl'], ' L/h')}, V/F {_fmt(p['v'], ' L', 0)}, {input_text}"
+        f"Model: {pset}: CL/F {_fmt(p['cl'], ' L/h')}, {volume} {_fmt(p['v'], ' L', 0)}"
+        + (f", Q/F {_fmt(p['q'], ' L/h')}, V2/F {_fmt(p['vp'], ' L', 0)}" if "q" in p else "")
+        + f", {input_text}"
+        + (f", {summary.get('n_transit', 0)} transit compartments, ktr {_fmt(p['ktr'], ' 1/h', 2)}" if "ktr" in p else "")
         + (f", tlag {_fmt(p['tlag'], ' h', 2)}" if p["tlag"].get("value", 1) else "")
     )
+    for period in summary.get("interactions", []):
+        lines.append(f"Co-medication: {period}")
     s = summary["schedule"]
     lines.append(
         f"Schedule: {s['scheduled_doses']} scheduled doses over {s['days']:.0f} days: "

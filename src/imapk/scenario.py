@@ -243,6 +243,11 @@ class Scenario:
     quantification_limit
         Lower limit of quantification of the simulated assay [ng/mL]: observed troughs below it
         are marked censored (``trough_censored``); 0 censors only negative values.
+    occasion_timing
+        When a model's occasion effects take effect (:func:`imapk.population.occasion_onset_days`).
+    interactions
+        Co-medication periods ``(start [h], end [h], factor on CL/F, label)``, applied as
+        parameter-change events (:func:`imapk.interactions.with_interactions`).
     """
 
     source: str
@@ -261,6 +266,8 @@ class Scenario:
     solver: Solver = field(default_factory=lambda: Solver())
     therapy_clocks: tuple[str, ...] = ("running",)
     quantification_limit: float = 0.0
+    occasion_timing: str = "fit"
+    interactions: tuple[tuple[float, float, float, str], ...] = ()
 
     @property
     def parameter_set(self) -> str:
@@ -331,7 +338,13 @@ def _located(error: ImapkError, table: _Table) -> ImapkError:
 
 
 def _with_overrides(model: PopulationModel, overrides: dict[str, float | None]) -> PopulationModel:
-    """`model` with some typical values replaced by constants (None removes ka or d1)."""
+    """`model` with some typical values replaced by constants (None removes ka or d1; n_transit
+    replaces the structure's chain length)."""
+    overrides = dict(overrides)
+    transit = overrides.pop("n_transit", None)
+    if transit is not None:
+        model = replace(model, n_transit=int(transit))
+
     def typical(covariates, occasion):
         values = dict(model.typical(covariates, occasion))
         for name, value in overrides.items():
@@ -382,21 +395,74 @@ def _with_time_variation(model: PopulationModel, table: _Table) -> PopulationMod
 
 def _inline_model(values: dict[str, float]) -> PopulationModel:
     constant = dict(values)
+    transit = int(constant.pop("n_transit", 0))
     return PopulationModel(
         name="inline",
         title="parameters given inline in the scenario",
         citation="parameters given inline in the scenario",
         population="-",
         typical=lambda covariates, occasion: constant,
+        n_transit=transit,
     )
+
+
+def _describe_period(period: tuple[float, float, float, str]) -> str:
+    """One line for a co-medication period, e.g. ``rifampicin, days 15-24: CL/F x 3.85``."""
+    start, end, factor, label = period
+    first = int(start // HOURS_PER_DAY) + 1
+    until = " to the end" if math.isinf(end) else f"-{int(end // HOURS_PER_DAY)}"
+    return f"{label}, days {first}{until}: CL/F x {factor:.3g}"
+
+
+def _occasion_timing(root: _Table) -> str:
+    """`[model] occasion_timing`: when occasion effects start (default "fit")."""
+    from .population import OCCASION_TIMINGS
+
+    model = root.table("model")
+    timing = model.string("occasion_timing", "fit")
+    if timing not in OCCASION_TIMINGS:
+        model.fail("unknown occasion timing", "occasion_timing", got=timing,
+                   expected=f"one of {', '.join(OCCASION_TIMINGS)}")
+    return timing
+
+
+def _interactions(root: _Table) -> tuple[tuple[float, float, float, str], ...]:
+    """`[[interactions]]`: a co-medication (shipped name or factor on CL/F) over a period of days."""
+    from .interactions import INTERACTIONS, get_interaction
+
+    periods = []
+    for entry in root.tables("interactions"):
+        entry.known("drug", "cl_factor", "start_day", "days", "label")
+        if entry.has("drug") == entry.has("cl_factor"):
+            entry.fail("give exactly one of `drug` (a shipped interaction) and `cl_factor` (a factor on CL/F)",
+                       expected=f"e.g. drug = 'rifampicin' (one of {', '.join(sorted(INTERACTIONS))}) or cl_factor = 2.5")
+        if entry.has("drug"):
+            name = entry.string("drug")
+            try:
+                factor = get_interaction(name).cl_factor
+            except ImapkError as error:
+                entry.fail("unknown interacting drug", "drug", got=name, expected=error.expected)
+            label = entry.string("label", name)
+        else:
+            factor = entry.number("cl_factor")
+            if not factor > 0.0:
+                entry.fail("must be a positive factor on CL/F", "cl_factor", got=factor, expected="> 0, e.g. 3.85 for an inducer")
+            label = entry.string("label", f"CL/F x {factor:g}")
+        start = day_start(entry.number("start_day", integer=True))
+        days = entry.number("days", None, integer=True, minimum=1)
+        end = math.inf if days is None else start + HOURS_PER_DAY * days
+        entry.done()
+        periods.append((start, end, float(factor), label))
+    return tuple(periods)
 
 
 def _model(root: _Table) -> tuple[tuple[PopulationModel, ...], tuple[ParameterChange, ...], dict]:
     model = root.table("model")
-    model.known("parameter_set", "parameters", "changes", "time_varying")
+    model.known("parameter_set", "parameters", "changes", "time_varying", "occasion_timing")
     raw = model.raw("parameter_set", "inline")
     if isinstance(raw, str):
-        names = sorted(MODELS) if raw == "all" else [raw]
+        # "all": every published model; variants (other readings of a source) are named explicitly
+        names = sorted(name for name, m in MODELS.items() if m.variant_of is None) if raw == "all" else [raw]
     elif isinstance(raw, list) and raw and all(isinstance(n, str) for n in raw):
         names = list(raw)
         if len(set(names)) != len(names):
@@ -492,6 +558,7 @@ def _model(root: _Table) -> tuple[tuple[PopulationModel, ...], tuple[ParameterCh
             changes.append(ParameterChange.at(time, **new))
         except ImapkError as error:
             raise _located(error, entry) from None
+    model.raw("occasion_timing", None)  # read (and checked) by _occasion_timing
     model.done()
     return tuple(models), tuple(changes), overrides
 
@@ -862,7 +929,7 @@ def scenario_from_data(data: dict, source: str, text: str) -> Scenario:
         raise ScenarioError(
             "this file describes a sweep", key="sweep", expected=f"`imapk sweep {source} -o OUT.zarr`", source=source
         )
-    root.known("scenario", "model", "schedule", "verdict", "output", "population", "solver")
+    root.known("scenario", "model", "schedule", "verdict", "output", "population", "solver", "interactions")
     meta = root.table("scenario")
     meta.known("title", "description", "seed")
     title = meta.string("title")
@@ -870,6 +937,8 @@ def scenario_from_data(data: dict, source: str, text: str) -> Scenario:
     seed = meta.number("seed", None, integer=True, minimum=0)
     meta.done()
     models, changes, overrides = _model(root)
+    occasion_timing = _occasion_timing(root)
+    interactions = _interactions(root)
     schedule, end, clocks = _schedule(root)
     population, seed, quantification_limit = _population(root, seed)
     if changes and (population.size != 1 or population.iiv or population.iov_cl or any(m.occasion_days for m in models)):
@@ -921,6 +990,8 @@ def scenario_from_data(data: dict, source: str, text: str) -> Scenario:
         solver=solver,
         therapy_clocks=clocks,
         quantification_limit=quantification_limit,
+        occasion_timing=occasion_timing,
+        interactions=interactions,
     )
 
 
@@ -1113,6 +1184,7 @@ def run_scenario(
 def _run_model(scenario, model, table, covariates, subjects, clock, solver, times, window, summaries=True):
     """One model under one therapy clock: draw the parameters, simulate, add observed troughs (a Result)."""
     from .params import ParameterTable
+    from .interactions import with_interactions
     from .population import draw_parameters, observed
     from .simulation import simulate
 
@@ -1132,15 +1204,21 @@ def _run_model(scenario, model, table, covariates, subjects, clock, solver, time
         parameters = draw_parameters(
             model, covariates, subjects, seed=population.seed, iiv=population.iiv,
             iov_cl=population.iov_cl, dose_times=table.time, time_on_therapy_at_start=on_therapy,
+            occasion_timing=scenario.occasion_timing,
         )
         if scenario.changes:
             parameters = ParameterTable.from_params(
-                PKParams(**{k: float(v[0]) for k, v in parameters.values.items() if v is not None}),
+                PKParams(**{k: float(v[0]) for k, v in parameters.values.items() if v is not None},
+                         n_transit=parameters.n_transit),
                 scenario.changes,
             )
+        if scenario.interactions:
+            parameters = with_interactions(parameters, [period[:3] for period in scenario.interactions])
         attrs = {
             "title": scenario.title,
             "scenario": scenario.text,
+            **({"interactions": json.dumps([_describe_period(p) for p in scenario.interactions])}
+               if scenario.interactions else {}),
             "scenario_source": Path(scenario.source).name,
             "parameter_set": model.name,
             "parameter_set_citation": model.citation,

@@ -9,7 +9,7 @@ import numpy as np
 
 from .errors import ImapkError
 from .metrics import DEFAULT_QUANTILES, DEFAULT_WINDOW_START_DAY, population_summary, trough_verdict
-from .params import PARAMETER_UNITS, ParameterChange, ParameterTable, PKParams
+from .params import PARAMETER_UNITS, STRUCTURE_UNITS, ParameterChange, ParameterTable, PKParams
 from .schedule import STATUS_LABELS, DoseTable, Schedule, day_start
 from .thresholds import Threshold, get_threshold
 
@@ -194,6 +194,10 @@ def simulate(
     for name in PARAMETER_UNITS:
         values = table_params.values[name]
         data[name] = np.full(n, np.nan) if values is None else np.array(values)
+    for name in STRUCTURE_UNITS:  # only where the structure has them (two compartments, transit chains)
+        values = table_params.values.get(name)
+        if values is not None:
+            data[name] = np.array(values)
     for name, values in (covariates or {}).items():
         data[name] = np.array(values)
     quantiles = np.asarray(quantiles, dtype=float)
@@ -235,6 +239,7 @@ def simulate(
         "imapk_version": _version(),
         "method": method,
         "therapy_clock": therapy_clock,
+        "n_transit": table_params.n_transit,
         **({"rtol": rtol, "atol": atol, "atol_units": "mg", "max_steps": max_steps} if method == "ode" else {}),
         "window_start": window[0],
         "window_end": window[1],

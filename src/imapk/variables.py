@@ -100,6 +100,10 @@ SPECS: dict[str, Spec] = {
     "d1": Spec(("subject",), "h", "D1", "Duration of zero-order input (NaN for first-order input)"),
     "f": Spec(("subject",), "1", "relative F", "Relative bioavailability at t = 0"),
     "tlag": Spec(("subject",), "h", "lag time", "Absorption lag time"),
+    "q": Spec(("subject",), "L/h", "Q/F", "Inter-compartmental clearance at t = 0 (two-compartment models only)"),
+    "vp": Spec(("subject",), "L", "Vp/F", "Peripheral volume at t = 0 (two-compartment models only)"),
+    "ktr": Spec(("subject",), "1/h", "ktr", "Transit rate constant at t = 0 (models with a transit chain only; "
+                "the attribute n_transit gives the number of transit compartments)"),
     # threshold verdict
     "trough_below_count": Spec(
         ("subject", "threshold"), "1", "troughs below threshold",
