@@ -537,26 +537,24 @@ def test_threads__same_bits_for_any_thread_count_chunking_and_caller(monkeypatch
     kwargs = dict(times=np.arange(1.3, 960.0, 7.1), levels=(500.0, 1500.0), window=(24.0, 900.0), variation=VARIATION,
                   clock=((0.0, 240.0, 336.0), (0.0, 240.0, 240.0), (1.0, 0.0, 1.0)))
     monkeypatch.setattr(kernels, "MIN_PARALLEL_WORK", 0)  # spread even this small population
-    runs = {}
-    previous = numba.get_num_threads()
+    threads_before = numba.get_num_threads()
+    numba.set_num_threads(1)
     try:
-        for threads in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
-            numba.set_num_threads(threads)
-            runs[f"{threads} threads"] = run_kernel(table, params, **kwargs)
+        serial = run_kernel(table, params, **kwargs)
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        runs = {"two threads": run_kernel(table, params, **kwargs)}
     finally:
-        numba.set_num_threads(previous)
-    serial = runs.pop("1 threads")
+        numba.set_num_threads(threads_before)
     assert np.all(serial["status"] == 0)
     chunks = []
     for lo, hi in ((0, 1), (1, 6), (6, 19)):
         part = ParameterTable(values={k: (None if v is None else v[lo:hi]) for k, v in values.items()}, n_transit=5)
         chunks.append(run_kernel(table, part, **kwargs))
     runs["chunks"] = {name: np.concatenate([c[name] for c in chunks]) for name in serial}
-    from_thread = {}
-    thread = threading.Thread(target=lambda: from_thread.update(run=run_kernel(table, params, **kwargs)))
-    thread.start()
-    thread.join()
-    runs["worker thread"] = from_thread["run"]
+    worker = threading.Thread(target=lambda: runs.update({"worker thread": run_kernel(table, params, **kwargs)}))
+    worker.start()
+    worker.join()
+    assert set(runs) == {"two threads", "chunks", "worker thread"}
     for label, run in runs.items():
         for name, value in serial.items():
             np.testing.assert_array_equal(run[name], value, err_msg=f"{label}: {name}")

@@ -312,6 +312,65 @@ def all_finite(u):
 
 
 @jit
+def step_growth(err, rejected):
+    """h_new / h after an accepted step of error norm `err` (Hairer et al. II.4, as in
+    ``_ode_kernels``: at most MAX_FACTOR, and no growth right after a rejection)."""
+    growth = MAX_FACTOR if err == 0.0 else min(MAX_FACTOR, SAFETY / eighth_root(err))
+    return min(1.0, growth) if rejected else growth
+
+
+@jit
+def choose_step(t, te, h):
+    """(size, end) of the next attempt from t towards the segment end te with proposed size h.
+
+    The last step of a segment takes any size (events may lie an ulp apart); any other step
+    below ``MIN_STEP_ULPS`` ulps of t is an underflow, returned as size 0.
+    """
+    if t + STRETCH * h >= te:
+        return te - t, te
+    if h >= MIN_STEP_ULPS * EPS * abs(t):
+        return h, t + h
+    return 0.0, t
+
+
+@jit
+def in_step(o, obs_time, obs_left, t_new, te):
+    """Whether observation o belongs to the accepted step ending at t_new <= te: before t_new, or at
+    t_new as a left limit or strictly inside the segment (right values at te belong to the next)."""
+    when = obs_time[o]
+    return when < t_new or (when == t_new and (obs_left[o] or t_new < te))
+
+
+@jit
+def record_step(
+    t, h, t_new, te, x, x_new, par, n_tr, n_abs, n_per, v, o, obs_time, obs_left, conc,
+    stats, window_start, window_end, levels, in_run, run_start, time_below, longest_below, peak, k, y, rc,
+):
+    """Outputs of the accepted step [t, t_new] (size h): the concentrations of its observations
+    [ng/mL], and with `stats` the threshold runs and the peak over its part in the window, from
+    the continuous extension (computed once, if needed). Returns the next observation index."""
+    c = n_tr + n_abs
+    interpolated = False
+    while o < obs_time.shape[0] and in_step(o, obs_time, obs_left, t_new, te):
+        amount = x_new[c]
+        if obs_time[o] != t_new:
+            if not interpolated:
+                central_interpolant(t, h, x, x_new[c], par, n_tr, n_abs, n_per, k, y, rc)
+                interpolated = True
+            amount = dense_value((obs_time[o] - t) / h, rc)
+        conc[o] = amount / v * NG_PER_ML_PER_MG_PER_L
+        o += 1
+    a = max(t, window_start)
+    b = min(t_new, window_end)
+    if stats and a < b:
+        if not interpolated:
+            central_interpolant(t, h, x, x_new[c], par, n_tr, n_abs, n_per, k, y, rc)
+        step_statistics(t, h, t_new, a, b, x[c], x_new[c], rc, v, levels, in_run, run_start, time_below,
+                        longest_below, peak)
+    return o
+
+
+@jit
 def integrate_segment_linear(
     ts, te, x, h, par, n_tr, n_abs, n_per, v, rtol, atol, steps_left,
     obs_time, obs_left, o, conc,
@@ -330,79 +389,159 @@ def integrate_segment_linear(
         The step size proposed after the first accepted step (0 if none), the next observation
         index, the number of steps attempted and the status code.
     """
-    n_obs = obs_time.shape[0]
     n = x.shape[0]
     c = n_tr + n_abs
+    last = max(o, np.searchsorted(obs_time, ts, side="right"))  # right values at ts (and stragglers)
+    conc[o:last] = x[c] / v * NG_PER_ML_PER_MG_PER_L
+    o = last
     threshold = FLUSH_FRACTION * atol
-    while o < n_obs and obs_time[o] <= ts:
-        conc[o] = x[c] / v * NG_PER_ML_PER_MG_PER_L
-        o += 1
     t = ts
     count = 0
     h_start = 0.0
-    first = True
     rejected = False
     while t < te:
         if count >= steps_left:
             return h_start, o, count, STATUS_MAX_STEPS
-        h = min(h, step_limit(t, x, par, n_tr, n_abs, n_per))
-        if t + STRETCH * h >= te:  # the last step: any size (events may lie an ulp apart)
-            h_try = te - t
-            t_new = te
-        elif h >= MIN_STEP_ULPS * EPS * abs(t):
-            h_try = h
-            t_new = t + h
-        else:
+        h_try, t_new = choose_step(t, te, min(h, step_limit(t, x, par, n_tr, n_abs, n_per)))
+        if h_try == 0.0:
             return h_start, o, count, STATUS_STEP_UNDERFLOW
         err = dop853_step_vector(t, h_try, x, par, n_tr, n_abs, n_per, rtol, atol, k, y, x_new)
         count += 1
         if not (math.isfinite(err) and all_finite(x_new)):
             return h_start, o, count, STATUS_NOT_FINITE
-        if err < 1.0:
-            factor = MAX_FACTOR if err == 0.0 else min(MAX_FACTOR, SAFETY / eighth_root(err))
-            if rejected:
-                factor = min(1.0, factor)
-            if first:
-                h_start = h_try * factor
-                first = False
-            dense = False
-            while o < n_obs and (
-                obs_time[o] < t_new or (obs_time[o] == t_new and (obs_left[o] or t_new < te))
-            ):
-                if obs_time[o] == t_new:
-                    amount = x_new[c]
-                else:
-                    if not dense:
-                        central_interpolant(t, h_try, x, x_new[c], par, n_tr, n_abs, n_per, k, y, rc)
-                        dense = True
-                    amount = dense_value((obs_time[o] - t) / h_try, rc)
-                conc[o] = amount / v * NG_PER_ML_PER_MG_PER_L
-                o += 1
-            if stats:
-                a = max(t, window_start)
-                b = min(t_new, window_end)
-                if a < b:
-                    if not dense:
-                        central_interpolant(t, h_try, x, x_new[c], par, n_tr, n_abs, n_per, k, y, rc)
-                    step_statistics(
-                        t, h_try, t_new, a, b, x[c], x_new[c], rc, v,
-                        levels, in_run, run_start, time_below, longest_below, peak,
-                    )
-            h = h_try * factor
-            t = t_new
-            for i in range(n):
-                x[i] = x_new[i]
-                k[0, i] = k[N_STAGES, i]
-            if flush_chain(x, c, par[R_HEAD], threshold):
-                derivative(t, x, par, n_tr, n_abs, n_per, k[0])
-            rejected = False
-        else:
+        if err >= 1.0:  # rejected: shrink and try again
             h = h_try * max(MIN_FACTOR, SAFETY / eighth_root(err))
             rejected = True
-    while o < n_obs and obs_time[o] == te and obs_left[o]:
+            continue
+        growth = step_growth(err, rejected)
+        if h_start == 0.0:
+            h_start = h_try * growth
+        o = record_step(t, h_try, t_new, te, x, x_new, par, n_tr, n_abs, n_per, v, o, obs_time, obs_left, conc,
+                        stats, window_start, window_end, levels, in_run, run_start, time_below, longest_below,
+                        peak, k, y, rc)
+        h = h_try * growth
+        t = t_new
+        x[:] = x_new
+        k[0, :] = k[N_STAGES, :]  # FSAL
+        if flush_chain(x, c, par[R_HEAD], threshold):
+            derivative(t, x, par, n_tr, n_abs, n_per, k[0])
+        rejected = False
+    while o < obs_time.shape[0] and obs_time[o] == te and obs_left[o]:  # left limits at te
         conc[o] = x[c] / v * NG_PER_ML_PER_MG_PER_L
         o += 1
     return h_start, o, count, STATUS_OK
+
+
+@jit
+def open_outputs(t0, obs_time, obs_left, conc, window_start, window_end, levels, in_run, run_start,
+                 time_below, longest_below, peak):
+    """Start a subject's outputs: C = 0 at the observations before t0 (and left limits at t0); the
+    runs below each level start at the window's start if it precedes t0. Returns the next observation."""
+    o = np.searchsorted(obs_time, t0)
+    while o < obs_time.shape[0] and obs_time[o] == t0 and obs_left[o]:
+        o += 1
+    conc[:o] = 0.0  # no drug before the start
+    peak[0] = 0.0
+    time_below[:] = 0.0
+    longest_below[:] = 0.0
+    run_start[:] = window_start
+    for m in range(levels.shape[0]):
+        in_run[m] = window_start < min(t0, window_end) and levels[m] > 0.0
+    return o
+
+
+@jit
+def close_outputs(status, o, amount, v, conc, stats, window_end, in_run, run_start, time_below, longest_below,
+                  peak):
+    """End a subject's outputs. On failure NaN for the observations from o on and the statistics;
+    else the observations after the last segment get the right value there (central `amount`
+    over `v`) and the open runs close at the window's end."""
+    if status != STATUS_OK:
+        conc[o:] = math.nan
+        if stats:
+            peak[0] = math.nan
+            time_below[:] = math.nan
+            longest_below[:] = math.nan
+        return
+    conc[o:] = amount / v * NG_PER_ML_PER_MG_PER_L
+    if stats:
+        for m in range(in_run.shape[0]):
+            if in_run[m]:
+                close_run(m, window_end, run_start, time_below, longest_below)
+
+
+@jit
+def apply_inputs_linear(t, ji, je, input_time, input_amount, input_dur, input_target, end_time, end_order, c, x,
+                        rate_head, rate_central, running_head, running_central):
+    """Inputs starting and ending at t, as ``_linear_kernels.walk_linear`` applies them: a bolus adds
+    to the head (index 0) or central (index c), a zero-order input adds its rate to its target until
+    its end; the rate returns to exactly 0 when the last running input of a target ends.
+
+    Returns the updated ``(ji, je, rate_head, rate_central, running_head, running_central)``.
+    """
+    n_in = input_time.shape[0]
+    while ji < n_in and input_time[ji] == t:
+        amount = input_amount[ji]
+        into_head = input_target[ji] == 0
+        if amount > 0.0 and input_dur[ji] > 0.0:
+            if into_head:
+                rate_head += amount / input_dur[ji]
+                running_head += 1
+            else:
+                rate_central += amount / input_dur[ji]
+                running_central += 1
+        elif amount > 0.0:
+            x[0 if into_head else c] += amount
+        ji += 1
+    while je < n_in and end_time[end_order[je]] == t:
+        ending = end_order[je]
+        if input_target[ending] == 0:
+            running_head -= 1
+            rate_head = 0.0 if running_head == 0 else rate_head - input_amount[ending] / input_dur[ending]
+        else:
+            running_central -= 1
+            rate_central = 0.0 if running_central == 0 else rate_central - input_amount[ending] / input_dur[ending]
+        je += 1
+    return ji, je, rate_head, rate_central, running_head, running_central
+
+
+@jit
+def next_event_linear(ji, je, p, q, input_time, input_amount, end_time, end_order, change_time, clock_t):
+    """Skip inputs of zero amount; return (ji, the time of the next input start, input end,
+    parameter change or clock knot), the time being inf when none is left."""
+    n_in = input_time.shape[0]
+    while ji < n_in and input_amount[ji] == 0.0:
+        ji += 1
+    t_next = input_time[ji] if ji < n_in else math.inf
+    if je < n_in:
+        t_next = min(t_next, end_time[end_order[je]])
+    if p < change_time.shape[0]:
+        t_next = min(t_next, change_time[p])
+    if q < clock_t.shape[0]:
+        t_next = min(t_next, clock_t[q])
+    return ji, t_next
+
+
+@jit
+def segment_parameters(p, q, tv, drifting, clock_t, clock_tau, clock_slope, ktr, ka, k10, k12, k21,
+                       rate_head, rate_central):
+    """The parameter tuple `par` of the segment in parameter segment p and clock piece q - 1."""
+    tau = 0.0
+    slope = 0.0
+    knot = 0.0
+    if clock_t.shape[0] > 0:
+        piece = max(q - 1, 0)
+        tau, slope, knot = clock_tau[piece], clock_slope[piece], clock_t[piece]
+    varying = 1.0 if (slope != 0.0 and drifting) else 0.0
+    ka_p = ka[p]
+    k10_p = k10[p]
+    if varying == 0.0:  # constant rates on this segment: apply g once
+        ka_p *= drift(tau, tv[0], tv[1], tv[2], tv[3])
+        k10_p *= drift(tau, tv[4], tv[5], tv[6], tv[7])
+    return (
+        ktr[p], ka_p, k10_p, k12[p], k21[p], rate_head, rate_central, tau, slope, knot,
+        tv[0], tv[1], tv[2], tv[3], tv[4], tv[5], tv[6], tv[7], varying,
+    )
 
 
 @jit
@@ -419,117 +558,47 @@ def simulate_subject_linear(
     ``x, k, y, x_new, rc, in_run, run_start, cache_span, cache_h, end_time`` are scratch buffers.
     Returns ``(status, n_steps)``.
     """
-    n = x0.shape[0]
     c = n_tr + n_abs
-    n_in = input_time.shape[0]
-    n_ch = change_time.shape[0]
-    n_ck = clock_t.shape[0]
-    n_obs = obs_time.shape[0]
-    n_lev = levels.shape[0]
-    stats = n_lev > 0
+    stats = levels.shape[0] > 0
     drifting = tv[0] != 0.0 or tv[2] != 0.0 or tv[4] != 0.0 or tv[6] != 0.0
     cache_span[:] = -1.0
     cache_h[:] = 0.0
-    for i in range(n):
-        x[i] = x0[i]
-    for i in range(n_in):
-        given = input_amount[i] > 0.0 and input_dur[i] > 0.0
-        end_time[i] = input_time[i] + input_dur[i] if given else math.inf
+    x[:] = x0
+    for i in range(input_time.shape[0]):  # zero-order inputs end; the others never
+        running = input_amount[i] > 0.0 and input_dur[i] > 0.0
+        end_time[i] = input_time[i] + input_dur[i] if running else math.inf
     end_order = np.argsort(end_time, kind="mergesort")
-
-    o = 0
-    while o < n_obs and (obs_time[o] < t0 or (obs_time[o] == t0 and obs_left[o])):
-        conc[o] = 0.0  # no drug before the start
-        o += 1
-    t_end = obs_time[n_obs - 1] if n_obs > 0 else -math.inf
+    o = open_outputs(t0, obs_time, obs_left, conc, window_start, window_end, levels, in_run, run_start,
+                     time_below, longest_below, peak)
+    t_end = obs_time[-1] if obs_time.shape[0] > 0 else -math.inf
     if stats:
         t_end = max(t_end, window_end)
-        peak[0] = 0.0
-        for m in range(n_lev):
-            time_below[m] = 0.0
-            longest_below[m] = 0.0
-            in_run[m] = window_start < min(t0, window_end) and levels[m] > 0.0
-            run_start[m] = window_start
 
     t = t0
     rate_head = 0.0
     rate_central = 0.0
     running_head = 0
     running_central = 0
-    p = 0
-    while p < n_ch and change_time[p] <= t:
-        p += 1
-    q = 0
-    while q < n_ck and clock_t[q] <= t:
-        q += 1
+    p = np.searchsorted(change_time, t, side="right")  # changes and knots up to t0 are in force
+    q = np.searchsorted(clock_t, t, side="right")
     ji = 0
     je = 0
     status = STATUS_OK
     n_steps = 0
     while True:
-        # Events at t (as in _linear_kernels.walk_linear): input starts, input ends, parameter
-        # changes, clock knots; then the next event time.
-        while ji < n_in and input_time[ji] == t:
-            amount = input_amount[ji]
-            into_head = input_target[ji] == 0
-            if amount > 0.0 and input_dur[ji] > 0.0:
-                if into_head:
-                    rate_head += amount / input_dur[ji]
-                    running_head += 1
-                else:
-                    rate_central += amount / input_dur[ji]
-                    running_central += 1
-            elif amount > 0.0:
-                x[0 if into_head else c] += amount
-            ji += 1
-        while je < n_in and end_time[end_order[je]] == t:
-            ending = end_order[je]
-            if input_target[ending] == 0:
-                running_head -= 1
-                rate_head = 0.0 if running_head == 0 else rate_head - input_amount[ending] / input_dur[ending]
-            else:
-                running_central -= 1
-                rate_central = 0.0 if running_central == 0 else rate_central - input_amount[ending] / input_dur[ending]
-            je += 1
-        while p < n_ch and change_time[p] == t:
-            p += 1
-        while q < n_ck and clock_t[q] == t:
-            q += 1
-        while ji < n_in and input_amount[ji] == 0.0:
-            ji += 1
-        t_next = math.inf
-        if ji < n_in:
-            t_next = input_time[ji]
-        if je < n_in:
-            t_next = min(t_next, end_time[end_order[je]])
-        if p < n_ch:
-            t_next = min(t_next, change_time[p])
-        if q < n_ck:
-            t_next = min(t_next, clock_t[q])
+        # Events at t (inputs, input ends, parameter changes, clock knots), then the next event.
+        ji, je, rate_head, rate_central, running_head, running_central = apply_inputs_linear(
+            t, ji, je, input_time, input_amount, input_dur, input_target, end_time, end_order, c, x,
+            rate_head, rate_central, running_head, running_central,
+        )
+        p = np.searchsorted(change_time, t, side="right")  # parameter changes and clock knots at t
+        q = np.searchsorted(clock_t, t, side="right")
+        ji, t_next = next_event_linear(ji, je, p, q, input_time, input_amount, end_time, end_order, change_time, clock_t)
         if t_end < t:
             break
         te = min(t_next, t_end)
-
-        tau = 0.0
-        slope = 0.0
-        knot = 0.0
-        if n_ck > 0:
-            piece = max(q - 1, 0)
-            tau = clock_tau[piece]
-            slope = clock_slope[piece]
-            knot = clock_t[piece]
-        ka_p = ka[p]
-        k10_p = k10[p]
-        varying = 0.0
-        if slope != 0.0 and drifting:
-            varying = 1.0
-        else:  # constant rates on this segment: apply g once
-            ka_p *= drift(tau, tv[0], tv[1], tv[2], tv[3])
-            k10_p *= drift(tau, tv[4], tv[5], tv[6], tv[7])
-        par = (
-            ktr[p], ka_p, k10_p, k12[p], k21[p], rate_head, rate_central, tau, slope, knot,
-            tv[0], tv[1], tv[2], tv[3], tv[4], tv[5], tv[6], tv[7], varying,
-        )
+        par = segment_parameters(p, q, tv, drifting, clock_t, clock_tau, clock_slope, ktr, ka, k10, k12, k21,
+                                 rate_head, rate_central)
         derivative(t, x, par, n_tr, n_abs, n_per, k[0])
         if not (all_finite(x) and all_finite(k[0])):
             status = STATUS_NOT_FINITE
@@ -554,24 +623,7 @@ def simulate_subject_linear(
         t = te
         if t_next > t_end:
             break
-
-    if status != STATUS_OK:
-        for i in range(o, n_obs):
-            conc[i] = math.nan
-        if stats:
-            peak[0] = math.nan
-            for m in range(n_lev):
-                time_below[m] = math.nan
-                longest_below[m] = math.nan
-    else:
-        # Right values at t_end, the end of the last segment (as in _ode_kernels.simulate_subject).
-        while o < n_obs:
-            conc[o] = x[c] / v[p] * NG_PER_ML_PER_MG_PER_L
-            o += 1
-        if stats:
-            for m in range(n_lev):
-                if in_run[m]:
-                    close_run(m, window_end, run_start, time_below, longest_below)
+    close_outputs(status, o, x[c], v[p], conc, stats, window_end, in_run, run_start, time_below, longest_below, peak)
     return status, n_steps
 
 

@@ -55,13 +55,16 @@ def therapy_factors(table: DoseTable, variation: TimeVariation, clock: TherapyCl
         if F is constant); `scale` holds the factors (g_ka, g_CL) at the start of the steady-state
         train (None without one), as ``run_ode`` computes them.
     """
-    if clock is None:
-        clock = TherapyClock(np.zeros(1), np.zeros(1), np.ones(1))
-    dose_factor = None if variation.f.constant else (lambda t: variation.f(np.maximum(clock(t), 0.0)))
+    clock = TherapyClock(np.zeros(1), np.zeros(1), np.ones(1)) if clock is None else clock
+    dose_factor = None
+    if not variation.f.constant:
+        def dose_factor(t):
+            return variation.f(np.maximum(clock(t), 0.0))  # no negative time on therapy
+
     scale = None
-    if table.steady_state is not None:
-        start = np.maximum(clock(np.array([-table.steady_state.interval])), 0.0)
-        scale = (float(variation.ka(start)[0]), float(variation.cl(start)[0]))
+    if table.steady_state is not None:  # the rates in force when the train started
+        tau = np.maximum(clock(np.array([-table.steady_state.interval])), 0.0)
+        scale = (float(variation.ka(tau)[0]), float(variation.cl(tau)[0]))
     return clock, dose_factor, scale
 
 
@@ -73,14 +76,15 @@ def raise_failures(status: np.ndarray) -> None:
     SimulationError
         With the message of :data:`imapk.engine.ode.STATUS_MESSAGES` for the first failure.
     """
-    failed = np.flatnonzero(status != 0)
-    if failed.size:
-        code = int(status[failed[0]])
-        raise SimulationError(
-            f"the ODE integration failed for {failed.size} of {status.size} subjects (first: subject {failed[0]}): "
-            + STATUS_MESSAGES.get(code, f"status {code}"),
-            key="solver",
-        )
+    if not np.any(status != 0):
+        return
+    first = int(np.argmax(status != 0))
+    code = int(status[first])
+    raise SimulationError(
+        f"the ODE integration failed for {np.count_nonzero(status)} of {status.size} subjects (first: subject {first}): "
+        + STATUS_MESSAGES.get(code, f"status {code}"),
+        key="solver",
+    )
 
 
 def clear_noise(conc: np.ndarray, atol: float, v_min: np.ndarray) -> None:
@@ -124,16 +128,14 @@ def run_ode_linear(
         As for :func:`imapk.engine.exact.run_exact`; any structure of the linear family
         (``parameters.structure``), the one-compartment model included.
     variation
-        Changes of ka, CL and F with time on therapy: ka and k10 = CL/V follow g(tau) continuously,
-        F scales each dose at its scheduled time.
+        How ka, CL and F change with time on therapy tau: ka and k10 = CL/V follow g(tau)
+        continuously, F scales each dose at its scheduled time.
     clock
-        Time on therapy as a function of t (default: running from 0 at t = 0).
-    rtol
-        Relative tolerance.
-    atol
-        Absolute tolerance on the amount in every compartment. [mg]
+        The therapy clock tau(t) (default: tau = t, running from 0 at the first dose).
+    rtol, atol
+        Relative tolerance, and absolute tolerance on the amount in every compartment [mg].
     max_steps
-        Step limit per subject.
+        Integration steps (accepted and rejected) allowed per subject.
     dose_target, central_duration
         Per scheduled dose, the head of the chain or the central compartment, and the duration of
         a central input [h] (see :func:`imapk.engine.linear.prepare_linear_inputs`).
