@@ -356,7 +356,9 @@ def test_missing_model(tmp_path):
 
 def test_unknown_top_level_key(tmp_path):
     message = error_of(tmp_path, MINIMAL + "[outputs]\ndense = true\n", ScenarioError)
-    assert message == "outputs: unknown key (expected one of: model, output, population, scenario, schedule, solver, verdict)"
+    assert message == (
+        "outputs: unknown key (expected one of: interactions, model, output, population, scenario, schedule, solver, verdict)"
+    )
 
 
 def test_unknown_key_inside_a_hold(tmp_path):
