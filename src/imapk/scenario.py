@@ -9,11 +9,16 @@ Keys (quantities are strings with a unit; keys whose name carries the unit take 
 clinical days are whole numbers, day 1 being the first day of therapy)::
 
     [scenario]            title (required, string); description (string); seed (integer >= 0)
-    [model]               parameter_set (string: a shipped model, "inline", or "all"; or an array of
-                          shipped names: the result then has a `model` dimension)
+    [model]               parameter_set (string: a shipped model, "inline", or "all": the published
+                          models without their variants; or an array of shipped names: the result
+                          then has a `model` dimension); occasion_timing ("fit", "midway" or
+                          "sampling_day", default "fit": when occasion effects start)
     [model.parameters]    cl (clearance), v (volume), ka (rate constant) or d1 (time), f (number),
-                          tlag (time): inline values, or overrides of the parameter set
-    [[model.changes]]     from_day (clinical day) or at (time); then any of cl, v, ka, f
+                          tlag (time), q (clearance) with vp (volume), ktr (rate constant) with
+                          n_transit (integer): inline values, or overrides of the parameter set
+    [[model.changes]]     from_day (clinical day) or at (time); then any of cl, v, ka, f, q, vp, ktr
+    [[interactions]]      drug (a shipped interaction, imapk.interactions) or cl_factor (number > 0);
+                          start_day (clinical day); days (integer >= 1, default: to the end); label
     [model.time_varying]  ka, cl, f: tables {amplitude (number), decay_half_life (time), emax (number),
                           t50 (time)}: factor 1 + amplitude 2^(-tau/decay_half_life) + emax tau/(t50 + tau)
                           of time on therapy tau; replaces the model's own factor for that parameter
@@ -51,7 +56,8 @@ clinical days are whole numbers, day 1 being the first day of therapy)::
                           (low, high), "categorical"
                           (p = {level = probability, ...})}
 
-Keys added to the original contract: ``[population] quantification_limit``. Checks made here rather than at run time: the evaluation
+Keys added to the original contract: ``[population] quantification_limit``, ``[model] occasion_timing``,
+``[[interactions]]``, inline ``q``, ``vp``, ``ktr``, ``n_transit``. Checks made here rather than at run time: the evaluation
 window must lie inside the schedule, two parameter changes may not fall at the same time, and the dense
 grid may not exceed :data:`MAX_DENSE_POINTS` points.
 """
