@@ -200,16 +200,11 @@ def flush_chain(x, n_chain, rate_head, threshold):
 @jit
 def stage_state(s, h, x, k, out):
     """out = x + h sum_{j<s} A[s, j] k[j]: the state at which stage s is evaluated (s = 12: the new state)."""
-    n = x.shape[0]
-    for i in range(n):
-        out[i] = 0.0
-    for j in range(s):
-        a = DOP853_A[s, j]
-        if a != 0.0:
-            for i in range(n):
-                out[i] += a * k[j, i]
-    for i in range(n):
-        out[i] = x[i] + h * out[i]
+    for i in range(x.shape[0]):
+        acc = 0.0
+        for j in range(s):
+            acc += DOP853_A[s, j] * k[j, i]
+        out[i] = x[i] + h * acc
 
 
 @jit
