@@ -167,10 +167,10 @@ def test_ode_linear_troughs(benchmark, quick, scipy_reference, case, n_subjects)
         info["scaled_error_vs_exact"] = error
     lsoda_rate, lsoda_troughs = scipy_reference[case, "LSODA"]
     dop853_rate, dop853_troughs = scipy_reference[case, "DOP853"]
-    m, days = lsoda_troughs.shape
-    subsample = trough[:m, :days]
+    m = min(n_subjects, lsoda_troughs.shape[0])  # the subjects both ran
+    days = lsoda_troughs.shape[1]
     for reference in (lsoda_troughs, dop853_troughs):  # same problem: agreement at the tolerances
-        np.testing.assert_allclose(subsample[:, 1:], reference[:, 1:], rtol=1e-5)
+        np.testing.assert_allclose(trough[:m, 1:days], reference[:m, 1:], rtol=1e-5)
     info.update(scipy_subject_doses_per_second=lsoda_rate, scipy_dop853_subject_doses_per_second=dop853_rate)
     stats = getattr(benchmark, "stats", None)
     if stats is not None:
