@@ -55,6 +55,15 @@ a few thousandths of atol, against the integration's own error of order atol + r
 Threshold statistics and the peak come from the dense output of the central amount as in
 ``_ode_kernels.step_statistics`` (the same function), accurate to the integration tolerance.
 
+Work and accuracy. Eechoute 2012's structure (five transit compartments at 15.8/h, two
+compartments) at rtol = atol = 1e-8 takes about 58 steps per daily dose (124 without emptying the
+chain; scipy's DOP853 takes about 92 on the same system), most of them in the first hours, where
+the transit pulse moves hundreds of mg at rate 15.8/h. Against the exact path, the central
+concentrations stay within 2.5 (atol 1000 / V + rtol |C|) from rtol 1e-6 to 1e-10
+(``tests/test_ode_linear.py``). On the one-compartment layout with first-order input the kernel does
+the one-compartment kernel's operations in the same order: the same bits while the depot is not
+emptied.
+
 Subjects are independent: `simulate_population_ode_linear` runs blocks of them on several
 threads when called from the main thread (as ``_ode_kernels.simulate_population_ode``), with the
 same results. Every kernel also runs as plain Python (see ``_numba.load_uncompiled``).
