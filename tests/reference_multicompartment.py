@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal, getcontext, localcontext
-from typing import Callable, Iterable, Mapping, NamedTuple, Sequence
+from typing import Mapping, NamedTuple
 
 import numpy as np
 import scipy.integrate

@@ -36,7 +36,6 @@ import scipy.optimize
 from imapk.clock import therapy_clock
 from imapk.engine import _ode_kernels as ode_kernels
 from imapk.engine import _ode_linear_kernels as kernels
-from imapk.engine import ode_linear
 from imapk.engine._numba import load_uncompiled
 from imapk.engine.linear import CENTRAL, HEAD, prepare_linear_inputs, run_linear
 from imapk.engine.ode import run_ode

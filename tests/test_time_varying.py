@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 import reference_multicompartment as refm
-from scipy.integrate import solve_ivp
 
 import imapk
 from imapk.clock import therapy_clock

@@ -386,7 +386,6 @@ def with_interactions(parameters, periods):
     bounds = {float(b) for start, end, _ in periods for b in (start, end) if math.isfinite(float(b))}
     times = sorted(set(own) | bounds)
     segments = parameters.segments("cl")  # (n, len(own) + 1)
-    n = parameters.n_subjects
     values = dict(parameters.values)  # before the first boundary no period is in force (starts are finite)
     change_values = []
     previous = values["cl"]

@@ -228,6 +228,34 @@ def rate_of_change(i, t, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k):
 
 
 @jit
+def newton_in_bracket(x, f, df, lo, hi, decreasing):
+    """One step of Newton's method kept inside the bracket (lo, hi) of a sign change.
+
+    `f` and `df` are the function and its derivative at x; `decreasing` says the function is
+    positive before its zero. The bracket shrinks to the side of x that keeps the sign change; a
+    Newton step that leaves it is replaced by bisection. Returns ``(done, x, lo, hi)``: done when
+    f(x) = 0, when the Newton step is a few ulps of x (then x), or when the bracket is (then its
+    midpoint).
+    """
+    if f == 0.0:
+        return True, x, lo, hi
+    if (f > 0.0) == decreasing:
+        lo = x
+    else:
+        hi = x
+    if hi - lo <= 4e-16 * max(1.0, abs(hi)):
+        return True, 0.5 * (lo + hi), lo, hi
+    if df != 0.0:
+        step = f / df
+        if abs(step) <= 4e-16 * max(1.0, abs(x)):
+            return True, x, lo, hi
+        candidate = x - step
+        if lo < candidate < hi:
+            return False, candidate, lo, hi
+    return False, 0.5 * (lo + hi), lo, hi
+
+
+@jit
 def root_on_segment(i, lo, hi, level, find_peak, rising, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v):
     """Zero in (lo, hi) of a function that changes sign once there, by safeguarded Newton.
 
@@ -252,23 +280,9 @@ def root_on_segment(i, lo, hi, level, find_peak, rising, seg_t, seg_ad, seg_ac, 
         else:
             f = ac * scale - level
             df = y * scale
-        if f == 0.0:
+        done, x, lo, hi = newton_in_bracket(x, f, df, lo, hi, decreasing)
+        if done:
             return x
-        if (f > 0.0) == decreasing:
-            lo = x
-        else:
-            hi = x
-        if hi - lo <= 4e-16 * max(1.0, abs(hi)):
-            break
-        if df != 0.0:
-            step = f / df
-            if abs(step) <= 4e-16 * max(1.0, abs(x)):
-                return x
-            candidate = x - step
-            if lo < candidate < hi:
-                x = candidate
-                continue
-        x = 0.5 * (lo + hi)
     return 0.5 * (lo + hi)
 
 

@@ -55,7 +55,7 @@ import math
 
 import numpy as np
 
-from ._exact_kernels import close_run, update_run
+from ._exact_kernels import close_run, newton_in_bracket, update_run
 from ._numba import jit
 
 #: Concentration per amount over volume: mg/L -> ng/mL.
@@ -100,6 +100,20 @@ def fill_matrix(n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, m_aug):
         m_aug[c + 1, c + 1] = -k21
     m_aug[head, n] = 1.0
     m_aug[c, n + 1] = 1.0
+
+
+@jit
+def square(a, work, size):
+    """a[:size, :size] <- a[:size, :size]^2, through `work`."""
+    for i in range(size):
+        for j in range(size):
+            acc = 0.0
+            for l in range(size):
+                acc += a[i, l] * a[l, j]
+            work[i, j] = acc
+    for i in range(size):
+        for j in range(size):
+            a[i, j] = work[i, j]
 
 
 @jit
@@ -149,15 +163,7 @@ def expm_nonnegative(m_mat, dt, out, term, work, size=-1):
         for j in range(size):
             out[i, j] *= scale
     for _ in range(squarings):
-        for i in range(size):
-            for j in range(size):
-                acc = 0.0
-                for l in range(size):
-                    acc += out[i, l] * out[l, j]
-                work[i, j] = acc
-        for i in range(size):
-            for j in range(size):
-                out[i, j] = work[i, j]
+        square(out, work, size)
 
 
 @jit
@@ -271,15 +277,7 @@ def steady_state_linear(amount, tau, lag, dur, target, n_tr, n_abs, n_per, ktr, 
             x_out[i] += tmp[i]
         if negligible:
             return True
-        for i in range(n):
-            for j in range(n):
-                acc = 0.0
-                for l in range(n):
-                    acc += power[i, l] * power[l, j]
-                work[i, j] = acc
-        for i in range(n):
-            for j in range(n):
-                power[i, j] = work[i, j]
+        square(power, work, n)
     return False
 
 
@@ -488,23 +486,9 @@ def root_linear(t_base, x_base, rate_head, rate_central, lo, hi, level, find_pea
         else:
             f = x[c] * scale - level
             df = y * scale
-        if f == 0.0:
+        done, t, lo, hi = newton_in_bracket(t, f, df, lo, hi, decreasing)
+        if done:
             return t
-        if (f > 0.0) == decreasing:
-            lo = t
-        else:
-            hi = t
-        if hi - lo <= 4e-16 * max(1.0, abs(hi)):
-            break
-        if df != 0.0:
-            step = f / df
-            if abs(step) <= 4e-16 * max(1.0, abs(t)):
-                return t
-            candidate = t - step
-            if lo < candidate < hi:
-                t = candidate
-                continue
-        t = 0.5 * (lo + hi)
     return 0.5 * (lo + hi)
 
 

@@ -393,7 +393,6 @@ def integrate_segment_linear(
         The step size proposed after the first accepted step (0 if none), the next observation
         index, the number of steps attempted and the status code.
     """
-    n = x.shape[0]
     c = n_tr + n_abs
     last = max(o, np.searchsorted(obs_time, ts, side="right"))  # right values at ts (and stragglers)
     conc[o:last] = x[c] / v * NG_PER_ML_PER_MG_PER_L

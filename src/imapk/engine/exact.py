@@ -251,17 +251,23 @@ def _fast_troughs(table: DoseTable, parameters: ParameterTable) -> np.ndarray | 
     tlag = np.ascontiguousarray(parameters.values["tlag"], dtype=float)
     d1 = np.ascontiguousarray(parameters.segments("d1")[:, 0])
     interval = np.asarray(table.interval, dtype=float)
-    from ._numba import parallel_threads, run_blocks
-
     segments = {name: np.ascontiguousarray(parameters.segments(name)) for name in ("cl", "v", "ka", "f")}
     n = tlag.size
-    out = np.empty((n, table.time.size))
     args = (
         table.time, np.asarray(table.given, dtype=float), interval, change_dose,
         segments["cl"], segments["v"], segments["ka"], segments["f"], d1, tlag,
     )
-    threads = min(parallel_threads(), n) if n * table.time.size >= MIN_PARALLEL_WORK else 1
-    bad = run_blocks(lambda lo, hi: kernels.troughs_regular(*args, lo, hi, out), n, threads)
+    return run_trough_kernel(kernels.troughs_regular, args, n, table.time.size)
+
+
+def run_trough_kernel(kernel, args: tuple, n: int, n_doses: int) -> np.ndarray:
+    """Troughs (n, n_doses) from a fast-path kernel ``kernel(*args, first, last, out)`` run over
+    blocks of subjects (on threads for large work), which returns its count of non-finite values."""
+    from ._numba import parallel_threads, run_blocks
+
+    out = np.empty((n, n_doses))
+    threads = min(parallel_threads(), n) if n * n_doses >= MIN_PARALLEL_WORK else 1
+    bad = run_blocks(lambda lo, hi: kernel(*args, lo, hi, out), n, threads)
     if sum(bad):
         raise SimulationError("the simulation produced non-finite concentrations; check the parameters")
     return out

@@ -18,7 +18,7 @@ from ..errors import SimulationError
 from ..params import ParameterTable
 from ..schedule import DoseTable
 from . import _linear_kernels as kernels
-from .exact import MIN_PARALLEL_WORK, ExactResult, _pre_start_doses
+from .exact import MIN_PARALLEL_WORK, ExactResult, _pre_start_doses, fast_path_applies, run_trough_kernel
 
 __all__ = ["LinearInputs", "prepare_linear_inputs", "run_linear", "rate_constants", "HEAD", "CENTRAL"]
 
@@ -195,28 +195,19 @@ def finish_linear(inputs: LinearInputs, conc_sorted, time_below, longest_below, 
 
 def _fast_troughs(table: DoseTable, parameters: ParameterTable) -> np.ndarray | None:
     """Troughs by the fast path when it applies (as :func:`imapk.engine.exact._fast_troughs`), else None."""
-    from .exact import fast_path_applies
-
     change_dose = fast_path_applies(table, parameters)
     if change_dose is None:
         return None
-    from ._numba import parallel_threads, run_blocks
 
     rates = {name: np.ascontiguousarray(value) for name, value in rate_constants(parameters).items()}
     f = np.ascontiguousarray(parameters.segments("f"))
     tlag = np.ascontiguousarray(parameters.values["tlag"], dtype=float)
     d1 = np.ascontiguousarray(parameters.segments("d1")[:, 0])
-    n = tlag.size
-    out = np.empty((n, table.time.size))
     args = (
         table.time, np.asarray(table.given, dtype=float), np.asarray(table.interval, dtype=float), change_dose,
         *parameters.structure, rates["ktr"], rates["ka"], rates["k10"], rates["k12"], rates["k21"], rates["v"], f, d1, tlag,
     )
-    threads = min(parallel_threads(), n) if n * table.time.size >= MIN_PARALLEL_WORK else 1
-    bad = run_blocks(lambda lo, hi: kernels.troughs_regular_linear(*args, lo, hi, out), n, threads)
-    if sum(bad):
-        raise SimulationError("the simulation produced non-finite concentrations; check the parameters")
-    return out
+    return run_trough_kernel(kernels.troughs_regular_linear, args, tlag.size, table.time.size)
 
 
 def run_linear(

@@ -15,95 +15,15 @@ from __future__ import annotations
 import numpy as np
 
 from ..clock import TherapyClock
-from ..errors import SimulationError
 from ..models.base import TimeVariation
 from ..params import ParameterTable
 from ..schedule import DoseTable
 from . import _ode_linear_kernels as kernels
 from .exact import ExactResult
 from .linear import finish_linear, prepare_linear_inputs
-from .ode import DEFAULT_ATOL, DEFAULT_MAX_STEPS, DEFAULT_RTOL, STATUS_MESSAGES
+from .ode import DEFAULT_ATOL, DEFAULT_MAX_STEPS, DEFAULT_RTOL, check_settings, clear_noise, raise_failures, therapy_factors
 
-__all__ = ["run_ode_linear", "check_settings", "therapy_factors", "raise_failures", "clear_noise"]
-
-#: Negative concentrations within this many atol / V of zero are integration noise (set to 0).
-NOISE_ATOLS = 10.0
-
-
-def check_settings(rtol: float, atol: float, max_steps: int) -> None:
-    """Refuse tolerances outside (0, 1) x (0, inf) and a step limit below 1.
-
-    Raises
-    ------
-    SimulationError
-        Naming the setting, its value and the accepted range (the messages of ``run_ode``).
-    """
-    if not (0.0 < rtol < 1.0) or not (atol > 0.0):
-        raise SimulationError("tolerances out of range", key="rtol/atol", got=(rtol, atol),
-                              expected="0 < rtol < 1 and atol > 0 mg")
-    if max_steps < 1:
-        raise SimulationError("`max_steps` must be at least 1", key="max_steps", got=max_steps)
-
-
-def therapy_factors(table: DoseTable, variation: TimeVariation, clock: TherapyClock | None):
-    """The clock (default: running from 0 at t = 0), the dose factor F(tau) and the steady-state rate factors.
-
-    Returns
-    -------
-    (clock, dose_factor, scale)
-        `dose_factor` maps scheduled dose times [h] to the relative F at the clock's reading (None
-        if F is constant); `scale` holds the factors (g_ka, g_CL) at the start of the steady-state
-        train (None without one), as ``run_ode`` computes them.
-    """
-    clock = TherapyClock(np.zeros(1), np.zeros(1), np.ones(1)) if clock is None else clock
-    dose_factor = None
-    if not variation.f.constant:
-        def dose_factor(t):
-            return variation.f(np.maximum(clock(t), 0.0))  # no negative time on therapy
-
-    scale = None
-    if table.steady_state is not None:  # the rates in force when the train started
-        tau = np.maximum(clock(np.array([-table.steady_state.interval])), 0.0)
-        scale = (float(variation.ka(tau)[0]), float(variation.cl(tau)[0]))
-    return clock, dose_factor, scale
-
-
-def raise_failures(status: np.ndarray) -> None:
-    """Raise if any subject's integration failed, naming the count, the first subject and the cause.
-
-    Raises
-    ------
-    SimulationError
-        With the message of :data:`imapk.engine.ode.STATUS_MESSAGES` for the first failure.
-    """
-    if not np.any(status != 0):
-        return
-    first = int(np.argmax(status != 0))
-    code = int(status[first])
-    raise SimulationError(
-        f"the ODE integration failed for {np.count_nonzero(status)} of {status.size} subjects (first: subject {first}): "
-        + STATUS_MESSAGES.get(code, f"status {code}"),
-        key="solver",
-    )
-
-
-def clear_noise(conc: np.ndarray, atol: float, v_min: np.ndarray) -> None:
-    """Set integration noise below zero to 0 in place; refuse larger negative concentrations.
-
-    The integrator is accurate to atol, not sign-preserving: where the drug is gone (a long hold)
-    it can return -1e-320 ng/mL. Values within :data:`NOISE_ATOLS` times atol / V of zero are
-    noise (V the smallest central volume of each subject [L]; atol in mg).
-
-    Raises
-    ------
-    SimulationError
-        If a concentration lies further below zero: a failure, not noise.
-    """
-    tolerance = NOISE_ATOLS * float(atol) / v_min * 1000.0  # ng/mL per subject
-    if np.any(conc < -tolerance[:, None]):
-        raise SimulationError("the ODE integration gave negative concentrations beyond its tolerance", key="solver")
-    np.maximum(conc, 0.0, out=conc)
-
+__all__ = ["run_ode_linear"]
 
 def run_ode_linear(
     table: DoseTable,
