@@ -90,6 +90,9 @@ def is_exact(bench: dict) -> bool:
 DETAILS = {
     "subject_doses_per_second": "subject-doses/s",
     "ratio_vs_scipy": "ratio vs scipy",
+    "ratio_vs_scipy_dop853": "ratio vs scipy DOP853",
+    "ratio_vs_one_compartment": "time / one-compartment time",
+    "steps_per_dose": "steps per dose",
     "scaled_error_vs_exact": "scaled error vs exact",
     "child_sweep_seconds": "sweep in a fresh process [s]",
     "peak_rss_bytes": "peak RSS [bytes]",
@@ -107,7 +110,8 @@ def render_other(data: dict) -> list[str]:
     if not others:
         return []
     lines = [
-        "## ODE path, sweeps and start-up (`test_bench_ode.py`, `test_bench_sweep.py`, `test_bench_startup.py`)",
+        "## Multi-compartment models, ODE path, sweeps and start-up (`test_bench_linear.py`, `test_bench_ode.py`, "
+        "`test_bench_ode_linear.py`, `test_bench_sweep.py`, `test_bench_startup.py`)",
         "",
         "| benchmark | N | median time | details |",
         "| --- | ---: | ---: | --- |",
@@ -197,7 +201,7 @@ def render_population(data: dict) -> list[str]:
         "`simulate` for the troughs of 365 daily 400 mg doses; all three steps are inside the timed call. "
         "`widmer2006_covariates`: first-order absorption, CL on weight/age/sex/disease (GIST), V on sex. "
         "`schmidli2005`: zero-order input (1.5 h), CL and V on weight/haemoglobin/WBC, CL and V step "
-        "change on day 29 (t = 672 h).",
+        "change at the start of day 2 (t = 24 h; occasion timing \"fit\").",
         "",
     ]
     if runs:
