@@ -190,8 +190,9 @@ def prepare_inputs(
     )
 
 
-def finish(inputs: KernelInputs, conc_sorted: np.ndarray, time_below, longest_below, peak) -> ExactResult:
-    """Put the observations back in their original order and split troughs from the dense grid."""
+def finish(inputs, conc_sorted: np.ndarray, time_below, longest_below, peak) -> ExactResult:
+    """Put the observations back in their original order and split troughs from the dense grid
+    (`inputs`: the :class:`KernelInputs` or :class:`~imapk.engine.linear.LinearInputs` of the run)."""
     conc = np.empty_like(conc_sorted)
     conc[:, inputs.order] = conc_sorted
     if not np.all(np.isfinite(conc)):

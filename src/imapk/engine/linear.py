@@ -18,7 +18,7 @@ from ..errors import SimulationError
 from ..params import ParameterTable
 from ..schedule import DoseTable
 from . import _linear_kernels as kernels
-from .exact import MIN_PARALLEL_WORK, ExactResult, _pre_start_doses, fast_path_applies, run_trough_kernel
+from .exact import MIN_PARALLEL_WORK, ExactResult, _pre_start_doses, fast_path_applies, finish, run_trough_kernel
 
 __all__ = ["LinearInputs", "prepare_linear_inputs", "run_linear", "rate_constants", "HEAD", "CENTRAL"]
 
@@ -181,18 +181,6 @@ def prepare_linear_inputs(
     )
 
 
-def finish_linear(inputs: LinearInputs, conc_sorted, time_below, longest_below, peak) -> ExactResult:
-    """Put the observations back in their original order and split troughs from the dense grid."""
-    conc = np.empty_like(conc_sorted)
-    conc[:, inputs.order] = conc_sorted
-    if not np.all(np.isfinite(conc)):
-        raise SimulationError("the simulation produced non-finite concentrations; check the parameters")
-    return ExactResult(
-        trough=conc[:, : inputs.n_troughs], concentration=conc[:, inputs.n_troughs :],
-        time_below=time_below, longest_below=longest_below, peak=peak,
-    )
-
-
 def _fast_troughs(table: DoseTable, parameters: ParameterTable) -> np.ndarray | None:
     """Troughs by the fast path when it applies (as :func:`imapk.engine.exact._fast_troughs`), else None."""
     change_dose = fast_path_applies(table, parameters)
@@ -255,4 +243,4 @@ def run_linear(
 
     work = n * (x.input_time.shape[1] * (1 + x.levels.size) + x.obs_time.size)
     run_blocks(block, n, min(parallel_threads(), n) if work >= MIN_PARALLEL_WORK else 1)
-    return finish_linear(x, conc, time_below, longest_below, peak)
+    return finish(x, conc, time_below, longest_below, peak)

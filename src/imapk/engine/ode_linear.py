@@ -19,8 +19,8 @@ from ..models.base import TimeVariation
 from ..params import ParameterTable
 from ..schedule import DoseTable
 from . import _ode_linear_kernels as kernels
-from .exact import ExactResult
-from .linear import finish_linear, prepare_linear_inputs
+from .exact import ExactResult, finish
+from .linear import prepare_linear_inputs
 from .ode import DEFAULT_ATOL, DEFAULT_MAX_STEPS, DEFAULT_RTOL, check_settings, clear_noise, raise_failures, therapy_factors
 
 __all__ = ["run_ode_linear"]
@@ -107,4 +107,4 @@ def run_ode_linear(
     )
     raise_failures(status)
     clear_noise(conc, atol, r["v"].min(axis=1))
-    return finish_linear(x, conc, time_below, longest_below, peak)
+    return finish(x, conc, time_below, longest_below, peak)

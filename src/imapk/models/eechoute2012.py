@@ -1,10 +1,10 @@
 """Eechoute 2012: GIST, long-term prospective study; two compartments, a transit absorption chain,
 and exposure that falls over the first months.
 
-Eechoute K, Fransson MN, Reyners AK, de Jong FA, Sparreboom A, van der Graaf WT, Friberg LE,
-Schiavon G, Wiemer EA, Verweij J, Loos WJ, Mathijssen RH, De Giorgi U. A long-term prospective
-population pharmacokinetic study on imatinib plasma concentrations in GIST patients. Clin Cancer
-Res 2012;18(20):5780-5787. doi:10.1158/1078-0432.CCR-12-0490
+Eechoute K, Fransson MN, Reyners AKL, de Jong FA, Sparreboom A, van der Graaf WTA, ..., de Giorgi U.
+A long-term prospective population pharmacokinetic study on imatinib plasma concentrations in GIST
+patients. Clin Cancer Res 2012;18(20):5780-5787. doi:10.1158/1078-0432.CCR-12-0490 (authors as the
+university repository lists them; the middle ones were not read)
 
 Published structure and values (C2, Yang 2025 Table 1 as transcribed by nlmixr2lib,
 ``Eechoute_2012_imatinib.R``): two compartments, and an absorption chain "T5": the dose enters a
@@ -63,7 +63,8 @@ MODELS = (
         name="eechoute2012",
         title="Eechoute 2012: GIST, 2-cmt with a 5-compartment transit chain, time-dependent ka and relative F (ODE path)",
         citation=(
-            "Eechoute K, Fransson MN, Reyners AK, et al. A long-term prospective population pharmacokinetic study "
+            "Eechoute K, Fransson MN, Reyners AKL, de Jong FA, Sparreboom A, van der Graaf WTA, et al. (last author "
+            "de Giorgi U). A long-term prospective population pharmacokinetic study "
             "on imatinib plasma concentrations in GIST patients. Clin Cancer Res 2012;18(20):5780-5787. "
             f"doi:10.1158/1078-0432.CCR-12-0490. Parameters as tabulated in {YANG_2025}"
         ),
@@ -88,6 +89,11 @@ MODELS = (
             f=TimeFactor(amplitude=0.482, rate=DECAY_PER_HOUR),
         ),
         confidence={
+            "citation": (
+                "title, journal, volume, pages, DOI and the first six and last authors: C1, Erasmus University "
+                "repository record (repub.eur.nl/pub/64602) and Uppsala DiVA record; the middle authors are not "
+                "listed there"
+            ),
             "cl": "9.12 L/h, liver metastases -3.8 % per 100 cm^3: C2 (0.000381 x 100 = 3.8 %, consistent with C1)",
             "v": "Vc 128 L: C2",
             "q": "24.9 L/h: C2",
