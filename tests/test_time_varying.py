@@ -12,7 +12,7 @@ from imapk.clock import therapy_clock
 from imapk.models import get_model
 from imapk.models.base import TimeFactor, TimeVariation
 from imapk.params import PKParams
-from imapk.schedule import Hold, LadderStep, Phase, Schedule
+from imapk.schedule import Hold, LadderStep, Phase, Schedule, SteadyState
 
 CASE = Schedule(
     phases=(Phase(dose=400, days=365),),
@@ -169,3 +169,16 @@ def test_ode__clock_choice_matters_after_restart():
 def test_ode__failed_integration_is_an_error():
     with pytest.raises(imapk.SimulationError, match="step limit `max_steps`"):
         imapk.simulate(CASE, WIDMER, method="ode", max_steps=5)
+
+
+def test_steady_state_start__time_on_therapy_from_the_schedule():
+    """`SteadyState(time_on_therapy=...)` is used by `simulate` when no `time_on_therapy_at_start` is given
+    (before, only the scenario reader passed it on): same troughs as the explicit argument, and
+    different from a start long after every transient (F still 1.32 at 30 days with Eechoute's F(tau))."""
+    variation = TimeVariation(f=TimeFactor(amplitude=0.482, rate=0.0256 / 24.0))
+    stated = Schedule(phases=(Phase(dose=400, days=3),), steady_state=SteadyState(400, 24.0, time_on_therapy=720.0))
+    implicit = imapk.simulate(stated, WIDMER, variation=variation).trough.values
+    explicit = imapk.simulate(stated, WIDMER, variation=variation, time_on_therapy_at_start=720.0).trough.values
+    np.testing.assert_array_equal(implicit, explicit)
+    late = Schedule(phases=(Phase(dose=400, days=3),), steady_state=SteadyState(400, 24.0))
+    assert imapk.simulate(late, WIDMER, variation=variation).trough.values[0, 0] < 0.9 * implicit[0, 0]

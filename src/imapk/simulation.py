@@ -96,8 +96,9 @@ def simulate(
     therapy_clock
         What a hold does to the time-on-therapy clock: ``"running"``, ``"paused"`` or ``"reset"``.
     time_on_therapy_at_start
-        Time on therapy at t = 0 [h]. None: 0 for a schedule that starts therapy, and long enough
-        for every transient to be over for a steady-state start.
+        Time on therapy at t = 0 [h]. None: 0 for a schedule that starts therapy; for a
+        steady-state start the schedule's ``SteadyState.time_on_therapy``, or long enough for
+        every transient to be over if that is None too.
     rtol, atol, max_steps
         Tolerances of the ODE path (atol on amounts, mg) and its step limit per subject; the
         defaults are :data:`imapk.engine.ode.DEFAULT_RTOL` etc. Not used by the exact path.
@@ -160,7 +161,11 @@ def simulate(
     from .clock import therapy_clock as make_clock
 
     if time_on_therapy_at_start is None:
-        start = 0.0 if table.steady_state is None else LONG_TIME_ON_THERAPY
+        ss = table.steady_state
+        if ss is None:
+            start = 0.0
+        else:  # the schedule's own statement, else long enough for every transient to be over
+            start = LONG_TIME_ON_THERAPY if ss.time_on_therapy is None else float(ss.time_on_therapy)
     else:
         start = float(time_on_therapy_at_start)
     clock = make_clock(table, therapy_clock, start)
