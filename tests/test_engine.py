@@ -651,7 +651,7 @@ def test_thresholds__window_inside_hold_is_all_below():
 
 
 def test_thresholds__ceiling_through_simulate():
-    tox = Threshold("tox", 1500.0, "ceiling")
+    tox = Threshold("tox", 1500.0, "concentration_ceiling")
     gist = Threshold("gist", 1100.0, "target")
     window = (0.0, 70 * 24.0)
     ds = simulate(THRESHOLD_SCHEDULE, WIDMER, thresholds=[tox, gist], window=window)

@@ -155,7 +155,10 @@ def test_verdict_kinds__recovery_is_for_targets_only():
 def test_verdict_kinds__old_spellings():
     # 'target' is the trough target; 'ceiling' keeps its old meaning, the concentration ceiling.
     assert Threshold("a", 1.0, "target").kind == "trough_target"
-    assert Threshold("b", 1.0, "ceiling").kind == "concentration_ceiling"
+    from imapk.thresholds import ThresholdKindWarning
+
+    with pytest.warns(ThresholdKindWarning, match="threshold b: kind 'ceiling' is deprecated"):
+        assert Threshold("b", 1.0, "ceiling").kind == "concentration_ceiling"
     from imapk.thresholds import CEILING, TARGET
 
     assert (TARGET, CEILING) == ("trough_target", "concentration_ceiling")

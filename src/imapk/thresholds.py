@@ -114,8 +114,8 @@ class Threshold:
 
     Examples
     --------
-    >>> Threshold("tox", 3000.0, "ceiling").kind
-    'concentration_ceiling'
+    >>> Threshold("tox", 3000.0, "concentration_ceiling").is_ceiling
+    True
     >>> THRESHOLDS["toxicity_alarm"].requirement
     'trough < 3000 ng/mL'
     """
@@ -126,6 +126,15 @@ class Threshold:
     reference: str = ""
 
     def __post_init__(self) -> None:
+        if self.kind == "ceiling":
+            import warnings
+
+            warnings.warn(
+                f"threshold {self.name}: kind 'ceiling' is deprecated and read as 'concentration_ceiling' (its old "
+                "meaning); " + CEILING_ADVICE.replace("write kind = ", "pass kind = "),
+                ThresholdKindWarning,
+                stacklevel=3,
+            )
         object.__setattr__(self, "kind", threshold_kind(self.kind))
         if not (isinstance(self.value, (int, float)) and math.isfinite(self.value) and self.value > 0):
             raise ScenarioError("threshold must be a positive concentration", key="value", got=self.value)
