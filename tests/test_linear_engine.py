@@ -430,3 +430,34 @@ def test_random_two_compartment__troughs_and_curve_equal_superposition(seed):
     assert_close(result.concentration[0], two_cmt_reference(params, table, grid))
     assert_close(result.trough[0], two_cmt_reference(params, table, table.time))
     assert_close(run_exact(table, table_of(params)).trough[0], result.trough[0], rtol=1e-12)  # fast path
+
+
+# --- 8. the peripheral amount ------------------------------------------------------------------------------
+
+
+def test_peripheral_amount__exact_and_ode_paths_against_solve_ivp():
+    """The drug in the peripheral compartment at the dense times [mg], against the reference's state
+    (solve_ivp at rtol 1e-12): 1e-10 on the exact path as above; the ODE path at rtol = atol = 1e-10 to
+    its scaled tolerance (|y - ref| / (atol + rtol |ref|) < 10, amounts in mg)."""
+    from imapk.engine.ode_linear import run_ode_linear
+
+    params = PKParams(**EECHOUTE)
+    table = Schedule(phases=(Phase(dose=400, days=5),), holds=(Hold(start_day=3, days=1),)).lower()
+    grid = np.arange(0.5, table.end, 3.3)
+    events = [refm.Dose(float(s), float(a)) for s, a in zip(table.time, table.given)]
+    _, states = refm.linear_ode_reference(grid, events, rates_of(params), params.n_transit, return_states=True)
+    expected = states[:, -1]
+    exact = linear.run_linear(table, table_of(params), times=grid, observe="peripheral").concentration[0]
+    assert_close(exact, expected)
+    ode = run_ode_linear(table, table_of(params), times=grid, observe="peripheral", rtol=1e-10, atol=1e-10)
+    assert np.max(np.abs(ode.concentration[0] - expected) / (1e-10 + 1e-10 * np.abs(expected))) < 10
+
+
+def test_peripheral_amount__refused_without_the_compartment_or_with_levels():
+    table = Schedule(phases=(Phase(dose=400, days=2),)).lower()
+    with pytest.raises(SimulationError, match="no peripheral compartment"):
+        linear.run_linear(table, table_of(PKParams(cl=9.0, v=100.0, ka=1.0, ktr=2.0, n_transit=2)), times=np.array([1.0]),
+                          observe="peripheral")
+    with pytest.raises(SimulationError, match="judge concentrations"):
+        linear.run_linear(table, table_of(PKParams(**EECHOUTE)), times=np.array([1.0]), levels=np.array([1.0]),
+                          observe="peripheral")

@@ -114,3 +114,17 @@ def test_inline_incomplete_structure_is_refused():
         parse_scenario(BASE.format(model="inline", model_extra=(
             "[model.parameters]\ncl = \"9.12 L/h\"\nv = \"128 L\"\nq = \"24.9 L/h\"\nka = \"0.699 1/h\""
         ), extra="", population_extra=""))
+
+
+def test_peripheral_amount__reported_on_the_dense_grid_and_refused_without_the_compartment():
+    text = BASE.format(model="inline", model_extra=(
+        "[model.parameters]\ncl = \"9.12 L/h\"\nv = \"128 L\"\nq = \"24.9 L/h\"\nvp = \"197 L\"\nka = \"0.699 1/h\""
+    ), extra="", population_extra="").replace("dense = false", "dense = true\ndense_step = \"6 h\"\nperipheral = true")
+    ds = imapk.run_scenario(parse_scenario(text))
+    assert ds.peripheral_amount.attrs["units"] == "mg" and ds.peripheral_amount.dims == ("subject", "time")
+    assert np.all(ds.peripheral_amount.values[0, 1:] > 0.0)
+    with pytest.raises(ScenarioError, match=r"output.peripheral: model widmer2006 has no peripheral compartment"):
+        parse_scenario(BASE.format(model="widmer2006", model_extra="", extra="", population_extra="").replace(
+            "dense = false", "dense = true\nperipheral = true"))
+    with pytest.raises(ScenarioError, match=r"output.peripheral: the peripheral amount is reported on the dense grid"):
+        parse_scenario(text.replace("dense = true", "dense = false"))

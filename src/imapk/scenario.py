@@ -43,7 +43,9 @@ clinical days are whole numbers, day 1 being the first day of therapy)::
                           "trough_ceiling" or "concentration_ceiling", default "trough_target"; the
                           older "target" means "trough_target", "ceiling" "concentration_ceiling"
                           with a warning); reference (string)
-    [output]              dense (true/false, default true); dense_step (time, default "1 h")
+    [output]              dense (true/false, default true); dense_step (time, default "1 h");
+                          peripheral (true/false, default false: the peripheral amount on the dense
+                          grid, two-compartment models)
     [population]          size (integer >= 1, default 1, or the rows of covariates_file); seed
                           (integer >= 0; or [scenario].seed); iiv (true/false, default true);
                           residual_error (true/false, default false); quantification_limit
@@ -57,7 +59,7 @@ clinical days are whole numbers, day 1 being the first day of therapy)::
                           (p = {level = probability, ...})}
 
 Keys added to the original contract: ``[population] quantification_limit``, ``[model] occasion_timing``,
-``[[interactions]]``, inline ``q``, ``vp``, ``ktr``, ``n_transit``. Checks made here rather than at run time: the evaluation
+``[[interactions]]``, inline ``q``, ``vp``, ``ktr``, ``n_transit``, ``[output] peripheral``. Checks made here rather than at run time: the evaluation
 window must lie inside the schedule, two parameter changes may not fall at the same time, and the dense
 grid may not exceed :data:`MAX_DENSE_POINTS` points.
 """
@@ -254,6 +256,8 @@ class Scenario:
     interactions
         Co-medication periods ``(start [h], end [h], factor on CL/F, label)``, applied as
         parameter-change events (:func:`imapk.interactions.with_interactions`).
+    peripheral
+        Report the peripheral amount on the dense grid (two-compartment models).
     """
 
     source: str
@@ -274,6 +278,7 @@ class Scenario:
     quantification_limit: float = 0.0
     occasion_timing: str = "fit"
     interactions: tuple[tuple[float, float, float, str], ...] = ()
+    peripheral: bool = False
 
     @property
     def parameter_set(self) -> str:
@@ -958,14 +963,27 @@ def scenario_from_data(data: dict, source: str, text: str) -> Scenario:
     solver = _solver(root)
     output = root.table("output", None)
     dense_step = 1.0
+    peripheral = False
     if output is not None:
-        output.known("dense", "dense_step")
+        output.known("dense", "dense_step", "peripheral")
+        peripheral = output.raw("peripheral", False)
+        if not isinstance(peripheral, bool):
+            output.fail("must be true or false", "peripheral", got=peripheral, expected="true or false, without quotes")
         dense = output.raw("dense", True)
         if not isinstance(dense, bool):
             output.fail("must be true or false", "dense", got=dense, expected="true or false, without quotes")
         dense_step = output.quantity("dense_step", "time", 1.0) if dense else None
         if dense_step is not None and dense_step <= 0:
             output.fail("must be positive", "dense_step", got=output.data.get("dense_step"), expected="e.g. '1 h'")
+        if peripheral and dense_step is None:
+            output.fail("the peripheral amount is reported on the dense grid", "peripheral", got=True,
+                        expected="dense = true")
+        from .covariates import REFERENCE_SUBJECT  # the structure does not depend on the covariates
+
+        without = [m.name for m in models if m.typical_params(REFERENCE_SUBJECT).q is None]
+        if peripheral and without:
+            output.fail(f"model {without[0]} has no peripheral compartment", "peripheral", got=True,
+                        expected="a two-compartment model (e.g. eechoute2012), or peripheral = false")
         output.done()
     if dense_step is not None and end / dense_step + 1 > MAX_DENSE_POINTS:
         raise ScenarioError(
@@ -998,6 +1016,7 @@ def scenario_from_data(data: dict, source: str, text: str) -> Scenario:
         quantification_limit=quantification_limit,
         occasion_timing=occasion_timing,
         interactions=interactions,
+        peripheral=peripheral,
     )
 
 
@@ -1243,6 +1262,7 @@ def _run_model(scenario, model, table, covariates, subjects, clock, solver, time
             table, parameters, times=times, thresholds=scenario.thresholds, window=window,
             method=solver.method, variation=model.time_variation, therapy_clock=clock,
             time_on_therapy_at_start=on_therapy, covariates=covariates, subjects=subjects, attrs=attrs,
+            peripheral=scenario.peripheral and times is not None and len(times) > 0,
             as_dataset=False, **({} if summaries else {"quantiles": ()}), **ode,
         )
     except ImapkError as error:

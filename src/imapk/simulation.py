@@ -35,6 +35,22 @@ def _version() -> str:
     return __version__
 
 
+def _peripheral_amount(table, parameters, times, method, variation, clock, rtol, atol, max_steps) -> np.ndarray:
+    """The peripheral amount [mg] at `times` (subject, time), by the same engine as the concentrations."""
+    if times.size == 0:
+        raise ImapkError("the peripheral amount is reported on the dense grid", key="peripheral",
+                         expected="output times (`times`, or [output] dense = true)")
+    if method == "ode":
+        from .engine.ode_linear import run_ode_linear
+
+        return run_ode_linear(table, parameters, variation=variation, clock=clock, times=times, rtol=rtol, atol=atol,
+                              max_steps=max_steps, observe="peripheral").concentration
+    from .engine.linear import run_linear
+
+    factor = None if variation.f.constant else (lambda t: variation.f(np.maximum(clock(t), 0.0)))
+    return run_linear(table, parameters, times=times, dose_factor=factor, observe="peripheral").concentration
+
+
 def engine_inputs(schedule, params, changes=()) -> tuple[DoseTable, ParameterTable]:
     """The lowered schedule and the parameter table, from what users pass to :func:`simulate`."""
     table = schedule if isinstance(schedule, DoseTable) else schedule.lower()
@@ -69,6 +85,7 @@ def simulate(
     quantiles: Sequence[float] = DEFAULT_QUANTILES,
     attrs: dict | None = None,
     as_dataset: bool = True,
+    peripheral: bool = False,
 ):
     """Simulate plasma concentrations of imatinib under a dosing schedule.
 
@@ -115,6 +132,9 @@ def simulate(
     as_dataset
         False to get the variables as a :class:`~imapk.variables.Result` of numpy arrays instead of
         a Dataset (no xarray import; ``.to_dataset()`` converts), for callers that only read numbers.
+    peripheral
+        Also report ``peripheral_amount(subject, time)`` [mg], the drug in the peripheral
+        compartment at the dense `times` (two-compartment models; one more engine run).
 
     Returns
     -------
@@ -184,12 +204,18 @@ def simulate(
 
         factor = None if variation.f.constant else (lambda t: variation.f(np.maximum(clock(t), 0.0)))
         result = run_exact(table, table_params, times=times, levels=levels, window=window, dose_factor=factor)
+    peripheral_amount = None
+    if peripheral:
+        peripheral_amount = _peripheral_amount(
+            table, table_params, times, method, variation, clock, rtol, atol, max_steps,
+        )
     n = table_params.n_subjects
     # Inputs are copied (O(subjects + doses)): the result must not share memory with the caller's
     # schedule, parameters or covariates, which a later edit of either would change silently.
     data = {
         "trough": result.trough,
         "concentration": result.concentration,
+        **({} if peripheral_amount is None else {"peripheral_amount": peripheral_amount}),
         "dose_time": table.time.copy(),
         "dose_planned": table.planned.copy(),
         "dose_given": np.broadcast_to(table.given, (n, table.time.size)),

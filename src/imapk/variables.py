@@ -68,6 +68,10 @@ SPECS: dict[str, Spec] = {
         "the dose is given",
     ),
     "concentration": Spec(("subject", "time"), "ng/mL", "plasma concentration", "Total imatinib plasma concentration"),
+    "peripheral_amount": Spec(
+        ("subject", "time"), "mg", "amount in the peripheral compartment",
+        "Imatinib in the peripheral compartment of a two-compartment model (apparent, i.e. per F), at the dense times",
+    ),
     "trough_observed": Spec(
         ("subject", "dose"), "ng/mL", "simulated observed trough",
         "Simulated assay value of the trough: the model's residual error added in its published form "

@@ -392,14 +392,15 @@ def state_at(i, t, seg_t, seg_x, seg_rate, seg_param, n_tr, n_abs, n_per, ktr, k
 
 @jit
 def sample_linear(n_seg, seg_t, seg_x, seg_rate, seg_param, n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, v,
-                  obs_time, obs_left, cache_p, cache_dt, cache_e, cursor, m_aug, term, work, x, x_new, out):
-    """Concentrations at sorted observation times (left limits first at equal times). [ng/mL]
+                  obs_time, obs_left, cache_p, cache_dt, cache_e, cursor, m_aug, term, work, x, x_new, out, c):
+    """Concentrations at sorted observation times (left limits first at equal times): 1000 x[c] / v
+    [ng/mL], c the observed compartment (central; the peripheral one with v = 1000 gives its amount
+    in mg).
 
     As the one-compartment ``sample``: ``obs_left[o]`` asks for C(t-), which differs from C(t)
     only where V steps at t; before the first segment there is no drug. Within a segment the
     state is carried from one observation to the next, so a regular grid reuses one propagator.
     """
-    c = n_tr + n_abs
     n = x.shape[0]
     i = 0
     current = -1  # segment whose state at time t_cur is in x
@@ -612,13 +613,15 @@ def simulate_population_linear(
     t0, x0, input_time, input_amount, input_dur, input_target, change_time,
     n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, v,
     obs_time, obs_left, window_start, window_end, levels,
-    conc, time_below, longest_below, peak,
+    conc, time_below, longest_below, peak, observed,
 ):
     """Every subject: concentrations at the observation times and threshold statistics.
 
     Per-subject arrays have the subject on axis 0: ``t0`` (n,), ``x0`` (n, states), the input
     arrays (n, inputs), the rate constants and ``v`` (n, parameter segments). Outputs are filled
-    in place as in the one-compartment ``simulate_population``.
+    in place as in the one-compartment ``simulate_population``. ``observed`` is the compartment
+    whose content `conc` reports (1000 amount / v): the central one, or the peripheral one for
+    its amount (with v = 1000 and no levels).
     """
     n_sub = input_time.shape[0]
     n_state = x0.shape[1]
@@ -648,7 +651,8 @@ def simulate_population_linear(
             seg_t, seg_x, seg_rate, seg_param, cache_p, cache_dt, cache_e, cursor, m_aug, term, work,
         )
         sample_linear(n_seg, seg_t, seg_x, seg_rate, seg_param, n_tr, n_abs, n_per, ktr[s], ka[s], k10[s], k12[s],
-                      k21[s], v[s], obs_time, obs_left, cache_p, cache_dt, cache_e, cursor, m_aug, term, work, x, dx, conc[s])
+                      k21[s], v[s], obs_time, obs_left, cache_p, cache_dt, cache_e, cursor, m_aug, term, work, x, dx, conc[s],
+                      observed)
         if levels.shape[0] > 0:
             threshold_runs_linear(
                 n_seg, seg_t, seg_x, seg_rate, seg_param, n_tr, n_abs, n_per, ktr[s], ka[s], k10[s], k12[s], k21[s],

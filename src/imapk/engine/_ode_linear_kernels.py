@@ -283,17 +283,17 @@ def dop853_step_vector(t, h, x, par, n_tr, n_abs, n_per, rtol, atol, k, y, x_new
 
 
 @jit
-def central_interpolant(t, h, x, x_new_c, par, n_tr, n_abs, n_per, k, y, rc):
+def central_interpolant(t, h, x, x_new_c, par, n_tr, n_abs, n_per, k, y, rc, c):
     """Coefficients `rc` of the 7th-order continuous extension of the central amount over [t, t + h].
 
     Evaluates the extra stages 13-15 on the full state (every compartment feeds central), then
     ``rc = (x_c, F0, ..., F6)`` from the central column of the 16 stages, as scipy's
-    ``DOP853._dense_output_impl`` does for one component (`x_new_c`: central at t + h).
+    ``DOP853._dense_output_impl`` does for one component (`c`: the central compartment, or the one
+    observed; `x_new_c`: its amount at t + h).
     """
     for s in range(N_STAGES + 1, N_DENSE_STAGES):
         stage_state(s, h, x, k, y)
         derivative(t + DOP853_C[s] * h, y, par, n_tr, n_abs, n_per, k[s])
-    c = n_tr + n_abs
     rise = x_new_c - x[c]
     rc[0] = x[c]
     rc[1] = rise
@@ -348,18 +348,18 @@ def in_step(o, obs_time, obs_left, t_new, te):
 @jit
 def record_step(
     t, h, t_new, te, x, x_new, par, n_tr, n_abs, n_per, v, o, obs_time, obs_left, conc,
-    stats, window_start, window_end, levels, in_run, run_start, time_below, longest_below, peak, k, y, rc,
+    stats, window_start, window_end, levels, in_run, run_start, time_below, longest_below, peak, k, y, rc, c,
 ):
     """Outputs of the accepted step [t, t_new] (size h): the concentrations of its observations
     [ng/mL], and with `stats` the threshold runs and the peak over its part in the window, from
-    the continuous extension (computed once, if needed). Returns the next observation index."""
-    c = n_tr + n_abs
+    the continuous extension (computed once, if needed); `c` is the observed compartment (central
+    whenever there are statistics). Returns the next observation index."""
     interpolated = False
     while o < obs_time.shape[0] and in_step(o, obs_time, obs_left, t_new, te):
         amount = x_new[c]
         if obs_time[o] != t_new:
             if not interpolated:
-                central_interpolant(t, h, x, x_new[c], par, n_tr, n_abs, n_per, k, y, rc)
+                central_interpolant(t, h, x, x_new[c], par, n_tr, n_abs, n_per, k, y, rc, c)
                 interpolated = True
             amount = dense_value((obs_time[o] - t) / h, rc)
         conc[o] = amount / v * NG_PER_ML_PER_MG_PER_L
@@ -368,7 +368,7 @@ def record_step(
     b = min(t_new, window_end)
     if stats and a < b:
         if not interpolated:
-            central_interpolant(t, h, x, x_new[c], par, n_tr, n_abs, n_per, k, y, rc)
+            central_interpolant(t, h, x, x_new[c], par, n_tr, n_abs, n_per, k, y, rc, c)
         step_statistics(t, h, t_new, a, b, x[c], x_new[c], rc, v, levels, in_run, run_start, time_below,
                         longest_below, peak)
     return o
@@ -379,7 +379,7 @@ def integrate_segment_linear(
     ts, te, x, h, par, n_tr, n_abs, n_per, v, rtol, atol, steps_left,
     obs_time, obs_left, o, conc,
     stats, window_start, window_end, levels, in_run, run_start, time_below, longest_below, peak,
-    k, y, x_new, rc,
+    k, y, x_new, rc, observed,
 ):
     """Integrate from ts to te, where no event lies strictly between, with first step h.
 
@@ -395,7 +395,7 @@ def integrate_segment_linear(
     """
     c = n_tr + n_abs
     last = max(o, np.searchsorted(obs_time, ts, side="right"))  # right values at ts (and stragglers)
-    conc[o:last] = x[c] / v * NG_PER_ML_PER_MG_PER_L
+    conc[o:last] = x[observed] / v * NG_PER_ML_PER_MG_PER_L
     o = last
     threshold = FLUSH_FRACTION * atol
     t = ts
@@ -421,7 +421,7 @@ def integrate_segment_linear(
             h_start = h_try * growth
         o = record_step(t, h_try, t_new, te, x, x_new, par, n_tr, n_abs, n_per, v, o, obs_time, obs_left, conc,
                         stats, window_start, window_end, levels, in_run, run_start, time_below, longest_below,
-                        peak, k, y, rc)
+                        peak, k, y, rc, observed)
         h = h_try * growth
         t = t_new
         x[:] = x_new
@@ -430,7 +430,7 @@ def integrate_segment_linear(
             derivative(t, x, par, n_tr, n_abs, n_per, k[0])
         rejected = False
     while o < obs_time.shape[0] and obs_time[o] == te and obs_left[o]:  # left limits at te
-        conc[o] = x[c] / v * NG_PER_ML_PER_MG_PER_L
+        conc[o] = x[observed] / v * NG_PER_ML_PER_MG_PER_L
         o += 1
     return h_start, o, count, STATUS_OK
 
@@ -554,7 +554,7 @@ def simulate_subject_linear(
     obs_time, obs_left, window_start, window_end, levels,
     tv, clock_t, clock_tau, clock_slope, rtol, atol, max_steps,
     conc, time_below, longest_below, peak,
-    x, k, y, x_new, rc, in_run, run_start, cache_span, cache_h, end_time,
+    x, k, y, x_new, rc, in_run, run_start, cache_span, cache_h, end_time, observed,
 ):
     """Run one subject from event to event (arguments as in `simulate_population_ode_linear`; per-subject ones as one row).
 
@@ -616,7 +616,7 @@ def simulate_subject_linear(
             t, te, x, h, par, n_tr, n_abs, n_per, v[p], rtol, atol, max_steps - n_steps,
             obs_time, obs_left, o, conc,
             stats, window_start, window_end, levels, in_run, run_start, time_below, longest_below, peak,
-            k, y, x_new, rc,
+            k, y, x_new, rc, observed,
         )
         n_steps += count
         if status != STATUS_OK:
@@ -626,7 +626,7 @@ def simulate_subject_linear(
         t = te
         if t_next > t_end:
             break
-    close_outputs(status, o, x[c], v[p], conc, stats, window_end, in_run, run_start, time_below, longest_below, peak)
+    close_outputs(status, o, x[observed], v[p], conc, stats, window_end, in_run, run_start, time_below, longest_below, peak)
     return status, n_steps
 
 
@@ -637,7 +637,7 @@ def run_subjects_linear(
     n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, v,
     obs_time, obs_left, window_start, window_end, levels,
     tv, clock_t, clock_tau, clock_slope, rtol, atol, max_steps,
-    conc, time_below, longest_below, peak, status, n_steps,
+    conc, time_below, longest_below, peak, status, n_steps, observed,
 ):
     """Run subjects lo to hi - 1 (arguments as in `simulate_population_ode_linear`) with scratch buffers of their own."""
     n = x0.shape[1]
@@ -660,7 +660,7 @@ def run_subjects_linear(
             obs_time, obs_left, window_start, window_end, levels,
             tv, clock_t, clock_tau, clock_slope, rtol, atol, max_steps,
             conc[s], time_below[s], longest_below[s], peak_s,
-            x, k, y, x_new, rc, in_run, run_start, cache_span, cache_h, end_time,
+            x, k, y, x_new, rc, in_run, run_start, cache_span, cache_h, end_time, observed,
         )
         if n_lev > 0:
             peak[s] = peak_s[0]
@@ -671,7 +671,7 @@ def simulate_population_ode_linear(
     n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, v,
     obs_time, obs_left, window_start, window_end, levels,
     tv, clock_t, clock_tau, clock_slope, rtol, atol, max_steps,
-    conc, time_below, longest_below, peak, status, n_steps,
+    conc, time_below, longest_below, peak, status, n_steps, observed=-1,
 ):
     """Run every subject with the adaptive integrator: concentrations and threshold statistics.
 
@@ -692,13 +692,15 @@ def simulate_population_ode_linear(
     threads; else all on the calling thread. Subjects share no state: the same bits either way.
     """
     n_sub = input_time.shape[0]
+    if observed < 0:  # the central compartment
+        observed = n_tr + n_abs
     threads = min(parallel_threads(), n_sub) if n_sub * input_time.shape[1] >= MIN_PARALLEL_WORK else 1
     args = (
         t0, x0, input_time, input_amount, input_dur, input_target, change_time,
         n_tr, n_abs, n_per, ktr, ka, k10, k12, k21, v,
         obs_time, obs_left, window_start, window_end, levels,
         tv, clock_t, clock_tau, clock_slope, rtol, atol, max_steps,
-        conc, time_below, longest_below, peak, status, n_steps,
+        conc, time_below, longest_below, peak, status, n_steps, observed,
     )
     blocks = min(n_sub, PARALLEL_BLOCKS_PER_THREAD * threads) if threads > 1 else 1
     run_blocks(lambda lo, hi: run_subjects_linear(lo, hi, *args), n_sub, threads, blocks)

@@ -20,7 +20,7 @@ from ..schedule import DoseTable
 from . import _linear_kernels as kernels
 from .exact import MIN_PARALLEL_WORK, ExactResult, _pre_start_doses, fast_path_applies, finish, run_trough_kernel
 
-__all__ = ["LinearInputs", "prepare_linear_inputs", "run_linear", "rate_constants", "HEAD", "CENTRAL"]
+__all__ = ["LinearInputs", "prepare_linear_inputs", "run_linear", "rate_constants", "observation", "OBSERVABLES", "HEAD", "CENTRAL"]
 
 #: Input targets: the first compartment of the absorption chain, or the central compartment.
 HEAD, CENTRAL = 0, 1
@@ -181,6 +181,35 @@ def prepare_linear_inputs(
     )
 
 
+#: What the engines can report of a linear model: the central concentration or the peripheral amount.
+OBSERVABLES = ("central", "peripheral")
+
+
+def observation(parameters: ParameterTable, observe: str, levels) -> tuple[int, np.ndarray | None]:
+    """(compartment index, volume array or None) that make the kernels report `observe`.
+
+    The kernels report 1000 x[c] / v; for the peripheral amount [mg] they get the peripheral index
+    and v = 1000 L (so the value is the amount in mg, to a rounding error).
+
+    Raises
+    ------
+    SimulationError
+        For an unknown observable, the peripheral amount of a model without that compartment, or
+        threshold levels with it (they judge concentrations).
+    """
+    if observe not in OBSERVABLES:
+        raise SimulationError("unknown observable", key="observe", got=observe, expected=f"one of {', '.join(OBSERVABLES)}")
+    n_state, _, central = kernels.compartments(*parameters.structure)
+    if observe == "central":
+        return central, None
+    if parameters.structure[2] == 0:
+        raise SimulationError("the model has no peripheral compartment", key="peripheral",
+                              expected="a two-compartment model (q and vp)")
+    if levels is not None and len(levels):
+        raise SimulationError("threshold levels judge concentrations, not the peripheral amount", key="levels")
+    return central + 1, np.full_like(parameters.segments("v"), 1000.0)
+
+
 def _fast_troughs(table: DoseTable, parameters: ParameterTable) -> np.ndarray | None:
     """Troughs by the fast path when it applies (as :func:`imapk.engine.exact._fast_troughs`), else None."""
     change_dose = fast_path_applies(table, parameters)
@@ -208,13 +237,17 @@ def run_linear(
     dose_factor=None,
     dose_target: np.ndarray | None = None,
     central_duration: np.ndarray | None = None,
+    observe: str = "central",
 ) -> ExactResult:
     """Simulate every subject of a linear multi-compartment model in closed form.
 
     Parameters are those of :func:`imapk.engine.exact.run_exact`, plus `dose_target` and
-    `central_duration` (see :func:`prepare_linear_inputs`).
+    `central_duration` (see :func:`prepare_linear_inputs`) and `observe`: ``"central"`` for
+    concentrations [ng/mL], or ``"peripheral"`` for the amount in the peripheral compartment [mg]
+    at the troughs' times and `times` (no threshold statistics then).
     """
-    if dose_factor is None and dose_target is None and (times is None or len(times) == 0) and (
+    observed, v_scale = observation(parameters, observe, levels)
+    if observe == "central" and dose_factor is None and dose_target is None and (times is None or len(times) == 0) and (
         levels is None or len(levels) == 0
     ):
         trough = _fast_troughs(table, parameters)
@@ -237,8 +270,8 @@ def run_linear(
         kernels.simulate_population_linear(
             x.t0[lo:hi], x.x0[lo:hi], x.input_time[lo:hi], x.input_amount[lo:hi], x.input_dur[lo:hi], x.input_target,
             x.change_time, *x.structure, r["ktr"][lo:hi], r["ka"][lo:hi], r["k10"][lo:hi], r["k12"][lo:hi],
-            r["k21"][lo:hi], r["v"][lo:hi], x.obs_time, x.obs_left, x.window[0], x.window[1], x.levels,
-            conc[lo:hi], time_below[lo:hi], longest_below[lo:hi], peak[lo:hi],
+            r["k21"][lo:hi], (r["v"] if v_scale is None else v_scale)[lo:hi], x.obs_time, x.obs_left, x.window[0],
+            x.window[1], x.levels, conc[lo:hi], time_below[lo:hi], longest_below[lo:hi], peak[lo:hi], observed,
         )
 
     work = n * (x.input_time.shape[1] * (1 + x.levels.size) + x.obs_time.size)

@@ -20,7 +20,7 @@ from ..params import ParameterTable
 from ..schedule import DoseTable
 from . import _ode_linear_kernels as kernels
 from .exact import ExactResult, finish
-from .linear import prepare_linear_inputs
+from .linear import observation, prepare_linear_inputs
 from .ode import DEFAULT_ATOL, DEFAULT_MAX_STEPS, DEFAULT_RTOL, check_settings, clear_noise, raise_failures, therapy_factors
 
 __all__ = ["run_ode_linear"]
@@ -39,6 +39,7 @@ def run_ode_linear(
     max_steps: int = DEFAULT_MAX_STEPS,
     dose_target: np.ndarray | None = None,
     central_duration: np.ndarray | None = None,
+    observe: str = "central",
 ) -> ExactResult:
     """Simulate every subject of a linear multi-compartment model with the adaptive ODE integrator.
 
@@ -59,6 +60,9 @@ def run_ode_linear(
     dose_target, central_duration
         Per scheduled dose, the head of the chain or the central compartment, and the duration of
         a central input [h] (see :func:`imapk.engine.linear.prepare_linear_inputs`).
+    observe
+        ``"central"`` (concentrations [ng/mL]) or ``"peripheral"`` (the peripheral amount [mg], no
+        threshold statistics): :func:`imapk.engine.linear.observation`.
 
     Returns
     -------
@@ -84,6 +88,7 @@ def run_ode_linear(
     1176.4
     """
     check_settings(rtol, atol, max_steps)
+    observed, v_scale = observation(parameters, observe, levels)
     clock, dose_factor, scale = therapy_factors(table, variation, clock)
     x = prepare_linear_inputs(
         table, parameters, times=times, levels=levels, window=window, dose_factor=dose_factor,
@@ -99,12 +104,12 @@ def run_ode_linear(
     r = x.rates
     kernels.simulate_population_ode_linear(
         x.t0, x.x0, x.input_time, x.input_amount, x.input_dur, x.input_target, x.change_time,
-        *x.structure, r["ktr"], r["ka"], r["k10"], r["k12"], r["k21"], r["v"],
+        *x.structure, r["ktr"], r["ka"], r["k10"], r["k12"], r["k21"], r["v"] if v_scale is None else v_scale,
         x.obs_time, x.obs_left, x.window[0], x.window[1], x.levels,
         variation.kernel_coefficients(), clock.time, clock.tau, clock.slope,
         float(rtol), float(atol), int(max_steps),
-        conc, time_below, longest_below, peak, status, n_steps,
+        conc, time_below, longest_below, peak, status, n_steps, observed,
     )
     raise_failures(status)
-    clear_noise(conc, atol, r["v"].min(axis=1))
+    clear_noise(conc, atol, (r["v"] if v_scale is None else v_scale).min(axis=1))
     return finish(x, conc, time_below, longest_below, peak)
