@@ -51,6 +51,22 @@ def test_run__writes_netcdf(case_report_path, tmp_path, capsys):
     assert list(tmp_path.iterdir()) == [out]  # no temporary file left behind
 
 
+@pytest.mark.parametrize("command", ["run", "validate", "plan", "sweep"])
+def test_result_file_given_as_a_scenario_is_named_as_such(case_report_path, tmp_path, capsys, command):
+    """A NetCDF result passed where a scenario belongs: one line that says what the file is and what to
+    run instead (before: a UnicodeDecodeError, an internal error for validate)."""
+    out = tmp_path / "result.nc"
+    assert main(["run", str(case_report_path), "-o", str(out)]) == 0
+    capsys.readouterr()
+    args = [command, str(out)] + (["-o", str(tmp_path / "s.zarr")] if command == "sweep" else [])
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"imapk: error: {out}: this is a result file (NetCDF), not a scenario (expected a scenario .toml; "
+        f"`imapk rerun {out} -o NEW.nc` reruns the scenario it records, `imapk summarize {out}` reports it)\n"
+    )
+
+
 def test_run__missing_file_is_one_line_exit_2(tmp_path, capsys):
     missing = tmp_path / "nope.toml"
     assert main(["run", str(missing)]) == 2

@@ -178,7 +178,7 @@ def _is_sweep(path: str) -> bool:
     try:
         with open(path, "rb") as handle:
             return "sweep" in tomllib.load(handle)
-    except (OSError, tomllib.TOMLDecodeError):
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return False  # the scenario loader gives the proper error
 
 

@@ -1027,9 +1027,33 @@ def load_scenario(path: str | Path) -> Scenario:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ScenarioError("no such scenario file", source=str(path)) from None
-    except (OSError, UnicodeDecodeError) as error:
+    except UnicodeDecodeError:
+        raise not_text_error(path, ScenarioError) from None
+    except OSError as error:
         raise ScenarioError(f"cannot read the file: {error}", source=str(path)) from None
     return parse_scenario(text, str(path))
+
+
+def not_text_error(path: Path, error_type=ScenarioError):
+    """The error for a scenario or sweep path whose content is not UTF-8 text: a NetCDF result
+    (imapk's output) is named as such, with what to run instead."""
+    if _is_result_file(path):
+        return error_type(
+            "this is a result file (NetCDF), not a scenario", source=str(path),
+            expected=f"a scenario .toml; `imapk rerun {path} -o NEW.nc` reruns the scenario it records, "
+            f"`imapk summarize {path}` reports it",
+        )
+    return error_type("cannot read the file: it is not UTF-8 text", source=str(path), expected="a TOML file")
+
+
+def _is_result_file(path: Path) -> bool:
+    """True for a NetCDF file (HDF5 or classic signature), the format imapk writes results in."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+    except OSError:
+        return False
+    return head.startswith(b"\x89HDF\r\n\x1a\n") or head[:3] == b"CDF"
 
 
 def _covariates(scenario: Scenario, only=None):

@@ -197,7 +197,11 @@ def load_sweep(path: str | Path) -> Sweep:
         data = tomllib.loads(text)
     except FileNotFoundError:
         raise SweepError("no such sweep file", source=source) from None
-    except (OSError, UnicodeDecodeError) as error:
+    except UnicodeDecodeError:
+        from .scenario import not_text_error
+
+        raise not_text_error(path, SweepError) from None
+    except OSError as error:
         raise SweepError(f"cannot read the file: {error}", source=source) from None
     except tomllib.TOMLDecodeError as error:
         raise SweepError(f"not valid TOML: {error}", source=source) from None
