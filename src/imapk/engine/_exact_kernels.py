@@ -342,6 +342,29 @@ def update_run(m, p0, below0, below1, r, in_run, run_start, time_below, longest_
 
 
 @jit
+def open_runs(levels, first_time, window_start, window_end, time_below, longest_below, in_run, run_start):
+    """Start the statistics of every level: zero totals, and a run below each positive level from
+    the window's start if the window starts before the first segment (no drug there, C = 0, as in
+    `sample`)."""
+    for m in range(levels.shape[0]):
+        time_below[m] = 0.0
+        longest_below[m] = 0.0
+        in_run[m] = window_start < min(first_time, window_end) and levels[m] > 0.0
+        if in_run[m]:
+            run_start[m] = window_start
+
+
+@jit
+def segment_in_window(i, n_seg, seg_t, window_start, window_end):
+    """(a, b): the part of segment i inside the window (empty when not a < b); the last segment is open-ended."""
+    a = max(seg_t[i], window_start)
+    b = window_end
+    if i + 1 < n_seg:
+        b = min(seg_t[i + 1], window_end)
+    return a, b
+
+
+@jit
 def threshold_runs(
     n_seg, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v,
     window_start, window_end, levels, time_below, longest_below, peak,
@@ -356,20 +379,10 @@ def threshold_runs(
     n_lev = levels.shape[0]
     run_start = np.empty(n_lev)
     in_run = np.zeros(n_lev, dtype=np.bool_)
-    for m in range(n_lev):
-        time_below[m] = 0.0
-        longest_below[m] = 0.0
-        # Before the first segment there is no drug (C = 0, as in `sample`): a window that starts
-        # earlier is below every positive level from its start.
-        if window_start < min(seg_t[0], window_end) and levels[m] > 0.0:
-            in_run[m] = True
-            run_start[m] = window_start
+    open_runs(levels, seg_t[0], window_start, window_end, time_below, longest_below, in_run, run_start)
     peak[0] = 0.0
     for i in range(n_seg):
-        a = max(seg_t[i], window_start)
-        b = window_end
-        if i + 1 < n_seg:
-            b = min(seg_t[i + 1], window_end)
+        a, b = segment_in_window(i, n_seg, seg_t, window_start, window_end)
         if not a < b:
             continue
         tp = peak_time(i, a, b, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v)

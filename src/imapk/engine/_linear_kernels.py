@@ -55,7 +55,7 @@ import math
 
 import numpy as np
 
-from ._exact_kernels import close_run, newton_in_bracket, update_run
+from ._exact_kernels import close_run, newton_in_bracket, open_runs, segment_in_window, update_run
 from ._numba import jit
 
 #: Concentration per amount over volume: mg/L -> ng/mL.
@@ -532,18 +532,10 @@ def threshold_runs_linear(
     tmp = np.empty(n)
     run_start = np.empty(n_lev)
     in_run = np.zeros(n_lev, dtype=np.bool_)
-    for m in range(n_lev):
-        time_below[m] = 0.0
-        longest_below[m] = 0.0
-        if window_start < min(seg_t[0], window_end) and levels[m] > 0.0:
-            in_run[m] = True
-            run_start[m] = window_start
+    open_runs(levels, seg_t[0], window_start, window_end, time_below, longest_below, in_run, run_start)
     peak[0] = 0.0
     for i in range(n_seg):
-        a = max(seg_t[i], window_start)
-        b = window_end
-        if i + 1 < n_seg:
-            b = min(seg_t[i + 1], window_end)
+        a, b = segment_in_window(i, n_seg, seg_t, window_start, window_end)
         if not a < b:
             continue
         p = seg_param[i]

@@ -111,6 +111,77 @@ class KernelInputs:
     n_troughs: int
 
 
+@dataclass(frozen=True)
+class DoseInputs:
+    """What both closed-form drivers derive first from a dose table and parameters.
+
+    Attributes
+    ----------
+    times, levels, window
+        Dense output times [h], threshold levels [ng/mL] and the statistics window [h], defaults applied.
+    tlag, d1
+        Lag and zero-order duration per subject. [h]
+    change_time
+        Times of the parameter changes. [h]
+    pre_times
+        Explicit doses before t = 0 of a steady-state start (see :func:`_pre_start_doses`). [h]
+    scheduled, given
+        Scheduled times [h] and given amounts [mg] of those and of the table's doses.
+    f
+        F per subject and dose (the table's step changes and the time-on-therapy factor applied).
+    f_steady_state
+        F per subject of the infinite train summed in closed form (one interval before the first explicit dose).
+    """
+
+    times: np.ndarray
+    levels: np.ndarray
+    window: tuple[float, float]
+    tlag: np.ndarray
+    d1: np.ndarray
+    change_time: np.ndarray
+    pre_times: np.ndarray
+    scheduled: np.ndarray
+    given: np.ndarray
+    f: np.ndarray
+    f_steady_state: np.ndarray | None
+
+
+def dose_inputs(table: DoseTable, parameters: ParameterTable, times, levels, window, dose_factor) -> DoseInputs:
+    """Defaults of the outputs, and the doses (steady-state train included) with F applied."""
+    times = np.empty(0) if times is None else np.asarray(times, dtype=float)
+    levels = np.empty(0) if levels is None else np.asarray(levels, dtype=float)
+    window = (0.0, table.end) if window is None else (float(window[0]), float(window[1]))
+    tlag = parameters.values["tlag"].astype(float)
+    d1 = parameters.segments("d1")[:, 0]
+    change_time = np.asarray(parameters.change_times, dtype=float)
+    earliest = min([window[0]] + [float(np.min(a)) for a in (times, change_time) if a.size])
+    pre_times, _ = _pre_start_doses(table, tlag, d1, earliest)
+    scheduled = np.concatenate([pre_times, table.time])
+    given = np.concatenate([np.full(pre_times.size, table.steady_state.dose if pre_times.size else 0.0), table.given])
+    f = parameters.at_times("f", scheduled)
+    if dose_factor is not None:
+        f = f * np.asarray(dose_factor(scheduled), dtype=float)[None, :]
+    f_ss = None
+    if pre_times.size:
+        before = pre_times[0] - table.steady_state.interval
+        f_ss = parameters.at_times("f", [before])[:, 0]
+        if dose_factor is not None:
+            f_ss = f_ss * float(np.asarray(dose_factor(np.array([before])))[0])
+    return DoseInputs(times, levels, window, tlag, d1, change_time, pre_times, scheduled, given, f, f_ss)
+
+
+def observations(table: DoseTable, times: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sorted observation times, their left-limit flags, and the order that sorted them.
+
+    Troughs are left limits at the scheduled times; dense times are right values. At equal times
+    the kernels want left limits first.
+    """
+    obs_time = np.concatenate([table.time, times])
+    obs_left = np.concatenate([np.ones(table.time.size, dtype=bool), np.zeros(times.size, dtype=bool)])
+    order = np.lexsort((~obs_left, obs_time))
+    return obs_time[order], obs_left[order], order
+
+
 def prepare_inputs(
     table: DoseTable,
     parameters: ParameterTable,
@@ -140,25 +211,13 @@ def prepare_inputs(
             expected="a one-compartment model (imapk.simulate handles every structure)",
         )
     n = parameters.n_subjects
-    times = np.empty(0) if times is None else np.asarray(times, dtype=float)
-    levels = np.empty(0) if levels is None else np.asarray(levels, dtype=float)
-    window = (0.0, table.end) if window is None else (float(window[0]), float(window[1]))
-    tlag = parameters.values["tlag"].astype(float)
-    d1 = parameters.segments("d1")[:, 0]
-    change_time = np.asarray(parameters.change_times, dtype=float)
+    d = dose_inputs(table, parameters, times, levels, window, dose_factor)
+    times, levels, window, tlag, d1, change_time, pre_times = d.times, d.levels, d.window, d.tlag, d.d1, d.change_time, d.pre_times
     ka = parameters.segments("ka")
     v = parameters.segments("v")
     k = parameters.segments("cl") / v
-
-    earliest = min([window[0]] + [float(np.min(a)) for a in (times, change_time) if a.size])
-    pre_times, _ = _pre_start_doses(table, tlag, d1, earliest)
-    scheduled = np.concatenate([pre_times, table.time])
-    given = np.concatenate([np.full(pre_times.size, table.steady_state.dose if pre_times.size else 0.0), table.given])
-    f = parameters.at_times("f", scheduled)
-    if dose_factor is not None:
-        f = f * np.asarray(dose_factor(scheduled), dtype=float)[None, :]
-    input_time = scheduled[None, :] + tlag[:, None]
-    input_amount = given[None, :] * f
+    input_time = d.scheduled[None, :] + tlag[:, None]
+    input_amount = d.given[None, :] * d.f
     if not np.all(np.isfinite(input_amount)) or not np.all(np.isfinite(input_time)):
         raise SimulationError("dose amounts or times are not finite after applying F and tlag")
 
@@ -170,22 +229,16 @@ def prepare_inputs(
         t0 = pre_times[0] + tlag
         segment = np.searchsorted(change_time, t0, side="right")
         rows = np.arange(n)
-        f_ss = parameters.at_times("f", [pre_times[0] - interval])[:, 0]
-        if dose_factor is not None:
-            f_ss = f_ss * float(np.asarray(dose_factor(np.array([pre_times[0] - interval])))[0])
+        f_ss = d.f_steady_state
         ka_ss, k_ss = ka[rows, segment], k[rows, segment]
         if steady_state_scale is not None:
             ka_ss, k_ss = ka_ss * steady_state_scale[0], k_ss * steady_state_scale[1]
         kernels.steady_state_population(table.steady_state.dose * f_ss, interval, ka_ss, k_ss, d1, ad0, ac0)
 
-    # Troughs are left limits at the scheduled times; dense times are right values. At equal
-    # times the kernels want left limits first.
-    obs_time = np.concatenate([table.time, times])
-    obs_left = np.concatenate([np.ones(table.time.size, dtype=bool), np.zeros(times.size, dtype=bool)])
-    order = np.lexsort((~obs_left, obs_time))
+    obs_time, obs_left, order = observations(table, times)
     return KernelInputs(
         t0=t0, ad0=ad0, ac0=ac0, input_time=input_time, input_amount=input_amount, d1=d1,
-        change_time=change_time, ka=ka, k=k, v=v, obs_time=obs_time[order], obs_left=obs_left[order],
+        change_time=change_time, ka=ka, k=k, v=v, obs_time=obs_time, obs_left=obs_left,
         order=order, window=window, levels=levels, n_troughs=table.time.size,
     )
 

@@ -18,7 +18,7 @@ from ..errors import SimulationError
 from ..params import ParameterTable
 from ..schedule import DoseTable
 from . import _linear_kernels as kernels
-from .exact import MIN_PARALLEL_WORK, ExactResult, _pre_start_doses, fast_path_applies, finish, run_trough_kernel
+from .exact import MIN_PARALLEL_WORK, ExactResult, dose_inputs, fast_path_applies, finish, observations, run_trough_kernel
 
 __all__ = ["LinearInputs", "prepare_linear_inputs", "run_linear", "rate_constants", "observation", "OBSERVABLES", "HEAD", "CENTRAL"]
 
@@ -110,24 +110,13 @@ def prepare_linear_inputs(
     n = parameters.n_subjects
     structure = parameters.structure
     n_state = kernels.compartments(*structure)[0]
-    times = np.empty(0) if times is None else np.asarray(times, dtype=float)
-    levels = np.empty(0) if levels is None else np.asarray(levels, dtype=float)
-    window = (0.0, table.end) if window is None else (float(window[0]), float(window[1]))
-    tlag = parameters.values["tlag"].astype(float)
-    d1 = parameters.segments("d1")[:, 0]
-    change_time = np.asarray(parameters.change_times, dtype=float)
+    d = dose_inputs(table, parameters, times, levels, window, dose_factor)
+    times, levels, window, tlag, d1, change_time, pre_times = d.times, d.levels, d.window, d.tlag, d.d1, d.change_time, d.pre_times
+    scheduled, given, f = d.scheduled, d.given, d.f
     rates = rate_constants(parameters)
     target, duration = _targets(table, dose_target, central_duration)
-
-    earliest = min([window[0]] + [float(np.min(a)) for a in (times, change_time) if a.size])
-    pre_times, _ = _pre_start_doses(table, tlag, d1, earliest)
-    scheduled = np.concatenate([pre_times, table.time])
-    given = np.concatenate([np.full(pre_times.size, table.steady_state.dose if pre_times.size else 0.0), table.given])
     target = np.concatenate([np.full(pre_times.size, HEAD, dtype=np.int64), target])
     duration = np.concatenate([np.zeros(pre_times.size), duration])
-    f = parameters.at_times("f", scheduled)
-    if dose_factor is not None:
-        f = f * np.asarray(dose_factor(scheduled), dtype=float)[None, :]
     # tlag delays the absorption of an oral dose, not an intravenous one
     input_time = scheduled[None, :] + np.where(target == HEAD, 1.0, 0.0)[None, :] * tlag[:, None]
     input_amount = given[None, :] * f
@@ -151,9 +140,7 @@ def prepare_linear_inputs(
         t0 = pre_times[0] + tlag
         segment = np.searchsorted(change_time, t0, side="right")
         rows1 = np.arange(n)
-        f_ss = parameters.at_times("f", [pre_times[0] - interval])[:, 0]
-        if dose_factor is not None:
-            f_ss = f_ss * float(np.asarray(dose_factor(np.array([pre_times[0] - interval])))[0])
+        f_ss = d.f_steady_state
         at = {name: np.ascontiguousarray(value[rows1, segment]) for name, value in rates.items()}
         if steady_state_scale is not None:
             at["ka"] = at["ka"] * steady_state_scale[0]
@@ -168,15 +155,13 @@ def prepare_linear_inputs(
                 key="schedule.steady_state",
             )
 
-    obs_time = np.concatenate([table.time, times])
-    obs_left = np.concatenate([np.ones(table.time.size, dtype=bool), np.zeros(times.size, dtype=bool)])
-    order = np.lexsort((~obs_left, obs_time))
+    obs_time, obs_left, order = observations(table, times)
     return LinearInputs(
         structure=structure, t0=t0, x0=x0, input_time=np.ascontiguousarray(input_time),
         input_amount=np.ascontiguousarray(input_amount), input_dur=np.ascontiguousarray(input_dur),
         input_target=np.ascontiguousarray(input_target), change_time=change_time,
         rates={name: np.ascontiguousarray(value) for name, value in rates.items()},
-        obs_time=obs_time[order], obs_left=obs_left[order], order=order, window=window, levels=levels,
+        obs_time=obs_time, obs_left=obs_left, order=order, window=window, levels=levels,
         n_troughs=table.time.size,
     )
 
