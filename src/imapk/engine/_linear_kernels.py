@@ -29,10 +29,10 @@ for h = dt / 2^j (j chosen so that ||N h||_inf <= 1/2) is summed as a Taylor ser
 non-negative terms, multiplied by e^{-s h} and squared j times; every operation adds or
 multiplies non-negative numbers, so there is no cancellation: each entry of the result, however
 small, keeps a relative accuracy of about 2^j ulps (the Taylor sum is good to a few ulps, and each
-squaring at most doubles the relative error: ~1e-13 for a day with ktr = 16 /h, j = 11). This is the approach of Xue & Ye and of Shao, Gao &
-Xue for essentially non-negative matrices. Coincident or nearly coincident eigenvalues (ka = k,
-a transit rate equal to an eigenvalue of the disposition) need no special case: the method
-never forms eigenvectors. Series length: ``m - 1 + TAYLOR_EXTRA`` terms (m the matrix size): an
+squaring at most doubles the relative error: measured 7e-13 for a day with ktr = 16 /h, j = 11).
+This is the approach of Xue & Ye and of Shao, Gao & Xue for essentially non-negative matrices.
+Coincident or nearly coincident eigenvalues (ka = k, a transit rate equal to an eigenvalue of the
+disposition) need no special case: the method never forms eigenvectors. Series length: ``m - 1 + TAYLOR_EXTRA`` terms (m the matrix size): an
 entry first reached at order d <= m - 1 then has its remaining terms below 0.5^16 / 16! < 1e-18
 of itself.
 
