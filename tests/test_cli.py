@@ -391,3 +391,61 @@ def test_compare__a_ceiling_is_worse_when_its_count_rises(tmp_path, capsys):
     assert main(["compare", str(reference), str(alternative)]) == 0
     out = capsys.readouterr().out
     assert "tc (trough ceiling)" in out and "troughs_above [doses]" in out and "longest_below" in out
+
+
+@pytest.mark.parametrize("name", ["../escaped.csv", "/tmp/imapk-absolute-target.csv", "sub/dir/x.csv"])
+def test_rerun__a_crafted_result_chooses_no_path(tmp_path, capsys, monkeypatch, name):
+    """The recorded covariate file name and scenario source are labels, never paths: a result whose
+    record names '../escaped.csv' or an absolute path makes rerun write nothing outside its private
+    temporary folder (before: the content was written to that path)."""
+    import imapk
+    from imapk.io import write_netcdf
+
+    scenario = tmp_path / "s.toml"
+    (tmp_path / "patients.csv").write_text("weight [kg],age [y],sex,disease\n70,55,male,GIST\n80,60,female,GIST\n")
+    scenario.write_text(
+        '[scenario]\ntitle = "t"\nseed = 1\n[model]\nparameter_set = "widmer2006_covariates"\n[population]\n'
+        'covariates_file = "patients.csv"\n[[schedule.phases]]\ndose = "400 mg"\ndays = 5\n[output]\ndense = false\n'
+    )
+    result = tmp_path / "r.nc"
+    assert main(["run", str(scenario), "-o", str(result)]) == 0
+    ds = imapk.read_netcdf(result)
+    ds.attrs["covariates_file_name"] = name
+    ds.attrs["scenario_source"] = "../../elsewhere/" + name
+    crafted = tmp_path / "crafted.nc"
+    write_netcdf(ds, crafted)
+    import tempfile
+    from pathlib import Path
+
+    work = tmp_path / "work"
+    work.mkdir()
+    private = tmp_path / "tmp"  # rerun's temporary folders go here, so a '../' escape lands in tmp_path
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+
+    def files():
+        return set(tmp_path.rglob("*")) | set(Path("/tmp").glob("imapk-absolute-*"))
+
+    before = files()
+    assert main(["rerun", str(crafted), "-o", str(work / "again.nc")]) == 0
+    assert files() - before == {work / "again.nc"}
+    again = imapk.read_netcdf(work / "again.nc")
+    np.testing.assert_array_equal(again.trough.values, ds.trough.values)
+    assert again.attrs["covariates_file_name"] == name  # kept as a label
+
+
+def test_rerun__a_recorded_covariate_file_without_its_content_is_refused(case_report_path, tmp_path, capsys):
+    import imapk
+    from imapk.io import write_netcdf
+
+    result = tmp_path / "r.nc"
+    assert main(["run", str(case_report_path), "-o", str(result)]) == 0
+    ds = imapk.read_netcdf(result)
+    ds.attrs["scenario"] = ds.attrs["scenario"].replace("[population]", '[population]\ncovariates_file = "/etc/hostname"', 1) \
+        if "[population]" in ds.attrs["scenario"] else ds.attrs["scenario"] + '\n[population]\ncovariates_file = "/etc/hostname"\n'
+    crafted = tmp_path / "crafted.nc"
+    write_netcdf(ds, crafted)
+    capsys.readouterr()
+    assert main(["rerun", str(crafted), "-o", str(tmp_path / "again.nc")]) == 2
+    assert "names a covariate file but the result holds no copy of its content" in capsys.readouterr().err
+    assert not (tmp_path / "again.nc").exists()

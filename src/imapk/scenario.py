@@ -1144,17 +1144,32 @@ def rerun(result, *, method: str | None = None):
     if "scenario" not in attrs:
         raise ScenarioError("this result holds no scenario record (not written by `imapk run`)")
     text = attrs["scenario"]
-    source = attrs.get("scenario_source", "<recorded scenario>")
+    # A result is data from elsewhere: nothing recorded in it chooses a path. The scenario and its
+    # covariate file are laid out under fixed names in a private temporary folder; the recorded
+    # names only label messages.
+    label = Path(str(attrs.get("scenario_source", "recorded scenario"))).name or "recorded scenario"
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ScenarioError(f"the recorded scenario is not valid TOML: {error}", source=label) from None
+    population = data.get("population") if isinstance(data, dict) else None
+    names_file = isinstance(population, dict) and "covariates_file" in population
+    if names_file and "covariates_file_content" not in attrs:
+        raise ScenarioError(
+            "the recorded scenario names a covariate file but the result holds no copy of its content",
+            source=label, key="population.covariates_file",
+            expected="a result written by `imapk run` (it records the file's content)",
+        )
     with tempfile.TemporaryDirectory() as folder:
-        if "covariates_file_content" in attrs:
-            data = tomllib.loads(text)
-            name = attrs.get("covariates_file_name", "covariates.csv")
-            Path(folder, name).write_text(attrs["covariates_file_content"], encoding="utf-8")
-            data["population"]["covariates_file"] = name
-            scenario = scenario_from_data(data, str(Path(folder) / source), text)
-        else:
-            scenario = parse_scenario(text, source)
-        return run_scenario(scenario, method=method or attrs.get("method"))
+        if names_file:
+            Path(folder, "covariates.csv").write_text(str(attrs["covariates_file_content"]), encoding="utf-8")
+            population["covariates_file"] = "covariates.csv"
+        scenario = scenario_from_data(data, str(Path(folder) / "recorded-scenario.toml"), text)
+        ds = run_scenario(scenario, method=method or attrs.get("method"))
+    for key in ("scenario_source", "covariates_file_name"):  # the original labels, as text
+        if key in attrs and key in ds.attrs:
+            ds.attrs[key] = attrs[key]
+    return ds
 
 
 def run_scenario(
