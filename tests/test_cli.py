@@ -449,3 +449,44 @@ def test_rerun__a_recorded_covariate_file_without_its_content_is_refused(case_re
     assert main(["rerun", str(crafted), "-o", str(tmp_path / "again.nc")]) == 2
     assert "names a covariate file but the result holds no copy of its content" in capsys.readouterr().err
     assert not (tmp_path / "again.nc").exists()
+
+
+def test_run__output_naming_a_folder_is_refused_before_simulating(case_report_path, tmp_path, capsys, monkeypatch):
+    import imapk.scenario
+
+    folder = tmp_path / "result.nc"
+    folder.mkdir()
+    monkeypatch.setattr(imapk.scenario, "run_scenario", lambda *a, **k: pytest.fail("simulated before checking -o"))
+    assert main(["run", str(case_report_path), "-o", str(folder)]) == 2
+    assert capsys.readouterr().err == (
+        f"imapk: error: {folder}: -o/--output: the output names an existing folder (expected a NetCDF file name)\n"
+    )
+
+
+def test_run__read_only_output_folder_is_refused_before_simulating(case_report_path, tmp_path, capsys):
+    import os
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        if os.access(folder, os.W_OK):  # root ignores the mode bits: nothing to test
+            pytest.skip("this user can write to a read-only folder")
+        assert main(["run", str(case_report_path), "-o", str(folder / "r.nc")]) == 2
+        assert "the output folder is not writable" in capsys.readouterr().err
+    finally:
+        folder.chmod(0o700)
+
+
+def test_sweep__workers_must_be_positive(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["sweep", "scenarios/sweep-hold-and-restart.toml", "-o", str(tmp_path / "s.zarr"), "--workers", "-1"])
+    assert stop.value.code == 2
+    assert "--workers: must be a whole number >= 1 (got '-1')" in capsys.readouterr().err
+
+
+def test_spreadsheet_safe__formula_cells_are_escaped():
+    from imapk.cli import _spreadsheet_safe
+
+    assert _spreadsheet_safe('=HYPERLINK("http://x")') == '\'=HYPERLINK("http://x")'
+    assert [_spreadsheet_safe(v) for v in ("+1", "-1", "@SUM(A1)", "ok", 3.5, -2)] == ["'+1", "'-1", "'@SUM(A1)", "ok", 3.5, -2]

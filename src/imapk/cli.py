@@ -20,6 +20,33 @@ EXIT_INPUT_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
 
 
+#: Suffixes of each kind of output file.
+NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf")
+PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+
+
+def check_output_path(
+    path: str | None, *, key: str, suffixes: tuple[str, ...] | None, what: str, noun: str = "output"
+) -> None:
+    """Refuse an output path before any work starts: a wrong suffix (unless `suffixes` is None), an
+    existing folder of that name, a folder that does not exist or that this process cannot write
+    to. Nothing is created."""
+    import os
+
+    if path is None:
+        return
+    if suffixes is not None and not path.lower().endswith(suffixes):
+        shown = {NETCDF_SUFFIXES: ".nc", PLOT_SUFFIXES: ".png, .pdf or .svg"}.get(suffixes, " or ".join(suffixes))
+        raise ImapkError(f"{noun} file must be {what}", key=key, got=path, expected=f"a name ending in {shown}")
+    if os.path.isdir(path):
+        raise ImapkError(f"the {noun} names an existing folder", source=path, key=key, expected=f"a {what} file name")
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        raise ImapkError(f"the {noun} folder does not exist", source=path, key=key, got=folder)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ImapkError(f"the {noun} folder is not writable", source=path, key=key, got=folder)
+
+
 def _run(args: argparse.Namespace) -> int:
     import json
 
@@ -27,11 +54,9 @@ def _run(args: argparse.Namespace) -> int:
     from .report import format_comparison_text, format_json, format_text, verdicts
     from .scenario import load_scenario, run_scenario
 
+    check_output_path(args.output, key="-o/--output", suffixes=NETCDF_SUFFIXES, what="NetCDF")
+    check_output_path(args.plot, key="--plot", suffixes=PLOT_SUFFIXES, what="PNG, PDF or SVG", noun="plot")
     scenario = load_scenario(args.scenario)
-    if args.output is not None and not args.output.endswith((".nc", ".nc4", ".netcdf")):
-        raise ImapkError(
-            "output file must be NetCDF", key="-o/--output", got=args.output, expected="a name ending in .nc"
-        )
     # Arrays only (no xarray import) unless a file or a plot is asked for: the verdict needs numbers.
     ds = run_scenario(scenario, method=args.method, as_dataset=args.output is not None or args.plot is not None)
     ds.attrs["history"] = (
@@ -77,11 +102,8 @@ def _save_figure(draw, path: str, *, key: str) -> None:
     from .io import set_default_permissions
 
     suffix = os.path.splitext(path)[1].lower()
-    if suffix not in (".png", ".pdf", ".svg"):
-        raise ImapkError("plot file must be PNG, PDF or SVG", key=key, got=path, expected="a name ending in .png, .pdf or .svg")
+    check_output_path(path, key=key, suffixes=PLOT_SUFFIXES, what="PNG, PDF or SVG", noun="plot")
     folder = os.path.dirname(path) or "."
-    if not os.path.isdir(folder):
-        raise ImapkError("the plot folder does not exist", source=path, got=folder)
     figure = draw()
     try:
         handle, temporary = tempfile.mkstemp(prefix=".plot.", suffix=suffix, dir=folder)
@@ -208,11 +230,21 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _spreadsheet_safe(value):
+    """A text cell that a spreadsheet would run as a formula (=, +, -, @, tab, carriage return
+    first) gets a leading apostrophe, as OWASP's CSV-injection advice and spreadsheet tools
+    expect; numbers are left alone."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def _summarize(args: argparse.Namespace) -> int:
     import csv
 
     from .sweep import open_sweep, summary_table
 
+    check_output_path(args.csv, key="--csv", suffixes=None, what="CSV", noun="CSV")
     rows = summary_table(open_sweep(args.store))
     if args.csv:
         from .io import set_default_permissions
@@ -221,14 +253,12 @@ def _summarize(args: argparse.Namespace) -> int:
         import tempfile
 
         folder = os.path.dirname(args.csv) or "."
-        if not os.path.isdir(folder):
-            raise ImapkError("the CSV folder does not exist", source=args.csv, got=folder)
         handle, temporary = tempfile.mkstemp(prefix=".summary.", suffix=".csv", dir=folder)
         try:
             with os.fdopen(handle, "w", newline="") as stream:
                 writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
                 writer.writeheader()
-                writer.writerows(rows)
+                writer.writerows([{key: _spreadsheet_safe(value) for key, value in row.items()} for row in rows])
             set_default_permissions(temporary)
             os.replace(temporary, args.csv)
         finally:
@@ -254,8 +284,7 @@ def _rerun(args: argparse.Namespace) -> int:
     from .io import read_netcdf, write_netcdf
     from .scenario import rerun
 
-    if not args.output.endswith((".nc", ".nc4", ".netcdf")):
-        raise ImapkError("output file must be NetCDF", key="-o/--output", got=args.output, expected="a name ending in .nc")
+    check_output_path(args.output, key="-o/--output", suffixes=NETCDF_SUFFIXES, what="NetCDF")
     original = read_netcdf(args.result)
     ds = rerun(original)
     ds.attrs["history"] = f"imapk {__version__}: imapk rerun {args.result} -o {args.output}"
@@ -410,6 +439,17 @@ def _typical_troughs(model) -> None:
               f"{difference.main} ({difference.relative * 100:+.1f} %)")
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1 (got {text!r})")
+    return value
+
+
 def _parse_ladder(text: str) -> tuple[tuple[float, float], ...]:
     """'200x7,300x56' -> ((200.0, 7.0), (300.0, 56.0)); '' is a direct restart at the prescribed dose."""
     steps = []
@@ -472,7 +512,7 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("sweep", help="sweep file (TOML with a [sweep] table)")
     sweep.add_argument("-o", "--output", required=True, help="Zarr store to write (a folder ending in .zarr)")
     sweep.add_argument("--scheduler", metavar="ADDRESS", help="address of an existing dask.distributed scheduler")
-    sweep.add_argument("--workers", type=int, help="local workers (default: the machine's cores)")
+    sweep.add_argument("--workers", type=_positive_int, help="local workers (default: the machine's cores)")
     sweep.add_argument("--processes", action="store_true", help="local processes instead of threads")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
     sweep.set_defaults(handler=_sweep)
