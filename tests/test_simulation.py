@@ -164,3 +164,26 @@ def test_verdict_kinds__old_spellings():
     assert (TARGET, CEILING) == ("trough_target", "concentration_ceiling")
     with pytest.raises(imapk.ImapkError, match="unknown threshold kind"):
         Threshold("c", 1.0, "peak")
+
+
+@pytest.mark.parametrize("v", [1e-15, 1e-9])
+def test_extreme_volume__refused_not_contradicted(v):
+    """V = 1e-15 L (CL/V = 1.4e16 /h) gave a peak of 0 ng/mL and a 'MET' ceiling while the dense curve
+    reached 12 563 ng/mL: rates beyond what doubles resolve are refused, naming the rate."""
+    from imapk.errors import ImapkError
+    from imapk.params import PKParams
+    from imapk.schedule import Phase, Schedule
+
+    with pytest.raises(ImapkError, match=r"rate constant CL/V = .* 1/h for subject 0 is beyond what the engines resolve"):
+        imapk.simulate(Schedule(phases=(Phase(dose=400, days=3),)), PKParams(cl=14.3, v=v, ka=0.609), thresholds=["gist"])
+
+
+def test_small_volume_within_range__peak_agrees_with_the_dense_curve():
+    """V = 1e-3 L (CL/V = 14 300 /h, within range): the reported peak is the curve's maximum, not below it."""
+    from imapk.params import PKParams
+    from imapk.schedule import Phase, Schedule
+
+    grid = np.arange(0.0, 72.0, 0.01)
+    ds = imapk.simulate(Schedule(phases=(Phase(dose=400, days=3),)), PKParams(cl=14.3, v=1e-3, ka=0.609), times=grid,
+                        thresholds=["toxicity_alarm"], window=(0.0, 72.0))
+    assert float(ds.peak_concentration.values[0]) >= ds.concentration.values.max() * (1 - 1e-9)

@@ -51,6 +51,40 @@ def _peripheral_amount(table, parameters, times, method, variation, clock, rtol,
     return run_linear(table, parameters, times=times, dose_factor=factor, observe="peripheral").concentration
 
 
+#: Largest rate constant the engines resolve [1/h]: a half-life of 2.5 ms. Beyond it the time
+#: resolution of doubles near t ~ 1000 h (1e-13 h) holds only a few e-folds, so peaks and
+#: crossings could not be located; no drug's kinetics come near it (imatinib's are below 20 /h).
+MAX_RATE_CONSTANT = 1.0e6
+
+
+def check_rates(parameters: ParameterTable) -> None:
+    """Refuse rate constants (CL/V, Q/V, Q/Vp, ka, ktr) above :data:`MAX_RATE_CONSTANT`, e.g. a
+    volume of 1e-15 L, naming the rate, its value, the subject and what produced it."""
+    from .engine.linear import rate_constants
+
+    def extreme(name, pick):
+        arrays = [parameters.values.get(name)] + [c.get(name) for c in parameters.change_values]
+        found = [float(pick(a)) for a in arrays if a is not None and np.size(a)]
+        return pick(found) if found else 0.0
+
+    # a cheap bound first (per-dose IOV makes hundreds of segments): most tables stop here
+    smallest_volume = min(extreme("v", np.min), extreme("vp", np.min) or np.inf)
+    largest = max(extreme("cl", np.max), extreme("q", np.max)) / smallest_volume if smallest_volume > 0 else np.inf
+    if max(largest, extreme("ka", np.max), extreme("ktr", np.max)) <= MAX_RATE_CONSTANT:
+        return
+    rates = rate_constants(parameters)
+    for name, label in (("k10", "CL/V"), ("k12", "Q/V"), ("k21", "Q/Vp"), ("ka", "ka"), ("ktr", "ktr")):
+        values = rates[name]
+        bad = ~(values <= MAX_RATE_CONSTANT)
+        if bad.any():
+            subject, segment = (int(i) for i in np.argwhere(bad)[0])
+            raise ImapkError(
+                f"rate constant {label} = {values[subject, segment]:.3g} 1/h for subject {subject} is beyond what "
+                "the engines resolve (a half-life under 2.5 ms): check the volumes and rates",
+                key="parameters", expected=f"{label} <= {MAX_RATE_CONSTANT:g} 1/h",
+            )
+
+
 def engine_inputs(schedule, params, changes=()) -> tuple[DoseTable, ParameterTable]:
     """The lowered schedule and the parameter table, from what users pass to :func:`simulate`."""
     table = schedule if isinstance(schedule, DoseTable) else schedule.lower()
@@ -171,6 +205,7 @@ def simulate(
     if method == "exact" and any(x is not None for x in (rtol, atol, max_steps)):
         raise ImapkError("tolerances apply to the ODE path only", key="rtol/atol/max_steps", expected="method = 'ode'")
     table, table_params = engine_inputs(schedule, params, changes)
+    check_rates(table_params)
     resolved = [get_threshold(t) if isinstance(t, str) else t for t in thresholds]
     levels = np.array([t.value for t in resolved], dtype=float)
     window = default_window(table) if window is None else (float(window[0]), float(window[1]))
