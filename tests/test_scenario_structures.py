@@ -128,3 +128,10 @@ def test_peripheral_amount__reported_on_the_dense_grid_and_refused_without_the_c
             "dense = false", "dense = true\nperipheral = true"))
     with pytest.raises(ScenarioError, match=r"output.peripheral: the peripheral amount is reported on the dense grid"):
         parse_scenario(text.replace("dense = true", "dense = false"))
+
+
+def test_solver_atol_below_what_the_integrator_resolves_is_named():
+    """atol = '1e-300 mg' failed as 'the state became non-finite: check the parameters'."""
+    text = BASE.format(model="widmer2006", model_extra="", population_extra="", extra="[solver]\nmethod = \"ode\"\natol = \"1e-300 mg\"")
+    with pytest.raises(ScenarioError, match=r"solver.atol: below what the integrator resolves \(got '1e-300 mg'"):
+        parse_scenario(text)

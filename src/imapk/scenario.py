@@ -816,12 +816,17 @@ def _solver(root: _Table) -> Solver:
     method = table.string("method", "exact")
     if method not in METHODS:
         table.fail("unknown method", "method", got=method, expected=f"one of {', '.join(METHODS)}")
+    from .engine import MIN_ATOL, MIN_RTOL  # (the package alone: no numba)
+
     rtol = table.number("rtol", None)
-    if rtol is not None and not 1e-14 <= rtol < 1:
-        table.fail("out of range", "rtol", got=rtol, expected="1e-14 <= rtol < 1")
+    if rtol is not None and not MIN_RTOL <= rtol < 1:
+        table.fail("out of range", "rtol", got=rtol, expected=f"{MIN_RTOL:g} <= rtol < 1")
     atol = table.quantity("atol", "mass", None)
     if atol is not None and not atol > 0:
         table.fail("must be positive", "atol", got=table.data["atol"], expected="e.g. '1e-8 mg'")
+    if atol is not None and atol < MIN_ATOL:
+        table.fail("below what the integrator resolves", "atol", got=table.data["atol"],
+                   expected=f">= {MIN_ATOL:g} mg, e.g. '1e-8 mg'")
     max_steps = table.number("max_steps", None, integer=True, minimum=1)
     if method == "exact" and any(x is not None for x in (rtol, atol, max_steps)):
         table.fail("tolerances apply to the ODE path only", "method", got=method, expected="method = 'ode'")
@@ -1021,17 +1026,55 @@ def scenario_from_data(data: dict, source: str, text: str) -> Scenario:
 
 
 def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate the scenario file at `path`."""
+    """Read and validate the scenario file at `path`.
+
+    The file must be a regular file of at most :data:`imapk.files.SCENARIO_MAX_BYTES`, checked
+    before it is read (a named pipe or a device is refused, not waited on), in UTF-8 with or
+    without a byte order mark.
+
+    Raises
+    ------
+    ScenarioError
+        If the file is missing or not a regular file, too large, not UTF-8 text (the message gives
+        the first bad byte and its line and column), a NetCDF result, not valid TOML (also when
+        arrays or tables are nested too deeply to parse), or not a valid scenario.
+    """
+    from .files import SCENARIO_MAX_BYTES, check_input_file, format_bytes
+
     path = Path(path)
+    source = str(path)
+    check_input_file(path, "scenario file", SCENARIO_MAX_BYTES, error=ScenarioError)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError("no such scenario file", source=str(path)) from None
-    except UnicodeDecodeError:
-        raise not_text_error(path, ScenarioError) from None
+        with open(path, "rb") as handle:
+            raw = handle.read(SCENARIO_MAX_BYTES + 1)  # the limit holds even if the file grew since the check
     except OSError as error:
-        raise ScenarioError(f"cannot read the file: {error}", source=str(path)) from None
-    return parse_scenario(text, str(path))
+        raise ScenarioError(f"cannot read the file: {error.strerror or error}", source=source) from None
+    if len(raw) > SCENARIO_MAX_BYTES:  # it grew after the check
+        raise ScenarioError(
+            f"cannot read the scenario file: it is larger than the {format_bytes(SCENARIO_MAX_BYTES)} limit", source=source
+        )
+    # A byte order mark (Windows editors' "UTF-8 with BOM") is not part of the TOML; covariate files accept it too.
+    raw = raw.removeprefix(b"\xef\xbb\xbf")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        if _is_result_file(path):
+            raise not_text_error(path, ScenarioError) from None
+        line = raw.count(b"\n", 0, error.start) + 1
+        column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
+        raise ScenarioError(
+            f"cannot read the file: it is not UTF-8 text (byte 0x{raw[error.start]:02x} at line {line}, "
+            f"column {column}, offset {error.start})",
+            source=source,
+            expected="a TOML file saved as UTF-8",
+        ) from None
+    try:
+        return parse_scenario(text, source)
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        raise ScenarioError(
+            "not valid TOML: arrays or inline tables nested too deeply", source=source,
+            expected="a scenario with a few levels of nesting",
+        ) from None
 
 
 def not_text_error(path: Path, error_type=ScenarioError):

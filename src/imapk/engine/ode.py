@@ -7,6 +7,8 @@ with time on therapy (see :mod:`imapk.clock` and :class:`imapk.models.base.TimeV
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..clock import TherapyClock
@@ -14,6 +16,7 @@ from ..errors import SimulationError
 from ..models.base import TimeVariation
 from ..params import ParameterTable
 from ..schedule import DoseTable
+from . import MIN_ATOL, MIN_RTOL
 from . import _ode_kernels as kernels
 from .exact import ExactResult, allocate, finish, prepare_inputs
 
@@ -37,17 +40,20 @@ STATUS_MESSAGES = {
 NOISE_ATOLS = 10.0
 
 
+
+
 def check_settings(rtol: float, atol: float, max_steps: int) -> None:
-    """Refuse tolerances outside (0, 1) x (0, inf) and a step limit below 1.
+    """Refuse tolerances outside [MIN_RTOL, 1) x [MIN_ATOL, inf) and a step limit below 1.
 
     Raises
     ------
     SimulationError
         Naming the setting, its value and the accepted range (the messages of ``run_ode``).
     """
-    if not (0.0 < rtol < 1.0) or not (atol > 0.0):
+    if not (MIN_RTOL <= rtol < 1.0) or not (MIN_ATOL <= atol < math.inf):
         raise SimulationError("tolerances out of range", key="rtol/atol", got=(rtol, atol),
-                              expected="0 < rtol < 1 and atol > 0 mg")
+                              expected=f"{MIN_RTOL:g} <= rtol < 1 and atol >= {MIN_ATOL:g} mg: tighter than that "
+                              "is below what DOP853 in double precision can deliver")
     if max_steps < 1:
         raise SimulationError("`max_steps` must be at least 1", key="max_steps", got=max_steps)
 
