@@ -256,21 +256,23 @@ def newton_in_bracket(x, f, df, lo, hi, decreasing):
 
 
 @jit
-def root_on_segment(i, lo, hi, level, find_peak, rising, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v):
+def root_on_segment(i, lo, hi, level, find_peak, rising, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v,
+                    start=math.nan):
     """Zero in (lo, hi) of a function that changes sign once there, by safeguarded Newton.
 
     With ``find_peak`` the function is y = d(ac)/dt (its zero is the peak of C); otherwise it is
     C - level on a monotone piece, rising or not. Both and their derivatives follow from the closed form:
     y' = -ka^2 ad - k y and C' = 1000 y / v. A Newton step that leaves the bracket is replaced by
     bisection, so the iteration always converges; it stops when the bracket or the Newton step is a
-    few ulps of t (3-6 steps usually, against about 50 for bisection alone).
+    few ulps of t (3-6 steps usually, against about 50 for bisection alone; 1-2 from a good
+    `start`, which is used when it lies inside the bracket).
     """
     p = seg_param[i]
     kp = k[p]
     kap = ka[p]
     scale = NG_PER_ML_PER_MG_PER_L / v[p]
     decreasing = find_peak or not rising  # the function is positive before its zero
-    x = 0.5 * (lo + hi)
+    x = start if lo < start < hi else 0.5 * (lo + hi)
     for _ in range(MAX_ROOT_STEPS):
         ad, ac = advance(seg_ad[i], seg_ac[i], seg_rate[i], kap, kp, x - seg_t[i])
         y = kap * ad + seg_rate[i] - kp * ac
@@ -297,13 +299,33 @@ def peak_time(i, a, b, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v):
         return a
     if rate_of_change(i, b, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k) >= 0.0:
         return b
-    return root_on_segment(i, a, b, 0.0, True, False, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v)
+    # Without an infusion, y = 0 has a closed form in the segment's own time tau:
+    # e^{(ka - k) tau} = ka^2 ad / (k (ac (ka - k) + ka ad)); it starts Newton, which polishes it
+    # (and takes over where ka ~ k makes the formula inaccurate).
+    p = seg_param[i]
+    guess = math.nan
+    gap = ka[p] - k[p]
+    if seg_rate[i] == 0.0 and seg_ad[i] > 0.0 and abs(gap) > 1e-3 * ka[p]:
+        ratio = ka[p] * ka[p] * seg_ad[i] / (k[p] * (seg_ac[i] * gap + ka[p] * seg_ad[i]))
+        if ratio > 0.0:
+            guess = seg_t[i] + math.log(ratio) / gap
+    return root_on_segment(i, a, b, 0.0, True, False, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v, guess)
 
 
 @jit
-def crossing_time(i, a, b, level, rising, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v):
+def crossing_time(i, a, b, level, rising, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v,
+                  c_a=math.nan, c_b=math.nan):
     """Time in [a, b] where C crosses `level` on a monotone piece of segment i."""
-    return root_on_segment(i, a, b, level, False, rising, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v)
+    # Start from the log-linear interpolation of the ends (exact for a mono-exponential decline);
+    # the caller may pass C at the ends when it has them.
+    if math.isnan(c_a):
+        c_a = concentration_at(i, a, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v)
+    if math.isnan(c_b):
+        c_b = concentration_at(i, b, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v)
+    guess = math.nan
+    if c_a > 0.0 and c_b > 0.0 and c_a != c_b and level > 0.0:
+        guess = a + (b - a) * math.log(c_a / level) / math.log(c_a / c_b)
+    return root_on_segment(i, a, b, level, False, rising, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v, guess)
 
 
 @jit
@@ -403,7 +425,8 @@ def threshold_runs(
                 below1 = c1 < level
                 r = p0
                 if below0 != below1:
-                    r = crossing_time(i, p0, p1, level, rising, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v)
+                    r = crossing_time(i, p0, p1, level, rising, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v,
+                                      c0, c1)
                 update_run(m, p0, below0, below1, r, in_run, run_start, time_below, longest_below)
     for m in range(n_lev):
         if in_run[m]:
