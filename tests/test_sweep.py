@@ -202,8 +202,8 @@ def test_same_store_for_any_workers_chunking_and_processes(tmp_path, monkeypatch
     stores.append((5, folder / "out.zarr"))
     reference_chunk, reference = stores[0]
     for chunk, out in stores[1:]:
-        # chunk_done has one entry per block of subjects: its shape follows subjects_per_chunk.
-        assert_same_arrays(reference, out, skip=() if chunk == reference_chunk else ("chunk_done",))
+        # chunk_done and chunk_checksum have one entry per block of subjects: their shape follows subjects_per_chunk.
+        assert_same_arrays(reference, out, skip=() if chunk == reference_chunk else ("chunk_done", "chunk_checksum"))
         assert arrays(out)["chunk_done"].all()
 
 
@@ -273,6 +273,23 @@ def test_killed_sweep_resumes_and_ends_like_an_uninterrupted_one(tmp_path):
 def test_changed_sweep_file_is_refused_for_an_existing_store(sweep_file, store, capsys):
     write(sweep_file, sweep_text().replace("values = [3, 7]", "values = [3, 8]"))
     assert main(["sweep", str(sweep_file), "-o", str(store), "--quiet"]) == 2
+    line = capsys.readouterr().err.splitlines()[-1]
+    assert line.startswith(
+        f"imapk: error: {sweep_file}: this sweep file changed since the sweep store {store} was begun: results would be "
+        "mixed (got 'sha256 "
+    ), line
+    assert line.endswith(" (the file as it was), or a new output name)"), line
+
+
+def test_store_made_from_another_sweep_is_refused(sweep_file, store, tmp_path, capsys):
+    """A store begun by another sweep file (other name, other content): the digests differ."""
+    other = write(tmp_path / "other.toml", sweep_text().replace("values = [3, 7]", "values = [3, 8]"))
+    import zarr
+
+    group = zarr.open_group(str(store), mode="r+")
+    group.attrs["imapk_inputs"] = "[]"  # (a store from before the inputs were recorded)
+    zarr.consolidate_metadata(str(store))
+    assert main(["sweep", str(other), "-o", str(store), "--quiet"]) == 2
     assert capsys.readouterr().err.splitlines()[-1] == (
         f"imapk: error: {store}: this store was made from a different sweep (or base scenario): results would be "
         "mixed (expected the same sweep file, or a new output name (or remove the store))"

@@ -30,6 +30,7 @@ written last: imapk's readers refuse a store without it.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import itertools
@@ -39,7 +40,9 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 import tomllib
+import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -65,6 +68,11 @@ COMPLETE = "imapk_complete"
 SUBJECT_VARIABLES = ("trough", "time_below", "longest_below", "time_above")
 #: Per-subject variables on (subject, threshold) among them.
 _THRESHOLD_VARIABLES = ("time_below", "longest_below", "time_above")
+#: How ``chunk_checksum`` is computed (also recorded in the store's attributes).
+CHECKSUM_METHOD = (
+    "2**32 + CRC-32 of the bytes of the chunk's region (its subjects, every column) of trough, time_below, "
+    "longest_below and time_above, in that order, as stored (C order)"
+)
 _KEY_PART = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)((?:\[\d+\])*)$")
 
 
@@ -96,6 +104,13 @@ class Sweep:
     digest: str
     #: (name, citation) of every population model the cells use, found while validating them.
     parameter_sets: tuple[tuple[str, str], ...] = ()
+    #: The sweep file's text, read once.
+    text: str = ""
+    #: Every covariate file the cells name, read once when the sweep is loaded: (the path as the
+    #: cells' scenarios name it, its content). Chunk tasks get these bytes, never a path to open.
+    files: tuple[tuple[str, bytes], ...] = ()
+    #: (role, file, sha256 of its content) of every input, recorded in the store and checked on resume.
+    inputs: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def dims(self) -> tuple[str, ...]:
@@ -171,18 +186,25 @@ def _set(data: dict, key: str, value, source: str, where: str) -> None:
             node = node[i]
 
 
-def _digest(text: str, base_text: str, base_data: dict, base_source: str) -> str:
+def _digest(text: str, base_text: str, files: tuple[tuple[str, bytes], ...]) -> str:
     """Fingerprint of everything a sweep's results depend on: the sweep and base scenario texts, the
-    content of a covariate file they name, and the imapk version."""
+    content of the covariate files they name (as read once by :func:`load_sweep`), and the imapk version."""
     from . import __version__
 
     digest = hashlib.sha256((text + "\0" + base_text + "\0" + __version__).encode())
-    population = base_data.get("population")
-    if isinstance(population, dict) and isinstance(population.get("covariates_file"), str):
-        csv_path = Path(base_source).parent / population["covariates_file"]
-        if csv_path.is_file():
-            digest.update(csv_path.read_bytes())
+    for _, content in files:
+        digest.update(content)
     return digest.hexdigest()
+
+
+def _read_input(path: str, source: str, key: str) -> bytes:
+    """The bytes of an input file named by a scenario, read once on the machine that loads the sweep."""
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise SweepError("no such covariate file", source=source, key=key, got=path) from None
+    except OSError as error:
+        raise SweepError(f"cannot read the covariate file: {error.strerror or error}", source=source, key=key, got=path) from None
 
 
 def load_sweep(path: str | Path) -> Sweep:
@@ -232,7 +254,7 @@ def load_sweep(path: str | Path) -> Sweep:
     if not isinstance(axes_data, list) or not axes_data:
         _fail("needs at least one [[sweep.axes]] entry", source, "sweep.axes")
     axes: dict[str, Axis] = {}
-    reserved = set(SPECS) | {"chunk_done", "subject_block"}
+    reserved = set(SPECS) | {"chunk_done", "chunk_checksum", "subject_block"}
     for i, entry in enumerate(axes_data):
         where = f"sweep.axes[{i}]"
         if not isinstance(entry, dict):
@@ -279,11 +301,11 @@ def load_sweep(path: str | Path) -> Sweep:
             groups.append((axis,))
     order = {name: i for i, name in enumerate(axes)}
     groups.sort(key=lambda g: order[g[0].name])
-    digest = _digest(text, base_text, base_data, base_source)
-    sweep = Sweep(source, base_source, base_data, base_text, tuple(groups), chunk, digest)
+    sweep = Sweep(source, base_source, base_data, base_text, tuple(groups), chunk, "", text=text)
     # Validate every cell now: a bad value fails before any work starts.
     where = {axis.key: i for i, axis in enumerate(axes.values())}
     models: dict[str, str] = {}
+    files: dict[str, bytes] = {}
     for index, values in sweep.cells():
         cell_data = copy.deepcopy(base_data)
         for group in sweep.dimensions:
@@ -295,7 +317,19 @@ def load_sweep(path: str | Path) -> Sweep:
             raise _cell_error(error, sweep, values, where) from None
         for model in cell.models:
             models.setdefault(model.name, model.citation)
-    return replace(sweep, parameter_sets=tuple(models.items()))
+        name = cell.population.covariate_file
+        if name is not None and name not in files:
+            # Read once, here: every chunk gets these bytes, so a file edited (or a different file
+            # found by a worker in another folder) during the sweep cannot mix two populations.
+            files[name] = _read_input(name, base_source, "population.covariates_file")
+    inputs = [("sweep file", source, hashlib.sha256(text.encode()).hexdigest())]
+    if base_source != source:
+        inputs.append(("base scenario", base_source, hashlib.sha256(base_text.encode()).hexdigest()))
+    inputs += [("covariate file", name, hashlib.sha256(content).hexdigest()) for name, content in files.items()]
+    return replace(
+        sweep, parameter_sets=tuple(models.items()), files=tuple(files.items()), inputs=tuple(inputs),
+        digest=_digest(text, base_text, tuple(files.items())),
+    )
 
 
 def _cell_error(error: ImapkError, sweep: Sweep, values: dict, where: dict) -> SweepError:
@@ -322,6 +356,30 @@ def cell_scenario(sweep: Sweep, values: dict):
     return scenario_from_data(data, sweep.base_source, sweep.base_text)
 
 
+@contextlib.contextmanager
+def _with_inputs(sweep: Sweep, scenario):
+    """The scenario with its covariate file replaced by a private copy of the content the sweep read
+    when it was loaded (a temporary file, removed on exit): nothing is read from the original path,
+    wherever this runs. Errors name the original file."""
+    name = scenario.population.covariate_file
+    if name is None:
+        yield scenario
+        return
+    content = dict(sweep.files)[name]
+    with tempfile.TemporaryDirectory(prefix="imapk-inputs-") as folder:
+        copy_path = str(Path(folder) / Path(name).name)
+        Path(copy_path).write_bytes(content)
+        try:
+            yield replace(scenario, population=replace(scenario.population, covariate_file=copy_path))
+        except ImapkError as error:
+            if error.source and folder in error.source:
+                raise type(error)(
+                    error.problem, source=error.source.replace(copy_path, name), key=error.key,
+                    got=error.got, expected=error.expected,
+                ) from None
+            raise
+
+
 @dataclass(frozen=True)
 class _Layout:
     """Shapes shared by every cell, and the per-cell dose grids."""
@@ -338,6 +396,7 @@ class _Layout:
 
 def _layout(sweep: Sweep) -> _Layout:
     tables, sizes, thresholds = {}, set(), set()
+    known: dict[str | None, int] = {}  # population size per covariate file (each parsed once)
     for index, values in sweep.cells():
         scenario = cell_scenario(sweep, values)
         if len(scenario.models) != 1 or len(scenario.therapy_clocks) != 1:
@@ -347,7 +406,11 @@ def _layout(sweep: Sweep) -> _Layout:
                 key="sweep.base",
             )
         tables[index] = scenario.schedule.lower()
-        sizes.add(_population_size(scenario))
+        file = scenario.population.covariate_file
+        if file not in known or file is None:
+            with _with_inputs(sweep, scenario) as copied:
+                known[file] = _population_size(copied)
+        sizes.add(known[file])
         thresholds.add(tuple((t.name, t.value, t.kind) for t in scenario.thresholds))
     if len(sizes) != 1:
         raise SweepError("the population size must be the same in every cell", source=sweep.source, got=sorted(sizes))
@@ -423,6 +486,7 @@ def _template(sweep: Sweep, layout: _Layout):
         "mean_time_below": ((*dims, "threshold"), lazy((len(names),), (len(names),))),
         "mean_time_above": ((*dims, "threshold"), lazy((len(names),), (len(names),))),
         "chunk_done": ((*dims, "subject_block"), lazy((blocks,), (1,), dtype=np.int8, fill=0)),
+        "chunk_checksum": ((*dims, "subject_block"), lazy((blocks,), (1,), dtype=np.int64, fill=0)),
         "dose_time": ((*dims, "dose"), layout.dose_time),
         "dose_planned": ((*dims, "dose"), layout.dose_planned),
         "dose_given": ((*dims, "dose"), layout.dose_given),
@@ -431,11 +495,16 @@ def _template(sweep: Sweep, layout: _Layout):
     }
     ds = xr.Dataset({name: (d, v) for name, (d, v) in data.items()})
     for name in ds.data_vars:
-        if name != "chunk_done":
+        if name not in ("chunk_done", "chunk_checksum"):
             ds[name].attrs.update(_attrs(name))
     ds["chunk_done"].attrs.update(
         long_name="chunk done",
         description="1 once the chunk (cell x block of subjects_per_chunk subjects) is written; a rerun skips it",
+    )
+    ds["chunk_checksum"].attrs.update(
+        long_name="chunk checksum",
+        description=f"{CHECKSUM_METHOD}; 0: none recorded. A rerun recomputes a chunk marked done whose data "
+        "do not match it, and the readers refuse such a store",
     )
     ds["dose_status"].attrs.update(
         flag_values=[-1, 0, 1, 2], flag_meanings="padding given held missed",
@@ -467,7 +536,9 @@ def _template(sweep: Sweep, layout: _Layout):
     ds.attrs.update(
         imapk_version=__version__,
         imapk_sweep_digest=sweep.digest,
-        sweep=Path(sweep.source).read_text(encoding="utf-8"),
+        sweep=sweep.text,
+        imapk_inputs=json.dumps([{"role": r, "file": f, "sha256": h} for r, f, h in sweep.inputs]),
+        chunk_checksums=CHECKSUM_METHOD,
         scenario=sweep.base_text,
         swept_dimensions=json.dumps(list(dims)),
         subjects_per_chunk=s,
@@ -482,7 +553,8 @@ def _provenance(sweep: Sweep) -> dict:
     from .scenario import provenance
 
     _, first = next(iter(sweep.cells()))
-    record = provenance(cell_scenario(sweep, first))
+    with _with_inputs(sweep, cell_scenario(sweep, first)) as scenario:
+        record = provenance(scenario)
     record["parameter_sets"] = json.dumps(dict(sweep.parameter_sets))
     return record
 
@@ -492,53 +564,210 @@ def _dose_chunk(n_subjects: int, n_doses: int) -> int:
     return int(min(n_doses, max(1, SUMMARY_BLOCK_BYTES // (8 * max(n_subjects, 1)))))
 
 
-def _done_flags(out: str):
-    """The whole ``chunk_done`` array (one read)."""
+def _chunk_variables(root) -> list[str]:
+    """The per-subject variables a chunk writes (a store begun by an earlier version may lack some)."""
+    return [name for name in SUBJECT_VARIABLES if name in root]
+
+
+def _checksum(arrays) -> int:
+    """``chunk_checksum`` of a chunk's arrays (see CHECKSUM_METHOD): never 0, which means "none".
+
+    CRC-32 detects what happens to files (missing, truncated, garbage, stale or another chunk's
+    data); it is no defence against deliberate tampering, and is about 3x faster than SHA-256.
+    """
+    crc = 0
+    for array in arrays:
+        crc = zlib.crc32(np.ascontiguousarray(array), crc)
+    return (1 << 32) + crc
+
+
+def _rows(s: int, n: int, block: int) -> slice:
+    """The subjects of block `block` of `s` subjects among `n`."""
+    return slice(block * s, min(n, (block + 1) * s))
+
+
+def _stored_checksum(root, index: tuple, rows: slice) -> int | None:
+    """The checksum of what the store holds for one chunk; None if its data cannot be read."""
+    try:
+        return _checksum(root[name][(*index, rows, slice(None))] for name in _chunk_variables(root))
+    except Exception:  # a missing array, or a chunk file that does not decompress
+        return None
+
+
+def _read_records(out: str) -> tuple[np.ndarray, np.ndarray]:
+    """``chunk_done`` and ``chunk_checksum`` (an element that cannot be read counts as not done)."""
     import zarr
 
-    return zarr.open_array(f"{out}/chunk_done", mode="r")[...]
+    records = []
+    for name, dtype in (("chunk_done", np.int8), ("chunk_checksum", np.int64)):
+        try:
+            array = zarr.open_array(f"{out}/{name}", mode="r")
+        except Exception:
+            records.append(None)
+            continue
+        try:
+            records.append(np.asarray(array[...], dtype=dtype))
+        except Exception:  # a damaged element file: read the others one by one
+            values = np.zeros(array.shape, dtype=dtype)
+            for element in np.ndindex(*array.shape):
+                try:
+                    values[element] = array[element]
+                except Exception:
+                    pass
+            records.append(values)
+    done, checksum = records
+    if done is None:
+        raise SweepError("the store has lost its record of finished chunks (chunk_done)", source=out,
+                         expected="a new output name (or remove the store)")
+    if checksum is None:
+        checksum = np.zeros(done.shape, dtype=np.int64)
+    return done, checksum
 
 
-def _is_done(out: str, index: tuple, block: int) -> bool:
+def _unverified(out: str, done: np.ndarray, checksum: np.ndarray, s: int, n: int, workers: int | None = None) -> list:
+    """The chunks marked done whose data in the store do not match their recorded checksum (in C
+    order): each is read back and checked, on up to `workers` threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
     import zarr
 
-    return bool(zarr.open_array(f"{out}/chunk_done", mode="r")[(*index, block)])
+    claimed = [element for element in np.ndindex(*done.shape) if done[element]]
+    if not claimed:
+        return []
+    try:
+        root = zarr.open_group(out, mode="r")
+    except Exception:
+        return claimed
+
+    def bad(element) -> bool:
+        *index, block = element
+        return checksum[element] == 0 or _stored_checksum(root, tuple(index), _rows(s, n, block)) != checksum[element]
+
+    threads = max(1, min(workers or os.cpu_count() or 1, len(claimed)))
+    with ThreadPoolExecutor(threads) as pool:
+        flags = list(pool.map(bad, claimed))
+    return [element for element, flag in zip(claimed, flags) if flag]
 
 
-def _mark_done(out: str, index: tuple, block: int) -> None:
-    """Record a finished chunk: one element, in a Zarr chunk of its own (no two tasks share one)."""
+def _chunk_files(out: str, name: str, index: tuple, rows: slice) -> list[Path]:
+    """The Zarr (format 2) chunk files of variable `name` that hold the region (index, rows, all columns)."""
+    try:
+        meta = json.loads(Path(out, name, ".zarray").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    shape, chunks = meta["shape"], meta["chunks"]
+    if 0 in shape:
+        return []
+    separator = meta.get("dimension_separator") or "."
+    k = len(index)
+    ranges = [[i] for i in index]  # cells: one Zarr chunk each
+    ranges.append(range(rows.start // chunks[k], (rows.stop - 1) // chunks[k] + 1))
+    ranges += [range(math.ceil(shape[d] / chunks[d])) for d in range(k + 1, len(shape))]
+    return [Path(out, name, separator.join(map(str, key))) for key in itertools.product(*ranges)]
+
+
+def _forget(out: str, elements: list, s: int, n: int) -> None:
+    """Mark chunks not done and delete their data files, so that they are computed afresh (a damaged
+    file is replaced, never read and merged)."""
     import zarr
 
-    zarr.open_array(f"{out}/chunk_done", mode="r+")[(*index, block)] = 1
+    done = zarr.open_array(f"{out}/chunk_done", mode="r+")
+    checksum = zarr.open_array(f"{out}/chunk_checksum", mode="r+")
+    for element in elements:
+        *index, block = element
+        done[element] = 0
+        checksum[element] = 0
+        for name in SUBJECT_VARIABLES:
+            for path in _chunk_files(out, name, tuple(index), _rows(s, n, block)):
+                path.unlink(missing_ok=True)
+
+
+def _die_with_parent() -> None:
+    """Initializer of local worker processes (``--processes``): end this process when the sweep's
+    process ends, even by SIGKILL, so that no orphan keeps computing and writing into the store.
+
+    Linux: ``prctl(PR_SET_PDEATHSIG, SIGKILL)``, through ctypes; the kernel kills the worker as soon
+    as the thread that started it ends (dask starts its pool from the thread that runs the sweep).
+    Elsewhere (macOS, Windows, or without libc): a daemon thread checks every 0.5 s whether the parent
+    process changed (on Windows, whether it still exists), and ends the worker within about a second.
+    """
+    import signal
+
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(1, signal.SIGKILL, 0, 0, 0) == 0:  # 1: PR_SET_PDEATHSIG
+                if os.getppid() != parent:  # the parent died before prctl took effect
+                    os._exit(1)
+                return
+        except (OSError, AttributeError):
+            pass
+    import threading
+    import time
+
+    def watch():
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent or (sys.platform == "win32" and not _alive(parent)):
+                os._exit(1)
+
+    threading.Thread(target=watch, name="imapk-parent-watch", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
 
 
 def _run_chunk(sweep: Sweep, out: str, index: tuple, values: dict, block: int, layout_doses: int, dense: bool, n_subjects: int | None = None) -> int:
     """Simulate one cell x block of subjects and write it into its region of the store; 1 if done now.
 
     Every variable is written straight into the Zarr arrays (the region is whole Zarr chunks, which
-    no other task touches), then the chunk is marked done.
+    no other task touches, and whose old files are deleted first), then its checksum is recorded
+    and the chunk is marked done. `out` is an absolute path and the covariate file's content comes
+    with `sweep`: nothing here depends on the worker's current folder or files.
     """
     import zarr
 
-    if _is_done(out, index, block):
-        return 0
+    root = zarr.open_group(out, mode="r+")
+    try:
+        if root["chunk_done"][(*index, block)]:
+            return 0
+    except Exception:  # a damaged element of the record: not done (it is rewritten below)
+        pass
     from .scenario import run_scenario
 
-    scenario = cell_scenario(sweep, values)  # about 0.2 ms: not worth a cache
-    n = _population_size(scenario) if n_subjects is None else n_subjects  # (re-reads a covariate file)
     s = sweep.subjects_per_chunk
-    subjects = np.arange(block * s, min(n, (block + 1) * s))
-    ds = run_scenario(scenario, subjects=subjects, dense=False, summaries=False)
+    with _with_inputs(sweep, cell_scenario(sweep, values)) as scenario:  # about 0.2 ms: not worth a cache
+        n = _population_size(scenario) if n_subjects is None else n_subjects
+        subjects = np.arange(block * s, min(n, (block + 1) * s))
+        ds = run_scenario(scenario, subjects=subjects, dense=False, summaries=False)
     rows = slice(int(subjects[0]), int(subjects[-1]) + 1)
     trough = np.full((subjects.size, layout_doses), np.nan)
     trough[:, : ds.sizes["dose"]] = ds["trough"].values
-    root = zarr.open_group(out, mode="r+")
-    root["trough"][(*index, rows, slice(None))] = trough
+    written = {"trough": trough}
     if "threshold" in ds.dims:
         for name in _THRESHOLD_VARIABLES:
-            if name in root:  # (a store begun by an earlier version lacks the newer ones)
-                root[name][(*index, rows, slice(0, ds.sizes["threshold"]))] = ds[name].values
-    _mark_done(out, index, block)
+            written[name] = ds[name].values
+    variables = _chunk_variables(root)
+    for name in variables:
+        for path in _chunk_files(out, name, index, rows):
+            path.unlink(missing_ok=True)
+    stored = []
+    for name in variables:
+        array = root[name]
+        value = np.ascontiguousarray(written.get(name, np.empty((rows.stop - rows.start, 0))), dtype=array.dtype)
+        if value.shape[-1]:
+            array[(*index, rows, slice(0, value.shape[-1]))] = value
+        stored.append(value)
+    root["chunk_checksum"][(*index, block)] = _checksum(stored)
+    root["chunk_done"][(*index, block)] = 1
     return 1
 
 
@@ -646,21 +875,41 @@ def run_sweep(
     if out.suffix != ".zarr":
         raise SweepError("the output must be a Zarr store", key="-o/--output", got=str(out), expected="a name ending in .zarr")
     layout = _layout(sweep)
+    n, spc = layout.n_subjects, sweep.subjects_per_chunk
+    # Tasks get an absolute path: a worker in another folder writes into this store, not its own.
+    path = os.path.abspath(out)
     if out.exists():
         attrs = _store_attrs(out)
+        _check_inputs(attrs, sweep, out)
         if attrs.get("imapk_sweep_digest") != sweep.digest:
             raise SweepError(
                 "this store was made from a different sweep (or base scenario): results would be mixed",
                 source=str(out),
                 expected="the same sweep file, or a new output name (or remove the store)",
             )
-        if attrs.get(COMPLETE):
+        _restore_arrays(sweep, layout, out)
+        done, checksum = _read_records(path)
+        bad = _unverified(path, done, checksum, spc, n, workers)
+        if bad:
+            # Readers must not take the store for finished while its chunks are recomputed.
+            _unmark_complete(path)
+            _forget(path, bad, spc, n)
+            import warnings
+
+            warnings.warn(
+                f"{out}: {len(bad)} of {int(done.sum())} chunks marked done do not match their recorded checksum "
+                f"(data missing, damaged or never written; first: {_chunk_label(sweep, bad[0], n)}): computing them again",
+                stacklevel=2,
+            )
+            done, checksum = _read_records(path)
+        elif attrs.get(COMPLETE):
             return {"chunks": 0, "computed": 0, "skipped": 0, "complete": True}
     else:
         _create(sweep, layout, out)
-    s = sweep.subjects_per_chunk
-    blocks = math.ceil(layout.n_subjects / s)
-    done = _done_flags(str(out))
+        done, _ = _read_records(path)
+    blocks = math.ceil(n / spc)
+    # One node for the sweep (with the covariate files' content), shared by every task.
+    shared = dask.delayed(sweep, name=f"imapk-sweep-{sweep.digest}", traverse=False)
     tasks, skipped = [], 0
     for index, values in sweep.cells():
         for block in range(blocks):
@@ -668,7 +917,7 @@ def run_sweep(
                 skipped += 1
                 continue
             tasks.append(
-                dask.delayed(_run_chunk, pure=False)(sweep, str(out), index, values, block, layout.n_doses, False, layout.n_subjects)
+                dask.delayed(_run_chunk, pure=False)(shared, path, index, values, block, layout.n_doses, False, n)
             )
     show = sys.stderr.isatty() if progress is None else progress
     if scheduler is not None:
@@ -683,18 +932,84 @@ def run_sweep(
         from dask.diagnostics import ProgressBar
 
         options = {"scheduler": "processes" if processes else "threads", "num_workers": workers or os.cpu_count()}
+        if processes:
+            options["initializer"] = _die_with_parent
         if show:
             with ProgressBar(out=sys.stderr):
                 computed = sum(dask.compute(*tasks, **options))
         else:
             computed = sum(dask.compute(*tasks, **options))
-    _summaries(sweep, str(out), layout, workers)
+    _summaries(sweep, path, layout, workers)
     import zarr
 
-    group = _open_group(str(out))
+    group = _open_group(path)
     group.attrs[COMPLETE] = "true"
-    zarr.consolidate_metadata(str(out))
+    zarr.consolidate_metadata(path)
     return {"chunks": len(tasks) + skipped, "computed": computed, "skipped": skipped, "complete": True}
+
+
+def _chunk_label(sweep: Sweep, element: tuple, n: int) -> str:
+    *index, block = element
+    values = ", ".join(f"{group[0].name} = {group[0].values[i]!r}" for group, i in zip(sweep.dimensions, index))
+    rows = _rows(sweep.subjects_per_chunk, n, block)
+    return f"cell ({values}), subjects {rows.start}-{rows.stop - 1}"
+
+
+def _check_inputs(attrs: dict, sweep: Sweep, out: Path) -> None:
+    """Refuse to resume a store whose recorded input files (sweep, base scenario, covariate files) differ
+    from the ones read now, naming the first changed file."""
+    try:
+        recorded = json.loads(attrs.get("imapk_inputs", "[]"))
+    except ValueError:
+        return
+    now: dict[str, list] = {}
+    for role, file, sha in sweep.inputs:
+        now.setdefault(role, []).append((file, sha))
+    then: dict[str, list] = {}
+    for entry in recorded:
+        then.setdefault(entry.get("role"), []).append((entry.get("file"), entry.get("sha256")))
+    for role, files in now.items():
+        for j, (file, sha) in enumerate(files):
+            old = then.get(role, [])
+            if j < len(old) and old[j][1] != sha:
+                raise SweepError(
+                    f"this {role} changed since the sweep store {out} was begun: results would be mixed",
+                    source=file,
+                    got=f"sha256 {sha[:16]}",
+                    expected=f"sha256 {old[j][1][:16]} (the file as it was), or a new output name",
+                )
+
+
+def _restore_arrays(sweep: Sweep, layout: _Layout, out: Path) -> None:
+    """Put back any array of the store whose metadata is missing or unreadable (e.g. a deleted
+    ``trough/`` folder), empty, as the template has it; its chunks then fail their checksums and are
+    computed again."""
+    template = _template(sweep, layout)
+    lost = []
+    for name in template.variables:
+        try:
+            json.loads(Path(out, name, ".zarray").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            lost.append(name)
+    if not lost:
+        return
+    temporary = out.with_name(f".{out.name}.{os.getpid()}.restore.tmp")
+    try:
+        template.to_zarr(temporary, compute=False, zarr_format=2, mode="w-")
+        for name in lost:
+            shutil.rmtree(out / name, ignore_errors=True)
+            shutil.copytree(temporary / name, out / name)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+
+
+def _unmark_complete(out: str) -> None:
+    import zarr
+
+    group = zarr.open_group(out, mode="r+")
+    if COMPLETE in group.attrs:
+        del group.attrs[COMPLETE]
+        zarr.consolidate_metadata(out)
 
 
 def _create(sweep: Sweep, layout: _Layout, out: Path) -> None:
@@ -718,13 +1033,17 @@ def _store_attrs(out: Path) -> dict:
         raise SweepError("not a Zarr store written by imapk", source=str(out)) from None
 
 
-def open_sweep(path: str | Path):
+def open_sweep(path: str | Path, *, verify: bool = True):
     """Open a finished sweep store as an xarray Dataset (lazily, with dask).
+
+    With `verify` (the default) every chunk's data are first read and checked against the checksum
+    recorded when the chunk was written (about one read of the store).
 
     Raises
     ------
     SweepError
-        If the store is missing, not imapk's, or unfinished (with the command that resumes it).
+        If the store is missing, not imapk's, unfinished (with the command that resumes it), or (with
+        `verify`) its data do not match the record of its chunks.
     """
     import xarray as xr
 
@@ -740,7 +1059,46 @@ def open_sweep(path: str | Path):
             source=str(path),
             expected=f"rerun the same `imapk sweep SWEEP.toml -o {path}` to resume it",
         )
+    if verify:
+        _verify_store(path, attrs)
     return xr.open_zarr(path)
+
+
+def _verify_store(path: Path, attrs: dict) -> None:
+    """Refuse a finished store whose chunks do not all match their recorded checksums (one line,
+    naming the first bad chunk). Stores written before checksums were recorded are not checked."""
+    import zarr
+
+    if CHECKSUM_METHOD != attrs.get("chunk_checksums", CHECKSUM_METHOD) or "chunk_checksums" not in attrs:
+        return
+    out = str(path)
+    try:
+        done, checksum = _read_records(out)
+        root = zarr.open_group(out, mode="r")
+        n = int(root["subject"].shape[0])
+        dims = json.loads(attrs["swept_dimensions"])
+        s = int(attrs["subjects_per_chunk"])
+    except Exception:
+        raise SweepError("the store's record of its chunks is damaged", source=out,
+                         expected=f"rerun the same `imapk sweep SWEEP.toml -o {path}` to repair it") from None
+    # A chunk not marked done in a finished store counts as bad too.
+    bad = [e for e in np.ndindex(*done.shape) if not done[e]] or _unverified(out, done, checksum, s, n)
+    if not bad:
+        return
+    *index, block = bad[0]
+    labels = []
+    for dim, i in zip(dims, index):
+        try:
+            labels.append(f"{dim} = {_plain(root[dim][i])!r}")
+        except Exception:
+            labels.append(f"{dim}[{i}]")
+    rows = _rows(s, n, block)
+    raise SweepError(
+        f"the data of {len(bad)} chunk(s) do not match the store's record, first: cell ({', '.join(labels)}), "
+        f"subjects {rows.start}-{rows.stop - 1} (missing, damaged or changed files)",
+        source=out,
+        expected=f"rerun the same `imapk sweep SWEEP.toml -o {path}` to compute them again",
+    )
 
 
 def summary_table(ds) -> list[dict]:
