@@ -164,8 +164,12 @@ def read_covariate_csv(path: str | Path) -> dict[str, np.ndarray]:
     Units are converted to the canonical ones; unknown columns, missing units, empty or
     implausible values are errors naming the file, the column and the row.
     """
+    from .files import COVARIATE_MAX_BYTES, check_input_file
+
     path = Path(path)
     source = str(path)
+    # Before any read: a named pipe would block forever, /dev/zero or a huge file would exhaust the memory.
+    check_input_file(path, "covariate file", COVARIATE_MAX_BYTES, error=ScenarioError)
     try:
         # utf-8-sig: spreadsheets' "CSV UTF-8" export starts with a byte order mark.
         with path.open(newline="", encoding="utf-8-sig") as handle:
