@@ -333,6 +333,27 @@ def test_zipped_axes_of_different_lengths_are_refused(tmp_path, capsys):
     assert "sweep.zip[0]: zipped axes need the same number of values (got {'hold_length': 2, 'restart_dose': 3})" in err
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "pair"),
+    [
+        ('["200 mg", "300 mg"]', '["200 mg", "300 mg", "0.2 g"]', "'200 mg' and '0.2 g' are the same restart_dose"),
+        ("values = [3, 7]", "values = [3, 7, 3.0]", "3 and 3.0 are the same hold_length"),
+        ("values = [3, 7]", "values = [3, 7, 3]", None),
+    ],
+)
+def test_one_value_in_two_spellings_is_refused(tmp_path, capsys, old, new, pair):
+    err = _error(tmp_path, capsys, sweep_text().replace(old, new))
+    axis = 1 if "mg" in old else 0
+    if pair is None:
+        assert f"sweep.axes[{axis}].values: a value appears twice (got [3, 7, 3])" in err, err
+    else:
+        values = new.strip("[]").replace('"', "'").replace("values = ", "").strip("[]")
+        assert err.rstrip().endswith(
+            f"sweep.axes[{axis}].values: {pair}: the results would have two equal coordinates "
+            f"(got [{values}]; expected each value once)"
+        ), err
+
+
 def test_two_axes_on_the_same_key_are_refused(tmp_path, capsys):
     err = _error(tmp_path, capsys, sweep_text().replace('"schedule.holds[0].days"', '"schedule.holds[0].restart[0].dose"'))
     assert "sweep.axes[1].key: two axes sweep the same key (got 'schedule.holds[0].restart[0].dose')" in err

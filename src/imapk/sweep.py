@@ -283,6 +283,12 @@ def load_sweep(path: str | Path) -> Sweep:
         coordinate, units = _coordinate(values, units, source, f"{where}.values")
         if len(set(map(str, values))) != len(values):
             _fail("a value appears twice", source, f"{where}.values", got=values)
+        for a, b in itertools.combinations(range(len(values)), 2):
+            if coordinate[a] == coordinate[b]:  # other spellings of one value ('200 mg', '0.2 g'; 3, 3.0)
+                _fail(
+                    f"{values[a]!r} and {values[b]!r} are the same {name}: the results would have two equal "
+                    "coordinates", source, f"{where}.values", got=values, expected="each value once",
+                )
         axes[name] = Axis(name, key, tuple(values), coordinate, units)
     groups = []
     zipped: set[str] = set()
