@@ -3,48 +3,189 @@
 NetCDF files are written to a temporary file in the target folder and then renamed over the final
 name with :func:`os.replace`, which is atomic on POSIX and Windows: a crash leaves either the old
 file or the complete new one, never a half-written file under the final name.
+
+Temporary files are named ``.<name>.imapk-<pid>-<random>.part`` beside the target ``<name>``: the
+name says which target and which process they belong to. A write that fails (a full disk, a
+read-only folder) removes its temporary file and raises :class:`OutputError` with one line. A
+process that is killed cannot clean up; the next write to the same target on the same machine
+removes such leftovers: files with exactly that naming for that target whose process no longer
+runs and that were last modified before this process loaded imapk's writer (a write in progress,
+even by another machine on a shared folder, keeps changing its file and is never touched). Nothing
+else in the folder is ever removed. (On systems without POSIX process signals, i.e. Windows,
+leftovers are kept.)
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import re
+import stat
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 from .errors import ImapkError
 
-__all__ = ["write_netcdf", "read_netcdf", "set_default_permissions"]
+__all__ = ["write_netcdf", "read_netcdf", "set_default_permissions", "remove_stale_temporaries", "OutputError"]
 
 ENGINE = "h5netcdf"
+
+#: When this process loaded the writer: a temporary file it makes is never older. [s since the epoch]
+_LOADED = time.time()
+
+#: Errors of a full file system, by errno, and how to say them (EDQUOT does not exist everywhere).
+_NO_ROOM = {
+    errno.ENOSPC: "no space left on {folder}",
+    getattr(errno, "EDQUOT", errno.ENOSPC): "disk quota exceeded on {folder}",
+    errno.EFBIG: "the result is larger than the file system of {folder} allows",
+}
+
+
+class OutputError(ImapkError):
+    """A result could not be written: the output folder is missing or read-only, or the disk is full."""
 
 
 def write_netcdf(ds, path: str | Path) -> Path:
     """Write `ds` to NetCDF-4 at `path` atomically; return the path.
 
+    The Dataset goes to a temporary file in the target folder, which is flushed to disk (fsync)
+    and renamed over `path`. Leftover temporary files of earlier killed writes to the same target
+    are removed first (see :func:`remove_stale_temporaries`).
+
     Raises
     ------
-    ImapkError
-        If the folder does not exist or cannot be written.
+    OutputError
+        If the folder does not exist or cannot be written, or the file system is full or over
+        quota (``<path>: no space left on <folder>: ...``). The temporary file is removed and
+        `path` is left as it was.
     """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
-        raise ImapkError("the output folder does not exist", source=str(path), got=str(folder))
+        raise OutputError("the output folder does not exist", source=str(path), got=str(folder))
+    remove_stale_temporaries(path)
     try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.imapk-{os.getpid()}-", suffix=".part", dir=folder)
     except OSError as error:
-        raise ImapkError(f"cannot write to the output folder: {error.strerror}", source=str(path)) from None
+        if error.errno in _NO_ROOM:
+            raise _write_error(error, path, folder) from None
+        raise OutputError(f"cannot write to the output folder: {error.strerror}", source=str(path)) from None
     os.close(handle)
     try:
-        ds.to_netcdf(temporary, engine=ENGINE, invalid_netcdf=False)
+        try:
+            ds.to_netcdf(temporary, engine=ENGINE, invalid_netcdf=False)
+        except BaseException as error:
+            _forget_failed_files(error)
+            raise
         with open(temporary, "rb+") as written:
             os.fsync(written.fileno())
         set_default_permissions(temporary)
         os.replace(temporary, path)
+    except OSError as error:
+        Path(temporary).unlink(missing_ok=True)
+        if error.errno is None:  # not from the operating system: not an output problem
+            raise
+        raise _write_error(error, path, folder) from None
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def _write_error(error: OSError, path: Path, folder: Path) -> OutputError:
+    """The one-line error for an operating-system failure while writing `path`."""
+    where = os.path.abspath(folder)
+    if error.errno in _NO_ROOM:
+        return OutputError(
+            f"{_NO_ROOM[error.errno].format(folder=where)}; the partial result was removed",
+            source=str(path),
+            expected="more free space there, or another output folder",
+        )
+    # os.strerror, not error.strerror: HDF5's text spans several lines (time, descriptor, buffer...).
+    return OutputError(f"cannot write the result: {os.strerror(error.errno)}", source=str(path))
+
+
+def _forget_failed_files(error: BaseException) -> None:
+    """Stop h5netcdf from closing a second time a file whose close failed.
+
+    h5netcdf's ``File.__del__`` is its ``close()``. When the close fails (a full disk while the
+    metadata are flushed), the object stays marked open and the garbage collector later closes it
+    again, on an HDF5 file left in an undefined state: a segmentation fault. HDF5 has already
+    released the file descriptor by then. The failed File objects are found in the frames of the
+    exception's traceback (and those of the exceptions it was raised during) and marked closed.
+    """
+    h5netcdf = sys.modules.get("h5netcdf")
+    if h5netcdf is None or not isinstance(getattr(h5netcdf, "File", None), type):
+        return
+    pending, seen = [error], set()
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        frame = current.__traceback__
+        while frame is not None:
+            for value in list(frame.tb_frame.f_locals.values()):
+                if isinstance(value, h5netcdf.File) and vars(value).get("_closed") is False:
+                    value._closed = True
+            frame = frame.tb_next
+        pending.extend((current.__context__, current.__cause__))
+
+
+def _temporary_pattern(path: Path) -> re.Pattern:
+    """The names :func:`write_netcdf` gives its temporary files for the target `path`; group 1 is the pid."""
+    return re.compile(rf"\.{re.escape(path.name)}\.imapk-([1-9][0-9]*)-[a-z0-9_]{{8}}\.part")
+
+
+def _running(pid: int) -> bool:
+    """True if a process `pid` exists on this machine (or cannot be asked about)."""
+    try:
+        os.kill(pid, 0)  # signal 0: existence check only, nothing is sent
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists and belongs to someone else
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: str | Path) -> list[Path]:
+    """Remove temporary files that killed writes to `path` left behind; return the removed paths.
+
+    Only files named as :func:`write_netcdf` names its temporary files for this very target, that
+    are regular files (not links), whose writing process no longer runs and that were last
+    modified before this process loaded the writer. Nothing is removed on systems without POSIX
+    signals (Windows), where a process cannot be asked whether it runs.
+    """
+    path = Path(path)
+    if os.name != "posix":
+        return []
+    folder = path.parent if str(path.parent) else Path(".")
+    pattern = _temporary_pattern(path)
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    for name in names:
+        match = pattern.fullmatch(name)
+        if match is None:
+            continue
+        pid = int(match.group(1))
+        candidate = folder / name
+        try:
+            info = candidate.lstat()
+        except OSError:
+            continue
+        if not stat.S_ISREG(info.st_mode) or info.st_mtime >= _LOADED or pid == os.getpid() or _running(pid):
+            continue
+        try:
+            candidate.unlink()
+        except OSError:  # gone meanwhile, or not ours to remove: leave it
+            continue
+        removed.append(candidate)
+    return removed
 
 
 def set_default_permissions(path: str | Path) -> None:

@@ -1,0 +1,273 @@
+"""Writing results when things go wrong: a full disk, a close that fails, killed earlier runs.
+
+``IMAPK_LONG_TESTS=1`` also runs ``imapk run -o`` into a real, tiny tmpfs (root only; skipped
+where mounting is not possible)::
+
+    IMAPK_LONG_TESTS=1 PYTHONPATH=src python -m pytest tests/test_io_failures.py
+"""
+
+from __future__ import annotations
+
+import errno
+import gc
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import imapk
+from imapk.cli import main
+from imapk.errors import ImapkError
+from imapk.io import OutputError, read_netcdf, remove_stale_temporaries, write_netcdf
+from imapk.schedule import Phase, Schedule
+
+ROOT = Path(__file__).resolve().parents[1]
+LONG = os.environ.get("IMAPK_LONG_TESTS") == "1"
+SMALL = (
+    "import imapk\n"
+    "from imapk.schedule import Schedule, Phase\n"
+    "ds = imapk.simulate(Schedule(phases=(Phase(dose=400, days=3),)), imapk.PKParams(cl=14.3, v=347.0, ka=0.609))\n"
+)
+
+
+@pytest.fixture
+def small_result():
+    return imapk.simulate(Schedule(phases=(Phase(dose=400, days=3),)), imapk.PKParams(cl=14.3, v=347.0, ka=0.609))
+
+
+def disk_full_after_half(self, path, *args, **kwargs):
+    """A to_netcdf that writes part of the file and then finds the disk full."""
+    with open(path, "wb") as handle:
+        handle.write(b"half a file")
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def expected_message(target: Path) -> str:
+    return (
+        f"{target}: no space left on {os.path.abspath(target.parent)}; the partial result was removed "
+        "(expected more free space there, or another output folder)"
+    )
+
+
+def dead_pid() -> int:
+    """The pid of a process that has ended."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+# ---------------------------------------------------------------- a full disk
+
+
+def test_write_netcdf__disk_full_is_one_line_and_leaves_nothing(small_result, tmp_path, monkeypatch):
+    target = tmp_path / "r.nc"
+    target.write_bytes(b"previous complete result")
+    monkeypatch.setattr(type(small_result), "to_netcdf", disk_full_after_half)
+    with pytest.raises(OutputError) as info:
+        write_netcdf(small_result, target)
+    assert isinstance(info.value, ImapkError)
+    assert str(info.value) == expected_message(target)
+    assert target.read_bytes() == b"previous complete result"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.nc"]
+
+
+@pytest.mark.parametrize(
+    "code, problem",
+    [(getattr(errno, "EDQUOT", errno.ENOSPC), "disk quota exceeded on"), (errno.EFBIG, "the result is larger than the file system of")],
+)
+def test_write_netcdf__quota_and_file_size_limits(small_result, tmp_path, monkeypatch, code, problem):
+    def fail(self, path, *args, **kwargs):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(type(small_result), "to_netcdf", fail)
+    with pytest.raises(OutputError, match=rf"^{tmp_path / 'r.nc'}: {problem} "):
+        write_netcdf(small_result, tmp_path / "r.nc")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_netcdf__disk_full_at_fsync(small_result, tmp_path, monkeypatch):
+    def fsync(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with pytest.raises(OutputError) as info:
+        write_netcdf(small_result, tmp_path / "r.nc")
+    assert str(info.value) == expected_message(tmp_path / "r.nc")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_netcdf__other_system_errors_are_one_line(small_result, tmp_path, monkeypatch):
+    def fail(self, path, *args, **kwargs):
+        raise OSError(errno.EIO, "Can't write data (file write failed: time = ...\n, filename = ...)")
+
+    monkeypatch.setattr(type(small_result), "to_netcdf", fail)
+    with pytest.raises(OutputError) as info:
+        write_netcdf(small_result, tmp_path / "r.nc")
+    assert str(info.value) == f"{tmp_path / 'r.nc'}: cannot write the result: {os.strerror(errno.EIO)}"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_netcdf__failed_close_is_never_repeated(small_result, tmp_path, monkeypatch):
+    """The segfault: h5netcdf closes a file again (from __del__) after its first close failed."""
+    import h5netcdf
+
+    real = h5netcdf.File.close
+    entered = []
+
+    def close(self):
+        if self._closed:
+            return
+        entered.append(self)
+        if len(entered) == 1:  # the first close flushes, then the disk is full: the file stays marked open
+            real(self)
+            self._closed = False
+            raise OSError(errno.ENOSPC, "Can't close file (file write failed: ..., errno = 28)")
+        self._closed = True  # a second close: on a real full disk this is where the process crashed
+
+    monkeypatch.setattr(h5netcdf.File, "close", close)
+    monkeypatch.setattr(h5netcdf.File, "__del__", close)
+    target = tmp_path / "r.nc"
+    with pytest.raises(OutputError) as info:
+        write_netcdf(small_result, target)
+    del info
+    gc.collect()
+    assert len(entered) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli__disk_full_prints_one_line_and_exits_2(tmp_path, monkeypatch, capsys):
+    import xarray as xr
+
+    monkeypatch.setattr(xr.Dataset, "to_netcdf", disk_full_after_half)
+    target = tmp_path / "r.nc"
+    status = main(["run", str(ROOT / "scenarios" / "gist-rash-case-report.toml"), "-o", str(target)])
+    assert status == 2
+    assert capsys.readouterr().err == f"imapk: error: {expected_message(target)}\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def _mount_tmpfs(folder: Path, size: str) -> bool:
+    if not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("mount") is None:
+        return False
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True)
+    return result.returncode == 0
+
+
+@pytest.mark.skipif(not LONG, reason="long test: set IMAPK_LONG_TESTS=1")
+def test_cli__real_full_disk(tmp_path):
+    """`imapk run -o` into a 1 MiB tmpfs: one line, status 2, nothing left behind, no crash."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    if not _mount_tmpfs(folder, "1m"):
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        target = folder / "r.nc"
+        scenario = ROOT / "scenarios" / "gist-rash-case-report-population.toml"
+        result = subprocess.run(
+            [sys.executable, "-m", "imapk", "run", str(scenario), "-o", str(target)],
+            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        )
+        assert result.returncode == 2, result.stderr
+        assert result.stderr == f"imapk: error: {expected_message(target)}\n"
+        assert list(folder.iterdir()) == []
+        assert shutil.disk_usage(folder).used < 64 * 1024
+    finally:
+        subprocess.run(["umount", str(folder)], capture_output=True)
+
+
+# ---------------------------------------------------------------- leftovers of killed runs
+
+
+def _old(path: Path) -> Path:
+    """Make `path` look last modified an hour ago (before this process loaded the writer)."""
+    past = time.time() - 3600
+    os.utime(path, (past, past), follow_symlinks=False)
+    return path
+
+
+def test_write_netcdf__removes_only_stale_temporaries_of_its_target(small_result, tmp_path):
+    dead, alive = dead_pid(), os.getppid()
+    stale = tmp_path / f".r.nc.imapk-{dead}-abc_0123.part"
+    stale.write_bytes(b"left by a killed run")
+    _old(stale)
+    kept = {
+        f".r.nc.imapk-{alive}-abcdefgh.part": "its process still runs",
+        f".r.nc.imapk-{os.getpid()}-abcdefgh.part": "this process",
+        f".other.nc.imapk-{dead}-abcdefgh.part": "another target",
+        f".r.nc.imapk-{dead}-abcdefgh.part.bak": "not imapk's naming",
+        f".r.nc.imapk-{dead}-abcdefg.part": "not imapk's naming",
+        ".r.nc.abcdefgh.part": "not this naming",
+        f"r.nc.imapk-{dead}-abcdefgh.part": "not hidden",
+        "notes.txt": "anything else",
+    }
+    for name in kept:
+        (tmp_path / name).write_bytes(b"x")
+        _old(tmp_path / name)
+    recent = tmp_path / f".r.nc.imapk-{dead}-recent00.part"
+    recent.write_bytes(b"modified after this process started: maybe another machine writing")
+    recent_time = time.time() + 60
+    os.utime(recent, (recent_time, recent_time))
+    link = tmp_path / f".r.nc.imapk-{dead}-symlink0.part"
+    link.symlink_to(tmp_path / "notes.txt")
+    _old(link)
+    folder = tmp_path / f".r.nc.imapk-{dead}-folder00.part"
+    folder.mkdir()
+    _old(folder)
+
+    write_netcdf(small_result, tmp_path / "r.nc")
+    left = {p.name for p in tmp_path.iterdir()}
+    assert stale.name not in left
+    assert left == set(kept) | {"r.nc", recent.name, link.name, folder.name}
+    assert read_netcdf(tmp_path / "r.nc")["trough"].size == 3
+
+
+def test_remove_stale_temporaries__returns_what_it_removed(tmp_path):
+    stale = tmp_path / f".r.nc.imapk-{dead_pid()}-zzzzzzzz.part"
+    stale.write_bytes(b"")
+    _old(stale)
+    assert remove_stale_temporaries(tmp_path / "r.nc") == [stale]
+    assert remove_stale_temporaries(tmp_path / "r.nc") == []
+    assert remove_stale_temporaries(tmp_path / "missing" / "r.nc") == []
+
+
+def test_write_netcdf__next_run_cleans_up_after_a_killed_one(tmp_path):
+    """A run killed in the middle of the write leaves its .part; the next run to the same target removes it."""
+    import signal
+
+    target = tmp_path / "killed.nc"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    dying = (
+        "import os, signal, xarray as xr\n" + SMALL + "from imapk.io import write_netcdf\n"
+        "real = xr.Dataset.to_netcdf\n"
+        "def dying(self, path, *a, **k):\n"
+        "    real(self, path, *a, **k)\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "xr.Dataset.to_netcdf = dying\n"
+        f"write_netcdf(ds, {str(target)!r})\n"
+    )
+    assert subprocess.run([sys.executable, "-c", dying], env=env, capture_output=True).returncode == -signal.SIGKILL
+    left = [p.name for p in tmp_path.iterdir()]
+    assert len(left) == 1 and left[0].startswith(".killed.nc.imapk-") and left[0].endswith(".part")
+    time.sleep(0.05)  # the next process starts strictly after the leftover was last written
+    again = SMALL + f"from imapk.io import write_netcdf\nwrite_netcdf(ds, {str(target)!r})\n"
+    result = subprocess.run([sys.executable, "-c", again], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["killed.nc"]
+
+
+def test_write_netcdf__temporary_names_the_target_and_process(small_result, tmp_path, monkeypatch):
+    seen = []
+
+    def record(self, path, *args, **kwargs):
+        seen.append(Path(path).name)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(type(small_result), "to_netcdf", record)
+    with pytest.raises(OutputError):
+        write_netcdf(small_result, tmp_path / "r.nc")
+    (name,) = seen
+    assert name.startswith(f".r.nc.imapk-{os.getpid()}-") and name.endswith(".part")
