@@ -68,6 +68,10 @@ COMPLETE = "imapk_complete"
 SUBJECT_VARIABLES = ("trough", "time_below", "longest_below", "time_above")
 #: Per-subject variables on (subject, threshold) among them.
 _THRESHOLD_VARIABLES = ("time_below", "longest_below", "time_above")
+#: With a scheduler: how often the chunk futures are polled, and how long the scheduler may have
+#: no worker at all before the sweep stops [s].
+POLL_SECONDS = 0.1
+WORKERS_GONE_SECONDS = 60.0
 #: How ``chunk_checksum`` is computed (also recorded in the store's attributes).
 CHECKSUM_METHOD = (
     "2**32 + CRC-32 of the bytes of the chunk's region (its subjects, every column) of trough, time_below, "
@@ -927,13 +931,7 @@ def run_sweep(
             )
     show = sys.stderr.isatty() if progress is None else progress
     if scheduler is not None:
-        from distributed import Client, progress as distributed_progress
-
-        with Client(scheduler) as client:
-            futures = client.compute(tasks)
-            if show:
-                distributed_progress(futures)
-            computed = sum(client.gather(futures))
+        computed = _run_distributed(tasks, scheduler, show)
     else:
         from dask.diagnostics import ProgressBar
 
@@ -952,6 +950,67 @@ def run_sweep(
     group.attrs[COMPLETE] = "true"
     zarr.consolidate_metadata(path)
     return {"chunks": len(tasks) + skipped, "computed": computed, "skipped": skipped, "complete": True}
+
+
+def _run_distributed(tasks: list, scheduler: str, show: bool) -> int:
+    """Run the chunk tasks on a dask.distributed scheduler; the number of chunks computed.
+
+    The futures are polled (every POLL_SECONDS) rather than gathered at once, so that a Ctrl-C
+    cancels them and ends with the CLI's one line (no traceback per pending future), and so that a
+    scheduler left without workers for WORKERS_GONE_SECONDS stops the sweep with one line naming the
+    workers lost and the time since the last chunk finished, instead of waiting forever.
+    """
+    import logging
+    import time
+
+    from distributed import Client
+
+    total = len(tasks)
+    with Client(scheduler) as client:
+        futures = client.compute(tasks)
+        pending, computed, finished = set(futures), 0, 0
+        last = time.monotonic()
+        seen: set[str] = set(client.nthreads())
+        gone_since = None
+        try:
+            while pending:
+                time.sleep(POLL_SECONDS)
+                done = [future for future in pending if future.done()]
+                if done:
+                    pending.difference_update(done)
+                    computed += sum(future.result() for future in done)  # a task's error is raised here
+                    finished += len(done)
+                    last = time.monotonic()
+                    if show:
+                        print(f"\r{finished}/{total} chunks", end="", file=sys.stderr, flush=True)
+                workers = set(client.nthreads())
+                seen |= workers
+                now = time.monotonic()
+                if workers:
+                    gone_since = None
+                elif gone_since is None:
+                    gone_since = now
+                elif now - gone_since >= WORKERS_GONE_SECONDS and pending:
+                    lost = ", ".join(sorted(seen)) or "none had joined"
+                    raise SweepError(
+                        f"the scheduler has had no worker for {now - gone_since:.0f} s (lost: {lost}); the last chunk "
+                        f"finished {now - last:.0f} s ago; {len(pending)} of {total} chunks not done",
+                        key="--scheduler", got=scheduler,
+                        expected="workers connected to it; rerun the same command to resume",
+                    )
+        except BaseException:
+            # Stop quietly: cancel what is left; distributed would log every cancelled future.
+            for name in ("distributed", "distributed.client", "distributed.core", "distributed.comm"):
+                logging.getLogger(name).setLevel(logging.CRITICAL)
+            try:
+                client.cancel(list(pending))
+            except Exception:
+                pass
+            raise
+        finally:
+            if show and total:
+                print(file=sys.stderr)
+    return computed
 
 
 def _chunk_label(sweep: Sweep, element: tuple, n: int) -> str:
