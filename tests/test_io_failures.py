@@ -271,3 +271,20 @@ def test_write_netcdf__temporary_names_the_target_and_process(small_result, tmp_
         write_netcdf(small_result, tmp_path / "r.nc")
     (name,) = seen
     assert name.startswith(f".r.nc.imapk-{os.getpid()}-") and name.endswith(".part")
+
+
+# ---------------------------------------------------------------- reading
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes on this system")
+def test_read_netcdf__fifo_is_refused_not_waited_on(tmp_path):
+    path = tmp_path / "result.nc"
+    os.mkfifo(path)
+    with pytest.raises(ImapkError) as info:
+        read_netcdf(path)
+    assert str(info.value) == f"{path}: cannot read the result file: it is a named pipe (FIFO) (expected a regular file)"
+
+
+def test_read_netcdf__folder(tmp_path):
+    with pytest.raises(ImapkError, match=r": cannot read the result file: it is a folder"):
+        read_netcdf(tmp_path)

@@ -196,11 +196,19 @@ def set_default_permissions(path: str | Path) -> None:
 
 
 def read_netcdf(path: str | Path):
-    """Read a Dataset written by :func:`write_netcdf` (loaded into memory, file closed)."""
+    """Read a Dataset written by :func:`write_netcdf` (loaded into memory, file closed).
+
+    Raises
+    ------
+    ImapkError
+        If `path` is missing, a folder or not a regular file (a named pipe is refused, not waited on).
+    """
     import xarray as xr
 
+    from .files import check_input_file
+
     path = Path(path)
-    if not path.is_file():
-        raise ImapkError("no such result file", source=str(path))
+    # No size limit: a result is as large as the run that made it, and it is read lazily by HDF5.
+    check_input_file(path, "result file", sys.maxsize, error=ImapkError)
     with xr.open_dataset(path, engine=ENGINE) as ds:
         return ds.load()
