@@ -18,10 +18,21 @@ scenario with the axis values substituted and validated like a scenario; errors 
 file, the axis and the bad value. Subject i is the same subject in every cell (common random
 numbers), so differences between cells are the effect of the swept value.
 
+Inputs are read once, when the sweep is loaded: the sweep and base scenario texts and the content of
+every covariate file the cells name. The chunk tasks get that content, never a path, so a file
+edited during the sweep, or a file of the same name in a worker's own folder (``--scheduler``), cannot
+mix two populations; the store path is made absolute on the client. The store records the sha256 of
+every input (``imapk_inputs``) and a rerun with a changed file is refused, naming the file.
+
 Execution: work is split in chunks of one cell x a block of subjects; each chunk is simulated and
-written straight into its own region of a chunked Zarr store, then marked done in the store's
-``chunk_done`` array. A rerun of the same command skips finished chunks; a store made from a
-different sweep is refused. Summaries per cell are computed from the store, one block of doses (all
+written straight into its own region of a chunked Zarr store, its checksum is recorded in
+``chunk_checksum`` (see CHECKSUM_METHOD), then it is marked done in the store's ``chunk_done``
+array. A rerun of the same command verifies every chunk marked done against its checksum, skips
+those that match and computes the others again (a warning says how many); a store made from a
+different sweep is refused. :func:`open_sweep` refuses a finished store whose data do not match
+their checksums. Local worker processes (``processes=True``) end with the sweep's process, even
+when it is killed (see :func:`_die_with_parent`); with a scheduler, a Ctrl-C cancels the chunks
+left, and a scheduler without any worker for WORKERS_GONE_SECONDS stops the sweep. Summaries per cell are computed from the store, one block of doses (all
 subjects) at a time, so memory stays bounded whatever the population (a cell whose troughs exceed
 ``SUMMARY_BLOCK_BYTES`` stores them in Zarr chunks of that many doses); the quantiles are exact and
 bit-identical to ``numpy.quantile``. The completion mark (the store attribute ``imapk_complete``) is
@@ -875,7 +886,19 @@ def run_sweep(
     Returns
     -------
     dict
-        ``chunks`` (total), ``computed`` (done by this call) and ``skipped`` (found done).
+        ``chunks`` (total), ``computed`` (done by this call) and ``skipped`` (found done and verified).
+
+    Raises
+    ------
+    SweepError
+        If `out` is not a ``.zarr`` name, was begun by another sweep or with an input file whose
+        content changed since (naming it), or the scheduler has had no worker for WORKERS_GONE_SECONDS.
+
+    Warns
+    -----
+    UserWarning
+        On resume, when chunks marked done do not match their recorded checksum (how many, and the
+        first); they are computed again.
     """
     import dask
 
@@ -1021,8 +1044,8 @@ def _chunk_label(sweep: Sweep, element: tuple, n: int) -> str:
 
 
 def _check_inputs(attrs: dict, sweep: Sweep, out: Path) -> None:
-    """Refuse to resume a store whose recorded input files (sweep, base scenario, covariate files) differ
-    from the ones read now, naming the first changed file."""
+    """Refuse to resume a store whose recorded input files (sweep, base scenario, covariate files) have
+    another content now, naming the first changed file (another file altogether is left to the digest)."""
     try:
         recorded = json.loads(attrs.get("imapk_inputs", "[]"))
     except ValueError:
@@ -1036,7 +1059,8 @@ def _check_inputs(attrs: dict, sweep: Sweep, out: Path) -> None:
     for role, files in now.items():
         for j, (file, sha) in enumerate(files):
             old = then.get(role, [])
-            if j < len(old) and old[j][1] != sha:
+            # The same file (by name: the folder it is named from may differ) with another content.
+            if j < len(old) and old[j][1] != sha and Path(str(old[j][0])).name == Path(file).name:
                 raise SweepError(
                     f"this {role} changed since the sweep store {out} was begun: results would be mixed",
                     source=file,
@@ -1134,7 +1158,7 @@ def _verify_store(path: Path, attrs: dict) -> None:
     naming the first bad chunk). Stores written before checksums were recorded are not checked."""
     import zarr
 
-    if CHECKSUM_METHOD != attrs.get("chunk_checksums", CHECKSUM_METHOD) or "chunk_checksums" not in attrs:
+    if attrs.get("chunk_checksums") != CHECKSUM_METHOD:
         return
     out = str(path)
     try:
