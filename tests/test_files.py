@@ -213,9 +213,34 @@ def test_load_scenario__latin1_names_the_first_bad_byte(tmp_path):
     with pytest.raises(ScenarioError) as info:
         load_scenario(path)
     assert str(info.value) == (
-        f"{path}: cannot read the file: it is not UTF-8 text (byte 0xfc at line 2, column 11, offset {offset}) "
+        f"{path}: cannot read the file: it is not UTF-8 text (byte 0xfc at line 2, column 11; byte offset {offset}) "
         "(expected a TOML file saved as UTF-8)"
     )
+
+
+def test_load_scenario__bad_byte_column_counts_characters_and_offset_counts_the_bom(tmp_path):
+    path = tmp_path / "mixed.toml"
+    text = MINIMAL.replace('title = "t"', 'title = "Ångström µ')
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8").replace("µ".encode("utf-8"), b"\xb5"))
+    offset = 3 + text.encode("utf-8").index("µ".encode("utf-8"))
+    with pytest.raises(ScenarioError, match=rf"\(byte 0xb5 at line 2, column 19; byte offset {offset}\)"):
+        load_scenario(path)
+
+
+def test_load_scenario__utf16_is_named(tmp_path):
+    path = tmp_path / "utf16.toml"
+    path.write_text(MINIMAL, encoding="utf-16")
+    with pytest.raises(ScenarioError, match=r"not UTF-8 text \(byte 0xff at line 1, column 1; byte offset 0\) "
+                       r"\(expected a TOML file saved as UTF-8, not UTF-16\)$"):
+        load_scenario(path)
+
+
+@pytest.mark.parametrize("nested", ["[" * 5000 + "]" * 5000, "{a = " * 5000 + "1" + "}" * 5000])
+def test_load_scenario__deep_arrays_and_inline_tables(tmp_path, nested):
+    path = tmp_path / "deep.toml"
+    path.write_text(MINIMAL + "[output]\nx = " + nested + "\n", encoding="utf-8")
+    with pytest.raises(ScenarioError, match=r"^\S+: not valid TOML: arrays or inline tables nested too deeply"):
+        load_scenario(path)
 
 
 def test_load_scenario__byte_order_mark_is_accepted(tmp_path):

@@ -1054,19 +1054,22 @@ def load_scenario(path: str | Path) -> Scenario:
             f"cannot read the scenario file: it is larger than the {format_bytes(SCENARIO_MAX_BYTES)} limit", source=source
         )
     # A byte order mark (Windows editors' "UTF-8 with BOM") is not part of the TOML; covariate files accept it too.
-    raw = raw.removeprefix(b"\xef\xbb\xbf")
+    bom = b"\xef\xbb\xbf" if raw.startswith(b"\xef\xbb\xbf") else b""
     try:
-        text = raw.decode("utf-8")
+        text = raw[len(bom):].decode("utf-8")
     except UnicodeDecodeError as error:
         if _is_result_file(path):
             raise not_text_error(path, ScenarioError) from None
-        line = raw.count(b"\n", 0, error.start) + 1
-        column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
+        offset = len(bom) + error.start  # of the first bad byte, in the file
+        line_start = max(raw.rfind(b"\n", 0, offset) + 1, len(bom))
+        line = raw.count(b"\n", 0, offset) + 1
+        column = len(raw[line_start:offset].decode("utf-8")) + 1  # in characters, as an editor counts
+        utf16 = raw.startswith((b"\xff\xfe", b"\xfe\xff"))
         raise ScenarioError(
-            f"cannot read the file: it is not UTF-8 text (byte 0x{raw[error.start]:02x} at line {line}, "
-            f"column {column}, offset {error.start})",
+            f"cannot read the file: it is not UTF-8 text (byte 0x{raw[offset]:02x} at line {line}, column {column}; "
+            f"byte offset {offset})",
             source=source,
-            expected="a TOML file saved as UTF-8",
+            expected="a TOML file saved as UTF-8" + (", not UTF-16" if utf16 else ""),
         ) from None
     try:
         return parse_scenario(text, source)
