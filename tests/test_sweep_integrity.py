@@ -336,3 +336,32 @@ def test_processes__workers_die_with_a_killed_sweep(tmp_path):
                 child.kill()
             except psutil.NoSuchProcess:
                 pass
+
+
+@pytest.mark.parametrize("damage", ["trough_quantile/0.1.0.0", "dose_time", "threshold_value/0"])
+def test_other_arrays_of_a_finished_store_are_checked_too(tmp_path, reference, damage):
+    """Summaries, dose grids and coordinates: refused by the readers, restored or recomputed by a rerun."""
+    path = write(tmp_path / "sweep.toml", sweep_text())
+    out = tmp_path / "out.zarr"
+    shutil.copytree(reference, out)
+    target = out / damage
+    if target.is_dir():
+        shutil.rmtree(target)
+    else:
+        target.write_bytes(b"garbage")
+    name = damage.split("/")[0]
+    with pytest.raises(SweepError) as refused:
+        open_sweep(out)
+    assert str(refused.value) == (
+        f"{out}: 1 array(s) do not match the store's record, first: {name} (missing, damaged or changed files) "
+        f"(expected rerun the same `imapk sweep SWEEP.toml -o {out}` to restore them)"
+    )
+    with pytest.warns(UserWarning) as warned:
+        result = run_sweep(path, out, workers=2, progress=False)
+    assert [str(w.message) for w in warned] == [
+        f"{out}: 1 array(s) do not match the store's record (first: {name}): restoring them and computing the "
+        "summaries again"
+    ]
+    assert result == {"chunks": 20, "computed": 0, "skipped": 20, "complete": True}
+    assert_same_arrays(reference, out)
+    open_sweep(out)

@@ -602,6 +602,44 @@ def _checksum(arrays) -> int:
     return (1 << 32) + crc
 
 
+def _array_checksums(out: str) -> dict[str, int]:
+    """CRC-32 of every array of the store that no chunk task writes: the summaries, the dose grids
+    and the coordinates (recorded in the attribute ``array_checksums`` when the store is finished)."""
+    import zarr
+
+    root = zarr.open_group(out, mode="r", use_consolidated=False)
+    sums = {}
+    for name, array in sorted(root.arrays()):
+        if name in SUBJECT_VARIABLES or name in ("chunk_done", "chunk_checksum"):
+            continue
+        value = np.asarray(array[...])
+        data = json.dumps(value.tolist()).encode() if value.dtype.kind == "O" else np.ascontiguousarray(value)
+        sums[name] = zlib.crc32(data)
+    return sums
+
+
+def _unmatched_arrays(out: str, attrs: dict) -> list[str]:
+    """The arrays whose content differs from the store's ``array_checksums`` record (or are missing)."""
+    try:
+        recorded = json.loads(attrs["array_checksums"])
+    except (KeyError, ValueError):
+        return []
+    try:
+        now = _array_checksums(out)
+    except Exception:
+        now = {}
+        import zarr
+
+        for name in recorded:
+            try:
+                value = np.asarray(zarr.open_array(f"{out}/{name}", mode="r")[...])
+                data = json.dumps(value.tolist()).encode() if value.dtype.kind == "O" else np.ascontiguousarray(value)
+                now[name] = zlib.crc32(data)
+            except Exception:
+                pass
+    return [name for name, crc in recorded.items() if now.get(name) != crc]
+
+
 def _rows(s: int, n: int, block: int) -> slice:
     """The subjects of block `block` of `s` subjects among `n`."""
     return slice(block * s, min(n, (block + 1) * s))
@@ -920,7 +958,8 @@ def run_sweep(
                 source=str(out),
                 expected="the same sweep file, or a new output name (or remove the store)",
             )
-        _restore_arrays(sweep, layout, out)
+        unmatched = _unmatched_arrays(path, attrs) if attrs.get(COMPLETE) else []
+        _restore_arrays(sweep, layout, out, also=unmatched)
         done, checksum = _read_records(path)
         bad = _unverified(path, done, checksum, spc, n, workers)
         if bad:
@@ -935,6 +974,16 @@ def run_sweep(
                 stacklevel=2,
             )
             done, checksum = _read_records(path)
+        elif unmatched:
+            # The chunks are sound; the summaries are computed again and the fixed arrays were restored.
+            _unmark_complete(path)
+            import warnings
+
+            warnings.warn(
+                f"{out}: {len(unmatched)} array(s) do not match the store's record (first: {unmatched[0]}): "
+                "restoring them and computing the summaries again",
+                stacklevel=2,
+            )
         elif attrs.get(COMPLETE):
             return {"chunks": 0, "computed": 0, "skipped": 0, "complete": True}
     else:
@@ -970,6 +1019,7 @@ def run_sweep(
     import zarr
 
     group = _open_group(path)
+    group.attrs["array_checksums"] = json.dumps(_array_checksums(path))
     group.attrs[COMPLETE] = "true"
     zarr.consolidate_metadata(path)
     return {"chunks": len(tasks) + skipped, "computed": computed, "skipped": skipped, "complete": True}
@@ -1069,17 +1119,18 @@ def _check_inputs(attrs: dict, sweep: Sweep, out: Path) -> None:
                 )
 
 
-def _restore_arrays(sweep: Sweep, layout: _Layout, out: Path) -> None:
+def _restore_arrays(sweep: Sweep, layout: _Layout, out: Path, also=()) -> None:
     """Put back any array of the store whose metadata is missing or unreadable (e.g. a deleted
-    ``trough/`` folder), empty, as the template has it; its chunks then fail their checksums and are
-    computed again."""
+    ``trough/`` folder), and the arrays named in `also`, as the template has them (a per-subject
+    variable or a summary: empty; its chunks then fail their checksums and are computed again)."""
     template = _template(sweep, layout)
-    lost = []
+    lost = [name for name in also if name in template.variables]
     for name in template.variables:
         try:
             json.loads(Path(out, name, ".zarray").read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            lost.append(name)
+            if name not in lost:
+                lost.append(name)
     if not lost:
         return
     temporary = out.with_name(f".{out.name}.{os.getpid()}.restore.tmp")
@@ -1173,6 +1224,14 @@ def _verify_store(path: Path, attrs: dict) -> None:
     # A chunk not marked done in a finished store counts as bad too.
     bad = [e for e in np.ndindex(*done.shape) if not done[e]] or _unverified(out, done, checksum, s, n)
     if not bad:
+        unmatched = _unmatched_arrays(out, attrs)
+        if unmatched:
+            raise SweepError(
+                f"{len(unmatched)} array(s) do not match the store's record, first: {unmatched[0]} "
+                "(missing, damaged or changed files)",
+                source=out,
+                expected=f"rerun the same `imapk sweep SWEEP.toml -o {path}` to restore them",
+            )
         return
     *index, block = bad[0]
     labels = []
