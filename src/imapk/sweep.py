@@ -32,11 +32,15 @@ those that match and computes the others again (a warning says how many); a stor
 different sweep is refused. :func:`open_sweep` refuses a finished store whose data do not match
 their checksums. Local worker processes (``processes=True``) end with the sweep's process, even
 when it is killed (see :func:`_die_with_parent`); with a scheduler, a Ctrl-C cancels the chunks
-left, and a scheduler without any worker for WORKERS_GONE_SECONDS stops the sweep. Summaries per cell are computed from the store, one block of doses (all
-subjects) at a time, so memory stays bounded whatever the population (a cell whose troughs exceed
-``SUMMARY_BLOCK_BYTES`` stores them in Zarr chunks of that many doses); the quantiles are exact and
-bit-identical to ``numpy.quantile``. The completion mark (the store attribute ``imapk_complete``) is
-written last: imapk's readers refuse a store without it.
+left, and a scheduler without any worker for WORKERS_GONE_SECONDS stops the sweep.
+
+Summaries per cell are computed from the store, one block of doses (all subjects) at a time, so
+memory stays bounded whatever the population (a cell whose troughs exceed ``SUMMARY_BLOCK_BYTES``
+stores them in Zarr chunks of that many doses); the quantiles are exact and bit-identical to
+``numpy.quantile``. The arrays no chunk writes (summaries, dose grids, coordinates) then get a
+checksum each in the attribute ``array_checksums``, checked like the chunks' by a rerun and by the
+readers. The completion mark (the store attribute ``imapk_complete``) is written last: imapk's
+readers refuse a store without it.
 """
 
 from __future__ import annotations
