@@ -35,6 +35,18 @@ SMALL = (
 
 
 @pytest.fixture
+def roomy(monkeypatch):
+    """The output folder's file system has plenty of room: HDF5 writes the file directly."""
+    monkeypatch.setattr("imapk.io._free_bytes", lambda folder: (2**50, 2**50))
+
+
+@pytest.fixture
+def nearly_full(monkeypatch):
+    """The output folder's file system has 10 MiB left: the file is built in memory first."""
+    monkeypatch.setattr("imapk.io._free_bytes", lambda folder: (10 * 2**20, 10 * 2**20))
+
+
+@pytest.fixture
 def small_result():
     return imapk.simulate(Schedule(phases=(Phase(dose=400, days=3),)), imapk.PKParams(cl=14.3, v=347.0, ka=0.609))
 
@@ -63,7 +75,7 @@ def dead_pid() -> int:
 # ---------------------------------------------------------------- a full disk
 
 
-def test_write_netcdf__disk_full_is_one_line_and_leaves_nothing(small_result, tmp_path, monkeypatch):
+def test_write_netcdf__disk_full_is_one_line_and_leaves_nothing(roomy, small_result, tmp_path, monkeypatch):
     target = tmp_path / "r.nc"
     target.write_bytes(b"previous complete result")
     monkeypatch.setattr(type(small_result), "to_netcdf", disk_full_after_half)
@@ -79,7 +91,7 @@ def test_write_netcdf__disk_full_is_one_line_and_leaves_nothing(small_result, tm
     "code, problem",
     [(getattr(errno, "EDQUOT", errno.ENOSPC), "disk quota exceeded on"), (errno.EFBIG, "the result is larger than the file system of")],
 )
-def test_write_netcdf__quota_and_file_size_limits(small_result, tmp_path, monkeypatch, code, problem):
+def test_write_netcdf__quota_and_file_size_limits(roomy, small_result, tmp_path, monkeypatch, code, problem):
     def fail(self, path, *args, **kwargs):
         raise OSError(code, os.strerror(code))
 
@@ -89,7 +101,7 @@ def test_write_netcdf__quota_and_file_size_limits(small_result, tmp_path, monkey
     assert list(tmp_path.iterdir()) == []
 
 
-def test_write_netcdf__disk_full_at_fsync(small_result, tmp_path, monkeypatch):
+def test_write_netcdf__disk_full_at_fsync(roomy, small_result, tmp_path, monkeypatch):
     def fsync(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
 
@@ -100,7 +112,7 @@ def test_write_netcdf__disk_full_at_fsync(small_result, tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_write_netcdf__other_system_errors_are_one_line(small_result, tmp_path, monkeypatch):
+def test_write_netcdf__other_system_errors_are_one_line(roomy, small_result, tmp_path, monkeypatch):
     def fail(self, path, *args, **kwargs):
         raise OSError(errno.EIO, "Can't write data (file write failed: time = ...\n, filename = ...)")
 
@@ -111,7 +123,7 @@ def test_write_netcdf__other_system_errors_are_one_line(small_result, tmp_path, 
     assert list(tmp_path.iterdir()) == []
 
 
-def test_write_netcdf__failed_close_is_never_repeated(small_result, tmp_path, monkeypatch):
+def test_write_netcdf__failed_close_is_never_repeated(roomy, small_result, tmp_path, monkeypatch):
     """The segfault: h5netcdf closes a file again (from __del__) after its first close failed."""
     import h5netcdf
 
@@ -139,7 +151,7 @@ def test_write_netcdf__failed_close_is_never_repeated(small_result, tmp_path, mo
     assert list(tmp_path.iterdir()) == []
 
 
-def test_cli__disk_full_prints_one_line_and_exits_2(tmp_path, monkeypatch, capsys):
+def test_cli__disk_full_prints_one_line_and_exits_2(roomy, tmp_path, monkeypatch, capsys):
     import xarray as xr
 
     monkeypatch.setattr(xr.Dataset, "to_netcdf", disk_full_after_half)
@@ -150,6 +162,74 @@ def test_cli__disk_full_prints_one_line_and_exits_2(tmp_path, monkeypatch, capsy
     assert list(tmp_path.iterdir()) == []
 
 
+def test_write_netcdf__nearly_full_disk_is_written_by_imapk(small_result, tmp_path, nearly_full, monkeypatch):
+    """Where room is short, HDF5 builds the file in memory (no path) and imapk writes the bytes."""
+    import xarray as xr
+
+    targets = []
+    real = xr.Dataset.to_netcdf
+
+    def record(self, path=None, *args, **kwargs):
+        targets.append(path)
+        return real(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(xr.Dataset, "to_netcdf", record)
+    path = write_netcdf(small_result, tmp_path / "r.nc")
+    assert targets == [None]
+    back = read_netcdf(path)
+    assert back["trough"].values.tolist() == small_result["trough"].values.tolist()
+    assert back.attrs == small_result.attrs
+    assert [p.name for p in tmp_path.iterdir()] == ["r.nc"]
+    assert path.stat().st_mode & 0o777 == 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_write_netcdf__nearly_full_disk_fills_up_during_the_write(small_result, tmp_path, nearly_full, monkeypatch):
+    target = tmp_path / "r.nc"
+    target.write_bytes(b"previous complete result")
+    real = os.write
+    calls = []
+
+    def write(fd, data):
+        calls.append(len(data))
+        if len(calls) == 1:
+            return real(fd, bytes(data)[:100])  # a short write, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", write)
+    with pytest.raises(OutputError) as info:
+        write_netcdf(small_result, target)
+    monkeypatch.undo()
+    assert str(info.value) == expected_message(target)
+    assert len(calls) == 2
+    assert target.read_bytes() == b"previous complete result"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.nc"]
+
+
+def test_write_netcdf__data_larger_than_the_free_space_is_refused_first(small_result, tmp_path, monkeypatch):
+    import xarray as xr
+
+    from imapk.files import format_bytes
+    from imapk.io import _data_bytes
+
+    needed = _data_bytes(small_result)
+    assert needed > 100
+    monkeypatch.setattr("imapk.io._free_bytes", lambda folder: (100, 0))
+    monkeypatch.setattr(xr.Dataset, "to_netcdf", lambda *a, **k: pytest.fail("nothing may be written"))
+    with pytest.raises(OutputError) as info:
+        write_netcdf(small_result, tmp_path / "r.nc")
+    assert str(info.value) == (
+        f"{tmp_path / 'r.nc'}: no space left on {tmp_path} "
+        f"(got '100 bytes free'; expected at least {format_bytes(needed)} for this result)"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
 def _mount_tmpfs(folder: Path, size: str) -> bool:
     if not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("mount") is None:
         return False
@@ -157,26 +237,69 @@ def _mount_tmpfs(folder: Path, size: str) -> bool:
     return result.returncode == 0
 
 
-@pytest.mark.skipif(not LONG, reason="long test: set IMAPK_LONG_TESTS=1")
-def test_cli__real_full_disk(tmp_path):
-    """`imapk run -o` into a 1 MiB tmpfs: one line, status 2, nothing left behind, no crash."""
+@pytest.fixture
+def tiny_tmpfs(tmp_path):
+    """A 1 MiB tmpfs (root only); skipped where it cannot be mounted."""
+    if not LONG:
+        pytest.skip("long test: set IMAPK_LONG_TESTS=1")
     folder = tmp_path / "small"
     folder.mkdir()
     if not _mount_tmpfs(folder, "1m"):
         pytest.skip("cannot mount a tmpfs here")
     try:
-        target = folder / "r.nc"
-        scenario = ROOT / "scenarios" / "gist-rash-case-report-population.toml"
-        result = subprocess.run(
-            [sys.executable, "-m", "imapk", "run", str(scenario), "-o", str(target)],
-            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
-        )
-        assert result.returncode == 2, result.stderr
-        assert result.stderr == f"imapk: error: {expected_message(target)}\n"
-        assert list(folder.iterdir()) == []
-        assert shutil.disk_usage(folder).used < 64 * 1024
+        yield folder
     finally:
         subprocess.run(["umount", str(folder)], capture_output=True)
+
+
+def test_cli__real_full_disk(tiny_tmpfs):
+    """`imapk run -o` into a 1 MiB tmpfs: one line, status 2, nothing left behind, no crash."""
+    target = tiny_tmpfs / "r.nc"
+    scenario = ROOT / "scenarios" / "gist-rash-case-report-population.toml"
+    result = subprocess.run(
+        [sys.executable, "-m", "imapk", "run", str(scenario), "-o", str(target)],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"imapk: error: {target}: no space left on {tiny_tmpfs}")
+    assert result.stderr.count("\n") == 1
+    assert list(tiny_tmpfs.iterdir()) == []
+
+
+def test_write_netcdf__real_disk_full_at_every_stage(tiny_tmpfs):
+    """The same result into a tmpfs with 0 B to 420 kB left: each write succeeds or says "no space
+    left" in one line; none crashes or leaves a file behind."""
+    script = (
+        SMALL.replace("days=3", "days=2000") + "import sys\nfrom imapk.io import write_netcdf\n"
+        "try:\n    write_netcdf(ds, sys.argv[1])\nexcept imapk.ImapkError as error:\n    print(error)\n"
+    )
+    target = tiny_tmpfs / "r.nc"
+    outcomes = []
+    for left in (0, 3000, 8192, 20000, 80000, 250000, 350000, 398000, 402000, 420000):
+        for leftover in tiny_tmpfs.iterdir():
+            leftover.unlink()
+        filler = shutil.disk_usage(tiny_tmpfs).free - left
+        if filler > 0:
+            with open(tiny_tmpfs / "filler", "wb") as handle:
+                handle.truncate(0)
+                try:
+                    handle.write(b"\0" * filler)
+                except OSError:
+                    pass
+        result = subprocess.run(
+            [sys.executable, "-c", script, str(target)],
+            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        )
+        assert result.returncode == 0, (left, result.stderr[-2000:])
+        assert result.stderr == "", (left, result.stderr[-2000:])
+        names = sorted(p.name for p in tiny_tmpfs.iterdir() if p.name != "filler")
+        if result.stdout:
+            assert result.stdout.startswith(f"{target}: no space left on {tiny_tmpfs}") and result.stdout.count("\n") == 1
+            assert names == [], left
+        else:
+            assert names == ["r.nc"], left
+        outcomes.append(bool(result.stdout))
+    assert outcomes[0] and not outcomes[-1]
 
 
 # ---------------------------------------------------------------- leftovers of killed runs
@@ -259,7 +382,7 @@ def test_write_netcdf__next_run_cleans_up_after_a_killed_one(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["killed.nc"]
 
 
-def test_write_netcdf__temporary_names_the_target_and_process(small_result, tmp_path, monkeypatch):
+def test_write_netcdf__temporary_names_the_target_and_process(roomy, small_result, tmp_path, monkeypatch):
     seen = []
 
     def record(self, path, *args, **kwargs):

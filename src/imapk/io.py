@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from .errors import ImapkError
+from .files import format_bytes
 
 __all__ = ["write_netcdf", "read_netcdf", "set_default_permissions", "remove_stale_temporaries", "OutputError"]
 
@@ -34,6 +35,12 @@ ENGINE = "h5netcdf"
 
 #: When this process loaded the writer: a temporary file it makes is never older. [s since the epoch]
 _LOADED = time.time()
+
+#: Free space beyond twice a result's data under which the file is built in memory first. [bytes]
+ROOM_MARGIN_BYTES = 64 * 2**20
+
+#: Largest single write of a file built in memory. [bytes]
+_WRITE_CHUNK = 16 * 2**20
 
 #: Errors of a full file system, by errno, and how to say them (EDQUOT does not exist everywhere).
 _NO_ROOM = {
@@ -54,11 +61,17 @@ def write_netcdf(ds, path: str | Path) -> Path:
     and renamed over `path`. Leftover temporary files of earlier killed writes to the same target
     are removed first (see :func:`remove_stale_temporaries`).
 
+    Where the folder's file system has room for the result and :data:`ROOM_MARGIN_BYTES` more,
+    HDF5 writes the file directly. Where it is nearly full, the file is built in memory and
+    written by imapk itself: HDF5 (1.14) can crash the process when a write fails in the middle
+    of its metadata, so it never meets a full disk there. A result whose data alone exceed the
+    free space is refused before anything is written.
+
     Raises
     ------
     OutputError
         If the folder does not exist or cannot be written, or the file system is full or over
-        quota (``<path>: no space left on <folder>: ...``). The temporary file is removed and
+        quota (``<path>: no space left on <folder>...``). The temporary file is removed and
         `path` is left as it was.
     """
     path = Path(path)
@@ -66,21 +79,36 @@ def write_netcdf(ds, path: str | Path) -> Path:
     if not folder.is_dir():
         raise OutputError("the output folder does not exist", source=str(path), got=str(folder))
     remove_stale_temporaries(path)
+    size = _data_bytes(ds)
+    free, available = _free_bytes(folder)
+    if free is not None and free < size:
+        raise OutputError(
+            f"no space left on {os.path.abspath(folder)}", source=str(path), got=f"{format_bytes(free)} free",
+            expected=f"at least {format_bytes(size)} for this result",
+        )
+    in_memory = available is None or available < 2 * size + ROOM_MARGIN_BYTES
     try:
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.imapk-{os.getpid()}-", suffix=".part", dir=folder)
     except OSError as error:
         if error.errno in _NO_ROOM:
             raise _write_error(error, path, folder) from None
         raise OutputError(f"cannot write to the output folder: {error.strerror}", source=str(path)) from None
-    os.close(handle)
     try:
-        try:
-            ds.to_netcdf(temporary, engine=ENGINE, invalid_netcdf=False)
-        except BaseException as error:
-            _forget_failed_files(error)
-            raise
-        with open(temporary, "rb+") as written:
-            os.fsync(written.fileno())
+        if in_memory:
+            try:
+                _write_all(handle, ds.to_netcdf(engine=ENGINE, invalid_netcdf=False))
+                os.fsync(handle)
+            finally:
+                os.close(handle)
+        else:
+            os.close(handle)
+            try:
+                ds.to_netcdf(temporary, engine=ENGINE, invalid_netcdf=False)
+            except BaseException as error:
+                _forget_failed_files(error)
+                raise
+            with open(temporary, "rb+") as written:
+                os.fsync(written.fileno())
         set_default_permissions(temporary)
         os.replace(temporary, path)
     except OSError as error:
@@ -92,6 +120,34 @@ def write_netcdf(ds, path: str | Path) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def _data_bytes(ds) -> int:
+    """The bytes of the numeric arrays of `ds`: a lower bound of its uncompressed NetCDF file."""
+    return sum(v.nbytes for v in ds.variables.values() if v.dtype.kind in "biufcmM")
+
+
+def _free_bytes(folder: Path) -> tuple[int | None, int | None]:
+    """(free, available) bytes on the file system of `folder`: free counts the blocks reserved
+    for the administrator, available does not; (None, None) if the system cannot tell."""
+    try:
+        if hasattr(os, "statvfs"):
+            info = os.statvfs(folder)
+            return info.f_bfree * info.f_frsize, info.f_bavail * info.f_frsize
+        import shutil
+
+        free = shutil.disk_usage(folder).free
+        return free, free
+    except OSError:
+        return None, None
+
+
+def _write_all(handle: int, data) -> None:
+    """Write all of `data` (bytes or a memoryview) to the open file descriptor `handle`."""
+    view = memoryview(data).cast("B")
+    while view:
+        written = os.write(handle, view[:_WRITE_CHUNK])
+        view = view[written:]
 
 
 def _write_error(error: OSError, path: Path, folder: Path) -> OutputError:
