@@ -135,3 +135,12 @@ def test_solver_atol_below_what_the_integrator_resolves_is_named():
     text = BASE.format(model="widmer2006", model_extra="", population_extra="", extra="[solver]\nmethod = \"ode\"\natol = \"1e-300 mg\"")
     with pytest.raises(ScenarioError, match=r"solver.atol: below what the integrator resolves \(got '1e-300 mg'"):
         parse_scenario(text)
+
+
+def test_control_characters_in_strings_are_refused_by_validate_too():
+    """A NUL in a label passed `imapk validate` and failed `run -o` with an internal error (NetCDF
+    strings cannot hold it): every scenario string is checked when the file is read."""
+    text = BASE.format(model="widmer2006", model_extra="", population_extra="", extra="").replace(
+        'days = 40\n', 'days = 40\nlabel = "ra\\u0000sh"\n')
+    with pytest.raises(ScenarioError, match=r"schedule.phases\[0\].label: contains the control character U\+0000"):
+        parse_scenario(text)

@@ -131,6 +131,12 @@ class _Table:
         value = self.raw(name, default)
         if value is not default and not isinstance(value, str):
             self.fail("must be a string", name, got=value, expected="a quoted string")
+        if isinstance(value, str) and any(ord(c) < 32 and c not in "\t\n\r" or ord(c) == 127 for c in value):
+            # a NUL cannot be stored in a NetCDF string: refuse every control character here, where
+            # `validate` sees it too, not when the result is written
+            bad = next(c for c in value if ord(c) < 32 and c not in "\t\n\r" or ord(c) == 127)
+            self.fail(f"contains the control character U+{ord(bad):04X}", name,
+                      expected="printable text (tabs and line breaks allowed)")
         return value
 
     def number(
