@@ -22,6 +22,7 @@ import pytest
 import imapk
 from imapk.cli import main
 from imapk.errors import ImapkError
+from imapk.io import _HOST as HOST
 from imapk.io import OutputError, read_netcdf, remove_stale_temporaries, write_netcdf
 from imapk.schedule import Phase, Schedule
 
@@ -314,30 +315,32 @@ def _old(path: Path) -> Path:
 
 def test_write_netcdf__removes_only_stale_temporaries_of_its_target(small_result, tmp_path):
     dead, alive = dead_pid(), os.getppid()
-    stale = tmp_path / f".r.nc.imapk-{dead}-abc_0123.part"
+    stale = tmp_path / f".r.nc.imapk-{HOST}-{dead}-abc_0123.part"
     stale.write_bytes(b"left by a killed run")
     _old(stale)
     kept = {
-        f".r.nc.imapk-{alive}-abcdefgh.part": "its process still runs",
-        f".r.nc.imapk-{os.getpid()}-abcdefgh.part": "this process",
-        f".other.nc.imapk-{dead}-abcdefgh.part": "another target",
-        f".r.nc.imapk-{dead}-abcdefgh.part.bak": "not imapk's naming",
-        f".r.nc.imapk-{dead}-abcdefg.part": "not imapk's naming",
+        f".r.nc.imapk-{HOST}-{alive}-abcdefgh.part": "its process still runs",
+        f".r.nc.imapk-{HOST}-{os.getpid()}-abcdefgh.part": "this process",
+        f".other.nc.imapk-{HOST}-{dead}-abcdefgh.part": "another target",
+        f".r.nc.imapk-elsewhere-{dead}-abcdefgh.part": "another machine",
+        f".r.nc.imapk-{dead}-abcdefgh.part": "no machine",
+        f".r.nc.imapk-{HOST}-{dead}-abcdefgh.part.bak": "not imapk's naming",
+        f".r.nc.imapk-{HOST}-{dead}-abcdefg.part": "not imapk's naming",
         ".r.nc.abcdefgh.part": "not this naming",
-        f"r.nc.imapk-{dead}-abcdefgh.part": "not hidden",
+        f"r.nc.imapk-{HOST}-{dead}-abcdefgh.part": "not hidden",
         "notes.txt": "anything else",
     }
     for name in kept:
         (tmp_path / name).write_bytes(b"x")
         _old(tmp_path / name)
-    recent = tmp_path / f".r.nc.imapk-{dead}-recent00.part"
+    recent = tmp_path / f".r.nc.imapk-{HOST}-{dead}-recent00.part"
     recent.write_bytes(b"modified after this process started: maybe another machine writing")
     recent_time = time.time() + 60
     os.utime(recent, (recent_time, recent_time))
-    link = tmp_path / f".r.nc.imapk-{dead}-symlink0.part"
+    link = tmp_path / f".r.nc.imapk-{HOST}-{dead}-symlink0.part"
     link.symlink_to(tmp_path / "notes.txt")
     _old(link)
-    folder = tmp_path / f".r.nc.imapk-{dead}-folder00.part"
+    folder = tmp_path / f".r.nc.imapk-{HOST}-{dead}-folder00.part"
     folder.mkdir()
     _old(folder)
 
@@ -349,7 +352,7 @@ def test_write_netcdf__removes_only_stale_temporaries_of_its_target(small_result
 
 
 def test_remove_stale_temporaries__returns_what_it_removed(tmp_path):
-    stale = tmp_path / f".r.nc.imapk-{dead_pid()}-zzzzzzzz.part"
+    stale = tmp_path / f".r.nc.imapk-{HOST}-{dead_pid()}-zzzzzzzz.part"
     stale.write_bytes(b"")
     _old(stale)
     assert remove_stale_temporaries(tmp_path / "r.nc") == [stale]
@@ -374,7 +377,7 @@ def test_write_netcdf__next_run_cleans_up_after_a_killed_one(tmp_path):
     )
     assert subprocess.run([sys.executable, "-c", dying], env=env, capture_output=True).returncode == -signal.SIGKILL
     left = [p.name for p in tmp_path.iterdir()]
-    assert len(left) == 1 and left[0].startswith(".killed.nc.imapk-") and left[0].endswith(".part")
+    assert len(left) == 1 and left[0].startswith(f".killed.nc.imapk-{HOST}-") and left[0].endswith(".part")
     time.sleep(0.05)  # the next process starts strictly after the leftover was last written
     again = SMALL + f"from imapk.io import write_netcdf\nwrite_netcdf(ds, {str(target)!r})\n"
     result = subprocess.run([sys.executable, "-c", again], env=env, capture_output=True, text=True)
@@ -393,7 +396,7 @@ def test_write_netcdf__temporary_names_the_target_and_process(roomy, small_resul
     with pytest.raises(OutputError):
         write_netcdf(small_result, tmp_path / "r.nc")
     (name,) = seen
-    assert name.startswith(f".r.nc.imapk-{os.getpid()}-") and name.endswith(".part")
+    assert name.startswith(f".r.nc.imapk-{HOST}-{os.getpid()}-") and name.endswith(".part")
 
 
 # ---------------------------------------------------------------- reading

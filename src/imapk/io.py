@@ -4,15 +4,15 @@ NetCDF files are written to a temporary file in the target folder and then renam
 name with :func:`os.replace`, which is atomic on POSIX and Windows: a crash leaves either the old
 file or the complete new one, never a half-written file under the final name.
 
-Temporary files are named ``.<name>.imapk-<pid>-<random>.part`` beside the target ``<name>``: the
-name says which target and which process they belong to. A write that fails (a full disk, a
-read-only folder) removes its temporary file and raises :class:`OutputError` with one line. A
-process that is killed cannot clean up; the next write to the same target on the same machine
-removes such leftovers: files with exactly that naming for that target whose process no longer
-runs and that were last modified before this process loaded imapk's writer (a write in progress,
-even by another machine on a shared folder, keeps changing its file and is never touched). Nothing
-else in the folder is ever removed. (On systems without POSIX process signals, i.e. Windows,
-leftovers are kept.)
+Temporary files are named ``.<name>.imapk-<host>-<pid>-<random>.part`` beside the target
+``<name>``: the name says which target, machine and process they belong to. A write that fails (a
+full disk, a read-only folder) removes its temporary file and raises :class:`OutputError` with one
+line. A process that is killed cannot clean up; the next write to the same target on the same
+machine removes such leftovers: files with exactly that naming for that target and this machine,
+whose process no longer runs and that were last modified before this process loaded imapk's
+writer. A write in progress is never touched (its process runs), files of other machines sharing
+the folder are left to them, and nothing else in the folder is ever removed. (On systems without
+POSIX process signals, i.e. Windows, leftovers are kept.)
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import socket
 import stat
 import sys
 import tempfile
@@ -35,6 +36,9 @@ ENGINE = "h5netcdf"
 
 #: When this process loaded the writer: a temporary file it makes is never older. [s since the epoch]
 _LOADED = time.time()
+
+#: This machine in temporary file names (only characters that are safe in a file name).
+_HOST = re.sub(r"[^A-Za-z0-9._]", "_", socket.gethostname())[:64] or "localhost"
 
 #: Free space beyond twice a result's data under which the file is built in memory first. [bytes]
 ROOM_MARGIN_BYTES = 64 * 2**20
@@ -88,7 +92,7 @@ def write_netcdf(ds, path: str | Path) -> Path:
         )
     in_memory = available is None or available < 2 * size + ROOM_MARGIN_BYTES
     try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.imapk-{os.getpid()}-", suffix=".part", dir=folder)
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.imapk-{_HOST}-{os.getpid()}-", suffix=".part", dir=folder)
     except OSError as error:
         if error.errno in _NO_ROOM:
             raise _write_error(error, path, folder) from None
@@ -191,8 +195,9 @@ def _forget_failed_files(error: BaseException) -> None:
 
 
 def _temporary_pattern(path: Path) -> re.Pattern:
-    """The names :func:`write_netcdf` gives its temporary files for the target `path`; group 1 is the pid."""
-    return re.compile(rf"\.{re.escape(path.name)}\.imapk-([1-9][0-9]*)-[a-z0-9_]{{8}}\.part")
+    """The names :func:`write_netcdf` on this machine gives its temporary files for the target `path`;
+    group 1 is the pid."""
+    return re.compile(rf"\.{re.escape(path.name)}\.imapk-{re.escape(_HOST)}-([1-9][0-9]*)-[a-z0-9_]{{8}}\.part")
 
 
 def _running(pid: int) -> bool:
@@ -209,9 +214,9 @@ def _running(pid: int) -> bool:
 def remove_stale_temporaries(path: str | Path) -> list[Path]:
     """Remove temporary files that killed writes to `path` left behind; return the removed paths.
 
-    Only files named as :func:`write_netcdf` names its temporary files for this very target, that
-    are regular files (not links), whose writing process no longer runs and that were last
-    modified before this process loaded the writer. Nothing is removed on systems without POSIX
+    Only files named as :func:`write_netcdf` on this machine names its temporary files for this
+    very target, that are regular files (not links), whose writing process no longer runs and
+    that were last modified before this process loaded the writer. Nothing is removed on systems without POSIX
     signals (Windows), where a process cannot be asked whether it runs.
     """
     path = Path(path)
