@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from imapk.errors import ScenarioError
-from imapk.files import COVARIATE_MAX_BYTES, SCENARIO_MAX_BYTES, check_input_file, format_bytes
+from imapk.files import COVARIATE_MAX_BYTES, SCENARIO_MAX_BYTES, check_input_file, format_bytes, read_text
 from imapk.population import read_covariate_csv
 from imapk.scenario import load_scenario
 
@@ -259,3 +259,39 @@ def test_load_scenario__netcdf_result_keeps_its_message(tmp_path):
     path.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(range(128, 256)))
     with pytest.raises(ScenarioError, match=r": this is a result file \(NetCDF\), not a scenario"):
         load_scenario(path)
+
+
+def test_load_scenario__large_netcdf_result_is_named_before_the_size_limit(tmp_path):
+    path = tmp_path / "big-result.nc"
+    with open(path, "wb") as handle:
+        handle.write(b"\x89HDF\r\n\x1a\n")
+        handle.truncate(SCENARIO_MAX_BYTES + 1)
+    with pytest.raises(ScenarioError, match=r": this is a result file \(NetCDF\), not a scenario"):
+        load_scenario(path)
+
+
+# ---------------------------------------------------------------- read_text
+
+
+def test_read_text__drops_a_byte_order_mark(tmp_path):
+    path = tmp_path / "x.toml"
+    path.write_bytes(b"\xef\xbb\xbfa = 1\n")
+    assert read_text(path, "sweep file", 100) == "a = 1\n"
+
+
+def test_read_text__names_the_format_of_the_file_kind(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_bytes(b"weight [kg]\n7\xb0\n")
+    with pytest.raises(ScenarioError) as info:
+        read_text(path, "covariate file", 100)
+    assert str(info.value) == (
+        f"{path}: cannot read the file: it is not UTF-8 text (byte 0xb0 at line 2, column 2; byte offset 13) "
+        "(expected a CSV file saved as UTF-8)"
+    )
+
+
+def test_read_text__refuses_what_check_input_file_refuses(tmp_path):
+    with pytest.raises(ScenarioError, match=r": cannot read the sweep file: it is larger than the 10 bytes limit"):
+        read_text(sparse(tmp_path / "big.toml", 11), "sweep file", 10)
+    with pytest.raises(ScenarioError, match=r": no such sweep file$"):
+        read_text(tmp_path / "none.toml", "sweep file", 10)

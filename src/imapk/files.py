@@ -22,13 +22,18 @@ import os
 import stat
 from .errors import ImapkError, ScenarioError
 
-__all__ = ["check_input_file", "format_bytes", "SCENARIO_MAX_BYTES", "COVARIATE_MAX_BYTES"]
+__all__ = ["check_input_file", "read_text", "format_bytes", "SCENARIO_MAX_BYTES", "COVARIATE_MAX_BYTES"]
 
 #: Largest scenario (or sweep) file imapk reads. [bytes]
 SCENARIO_MAX_BYTES = 8 * 2**20
 
 #: Largest covariate CSV imapk reads. [bytes]
 COVARIATE_MAX_BYTES = 256 * 2**20
+
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+#: The format of each kind of text input, for the "not UTF-8" message.
+_FORMATS = {"scenario file": "TOML file", "sweep file": "TOML file", "covariate file": "CSV file"}
 
 #: What a path is, by the file type bits of its mode, for the kinds that are not regular files.
 _KINDS = (
@@ -117,3 +122,55 @@ def check_input_file(
             expected=f"a {what} of at most {format_bytes(max_bytes)}",
         )
     return info
+
+
+def read_text(
+    path: str | os.PathLike, what: str, max_bytes: int, *, error: type[ImapkError] = ScenarioError
+) -> str:
+    """The UTF-8 text of the input file at `path`, checked by :func:`check_input_file` first.
+
+    A UTF-8 byte order mark (editors' and spreadsheets' "UTF-8 with BOM") is dropped. At most
+    `max_bytes` are read even if the file grows after the check.
+
+    Parameters
+    ----------
+    path
+        The file to read.
+    what
+        What the file is, as the user would say it (``"scenario file"``); it appears in the messages.
+    max_bytes
+        Largest accepted size. [bytes]
+    error
+        The :class:`~imapk.errors.ImapkError` subclass to raise.
+
+    Raises
+    ------
+    ImapkError
+        (of type `error`) for everything :func:`check_input_file` refuses, a file that cannot be
+        read, and text that is not UTF-8: the message gives the first bad byte, its line and
+        column (in characters) and its byte offset in the file, and names UTF-16.
+    """
+    source = os.fspath(path)
+    check_input_file(path, what, max_bytes, error=error)
+    try:
+        with open(source, "rb") as handle:
+            raw = handle.read(max_bytes + 1)
+    except OSError as failure:
+        raise error(f"cannot read the file: {failure.strerror or failure}", source=source) from None
+    if len(raw) > max_bytes:  # it grew after the check
+        raise error(f"cannot read the {what}: it is larger than the {format_bytes(max_bytes)} limit", source=source)
+    bom = _UTF8_BOM if raw.startswith(_UTF8_BOM) else b""
+    try:
+        return raw[len(bom):].decode("utf-8")
+    except UnicodeDecodeError as failure:
+        offset = len(bom) + failure.start  # of the first bad byte, in the file
+        line_start = max(raw.rfind(b"\n", 0, offset) + 1, len(bom))
+        line = raw.count(b"\n", 0, offset) + 1
+        column = len(raw[line_start:offset].decode("utf-8")) + 1  # in characters, as an editor counts
+        utf16 = raw.startswith((b"\xff\xfe", b"\xfe\xff"))
+        raise error(
+            f"cannot read the file: it is not UTF-8 text (byte 0x{raw[offset]:02x} at line {line}, column {column}; "
+            f"byte offset {offset})",
+            source=source,
+            expected=f"a {_FORMATS.get(what, 'text file')} saved as UTF-8" + (", not UTF-16" if utf16 else ""),
+        ) from None

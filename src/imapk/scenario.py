@@ -1045,38 +1045,17 @@ def load_scenario(path: str | Path) -> Scenario:
         the first bad byte and its line and column), a NetCDF result, not valid TOML (also when
         arrays or tables are nested too deeply to parse), or not a valid scenario.
     """
-    from .files import SCENARIO_MAX_BYTES, check_input_file, format_bytes
+    import sys
+
+    from .files import SCENARIO_MAX_BYTES, check_input_file, read_text
 
     path = Path(path)
     source = str(path)
-    check_input_file(path, "scenario file", SCENARIO_MAX_BYTES, error=ScenarioError)
-    try:
-        with open(path, "rb") as handle:
-            raw = handle.read(SCENARIO_MAX_BYTES + 1)  # the limit holds even if the file grew since the check
-    except OSError as error:
-        raise ScenarioError(f"cannot read the file: {error.strerror or error}", source=source) from None
-    if len(raw) > SCENARIO_MAX_BYTES:  # it grew after the check
-        raise ScenarioError(
-            f"cannot read the scenario file: it is larger than the {format_bytes(SCENARIO_MAX_BYTES)} limit", source=source
-        )
-    # A byte order mark (Windows editors' "UTF-8 with BOM") is not part of the TOML; covariate files accept it too.
-    bom = b"\xef\xbb\xbf" if raw.startswith(b"\xef\xbb\xbf") else b""
-    try:
-        text = raw[len(bom):].decode("utf-8")
-    except UnicodeDecodeError as error:
-        if _is_result_file(path):
-            raise not_text_error(path, ScenarioError) from None
-        offset = len(bom) + error.start  # of the first bad byte, in the file
-        line_start = max(raw.rfind(b"\n", 0, offset) + 1, len(bom))
-        line = raw.count(b"\n", 0, offset) + 1
-        column = len(raw[line_start:offset].decode("utf-8")) + 1  # in characters, as an editor counts
-        utf16 = raw.startswith((b"\xff\xfe", b"\xfe\xff"))
-        raise ScenarioError(
-            f"cannot read the file: it is not UTF-8 text (byte 0x{raw[offset]:02x} at line {line}, column {column}; "
-            f"byte offset {offset})",
-            source=source,
-            expected="a TOML file saved as UTF-8" + (", not UTF-16" if utf16 else ""),
-        ) from None
+    # Before any read, but before the size limit too: a result (often larger) is named as such.
+    check_input_file(path, "scenario file", sys.maxsize, error=ScenarioError)
+    if _is_result_file(path):  # imapk's own output given by mistake: named, with the command to use
+        raise not_text_error(path, ScenarioError)
+    text = read_text(path, "scenario file", SCENARIO_MAX_BYTES, error=ScenarioError)
     try:
         return parse_scenario(text, source)
     except RecursionError:  # tomllib parses nested arrays and inline tables recursively
