@@ -65,11 +65,12 @@ def write_netcdf(ds, path: str | Path) -> Path:
     and renamed over `path`. Leftover temporary files of earlier killed writes to the same target
     are removed first (see :func:`remove_stale_temporaries`).
 
-    Where the folder's file system has room for the result and :data:`ROOM_MARGIN_BYTES` more,
-    HDF5 writes the file directly. Where it is nearly full, the file is built in memory and
-    written by imapk itself: HDF5 (1.14) can crash the process when a write fails in the middle
-    of its metadata, so it never meets a full disk there. A result whose data alone exceed the
-    free space is refused before anything is written.
+    Where the folder's file system has room for twice the result's data and
+    :data:`ROOM_MARGIN_BYTES` more, HDF5 writes the file directly. Where it is nearly full, the
+    file is built in memory and written by imapk itself: HDF5 (2.0, through h5py 3.16) can crash
+    the process when a write fails in the middle of its metadata, so it never meets a full disk
+    there (the price is a copy of the file in memory). A result whose data alone exceed the free
+    space is refused before anything is written.
 
     Raises
     ------
@@ -92,7 +93,9 @@ def write_netcdf(ds, path: str | Path) -> Path:
         )
     in_memory = available is None or available < 2 * size + ROOM_MARGIN_BYTES
     try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.imapk-{_HOST}-{os.getpid()}-", suffix=".part", dir=folder)
+        handle, temporary = tempfile.mkstemp(
+            prefix=f".{path.name}.imapk-{_HOST}-{os.getpid()}-", suffix=".part", dir=folder
+        )
     except OSError as error:
         if error.errno in _NO_ROOM:
             raise _write_error(error, path, folder) from None
