@@ -490,3 +490,19 @@ def test_spreadsheet_safe__formula_cells_are_escaped():
 
     assert _spreadsheet_safe('=HYPERLINK("http://x")') == '\'=HYPERLINK("http://x")'
     assert [_spreadsheet_safe(v) for v in ("+1", "-1", "@SUM(A1)", "ok", 3.5, -2)] == ["'+1", "'-1", "'@SUM(A1)", "ok", 3.5, -2]
+
+
+def test_validate__fifo_and_deep_nesting_are_one_line(tmp_path, capsys):
+    """`imapk validate` looked for a [sweep] table by reading the file first: a FIFO hung it and a
+    5000-deep array ended in an internal error; both are now the scenario reader's one line."""
+    import os
+
+    fifo = tmp_path / "pipe.toml"
+    os.mkfifo(fifo)
+    assert main(["validate", str(fifo)]) == 2
+    assert "named pipe" in capsys.readouterr().err
+    deep = tmp_path / "deep.toml"
+    deep.write_text('[scenario]\ntitle = "t"\nx = ' + "[" * 5000 + "]" * 5000 + "\n")
+    assert main(["validate", str(deep)]) == 2
+    assert capsys.readouterr().err.endswith("not valid TOML: arrays or inline tables nested too deeply "
+                                            "(expected a scenario with a few levels of nesting)\n")

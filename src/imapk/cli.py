@@ -197,10 +197,13 @@ def _is_sweep(path: str) -> bool:
     """True for a TOML file with a [sweep] table (checked cheaply, before any validation)."""
     import tomllib
 
+    from .files import SCENARIO_MAX_BYTES, check_input_file
+
     try:
+        check_input_file(path, "scenario file", SCENARIO_MAX_BYTES)  # no wait on a FIFO, no huge read
         with open(path, "rb") as handle:
             return "sweep" in tomllib.load(handle)
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ImapkError, RecursionError):
         return False  # the scenario loader gives the proper error
 
 
