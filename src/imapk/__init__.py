@@ -37,6 +37,7 @@ _LAZY = {
 
 from .errors import (  # noqa: F401  (cheap, and users catch these)
     ImapkError,
+    OutputError,
     ParameterError,
     ScenarioError,
     ScheduleError,
@@ -44,7 +45,9 @@ from .errors import (  # noqa: F401  (cheap, and users catch these)
     UnitError,
 )
 
-__all__ = sorted([*_LAZY, "ImapkError", "ScenarioError", "ScheduleError", "ParameterError", "UnitError", "SimulationError"])
+__all__ = sorted(
+    [*_LAZY, "ImapkError", "ScenarioError", "ScheduleError", "ParameterError", "UnitError", "SimulationError", "OutputError"]
+)
 
 
 def __getattr__(name: str):

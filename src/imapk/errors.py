@@ -14,6 +14,7 @@ __all__ = [
     "ParameterError",
     "UnitError",
     "SimulationError",
+    "OutputError",
     "format_message",
 ]
 
@@ -105,3 +106,7 @@ class UnitError(ImapkError):
 
 class SimulationError(ImapkError):
     """The engine could not produce a trustworthy result for valid-looking input."""
+
+
+class OutputError(ImapkError):
+    """A result could not be written: the output folder is missing or read-only, or the disk is full."""

@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .errors import ImapkError
+from .errors import ImapkError, OutputError
 from .files import format_bytes
 
 __all__ = ["write_netcdf", "read_netcdf", "set_default_permissions", "remove_stale_temporaries", "OutputError"]
@@ -52,10 +52,6 @@ _NO_ROOM = {
     getattr(errno, "EDQUOT", errno.ENOSPC): "disk quota exceeded on {folder}",
     errno.EFBIG: "the result is larger than the file system of {folder} allows",
 }
-
-
-class OutputError(ImapkError):
-    """A result could not be written: the output folder is missing or read-only, or the disk is full."""
 
 
 def write_netcdf(ds, path: str | Path) -> Path:
