@@ -365,3 +365,51 @@ def test_other_arrays_of_a_finished_store_are_checked_too(tmp_path, reference, d
     assert result == {"chunks": 20, "computed": 0, "skipped": 20, "complete": True}
     assert_same_arrays(reference, out)
     open_sweep(out)
+
+
+GRANDCHILD = """
+import sys, time
+import imapk.sweep
+sys.platform = {platform!r}  # the mechanism of that platform (prctl on Linux, else the watchdog thread)
+imapk.sweep._die_with_parent()
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+CHILD = """
+import subprocess, sys, time
+grandchild = subprocess.Popen([sys.executable, "-c", {code!r}], stdout=subprocess.PIPE, text=True)
+assert grandchild.stdout.readline() == "ready\\n"
+print(grandchild.pid, flush=True)
+time.sleep(60)
+"""
+
+
+def _running(process) -> bool:
+    """Alive and not a zombie (an orphan's exit is seen before whoever adopted it reaps it)."""
+    import psutil
+
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the test kills processes the POSIX way")
+@pytest.mark.parametrize("platform", ["linux", "darwin"])
+def test_die_with_parent__worker_ends_when_its_parent_is_killed(platform):
+    import psutil
+
+    code = CHILD.format(code=GRANDCHILD.format(platform=platform))
+    child = subprocess.Popen([sys.executable, "-c", code], env=_env(), stdout=subprocess.PIPE, text=True)
+    try:
+        grandchild = psutil.Process(int(child.stdout.readline()))
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+        start = time.monotonic()
+        while time.monotonic() - start < 5 and _running(grandchild):
+            time.sleep(0.01)
+        assert time.monotonic() - start < (0.5 if platform == "linux" else 2.0)
+    finally:
+        child.kill()
+        child.communicate()

@@ -749,43 +749,56 @@ def _die_with_parent() -> None:
     """Initializer of local worker processes (``--processes``): end this process when the sweep's
     process ends, even by SIGKILL, so that no orphan keeps computing and writing into the store.
 
-    Linux: ``prctl(PR_SET_PDEATHSIG, SIGKILL)``, through ctypes; the kernel kills the worker as soon
-    as the thread that started it ends (dask starts its pool from the thread that runs the sweep).
-    Elsewhere (macOS, Windows, or without libc): a daemon thread checks every 0.5 s whether the parent
-    process changed (on Windows, whether it still exists), and ends the worker within about a second.
+    - Linux: ``prctl(PR_SET_PDEATHSIG, SIGKILL)`` through ctypes: the kernel kills the worker as soon
+      as the *thread* that started it ends (dask starts the pool's processes from the thread that
+      runs the sweep, which outlives the pool). A parent that died before the call is caught by
+      comparing ``os.getppid()`` before and after.
+    - Windows: a daemon thread waits on a handle of the parent process and exits when it ends.
+    - Elsewhere (macOS, BSD), or if the calls above fail: a daemon thread checks every 0.5 s whether
+      the parent changed (an orphan is adopted by another process) and exits within about a second.
+
+    A worker killed this way may leave a chunk half written; it is not marked done (or fails its
+    checksum), so the next run computes it again.
     """
-    import signal
+    import threading
 
     parent = os.getppid()
     if sys.platform.startswith("linux"):
         try:
             import ctypes
+            import signal
 
             libc = ctypes.CDLL(None, use_errno=True)
             if libc.prctl(1, signal.SIGKILL, 0, 0, 0) == 0:  # 1: PR_SET_PDEATHSIG
-                if os.getppid() != parent:  # the parent died before prctl took effect
+                if os.getppid() != parent:
                     os._exit(1)
                 return
         except (OSError, AttributeError):
             pass
-    import threading
+    if sys.platform == "win32":  # pragma: no cover (not run on Linux)
+        try:
+            import ctypes
+
+            kernel32 = ctypes.windll.kernel32
+            handle = kernel32.OpenProcess(0x00100000, False, parent)  # SYNCHRONIZE
+        except (OSError, AttributeError):
+            handle = None
+        if handle:
+            def wait():
+                kernel32.WaitForSingleObject(handle, 0xFFFFFFFF)  # INFINITE
+                os._exit(1)
+
+            threading.Thread(target=wait, name="imapk-parent-watch", daemon=True).start()
+            return
     import time
 
     def watch():
         while True:
             time.sleep(0.5)
-            if os.getppid() != parent or (sys.platform == "win32" and not _alive(parent)):
+            if os.getppid() != parent:
                 os._exit(1)
 
     threading.Thread(target=watch, name="imapk-parent-watch", daemon=True).start()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    return True
 
 
 def _run_chunk(sweep: Sweep, out: str, index: tuple, values: dict, block: int, layout_doses: int, dense: bool, n_subjects: int | None = None) -> int:
@@ -1055,7 +1068,7 @@ def _run_distributed(tasks: list, scheduler: str, show: bool) -> int:
                 done = [future for future in pending if future.done()]
                 if done:
                     pending.difference_update(done)
-                    computed += sum(future.result() for future in done)  # a task's error is raised here
+                    computed += sum(_chunk_result(future) for future in done)
                     finished += len(done)
                     last = time.monotonic()
                     if show:
@@ -1088,6 +1101,18 @@ def _run_distributed(tasks: list, scheduler: str, show: bool) -> int:
             if show and total:
                 print(file=sys.stderr)
     return computed
+
+
+def _chunk_result(future) -> int:
+    """1 if a finished chunk task computed its chunk (0: found done); a task's error is raised here.
+    Its result lives on a worker: if that worker has left meanwhile, the chunk counts as computed
+    (it is in the store; waiting would wait for a worker that may never come)."""
+    if future.status == "error":
+        return future.result()  # raises the task's error
+    try:
+        return int(future.result(timeout=5))
+    except TimeoutError:
+        return 1
 
 
 def _chunk_label(sweep: Sweep, element: tuple, n: int) -> str:
