@@ -413,3 +413,21 @@ def test_die_with_parent__worker_ends_when_its_parent_is_killed(platform):
     finally:
         child.kill()
         child.communicate()
+
+
+def test_cli_resume_of_a_damaged_store_says_how_many_chunks_in_one_line(tmp_path, reference):
+    path = write(tmp_path / "sweep.toml", sweep_text())
+    out = tmp_path / "out.zarr"
+    shutil.copytree(reference, out)
+    (out / "trough" / "1.0.2.0").unlink()
+    command = [sys.executable, "-m", "imapk", "sweep", str(path), "-o", str(out), "--quiet"]
+    done = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == [
+        f"{path}: 4 cells (hold_length 2 x restart_dose 2)",
+        f"imapk: warning: {out}: 1 of 20 chunks marked done do not match their recorded checksum (data missing, "
+        "damaged or never written; first: cell (hold_length = 7, restart_dose = '200 mg'), subjects 10-14): "
+        "computing them again",
+    ]
+    assert done.stdout.startswith(f"{out}: complete: 1 chunks computed, 19 found done from an earlier run, ")
+    assert_same_arrays(reference, out)
