@@ -431,3 +431,24 @@ def test_cli_resume_of_a_damaged_store_says_how_many_chunks_in_one_line(tmp_path
     ]
     assert done.stdout.startswith(f"{out}: complete: 1 chunks computed, 19 found done from an earlier run, ")
     assert_same_arrays(reference, out)
+
+
+def test_load_sweep__fifo_sweep_base_and_covariate_file_are_refused_not_waited_on(tmp_path):
+    """A named pipe given as the sweep file, its base scenario or a covariate file it names hung the
+    reader; each is one line naming the file."""
+    import os
+
+    from imapk.sweep import SweepError, load_sweep
+
+    fifo = tmp_path / "pipe.toml"
+    os.mkfifo(fifo)
+    with pytest.raises(SweepError, match="cannot read the sweep file: it is a named pipe"):
+        load_sweep(fifo)
+    sweep = tmp_path / "s.toml"
+    sweep.write_text('[sweep]\nbase = "pipe.toml"\n[[sweep.axes]]\nkey = "population.size"\nvalues = [1, 2]\n')
+    with pytest.raises(SweepError, match="cannot read the scenario file: it is a named pipe"):
+        load_sweep(sweep)
+    deep = tmp_path / "deep.toml"
+    deep.write_text("[sweep]\nx = " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(SweepError, match="not valid TOML: arrays or inline tables nested too deeply"):
+        load_sweep(deep)

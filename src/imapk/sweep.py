@@ -216,8 +216,26 @@ def _digest(text: str, base_text: str, files: tuple[tuple[str, bytes], ...]) -> 
     return digest.hexdigest()
 
 
+def _parse_toml(text: str, source: str, what: str = "") -> dict:
+    """TOML text to a table, as one-line errors (also for nesting too deep for the parser)."""
+    prefix = f"{what} is " if what else ""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise SweepError(f"{prefix}not valid TOML: {error}", source=source) from None
+    except RecursionError:
+        raise SweepError(f"{prefix}not valid TOML: arrays or inline tables nested too deeply", source=source) from None
+
+
 def _read_input(path: str, source: str, key: str) -> bytes:
     """The bytes of an input file named by a scenario, read once on the machine that loads the sweep."""
+    from .files import COVARIATE_MAX_BYTES, check_input_file
+
+    if Path(path).exists():
+        try:
+            check_input_file(path, "covariate file", COVARIATE_MAX_BYTES, error=SweepError)
+        except SweepError as error:
+            raise SweepError(error.problem, source=source, key=key, got=path, expected=error.expected) from None
     try:
         return Path(path).read_bytes()
     except FileNotFoundError:
@@ -231,21 +249,18 @@ def load_sweep(path: str | Path) -> Sweep:
     from .scenario import scenario_from_data
     from .variables import SPECS
 
+    from .files import SCENARIO_MAX_BYTES, check_input_file, read_text
+    from .scenario import _is_result_file, not_text_error
+
     path = Path(path)
     source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-        data = tomllib.loads(text)
-    except FileNotFoundError:
-        raise SweepError("no such sweep file", source=source) from None
-    except UnicodeDecodeError:
-        from .scenario import not_text_error
-
-        raise not_text_error(path, SweepError) from None
-    except OSError as error:
-        raise SweepError(f"cannot read the file: {error}", source=source) from None
-    except tomllib.TOMLDecodeError as error:
-        raise SweepError(f"not valid TOML: {error}", source=source) from None
+    if not path.exists():
+        raise SweepError("no such sweep file", source=source)
+    check_input_file(path, "sweep file", sys.maxsize, error=SweepError)  # no wait on a FIFO
+    if _is_result_file(path):
+        raise not_text_error(path, SweepError)
+    text = read_text(path, "sweep file", SCENARIO_MAX_BYTES, error=SweepError)
+    data = _parse_toml(text, source)
     spec = data.pop("sweep", None)
     if not isinstance(spec, dict):
         _fail("needs a [sweep] table with [[sweep.axes]]", source, "sweep")
@@ -256,13 +271,10 @@ def load_sweep(path: str | Path) -> Sweep:
         if data:
             _fail("a sweep file with `base` holds only the [sweep] table", source, sorted(data)[0])
         base_path = path.parent / str(spec["base"])
-        try:
-            base_text = base_path.read_text(encoding="utf-8")
-            base_data = tomllib.loads(base_text)
-        except FileNotFoundError:
-            raise SweepError("no such base scenario", source=source, key="sweep.base", got=str(spec["base"])) from None
-        except tomllib.TOMLDecodeError as error:
-            raise SweepError(f"base scenario is not valid TOML: {error}", source=str(base_path)) from None
+        if not base_path.exists():
+            raise SweepError("no such base scenario", source=source, key="sweep.base", got=str(spec["base"]))
+        base_text = read_text(base_path, "scenario file", SCENARIO_MAX_BYTES, error=SweepError)
+        base_data = _parse_toml(base_text, str(base_path), what="base scenario")
         base_source = str(base_path)
     else:
         base_text, base_data, base_source = text, data, source
