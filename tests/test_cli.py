@@ -506,3 +506,23 @@ def test_validate__fifo_and_deep_nesting_are_one_line(tmp_path, capsys):
     assert main(["validate", str(deep)]) == 2
     assert capsys.readouterr().err.endswith("not valid TOML: arrays or inline tables nested too deeply "
                                             "(expected a scenario with a few levels of nesting)\n")
+
+
+@pytest.mark.parametrize("command", [["rerun", "{f}", "-o", "{o}"], ["plot", "{f}", "-o", "{p}"]])
+def test_not_a_netcdf_file_is_one_line(tmp_path, capsys, command):
+    """A text file named .nc given to rerun or plot ended in HDF5's 'file signature not found' as an
+    internal error."""
+    fake = tmp_path / "fake.nc"
+    fake.write_text("hello\n")
+    args = [a.format(f=fake, o=tmp_path / "o.nc", p=tmp_path / "p.png") for a in command]
+    assert main(args) == 2
+    assert capsys.readouterr().err == (
+        f"imapk: error: {fake}: not a NetCDF-4 result (no HDF5 signature) "
+        "(expected a .nc file written by `imapk run -o` or `imapk rerun`)\n"
+    )
+
+
+def test_sweep__malformed_scheduler_address_is_one_line(tmp_path, capsys):
+    assert main(["sweep", "scenarios/sweep-hold-and-restart.toml", "-o", str(tmp_path / "s.zarr"),
+                 "--scheduler", "not an address"]) == 2
+    assert "--scheduler: cannot connect to the scheduler" in capsys.readouterr().err

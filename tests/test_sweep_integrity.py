@@ -21,7 +21,7 @@ import pytest
 import imapk.sweep
 from imapk.cli import main
 from imapk.sweep import SweepError, open_sweep, run_sweep
-from test_sweep import DOSE_AXIS, HOLD_AXIS, _env, arrays, assert_same_arrays, sweep_text, write
+from test_sweep import DOSE_AXIS, _env, arrays, assert_same_arrays, sweep_text, write
 
 N, CHUNK = 24, 5  # 4 cells x 5 blocks of subjects (the last block: subjects 20-23)
 
@@ -436,8 +436,6 @@ def test_cli_resume_of_a_damaged_store_says_how_many_chunks_in_one_line(tmp_path
 def test_load_sweep__fifo_sweep_base_and_covariate_file_are_refused_not_waited_on(tmp_path):
     """A named pipe given as the sweep file, its base scenario or a covariate file it names hung the
     reader; each is one line naming the file."""
-    import os
-
     from imapk.sweep import SweepError, load_sweep
 
     fifo = tmp_path / "pipe.toml"

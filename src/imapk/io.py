@@ -261,7 +261,8 @@ def read_netcdf(path: str | Path):
     Raises
     ------
     ImapkError
-        If `path` is missing, a folder or not a regular file (a named pipe is refused, not waited on).
+        If `path` is missing, a folder or not a regular file (a named pipe is refused, not waited on),
+        not an HDF5/NetCDF-4 file, or damaged.
     """
     import xarray as xr
 
@@ -270,5 +271,13 @@ def read_netcdf(path: str | Path):
     path = Path(path)
     # No size limit: a result is as large as the run that made it, and it is read lazily by HDF5.
     check_input_file(path, "result file", sys.maxsize, error=ImapkError)
-    with xr.open_dataset(path, engine=ENGINE) as ds:
-        return ds.load()
+    with open(path, "rb") as handle:  # HDF5's own error for another format is not a sentence
+        signature = handle.read(8)
+    if signature != b"\x89HDF\r\n\x1a\n":
+        raise ImapkError("not a NetCDF-4 result (no HDF5 signature)", source=str(path),
+                         expected="a .nc file written by `imapk run -o` or `imapk rerun`")
+    try:
+        with xr.open_dataset(path, engine=ENGINE) as ds:
+            return ds.load()
+    except OSError as error:  # a truncated or damaged file
+        raise ImapkError(f"cannot read the result: {error}", source=str(path)) from None

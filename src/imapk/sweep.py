@@ -1054,6 +1054,10 @@ def run_sweep(
     return {"chunks": len(tasks) + skipped, "computed": computed, "skipped": skipped, "complete": True}
 
 
+#: How long to wait for a scheduler to answer before giving up. [s]
+CONNECT_SECONDS = 20
+
+
 def _run_distributed(tasks: list, scheduler: str, show: bool) -> int:
     """Run the chunk tasks on a dask.distributed scheduler; the number of chunks computed.
 
@@ -1068,7 +1072,12 @@ def _run_distributed(tasks: list, scheduler: str, show: bool) -> int:
     from distributed import Client
 
     total = len(tasks)
-    with Client(scheduler) as client:
+    try:
+        client = Client(scheduler, timeout=CONNECT_SECONDS)
+    except (OSError, ValueError, TimeoutError) as error:  # malformed, unreachable, or refused
+        raise SweepError(f"cannot connect to the scheduler: {error}", key="--scheduler", got=scheduler,
+                         expected="the address a dask scheduler prints, e.g. tcp://10.0.0.5:8786") from None
+    with client:
         futures = client.compute(tasks)
         pending, computed, finished = set(futures), 0, 0
         last = time.monotonic()
