@@ -450,3 +450,18 @@ def test_load_sweep__fifo_sweep_base_and_covariate_file_are_refused_not_waited_o
     deep.write_text("[sweep]\nx = " + "[" * 5000 + "]" * 5000 + "\n")
     with pytest.raises(SweepError, match="not valid TOML: arrays or inline tables nested too deeply"):
         load_sweep(deep)
+
+
+def test_bad_scheduler_or_missing_output_folder_creates_nothing(tmp_path):
+    """A malformed scheduler address used to fail after the store had been created (an empty store
+    left behind); `sweep -o` into a missing folder created the folders while `run -o` refuses."""
+    from imapk.sweep import load_sweep
+
+    sweep = load_sweep("scenarios/sweep-hold-and-restart.toml")
+    out = tmp_path / "s.zarr"
+    with pytest.raises(SweepError, match="cannot connect to the scheduler"):
+        run_sweep(sweep, out, scheduler="not an address")
+    assert not out.exists()
+    with pytest.raises(SweepError, match="the output folder does not exist"):
+        run_sweep(sweep, tmp_path / "missing" / "s.zarr")
+    assert not (tmp_path / "missing").exists()

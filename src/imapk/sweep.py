@@ -974,6 +974,10 @@ def run_sweep(
     out = Path(out)
     if out.suffix != ".zarr":
         raise SweepError("the output must be a Zarr store", key="-o/--output", got=str(out), expected="a name ending in .zarr")
+    if not out.exists() and not out.parent.is_dir():  # as `imapk run -o`: no folders made on the way
+        raise SweepError("the output folder does not exist", source=str(out), key="-o/--output", got=str(out.parent))
+    if scheduler is not None:  # try the address before anything is created: no empty store left behind
+        _connect(scheduler).close()
     layout = _layout(sweep)
     n, spc = layout.n_subjects, sweep.subjects_per_chunk
     # Tasks get an absolute path: a worker in another folder writes into this store, not its own.
@@ -1032,7 +1036,7 @@ def run_sweep(
             )
     show = sys.stderr.isatty() if progress is None else progress
     if scheduler is not None:
-        computed = _run_distributed(tasks, scheduler, show)
+        computed = _run_distributed(tasks, _connect(scheduler), show)
     else:
         from dask.diagnostics import ProgressBar
 
@@ -1058,7 +1062,18 @@ def run_sweep(
 CONNECT_SECONDS = 20
 
 
-def _run_distributed(tasks: list, scheduler: str, show: bool) -> int:
+def _connect(scheduler: str):
+    """A distributed Client of the scheduler at `scheduler`, or one line saying why not."""
+    from distributed import Client
+
+    try:
+        return Client(scheduler, timeout=CONNECT_SECONDS)
+    except (OSError, ValueError, TimeoutError) as error:  # malformed, unreachable, or refused
+        raise SweepError(f"cannot connect to the scheduler: {error}", key="--scheduler", got=scheduler,
+                         expected="the address a dask scheduler prints, e.g. tcp://10.0.0.5:8786") from None
+
+
+def _run_distributed(tasks: list, client, show: bool) -> int:
     """Run the chunk tasks on a dask.distributed scheduler; the number of chunks computed.
 
     The futures are polled (every POLL_SECONDS) rather than gathered at once, so that a Ctrl-C
@@ -1069,14 +1084,8 @@ def _run_distributed(tasks: list, scheduler: str, show: bool) -> int:
     import logging
     import time
 
-    from distributed import Client
-
     total = len(tasks)
-    try:
-        client = Client(scheduler, timeout=CONNECT_SECONDS)
-    except (OSError, ValueError, TimeoutError) as error:  # malformed, unreachable, or refused
-        raise SweepError(f"cannot connect to the scheduler: {error}", key="--scheduler", got=scheduler,
-                         expected="the address a dask scheduler prints, e.g. tcp://10.0.0.5:8786") from None
+    scheduler = client.scheduler.address
     with client:
         futures = client.compute(tasks)
         pending, computed, finished = set(futures), 0, 0
