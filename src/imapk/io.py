@@ -255,6 +255,17 @@ def set_default_permissions(path: str | Path) -> None:
     os.chmod(path, 0o666 & ~umask)
 
 
+def _check_hdf5_metadata(path: Path) -> None:
+    """Open the file with h5py and read every object's attributes: damaged metadata raises here,
+    cleanly, instead of inside h5netcdf, whose half-built File then fails again when it is collected
+    (an "Exception ignored in File.close" after the one-line error)."""
+    import h5py
+
+    with h5py.File(path, "r") as handle:
+        dict(handle.attrs)
+        handle.visititems(lambda name, item: dict(item.attrs) and None)
+
+
 def read_netcdf(path: str | Path):
     """Read a Dataset written by :func:`write_netcdf` (loaded into memory, file closed).
 
@@ -277,7 +288,11 @@ def read_netcdf(path: str | Path):
         raise ImapkError("not a NetCDF-4 result (no HDF5 signature)", source=str(path),
                          expected="a .nc file written by `imapk run -o` or `imapk rerun`")
     try:
+        _check_hdf5_metadata(path)
         with xr.open_dataset(path, engine=ENGINE) as ds:
             return ds.load()
-    except OSError as error:  # a truncated or damaged file
-        raise ImapkError(f"cannot read the result: {error}", source=str(path)) from None
+    except Exception as error:  # noqa: BLE001 - a damaged file fails anywhere in h5py/h5netcdf/xarray
+        # (OSError, KeyError 'incorrect metadata checksum', ValueError ...): the file, not imapk
+        message = str(error).strip("'\"") or type(error).__name__
+        raise ImapkError(f"cannot read the result (damaged, or not written by imapk): {message}",
+                         source=str(path)) from None
