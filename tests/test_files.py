@@ -15,18 +15,7 @@ from imapk.files import COVARIATE_MAX_BYTES, SCENARIO_MAX_BYTES, check_input_fil
 from imapk.population import read_covariate_csv
 from imapk.scenario import load_scenario
 
-MINIMAL = """\
-[scenario]
-title = "t"
-
-[model]
-parameter_set = "widmer2006"
-
-[[schedule.phases]]
-dose = "400 mg"
-interval = "24 h"
-days = 30
-"""
+from test_scenario import MINIMAL  # the same minimal scenario
 
 needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes on this system")
 needs_dev_zero = pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="no /dev/zero on this system")

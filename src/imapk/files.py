@@ -22,7 +22,13 @@ import os
 import stat
 from .errors import ImapkError, ScenarioError
 
-__all__ = ["check_input_file", "read_text", "format_bytes", "SCENARIO_MAX_BYTES", "COVARIATE_MAX_BYTES"]
+__all__ = [
+    "check_input_file", "read_text", "refuse_result_file", "format_bytes", "SCENARIO_MAX_BYTES",
+    "COVARIATE_MAX_BYTES", "HDF5_SIGNATURE",
+]
+
+#: The first bytes of an HDF5 file, and so of a NetCDF-4 result. (Classic NetCDF starts with "CDF".)
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 #: Largest scenario (or sweep) file imapk reads. [bytes]
 SCENARIO_MAX_BYTES = 8 * 2**20
@@ -174,3 +180,19 @@ def read_text(
             source=source,
             expected=f"a {_FORMATS.get(what, 'text file')} saved as UTF-8" + (", not UTF-16" if utf16 else ""),
         ) from None
+
+
+def refuse_result_file(path: str | os.PathLike, error: type[ImapkError] = ScenarioError) -> None:
+    """Raise `error` if `path` holds a NetCDF result (HDF5 or classic signature) where a scenario or
+    sweep file belongs, naming it as such with the commands to use instead."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(len(HDF5_SIGNATURE))
+    except OSError:
+        return  # the reader that follows says why it cannot read the file
+    if head == HDF5_SIGNATURE or head[:3] == b"CDF":
+        raise error(
+            "this is a result file (NetCDF), not a scenario", source=os.fspath(path),
+            expected=f"a scenario .toml; `imapk rerun {os.fspath(path)} -o NEW.nc` reruns the scenario it records, "
+            f"`imapk summarize {os.fspath(path)}` reports it",
+        )

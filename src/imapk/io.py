@@ -277,14 +277,14 @@ def read_netcdf(path: str | Path):
     """
     import xarray as xr
 
-    from .files import check_input_file
+    from .files import HDF5_SIGNATURE, check_input_file
 
     path = Path(path)
     # No size limit: a result is as large as the run that made it, and it is read lazily by HDF5.
     check_input_file(path, "result file", sys.maxsize, error=ImapkError)
     with open(path, "rb") as handle:  # HDF5's own error for another format is not a sentence
         signature = handle.read(8)
-    if signature != b"\x89HDF\r\n\x1a\n":
+    if signature != HDF5_SIGNATURE:
         raise ImapkError("not a NetCDF-4 result (no HDF5 signature)", source=str(path),
                          expected="a .nc file written by `imapk run -o` or `imapk rerun`")
     try:

@@ -1047,14 +1047,13 @@ def load_scenario(path: str | Path) -> Scenario:
     """
     import sys
 
-    from .files import SCENARIO_MAX_BYTES, check_input_file, read_text
+    from .files import SCENARIO_MAX_BYTES, check_input_file, read_text, refuse_result_file
 
     path = Path(path)
     source = str(path)
     # Before any read, but before the size limit too: a result (often larger) is named as such.
     check_input_file(path, "scenario file", sys.maxsize, error=ScenarioError)
-    if _is_result_file(path):  # imapk's own output given by mistake: named, with the command to use
-        raise not_text_error(path, ScenarioError)
+    refuse_result_file(path, ScenarioError)  # imapk's own output given by mistake: named, with the command to use
     text = read_text(path, "scenario file", SCENARIO_MAX_BYTES, error=ScenarioError)
     try:
         return parse_scenario(text, source)
@@ -1063,28 +1062,6 @@ def load_scenario(path: str | Path) -> Scenario:
             "not valid TOML: arrays or inline tables nested too deeply", source=source,
             expected="a scenario with a few levels of nesting",
         ) from None
-
-
-def not_text_error(path: Path, error_type=ScenarioError):
-    """The error for a scenario or sweep path whose content is not UTF-8 text: a NetCDF result
-    (imapk's output) is named as such, with what to run instead."""
-    if _is_result_file(path):
-        return error_type(
-            "this is a result file (NetCDF), not a scenario", source=str(path),
-            expected=f"a scenario .toml; `imapk rerun {path} -o NEW.nc` reruns the scenario it records, "
-            f"`imapk summarize {path}` reports it",
-        )
-    return error_type("cannot read the file: it is not UTF-8 text", source=str(path), expected="a TOML file")
-
-
-def _is_result_file(path: Path) -> bool:
-    """True for a NetCDF file (HDF5 or classic signature), the format imapk writes results in."""
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(8)
-    except OSError:
-        return False
-    return head.startswith(b"\x89HDF\r\n\x1a\n") or head[:3] == b"CDF"
 
 
 def _covariates(scenario: Scenario, only=None):

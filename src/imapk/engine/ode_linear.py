@@ -25,6 +25,7 @@ from .ode import DEFAULT_ATOL, DEFAULT_MAX_STEPS, DEFAULT_RTOL, check_settings, 
 
 __all__ = ["run_ode_linear"]
 
+
 def run_ode_linear(
     table: DoseTable,
     parameters: ParameterTable,
