@@ -462,6 +462,14 @@ def test_bad_scheduler_or_missing_output_folder_creates_nothing(tmp_path):
     with pytest.raises(SweepError, match="cannot connect to the scheduler"):
         run_sweep(sweep, out, scheduler="not an address")
     assert not out.exists()
+    # the failed connection did not become the process's default dask client (later writes once
+    # failed with "IOLoop is closed")
+    import xarray as xr
+
+    from imapk.io import read_netcdf, write_netcdf
+
+    write_netcdf(xr.Dataset({"x": ("a", [1.0, 2.0])}), tmp_path / "after.nc")
+    assert read_netcdf(tmp_path / "after.nc")["x"].values.tolist() == [1.0, 2.0]
     with pytest.raises(SweepError, match="the output folder does not exist"):
         run_sweep(sweep, tmp_path / "missing" / "s.zarr")
     assert not (tmp_path / "missing").exists()

@@ -249,16 +249,14 @@ def load_sweep(path: str | Path) -> Sweep:
     from .scenario import scenario_from_data
     from .variables import SPECS
 
-    from .files import SCENARIO_MAX_BYTES, check_input_file, read_text
-    from .scenario import _is_result_file, not_text_error
+    from .files import SCENARIO_MAX_BYTES, check_input_file, read_text, refuse_result_file
 
     path = Path(path)
     source = str(path)
     if not path.exists():
         raise SweepError("no such sweep file", source=source)
     check_input_file(path, "sweep file", sys.maxsize, error=SweepError)  # no wait on a FIFO
-    if _is_result_file(path):
-        raise not_text_error(path, SweepError)
+    refuse_result_file(path, SweepError)
     text = read_text(path, "sweep file", SCENARIO_MAX_BYTES, error=SweepError)
     data = _parse_toml(text, source)
     spec = data.pop("sweep", None)
@@ -1067,7 +1065,8 @@ def _connect(scheduler: str):
     from distributed import Client
 
     try:
-        return Client(scheduler, timeout=CONNECT_SECONDS)
+        # not the process-wide default: a failed or finished connection must not capture later dask work
+        return Client(scheduler, timeout=CONNECT_SECONDS, set_as_default=False)
     except (OSError, ValueError, TimeoutError) as error:  # malformed, unreachable, or refused
         raise SweepError(f"cannot connect to the scheduler: {error}", key="--scheduler", got=scheduler,
                          expected="the address a dask scheduler prints, e.g. tcp://10.0.0.5:8786") from None
