@@ -13,7 +13,7 @@ import numpy as np
 
 from .schedule import DoseTable
 
-__all__ = ["trough_verdict", "population_summary", "longest_run", "DEFAULT_WINDOW_START_DAY", "DEFAULT_QUANTILES"]
+__all__ = ["trough_verdict", "population_summary", "longest_run", "trough_counts", "DEFAULT_WINDOW_START_DAY", "DEFAULT_QUANTILES"]
 
 #: Thresholds were set on steady-state troughs at day 29 (IRIS, B2222): evaluate from there on.
 DEFAULT_WINDOW_START_DAY = 29
@@ -34,7 +34,76 @@ def _kind_masks(kinds, n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.array([k == TROUGH_TARGET for k in kinds], bool), np.array([k == TROUGH_CEILING for k in kinds], bool)
 
 
-def population_summary(trough: np.ndarray, quantiles, levels: np.ndarray, kinds=None) -> dict:
+def _trough_counts_py(trough, levels, inside, first, last, below_count, longest_above, at_or_above):
+    """One pass over troughs ``first <= s < last`` (subject, dose): per (subject, level) the troughs
+    below the level among the doses flagged `inside` and the most consecutive ones not below it
+    there; per (level, dose) the number of subjects at or above the level (added to `at_or_above`)."""
+    n_dose = trough.shape[1]
+    n_lev = levels.shape[0]
+    run = np.zeros(n_lev, np.int64)
+    for s in range(first, last):
+        for m in range(n_lev):
+            below_count[s, m] = 0
+            longest_above[s, m] = 0
+            run[m] = 0
+        for j in range(n_dose):
+            x = trough[s, j]
+            for m in range(n_lev):
+                if x >= levels[m]:
+                    at_or_above[m, j] += 1
+                if inside[j]:
+                    if x < levels[m]:
+                        below_count[s, m] += 1
+                        run[m] = 0
+                    else:
+                        run[m] += 1
+                        if run[m] > longest_above[s, m]:
+                            longest_above[s, m] = run[m]
+
+
+_TROUGH_COUNTS = []
+
+#: Subject-doses below which the counts are done by numpy (compiling the kernel would cost more).
+MIN_COMPILED_COUNTS = 50_000
+
+
+def trough_counts(trough: np.ndarray, levels: np.ndarray, inside: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(troughs below each level in the window (subject, level), most consecutive troughs not below
+    it there (subject, level), subjects at or above it (level, dose)), in one compiled pass.
+
+    Equal to the numpy expressions it replaces (tested); about 10 times faster and without the
+    (subject, level, dose) temporaries, which for 10^5 subjects x 365 doses weigh 0.3 GB each.
+    """
+    trough = np.ascontiguousarray(trough, dtype=float)
+    levels = np.ascontiguousarray(levels, dtype=float)
+    inside = np.ascontiguousarray(inside, dtype=bool)
+    n, n_dose = trough.shape
+    if trough.size < MIN_COMPILED_COUNTS:
+        below = trough[:, None, :] < levels[None, :, None]
+        return (
+            below[:, :, inside].sum(axis=-1).astype(np.int64),
+            longest_run(~below[:, :, inside]),
+            (trough[None, :, :] >= levels[:, None, None]).sum(axis=1).astype(np.int64),
+        )
+    if not _TROUGH_COUNTS:
+        from .engine._numba import jit
+
+        _TROUGH_COUNTS.append(jit(_trough_counts_py))
+    from .engine._numba import parallel_threads, run_blocks
+
+    below_count = np.empty((n, levels.size), dtype=np.int64)
+    longest_above = np.empty((n, levels.size), dtype=np.int64)
+
+    def block(lo, hi):
+        counts = np.zeros((levels.size, n_dose), dtype=np.int64)
+        _TROUGH_COUNTS[0](trough, levels, inside, lo, hi, below_count, longest_above, counts)
+        return counts
+
+    threads = min(parallel_threads(), n) if trough.size >= 20 * MIN_COMPILED_COUNTS else 1
+    return below_count, longest_above, sum(run_blocks(block, n, threads))
+
+
+def population_summary(trough: np.ndarray, quantiles, levels: np.ndarray, kinds=None, at_or_above=None) -> dict:
     """Percentiles of the trough over subjects, the probability of target attainment and the
     exceedance of trough ceilings, per dose.
 
@@ -48,6 +117,9 @@ def population_summary(trough: np.ndarray, quantiles, levels: np.ndarray, kinds=
         Threshold levels. [ng/mL]
     kinds
         Kind of each threshold (:data:`imapk.thresholds.KINDS`); None: all trough targets.
+    at_or_above
+        Subjects with trough >= each level, (threshold, dose), when already counted
+        (:func:`trough_counts`); counted here otherwise.
 
     Returns
     -------
@@ -61,7 +133,9 @@ def population_summary(trough: np.ndarray, quantiles, levels: np.ndarray, kinds=
     from .quantiles import column_quantiles
 
     targets, trough_ceilings = _kind_masks(kinds, levels.size)
-    at_or_above = (trough[None, :, :] >= levels[:, None, None]).mean(axis=1)  # (threshold, dose)
+    if at_or_above is None:
+        at_or_above = trough_counts(trough, levels, np.zeros(trough.shape[1], dtype=bool))[2]
+    at_or_above = at_or_above / trough.shape[0]  # (threshold, dose)
     out = {
         "trough_quantile": column_quantiles(trough, quantiles),
         "target_attainment": np.where(targets[:, None], at_or_above, np.nan),
@@ -88,7 +162,7 @@ def longest_run(flags: np.ndarray) -> np.ndarray:
 
 
 def trough_verdict(
-    trough: np.ndarray, table: DoseTable, levels: np.ndarray, window: tuple[float, float], kinds=None
+    trough: np.ndarray, table: DoseTable, levels: np.ndarray, window: tuple[float, float], kinds=None, counts=None
 ) -> dict:
     """Count the troughs on each side of each level in the window, and find when troughs recover
     after holds.
@@ -105,6 +179,8 @@ def trough_verdict(
         Evaluation window [start, end); troughs at scheduled times inside it count. [h]
     kinds
         Kind of each threshold (:data:`imapk.thresholds.KINDS`); None: all trough targets.
+    counts
+        :func:`trough_counts` of these troughs, levels and window when already computed.
 
     Returns
     -------
@@ -119,8 +195,7 @@ def trough_verdict(
     """
     targets, _ = _kind_masks(kinds, levels.size)
     inside = (table.time >= window[0]) & (table.time < window[1])
-    below = trough[:, None, :] < levels[None, :, None]  # (subject, threshold, dose)
-    count = below[:, :, inside].sum(axis=-1)
+    count, longest_above, _ = trough_counts(trough, levels, inside) if counts is None else counts
     n_inside = int(inside.sum())
     above_count = n_inside - count
     if n_inside:
@@ -144,7 +219,7 @@ def trough_verdict(
         if stop <= restart + 1:
             continue  # the next hold starts at this restart: no trough to recover in (NaN)
         span = slice(restart + 1, stop)
-        ok = ~below[:, :, span]
+        ok = ~(trough[:, None, span] < levels[None, :, None])
         recovery[:, :, h] = np.where(ok.any(axis=-1), day[span][ok.argmax(axis=-1)], np.nan)
     recovery[:, ~targets, :] = np.nan  # "back above" is a recovery for targets only
     return {
@@ -152,7 +227,7 @@ def trough_verdict(
         "trough_below_fraction": fraction,
         "trough_above_count": above_count,
         "trough_above_fraction": above_fraction,
-        "trough_above_longest_run": longest_run(~below[:, :, inside]),
+        "trough_above_longest_run": longest_above,
         "trough_count": np.full(levels.size, n_inside),
         "recovery_day": recovery,
     }

@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import ImapkError
-from .metrics import DEFAULT_QUANTILES, DEFAULT_WINDOW_START_DAY, population_summary, trough_verdict
+from .metrics import DEFAULT_QUANTILES, DEFAULT_WINDOW_START_DAY, population_summary, trough_counts, trough_verdict
 from .params import PARAMETER_UNITS, STRUCTURE_UNITS, ParameterChange, ParameterTable, PKParams
 from .schedule import STATUS_LABELS, DoseTable, Schedule, day_start
 from .thresholds import Threshold, get_threshold
@@ -270,8 +270,12 @@ def simulate(
     if quantiles.ndim != 1 or np.any((quantiles < 0) | (quantiles > 1)):
         raise ImapkError("quantiles must lie in [0, 1]", key="quantiles", got=quantiles.tolist())
     kinds = [t.kind for t in resolved]
+    counts = None
+    if resolved:  # one pass over the troughs for the verdicts and the attainment
+        inside = (table.time >= window[0]) & (table.time < window[1])
+        counts = trough_counts(result.trough, levels, inside)
     if quantiles.size:
-        data.update(population_summary(result.trough, quantiles, levels, kinds))
+        data.update(population_summary(result.trough, quantiles, levels, kinds, None if counts is None else counts[2]))
         if not resolved:
             del data["target_attainment"]
     coords = {
@@ -297,7 +301,7 @@ def simulate(
             longest_below=result.longest_below,
             time_above=(window[1] - window[0]) - result.time_below,
             peak_concentration=result.peak,
-            **trough_verdict(result.trough, table, levels, window, kinds),
+            **trough_verdict(result.trough, table, levels, window, kinds, counts),
         )
     from .variables import Result
 

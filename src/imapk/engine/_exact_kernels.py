@@ -54,9 +54,15 @@ def advance(ad, ac, rate, ka, k, dt):
     """Advance the state (ad, ac) over dt with constant parameters and input rate (E1, E2)."""
     if dt == 0.0:  # the same numbers the formulas give at dt = 0, without four exponentials
         return ad, ac
-    ac_new = ac * math.exp(-k * dt) + ad * depot_transfer(ka, k, dt) + rate * dt * phi(k * dt)
-    ad_new = ad * math.exp(-ka * dt)
-    return ad_new, ac_new
+    # The numbers of ac e^{-k dt} + ad depot_transfer(ka, k, dt) + rate dt phi(k dt), bit for bit,
+    # with each exponential computed once and the input term skipped when there is no input.
+    decay = math.exp(-k * dt)
+    depot_decay = math.exp(-ka * dt)
+    transfer = ka * dt * (decay if k <= ka else depot_decay) * phi(abs(ka - k) * dt)
+    ac_new = ac * decay + ad * transfer
+    if rate != 0.0:
+        ac_new += rate * dt * phi(k * dt)
+    return ad * depot_decay, ac_new
 
 
 @jit
@@ -196,6 +202,18 @@ def walk(
 
 
 @jit
+def piece_concentration(t, t0, ad0, ac0, rate, ka, k, scale):
+    """C(t) [ng/mL] on a piece with state (ad0, ac0) [mg] at t0, input `rate` [mg/h], rates ka, k
+    [1/h] and ``scale`` = 1000 / V [ng/mL per mg].
+
+    The scalar cores (``piece_*``) take no arrays: a numba call with array arguments costs a
+    reference count update per array, more than the arithmetic of these small functions.
+    """
+    _, ac = advance(ad0, ac0, rate, ka, k, t - t0)
+    return ac * scale
+
+
+@jit
 def concentration_at(i, t, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v):
     """Concentration at time t on segment i. [ng/mL]"""
     p = seg_param[i]
@@ -218,7 +236,9 @@ def sample(n_seg, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v, obs_time
             continue
         while i + 1 < n_seg and (seg_t[i + 1] < t or (seg_t[i + 1] == t and not obs_left[o])):
             i += 1
-        out[o] = concentration_at(i, t, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v)
+        p = seg_param[i]
+        _, ac = advance(seg_ad[i], seg_ac[i], seg_rate[i], ka[p], k[p], t - seg_t[i])
+        out[o] = ac / v[p] * NG_PER_ML_PER_MG_PER_L
 
 
 @jit
@@ -258,29 +278,25 @@ def newton_in_bracket(x, f, df, lo, hi, decreasing):
 
 
 @jit
-def root_on_segment(i, lo, hi, level, find_peak, rising, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v,
-                    start=math.nan):
+def piece_root(lo, hi, level, find_peak, rising, t0, ad0, ac0, rate, ka, k, scale, start):
     """Zero in (lo, hi) of a function that changes sign once there, by safeguarded Newton.
 
     With ``find_peak`` the function is y = d(ac)/dt (its zero is the peak of C); otherwise it is
     C - level on a monotone piece, rising or not. Both and their derivatives follow from the closed form:
-    y' = -ka^2 ad - k y and C' = 1000 y / v. A Newton step that leaves the bracket is replaced by
+    y' = -ka^2 ad - k y and C' = scale y. A Newton step that leaves the bracket is replaced by
     bisection, so the iteration always converges; it stops when the bracket or the Newton step is a
     few ulps of t (3-6 steps usually, against about 50 for bisection alone; 1-2 from a good
-    `start`, which is used when it lies inside the bracket).
+    `start`, which is used when it lies inside the bracket). The piece is given as in
+    :func:`piece_concentration`.
     """
-    p = seg_param[i]
-    kp = k[p]
-    kap = ka[p]
-    scale = NG_PER_ML_PER_MG_PER_L / v[p]
     decreasing = find_peak or not rising  # the function is positive before its zero
     x = start if lo < start < hi else 0.5 * (lo + hi)
     for _ in range(MAX_ROOT_STEPS):
-        ad, ac = advance(seg_ad[i], seg_ac[i], seg_rate[i], kap, kp, x - seg_t[i])
-        y = kap * ad + seg_rate[i] - kp * ac
+        ad, ac = advance(ad0, ac0, rate, ka, k, x - t0)
+        y = ka * ad + rate - k * ac
         if find_peak:
             f = y
-            df = -kap * kap * ad - kp * y
+            df = -ka * ka * ad - k * y
         else:
             f = ac * scale - level
             df = y * scale
@@ -288,6 +304,15 @@ def root_on_segment(i, lo, hi, level, find_peak, rising, seg_t, seg_ad, seg_ac, 
         if done:
             return x
     return 0.5 * (lo + hi)
+
+
+@jit
+def root_on_segment(i, lo, hi, level, find_peak, rising, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v,
+                    start=math.nan):
+    """:func:`piece_root` on segment i."""
+    p = seg_param[i]
+    return piece_root(lo, hi, level, find_peak, rising, seg_t[i], seg_ad[i], seg_ac[i], seg_rate[i], ka[p], k[p],
+                      NG_PER_ML_PER_MG_PER_L / v[p], start)
 
 
 @jit
@@ -301,33 +326,56 @@ def peak_time(i, a, b, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v):
         return a
     if rate_of_change(i, b, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k) >= 0.0:
         return b
-    # Without an infusion, y = 0 has a closed form in the segment's own time tau:
-    # e^{(ka - k) tau} = ka^2 ad / (k (ac (ka - k) + ka ad)); it starts Newton, which polishes it
-    # (and takes over where ka ~ k makes the formula inaccurate).
     p = seg_param[i]
+    return piece_peak(a, b, seg_t[i], seg_ad[i], seg_ac[i], seg_rate[i], ka[p], k[p], NG_PER_ML_PER_MG_PER_L / v[p])
+
+
+@jit
+def piece_peak(a, b, t0, ad0, ac0, rate, ka, k, scale):
+    """Time of the zero of y = d(ac)/dt in (a, b) on a piece (as in :func:`piece_concentration`),
+    given y(a) > 0 > y(b)."""
+    # Without an infusion, y = 0 has a closed form in the piece's own time tau:
+    # e^{(ka - k) tau} = ka^2 ad / (k (ac (ka - k) + ka ad)). Where the denominator's two terms do
+    # not cancel (ac (ka - k) >= -ka ad / 2, always so for ka > k) and ka and k are 0.1 % apart or
+    # more, the formula is accurate to a few roundings of log(ratio) / (ka - k), under 1e-12 h for
+    # ka > 0.001 /h: as close as Newton's stopping rule (a few ulps of t) and at the price of one
+    # logarithm. Otherwise it starts safeguarded Newton, which polishes it.
     guess = math.nan
-    gap = ka[p] - k[p]
-    if seg_rate[i] == 0.0 and seg_ad[i] > 0.0 and abs(gap) > 1e-3 * ka[p]:
-        ratio = ka[p] * ka[p] * seg_ad[i] / (k[p] * (seg_ac[i] * gap + ka[p] * seg_ad[i]))
+    gap = ka - k
+    if rate == 0.0 and ad0 > 0.0 and abs(gap) > 1e-3 * ka:
+        cross = ac0 * gap
+        ratio = ka * ka * ad0 / (k * (cross + ka * ad0))
         if ratio > 0.0:
-            guess = seg_t[i] + math.log(ratio) / gap
-    return root_on_segment(i, a, b, 0.0, True, False, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v, guess)
+            guess = t0 + math.log(ratio) / gap
+            if a < guess < b and cross >= -0.5 * ka * ad0:
+                return guess
+    return piece_root(a, b, 0.0, True, False, t0, ad0, ac0, rate, ka, k, scale, guess)
+
+
+@jit
+def piece_crossing(a, b, level, rising, t0, ad0, ac0, rate, ka, k, scale, c_a, c_b, hint=math.nan):
+    """Time in [a, b] where C crosses `level` on a monotone part of a piece; ``c_a``, ``c_b`` are C at a and b.
+
+    Newton starts from `hint` when it lies inside (a, b), else from the log-linear interpolation of
+    the ends (exact for a mono-exponential decline)."""
+    guess = hint
+    if not a < hint < b and c_a > 0.0 and c_b > 0.0 and c_a != c_b and level > 0.0:
+        guess = a + (b - a) * math.log(c_a / level) / math.log(c_a / c_b)
+    return piece_root(a, b, level, False, rising, t0, ad0, ac0, rate, ka, k, scale, guess)
 
 
 @jit
 def crossing_time(i, a, b, level, rising, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v,
                   c_a=math.nan, c_b=math.nan):
-    """Time in [a, b] where C crosses `level` on a monotone piece of segment i."""
-    # Start from the log-linear interpolation of the ends (exact for a mono-exponential decline);
-    # the caller may pass C at the ends when it has them.
+    """Time in [a, b] where C crosses `level` on a monotone piece of segment i (C at the ends
+    computed when not given)."""
     if math.isnan(c_a):
         c_a = concentration_at(i, a, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v)
     if math.isnan(c_b):
         c_b = concentration_at(i, b, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v)
-    guess = math.nan
-    if c_a > 0.0 and c_b > 0.0 and c_a != c_b and level > 0.0:
-        guess = a + (b - a) * math.log(c_a / level) / math.log(c_a / c_b)
-    return root_on_segment(i, a, b, level, False, rising, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v, guess)
+    p = seg_param[i]
+    return piece_crossing(a, b, level, rising, seg_t[i], seg_ad[i], seg_ac[i], seg_rate[i], ka[p], k[p],
+                          NG_PER_ML_PER_MG_PER_L / v[p], c_a, c_b)
 
 
 @jit
@@ -336,6 +384,26 @@ def close_run(m, end, run_start, time_below, longest_below):
     length = end - run_start[m]
     time_below[m] += length
     longest_below[m] = max(longest_below[m], length)
+
+
+@jit
+def run_step(p0, below0, below1, r, in_run, run_start, total, longest):
+    """:func:`update_run` on scalars: returns the new (in_run, run_start, total, longest)."""
+    if below0 and below1:
+        if not in_run:
+            return True, p0, total, longest
+        return in_run, run_start, total, longest
+    if not below0 and not below1:
+        if in_run:
+            return False, run_start, total + (p0 - run_start), max(longest, p0 - run_start)
+        return in_run, run_start, total, longest
+    if below0:
+        if not in_run:
+            run_start = p0
+        return False, run_start, total + (r - run_start), max(longest, r - run_start)
+    if in_run:
+        total, longest = total + (p0 - run_start), max(longest, p0 - run_start)
+    return True, r, total, longest
 
 
 @jit
@@ -388,6 +456,106 @@ def segment_in_window(i, n_seg, seg_t, window_start, window_end):
     return a, b
 
 
+#: Rows of the packed run state used by :func:`piece_statistics`: (RUN_IN, m) is 1 while C is
+#: below level m, (RUN_START, m) the start of that run [h], (RUN_TOTAL, m) and (RUN_LONGEST, m) the
+#: time below and the longest stretch so far [h].
+RUN_IN, RUN_START, RUN_TOTAL, RUN_LONGEST = 0, 1, 2, 3
+
+
+@jit
+def start_runs(levels, first_time, window_start, window_end, runs):
+    """Packed :func:`open_runs`: fill ``runs`` (4, levels)."""
+    for m in range(levels.shape[0]):
+        below = window_start < min(first_time, window_end) and levels[m] > 0.0
+        runs[RUN_IN, m] = 1.0 if below else 0.0
+        runs[RUN_START, m] = window_start
+        runs[RUN_TOTAL, m] = 0.0
+        runs[RUN_LONGEST, m] = 0.0
+
+
+@jit
+def step_runs(runs, m, p0, below0, below1, r):
+    """Packed :func:`update_run` of level m."""
+    in_run, start, total, longest = run_step(
+        p0, below0, below1, r, runs[RUN_IN, m] != 0.0, runs[RUN_START, m], runs[RUN_TOTAL, m], runs[RUN_LONGEST, m]
+    )
+    runs[RUN_IN, m] = 1.0 if in_run else 0.0
+    runs[RUN_START, m] = start
+    runs[RUN_TOTAL, m] = total
+    runs[RUN_LONGEST, m] = longest
+
+
+@jit
+def end_runs(runs, window_end, time_below, longest_below):
+    """Close the runs still open at the window's end and write the totals [h]."""
+    for m in range(runs.shape[1]):
+        total = runs[RUN_TOTAL, m]
+        longest = runs[RUN_LONGEST, m]
+        if runs[RUN_IN, m] != 0.0:
+            length = window_end - runs[RUN_START, m]
+            total += length
+            longest = max(longest, length)
+        time_below[m] = total
+        longest_below[m] = longest
+
+
+@jit
+def piece_statistics(a, b, c_a, c_b, y_a, y_b, t0, ad0, ac0, rate, ka, k, scale, levels, runs, log, n_log,
+                     n_hint=0, shift=0.0):
+    """Add [a, b] of a piece (as in :func:`piece_concentration`) to the runs below each level.
+
+    ``c_a``, ``c_b`` are C at the ends [ng/mL] and ``y_a``, ``y_b`` d(ac)/dt there [mg/h]: C rises
+    then falls on a piece (see :func:`peak_time`), so it splits at its peak into two monotone parts,
+    each crossing a level at most once. The peak is searched for only when it lies inside
+    (y_a > 0 > y_b); a crossing only where a part's ends straddle a level. ``runs`` is the packed run
+    state (:data:`RUN_IN` ...). Each update is also appended to ``log`` (rows ``level, part start,
+    below at start, below at end, crossing time``) when it has rows, from row ``n_log`` on; the fast
+    path replays them for an interval that repeats (:mod:`imapk.engine._verdict_kernels`). Rows
+    ``n_log`` to ``n_hint - 1`` may still hold an earlier interval's updates, ``shift`` earlier: a
+    crossing of the same level in the same direction there starts Newton (the curves of successive
+    intervals converge, so it is close).
+
+    Returns
+    -------
+    (float, int)
+        The highest C on [a, b] [ng/mL], and the new number of rows in ``log``.
+    """
+    if y_a <= 0.0:
+        tp, c_p = a, c_a
+    elif y_b >= 0.0:
+        tp, c_p = b, c_b
+    else:
+        tp = piece_peak(a, b, t0, ad0, ac0, rate, ka, k, scale)
+        c_p = piece_concentration(tp, t0, ad0, ac0, rate, ka, k, scale)
+    for part in range(2):
+        if part == 0:
+            p0, p1, c0, c1, rising = a, tp, c_a, c_p, True
+        else:
+            p0, p1, c0, c1, rising = tp, b, c_p, c_b, False
+        if not p0 < p1:
+            continue
+        for m in range(levels.shape[0]):
+            level = levels[m]
+            below0 = c0 < level
+            below1 = c1 < level
+            r = p0
+            if below0 != below1:
+                hint = math.nan
+                if n_log < n_hint and log[n_log, 0] == m and (log[n_log, 2] != 0.0) == below0 \
+                        and (log[n_log, 3] != 0.0) == below1:
+                    hint = log[n_log, 4] + shift
+                r = piece_crossing(p0, p1, level, rising, t0, ad0, ac0, rate, ka, k, scale, c0, c1, hint)
+            step_runs(runs, m, p0, below0, below1, r)
+            if log.shape[0] > 0:
+                log[n_log, 0] = m
+                log[n_log, 1] = p0
+                log[n_log, 2] = 1.0 if below0 else 0.0
+                log[n_log, 3] = 1.0 if below1 else 0.0
+                log[n_log, 4] = r
+                n_log += 1
+    return max(c_a, c_p, c_b), n_log
+
+
 @jit
 def threshold_runs(
     n_seg, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v,
@@ -396,43 +564,31 @@ def threshold_runs(
     """Time below each level and the longest stretch below it, from exact crossing times.
 
     Each segment inside [window_start, window_end] is split at its peak into monotone pieces;
-    on each piece C crosses a level at most once, and the crossing is found by bisection on the
-    closed form. Before the first segment C = 0. ``time_below[m]`` and ``longest_below[m]`` are in
-    h; ``peak[0]`` is the maximum concentration in the window [ng/mL].
+    on each piece C crosses a level at most once, and the crossing is found by safeguarded Newton
+    on the closed form (:func:`piece_statistics`). Before the first segment C = 0.
+    ``time_below[m]`` and ``longest_below[m]`` are in h; ``peak[0]`` is the maximum concentration
+    in the window [ng/mL].
     """
-    n_lev = levels.shape[0]
-    run_start = np.empty(n_lev)
-    in_run = np.zeros(n_lev, dtype=np.bool_)
-    open_runs(levels, seg_t[0], window_start, window_end, time_below, longest_below, in_run, run_start)
-    peak[0] = 0.0
+    runs = np.empty((4, levels.shape[0]))
+    start_runs(levels, seg_t[0], window_start, window_end, runs)
+    no_log = np.empty((0, 5))
+    highest = 0.0
     for i in range(n_seg):
         a, b = segment_in_window(i, n_seg, seg_t, window_start, window_end)
         if not a < b:
             continue
-        tp = peak_time(i, a, b, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v)
-        c_a = concentration_at(i, a, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v)
-        c_p = concentration_at(i, tp, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v)
-        c_b = concentration_at(i, b, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v)
-        peak[0] = max(peak[0], c_a, c_p, c_b)
-        for piece in range(2):
-            if piece == 0:
-                p0, p1, c0, c1, rising = a, tp, c_a, c_p, True
-            else:
-                p0, p1, c0, c1, rising = tp, b, c_p, c_b, False
-            if not p0 < p1:
-                continue
-            for m in range(n_lev):
-                level = levels[m]
-                below0 = c0 < level
-                below1 = c1 < level
-                r = p0
-                if below0 != below1:
-                    r = crossing_time(i, p0, p1, level, rising, seg_t, seg_ad, seg_ac, seg_rate, seg_param, ka, k, v,
-                                      c0, c1)
-                update_run(m, p0, below0, below1, r, in_run, run_start, time_below, longest_below)
-    for m in range(n_lev):
-        if in_run[m]:
-            close_run(m, window_end, run_start, time_below, longest_below)
+        p = seg_param[i]
+        t0, ad0, ac0, rate, kap, kp = seg_t[i], seg_ad[i], seg_ac[i], seg_rate[i], ka[p], k[p]
+        scale = NG_PER_ML_PER_MG_PER_L / v[p]
+        ad_a, ac_a = advance(ad0, ac0, rate, kap, kp, a - t0)
+        ad_b, ac_b = advance(ad0, ac0, rate, kap, kp, b - t0)
+        c_max, _ = piece_statistics(
+            a, b, ac_a * scale, ac_b * scale, kap * ad_a + rate - kp * ac_a, kap * ad_b + rate - kp * ac_b,
+            t0, ad0, ac0, rate, kap, kp, scale, levels, runs, no_log, 0,
+        )
+        highest = max(highest, c_max)
+    end_runs(runs, window_end, time_below, longest_below)
+    peak[0] = highest
 
 
 @jit

@@ -297,8 +297,9 @@ def fast_path_applies(table: DoseTable, parameters: ParameterTable) -> np.ndarra
     return change_dose.astype(np.int64)
 
 
-def _fast_troughs(table: DoseTable, parameters: ParameterTable) -> np.ndarray | None:
-    """Troughs by the fast path when it applies (see :func:`fast_path_applies`), else None."""
+def _fast_path_arguments(table: DoseTable, parameters: ParameterTable) -> tuple | None:
+    """The arguments the fast-path kernels share when the fast path applies (see
+    :func:`fast_path_applies`), else None."""
     change_dose = fast_path_applies(table, parameters)
     if change_dose is None:
         return None
@@ -306,12 +307,40 @@ def _fast_troughs(table: DoseTable, parameters: ParameterTable) -> np.ndarray | 
     d1 = np.ascontiguousarray(parameters.segments("d1")[:, 0])
     interval = np.asarray(table.interval, dtype=float)
     segments = {name: np.ascontiguousarray(parameters.segments(name)) for name in ("cl", "v", "ka", "f")}
-    n = tlag.size
-    args = (
+    return (
         table.time, np.asarray(table.given, dtype=float), interval, change_dose,
         segments["cl"], segments["v"], segments["ka"], segments["f"], d1, tlag,
     )
-    return run_trough_kernel(kernels.troughs_regular, args, n, table.time.size)
+
+
+def _fast_troughs(table: DoseTable, parameters: ParameterTable) -> np.ndarray | None:
+    """Troughs by the fast path when it applies (see :func:`fast_path_applies`), else None."""
+    args = _fast_path_arguments(table, parameters)
+    if args is None:
+        return None
+    return run_trough_kernel(kernels.troughs_regular, args, parameters.n_subjects, table.time.size)
+
+
+def _fast_verdicts(table: DoseTable, parameters: ParameterTable, levels: np.ndarray, window) -> ExactResult | None:
+    """Troughs and threshold statistics by the fast path when it applies, else None
+    (:func:`imapk.engine._verdict_kernels.verdicts_regular`)."""
+    from . import _verdict_kernels
+
+    args = _fast_path_arguments(table, parameters)
+    if args is None:
+        return None
+    n = parameters.n_subjects
+    levels = np.ascontiguousarray(levels, dtype=float)
+    window = (0.0, table.end) if window is None else (float(window[0]), float(window[1]))
+    time_below = np.zeros((n, levels.size))
+    longest_below = np.zeros((n, levels.size))
+    peak = np.zeros(n)
+    stats = (window[0], window[1], levels)
+    trough = run_trough_kernel(
+        lambda *a: _verdict_kernels.verdicts_regular(*a[:-3], *stats, *a[-3:], time_below, longest_below, peak),
+        args, n, table.time.size,
+    )
+    return ExactResult(trough, np.empty((n, 0)), time_below, longest_below, peak)
 
 
 def run_trough_kernel(kernel, args: tuple, n: int, n_doses: int) -> np.ndarray:
@@ -361,11 +390,16 @@ def run_exact(
         from .linear import run_linear
 
         return run_linear(table, parameters, times=times, levels=levels, window=window, dose_factor=dose_factor)
-    if dose_factor is None and (times is None or len(times) == 0) and (levels is None or len(levels) == 0):
-        trough = _fast_troughs(table, parameters)
-        if trough is not None:
-            n = trough.shape[0]
-            return ExactResult(trough, np.empty((n, 0)), np.zeros((n, 0)), np.zeros((n, 0)), np.zeros(n))
+    if dose_factor is None and (times is None or len(times) == 0):
+        if levels is None or len(levels) == 0:
+            trough = _fast_troughs(table, parameters)
+            if trough is not None:
+                n = trough.shape[0]
+                return ExactResult(trough, np.empty((n, 0)), np.zeros((n, 0)), np.zeros((n, 0)), np.zeros(n))
+        else:
+            result = _fast_verdicts(table, parameters, levels, window)
+            if result is not None:
+                return result
     x = prepare_inputs(table, parameters, times=times, levels=levels, window=window, dose_factor=dose_factor)
     conc, time_below, longest_below, peak = allocate(x)
     from ._numba import parallel_threads, run_blocks
