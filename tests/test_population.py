@@ -40,6 +40,17 @@ def test_streams__subject_is_the_same_for_any_population_size_and_chunking():
     np.testing.assert_array_equal(big[[9_999, 17, 5_000]], scattered)
 
 
+def test_streams__uniforms_are_the_top_53_bits_of_philox():
+    """The documented construction, written out from numpy's Philox: ((word >> 11) + 0.5) 2^-53, bit for bit
+    (the engine converts through int64 for speed; words with the top bit set are the case that could differ)."""
+    from imapk.streams import purpose_key
+
+    raw = np.random.Philox(key=purpose_key(3, "residual"), counter=0).random_raw(400 * 4)
+    expected = ((raw >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
+    assert (raw >= np.uint64(2**63)).any()
+    np.testing.assert_array_equal(uniforms(3, "residual", np.arange(400), 4).ravel(), expected)
+
+
 def test_streams__purposes_and_seeds_are_independent():
     a = uniforms(1, "eta:cl", np.arange(50_000), 1)[:, 0]
     b = uniforms(1, "eta:v", np.arange(50_000), 1)[:, 0]

@@ -110,15 +110,16 @@ def verdict(ds) -> dict:
         "interactions": json.loads(ds.attrs.get("interactions", "[]")),
         "thresholds": [],
     }
-    median = np.median(trough, axis=0)
+    keys = key_doses(ds)
+    median = np.median(trough[:, [j for j, _ in keys]], axis=0) if keys else np.empty(0)
     result["key_dose_values"] = [
-        {"dose": j, "day": int(ds["day"].values[j]), "label": label, "value": float(median[j])}
-        for j, label in key_doses(ds)
+        {"dose": j, "day": int(ds["day"].values[j]), "label": label, "value": float(median[i])}
+        for i, (j, label) in enumerate(keys)
     ]
     if result["subjects"] > 1 and "trough_quantile" in ds:
         quantiles = ds["quantile"].values
         rows = []
-        for j, label in key_doses(ds):
+        for j, label in keys:
             row = {
                 "dose": j,
                 "day": int(ds["day"].values[j]),
@@ -137,6 +138,12 @@ def verdict(ds) -> dict:
     days = ds["day"].values
     trough_window = trough[:, in_window]
     length = window[1] - window[0]
+    if trough_window.shape[1]:  # the same for every threshold
+        lowest_at = trough_window.argmin(axis=1)
+        highest_at = trough_window.argmax(axis=1)
+        subject_rows = np.arange(trough_window.shape[0])
+        lowest = trough_window[subject_rows, lowest_at]
+        highest = trough_window[subject_rows, highest_at]
     for m, name in enumerate(ds["threshold"].values):
         value = float(ds["threshold_value"].values[m])
         kind = kinds[m]
@@ -168,12 +175,10 @@ def verdict(ds) -> dict:
         if "trough_above_longest_run" in ds:
             entry["longest_run_troughs_above"] = _stat(ds["trough_above_longest_run"].values[:, m])
         if trough_window.shape[1]:
-            lowest = trough_window.min(axis=1)
-            highest = trough_window.max(axis=1)
             entry["lowest_trough_ng_per_ml"] = _stat(lowest)
             entry["highest_trough_ng_per_ml"] = _stat(highest)
-            entry["lowest_trough_day"] = _stat(days[in_window][trough_window.argmin(axis=1)])
-            entry["highest_trough_day"] = _stat(days[in_window][trough_window.argmax(axis=1)])
+            entry["lowest_trough_day"] = _stat(days[in_window][lowest_at])
+            entry["highest_trough_day"] = _stat(days[in_window][highest_at])
             if kind == TROUGH_TARGET:
                 entry["largest_shortfall_percent"] = _stat(np.maximum(0.0, (value - lowest) / value * 100.0))
         entry["recovery_after_holds"] = [
