@@ -306,6 +306,19 @@ def test_observed__never_clipped_and_censored_below_the_limit():
 
 
 
+def test_observed__blocks_of_subjects_do_not_change_a_draw(monkeypatch):
+    """Assay results drawn block by block (memory bounded for 10^6 patients) equal one draw of all."""
+    import imapk.population as population_module
+    from imapk.models.base import Residual
+
+    trough = np.random.default_rng(4).lognormal(7.0, 0.4, (50, 6))
+    subjects = np.arange(100, 150)
+    whole = observed(trough, Residual(0.3, 100.0), 2, subjects)
+    monkeypatch.setattr(population_module, "OBSERVED_BLOCK", 7)
+    for a, b in zip(whole, observed(trough, Residual(0.3, 100.0), 2, subjects)):
+        np.testing.assert_array_equal(a, b)
+
+
 # --- scenarios -----------------------------------------------------------------------------------
 
 

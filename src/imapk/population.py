@@ -467,10 +467,20 @@ def observed(
         Simulated assay values [ng/mL] and a boolean array, True where observed < the limit.
     """
     n_dose = trough.shape[1]
-    e1 = standard_normals(seed, "residual:proportional", subjects, n_dose)
-    if residual.form == "exponential":
-        values = trough * np.exp(residual.proportional * e1)
-    else:
-        e2 = standard_normals(seed, "residual:additive", subjects, n_dose)
-        values = trough * (1.0 + residual.proportional * e1) + residual.additive * e2
+    subjects = np.asarray(subjects)
+    values = np.empty(trough.shape)
+    # Blocks of subjects keep the random numbers' temporaries small for any population (each
+    # subject's numbers do not depend on the block).
+    for lo in range(0, trough.shape[0], OBSERVED_BLOCK):
+        rows = slice(lo, lo + OBSERVED_BLOCK)
+        e1 = standard_normals(seed, "residual:proportional", subjects[rows], n_dose)
+        if residual.form == "exponential":
+            values[rows] = trough[rows] * np.exp(residual.proportional * e1)
+        else:
+            e2 = standard_normals(seed, "residual:additive", subjects[rows], n_dose)
+            values[rows] = trough[rows] * (1.0 + residual.proportional * e1) + residual.additive * e2
     return values, values < quantification_limit
+
+
+#: Subjects whose assay results :func:`observed` draws at a time.
+OBSERVED_BLOCK = 16_384
