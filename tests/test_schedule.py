@@ -66,11 +66,18 @@ def test_phase_q12h_with_morning_and_evening_amounts():
 
 
 def test_phase_days_not_a_multiple_of_the_interval__every_dose_starting_inside_counts():
-    # 1.5 days of q24h: doses at 0 h and 24 h; the phase lasts 36 h, so the next starts at 36 h.
-    table = Schedule(phases=(Phase(dose=400, days=1.5), Phase(dose=200, days=1))).lower()
-    np.testing.assert_array_equal(table.time, [0, 24, 36])
-    np.testing.assert_array_equal(table.interval, [24, 12, 24])
+    # 3 days of q48h: doses at 0 h and 48 h; the phase lasts 72 h, so the next starts at 72 h.
+    table = Schedule(phases=(Phase(dose=400, interval=48, days=3), Phase(dose=200, days=1))).lower()
+    np.testing.assert_array_equal(table.time, [0, 48, 72])
+    np.testing.assert_array_equal(table.interval, [48, 24, 24])
     np.testing.assert_array_equal(table.planned, [400, 400, 200])
+
+
+def test_phase_half_days_of_twice_daily_doses_are_whole():
+    # 1.5 days of q12h is 3 doses; the next phase starts at 36 h.
+    table = Schedule(phases=(Phase(dose=400, interval=12, days=1.5), Phase(dose=200, days=1))).lower()
+    np.testing.assert_array_equal(table.time, [0, 12, 24, 36])
+    np.testing.assert_array_equal(table.planned, [400, 400, 400, 200])
 
 
 def test_consecutive_phases_and_labels():

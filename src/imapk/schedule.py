@@ -13,6 +13,7 @@ Time and days (see the design notes): t = 0 h is the first scheduled dose; clini
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -52,7 +53,7 @@ def day_start(day: float) -> float:
 
 def _finite_number(value: object) -> bool:
     """A real number (not a bool) that converts to a finite float (a huge int does not)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         return False
     try:
         return math.isfinite(value)
@@ -60,16 +61,69 @@ def _finite_number(value: object) -> bool:
         return False
 
 
-def _amounts(dose: float | Sequence[float], key: str) -> tuple[float, ...]:
-    values = (dose,) if isinstance(dose, (int, float)) else tuple(dose)
+def _amounts(dose: object, key: str) -> tuple[float, ...]:
+    """Amounts per administration [mg free base]: numbers (mg) or quantity strings, one or a sequence.
+
+    A string is read by :func:`imapk.units.parse_dose`: ``"400 mg"``, ``"0.4 g"``, ``"400 mg base"``,
+    or ``"478 mg mesylate"`` (converted to free base by the ratio of the molar masses).
+    """
+    single = isinstance(dose, (str, bytes, numbers.Number)) or not hasattr(dose, "__iter__")
+    values = (dose,) if single else tuple(dose)
     if not values:
         raise ScheduleError("at least one amount is needed", key=key)
-    for value in values:
-        if not _finite_number(value):
-            raise ScheduleError("dose must be a finite number of mg", key=key, got=value, expected="e.g. 400")
-        if value < 0:
-            raise ScheduleError("dose must not be negative", key=key, got=value, expected=">= 0 mg")
-    return tuple(float(v) for v in values)
+    amounts = []
+    for i, value in enumerate(values):
+        where = key if single else f"{key}[{i}]"
+        amount = value
+        if isinstance(value, str):
+            from .units import parse_dose
+
+            amount = parse_dose(value, key=where).amount
+        if not _finite_number(amount):
+            raise ScheduleError(
+                "dose must be a finite number of mg or a quantity string", key=where, got=value,
+                expected="e.g. 400 or '400 mg' (mg of imatinib free base; '478 mg mesylate' is converted)",
+            )
+        if amount < 0:
+            raise ScheduleError("dose must not be negative", key=where, got=value, expected=">= 0 mg")
+        amounts.append(float(amount))
+    return tuple(amounts)
+
+
+def _interval(value: object, key: str) -> float:
+    """A dosing interval: a number of hours or a time string such as ``"12 h"``. [h]"""
+    if isinstance(value, str):
+        from .units import parse_quantity
+
+        value = parse_quantity(value, "time", key=key)
+    _positive(value, key, "h")
+    return float(value)
+
+
+def _check_length(days: float, interval: float, key: str, what: str, *, by_doses: bool = True) -> None:
+    """Refuse a length in days that would hold a fraction of a dose.
+
+    The unit is the day, or the dosing interval where doses come more often than daily: 28 days
+    of daily doses, 3.5 days of doses every 12 h and 10 days of weekly doses are whole; 365.5 days
+    of daily doses is not, and is refused instead of being rounded up (every dose starting
+    inside a length counts).
+    """
+    unit = min(interval, HOURS_PER_DAY)
+    count = days * HOURS_PER_DAY / unit
+    whole = round(count)
+    if abs(count - whole) <= _COUNT_TOL * max(1.0, count) and whole >= 1:
+        return
+    below = math.floor(count + _COUNT_TOL) * unit / HOURS_PER_DAY
+    above = math.ceil(count - _COUNT_TOL) * unit / HOURS_PER_DAY
+    nearest = _days(above) if below <= 0 else f"{_fmt(below)} or {_days(above)}"
+    alternative = ", or give `doses`" if by_doses else ""
+    if unit < HOURS_PER_DAY:
+        problem = f"{what} of {_days(days)} with a dose every {_fmt(interval)} h is {count:.4g} doses, not a whole number"
+        expected = f"a whole number of {_fmt(interval)} h intervals ({nearest}){alternative}"
+    else:
+        problem = f"{what} of {_days(days)} is not a whole number of days"
+        expected = f"whole days ({nearest}){alternative}"
+    raise ScheduleError(problem, key=key, got=days, expected=expected)
 
 
 def _positive(value: float | None, key: str, unit: str) -> None:
@@ -108,13 +162,18 @@ class Phase:
     Parameters
     ----------
     dose
-        Amount per administration, mg of imatinib free base. A sequence cycles over the
+        Amount per administration, mg of imatinib free base: a number [mg] or a quantity string
+        (``"400 mg"``, ``"400 mg base"``, or ``"478 mg mesylate"``, converted to 400.1 mg of free
+        base by the molar masses, :func:`imapk.units.parse_dose`). A sequence cycles over the
         administrations of the phase, starting with its first, e.g. ``(400, 200)`` with a 12 h
         interval is 400 mg in the morning and 200 mg in the evening. [mg]
     interval
-        Time between administrations. [h]
+        Time between administrations: a number [h] or a time string (``"12 h"``). [h]
     days
-        Length of the phase in days (it holds every administration that starts inside it). [d]
+        Length of the phase in days; it holds every administration that starts inside it. A
+        whole number of days, or of intervals where doses come more often than daily (3.5 for 7
+        doses every 12 h): a length that would hold a fraction of a dose (365.5 days of daily
+        doses) is refused, not rounded. [d]
     doses
         Length of the phase as a number of administrations (instead of `days`).
     label
@@ -129,8 +188,7 @@ class Phase:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dose", _amounts(self.dose, "dose"))
-        _positive(self.interval, "interval", "h")
-        object.__setattr__(self, "interval", float(self.interval))
+        object.__setattr__(self, "interval", _interval(self.interval, "interval"))
         _one_length(self.days, self.doses, "phase")
         if self.days is not None and self.days * HOURS_PER_DAY / self.interval > MAX_DOSES:
             raise ScheduleError(
@@ -139,9 +197,10 @@ class Phase:
                 got=f"days = {self.days:g} with interval {self.interval:g} h",
                 expected=f"at most {MAX_DOSES} doses per schedule",
             )
+        if self.days is not None:
+            _check_length(self.days, self.interval, "phase.days", "a phase")
         if not self.label:
-            amount = "/".join(f"{a:g}" for a in self.dose)
-            object.__setattr__(self, "label", f"{amount} mg q{self.interval:g}h")
+            object.__setattr__(self, "label", f"{_amounts_text(self.dose)} mg q{self.interval:g}h")
 
     def count(self) -> int:
         """Number of administrations in the phase."""
@@ -163,12 +222,15 @@ class LadderStep:
     Parameters
     ----------
     dose
-        Amount of each scheduled administration during the step. A sequence cycles with the
+        Amount of each scheduled administration during the step, mg of imatinib free base (a
+        number, or a quantity string as for :class:`Phase`). A sequence cycles with the
         position of each dose in its phase (the same slots as :class:`Phase`), so ``(400, 200)``
         on a q12h phase is 400 mg in the morning and 200 mg in the evening even when the restart
         falls on an evening dose. [mg]
     days
-        Length of the step. [d]
+        Length of the step: a whole number of days, or of the dosing intervals in force where it
+        starts when these are shorter than a day (checked by :meth:`Schedule.lower`, which knows
+        the interval). [d]
     """
 
     dose: float | tuple[float, ...]
@@ -183,17 +245,33 @@ class LadderStep:
 class Hold:
     """An interruption of therapy, optionally followed by a re-escalation ladder.
 
+    Every scheduled dose in the hold is kept in the dose table with status ``held``, given amount 0
+    and, as planned amount, what the schedule would have given at that time without this hold: the
+    prescription's amount, or the step of an earlier hold's ladder in force then.
+
+    A hold may start while the ladder of an earlier hold is still running (the case report had
+    several interruptions, each followed by the 200 -> 300 -> 400 mg/d ladder). The rule:
+
+    - the new hold interrupts the earlier ladder: that ladder's remaining steps are not resumed;
+    - after the new hold, its own `restart` ladder runs as written, from the first dose after it;
+    - with no `restart` of its own, the prescription resumes at full dose after it, as after any
+      hold without a ladder.
+
     Parameters
     ----------
     start_day
         Clinical day the hold starts (a whole day >= 1; day 1 is the first day of therapy): the
         first held dose is the first one scheduled at or after the start of that day.
     days
-        Length of the hold in days: doses scheduled in [start, start + days) are held. [d]
+        Length of the hold in days: doses scheduled in [start, start + days) are held. It must be
+        a whole number of days, or of the dosing intervals in force where the hold starts when
+        these are shorter than a day (checked by :meth:`Schedule.lower`): 2.5 days of daily
+        doses is refused, not rounded to 3 doses; 1.5 days of doses every 12 h holds 3. [d]
     doses
         Length of the hold as a number of scheduled doses (instead of `days`).
     restart
-        Ladder steps that follow the hold; when they end, the prescription resumes.
+        Ladder steps that follow the hold, from the first dose after it; when they end, or when
+        a later hold starts, the prescription resumes (see the rule above).
     label
         Name of the hold (e.g. the toxicity it manages).
     """
@@ -227,9 +305,10 @@ class SteadyState:
     Parameters
     ----------
     dose
-        Amount of each dose before t = 0 (one amount: the closed form needs a regular train). [mg]
+        Amount of each dose before t = 0, mg of imatinib free base (a number, or a quantity string
+        as for :class:`Phase`; one amount: the closed form needs a regular train). [mg]
     interval
-        Dosing interval before t = 0. [h]
+        Dosing interval before t = 0: a number [h] or a time string. [h]
     time_on_therapy
         How long the patient has been treated at t = 0 [h], for occasion effects and time-varying
         models; None means long enough for every such effect to be in force.
@@ -240,13 +319,12 @@ class SteadyState:
     time_on_therapy: float | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.dose, (int, float)):
+        if not isinstance(self.dose, (str, numbers.Real)):
             raise ScheduleError(
-                "a steady-state start takes one amount", key="dose", got=self.dose, expected="e.g. 400 (mg)"
+                "a steady-state start takes one amount", key="dose", got=self.dose, expected="e.g. 400 or '400 mg'"
             )
         object.__setattr__(self, "dose", _amounts(self.dose, "dose")[0])
-        _positive(self.interval, "interval", "h")
-        object.__setattr__(self, "interval", float(self.interval))
+        object.__setattr__(self, "interval", _interval(self.interval, "interval"))
         if self.time_on_therapy is not None:
             _positive(self.time_on_therapy, "time_on_therapy", "h")
 
@@ -352,9 +430,10 @@ class Schedule:
         Raises
         ------
         ScheduleError
-            For overlapping holds, a hold outside the schedule or holding no dose, a missed dose
-            outside the schedule or inside a hold, a duplicated missed dose, or more than
-            :data:`MAX_DOSES` doses.
+            For overlapping holds, a hold outside the schedule or holding no dose, a hold or ladder
+            step whose `days` would hold a fraction of a dose (not a whole number of days, or of
+            the dosing intervals where it starts when these are shorter than a day), a missed dose outside the schedule or inside a hold,
+            a duplicated missed dose, or more than :data:`MAX_DOSES` doses.
         """
         for i, phase in enumerate(self.phases):
             if not isinstance(phase, Phase):
@@ -388,7 +467,9 @@ class Schedule:
         interval = np.concatenate(intervals)
         planned_amount = np.concatenate(planned).astype(float)
         phase_label = np.array(labels, dtype=object)
-        # A phase given in days may end before its last interval does; use the real gap.
+        phase_interval = interval.copy()  # the interval of the phase each dose belongs to
+        # The gap to the next dose (a phase in days holds a whole number of intervals, so this is
+        # its interval except where phases of different intervals meet).
         interval[:-1] = np.diff(time)
         if np.any(interval[:-1] <= 0):
             raise ScheduleError("phases overlap: dose times are not increasing", key="phases")
@@ -411,6 +492,7 @@ class Schedule:
                     expected=f"a day <= {_day(time[-1])}, the day of the last dose",
                 )
             if hold.days is not None:
+                _check_length(hold.days, phase_interval[first], f"{key}.days", "a hold")
                 stop = begin + hold.days * HOURS_PER_DAY
                 if stop > end + 1e-9:
                     raise ScheduleError(
@@ -443,17 +525,29 @@ class Schedule:
                     )
             windows.append((i, (begin, stop)))
             hold_index[first:last] = i
-        # Ladders: steps override the planned amount from the first dose after the hold until the
-        # steps end or the next hold begins, whichever comes first.
+        # Ladders: the steps set the planned amount from the first dose after the hold until they
+        # end or the next hold ends, whichever comes first. A later hold interrupts the ladder; its
+        # held doses keep, as planned amount, what the ladder would have given then (what the
+        # schedule would have given without that hold), and after it its own ladder, or the
+        # prescription, takes over (see Hold).
         starts = sorted((w[1][0], w[0]) for w in windows)
         restart_index = np.full(len(self.holds), -1, dtype=np.int64)
         for position, (_, i) in enumerate(starts):
             members = np.flatnonzero(hold_index == i)
             restart = members[-1] + 1
             restart_index[i] = restart if restart < len(time) else -1
+            step_start = time[restart] if restart < len(time) else end
+            for s, step in enumerate(self.holds[i].restart):
+                at = min(int(np.searchsorted(time, step_start - 1e-9)), len(time) - 1)
+                _check_length(step.days, phase_interval[at], f"holds[{i}].restart[{s}].days", "a ladder step",
+                              by_doses=False)
+                step_start += step.days * HOURS_PER_DAY
             if restart >= len(time):
                 continue
-            limit = starts[position + 1][0] if position + 1 < len(starts) else math.inf
+            limit = math.inf
+            if position + 1 < len(starts):
+                after_next = np.flatnonzero(hold_index == starts[position + 1][1])[-1] + 1
+                limit = time[after_next] if after_next < len(time) else math.inf
             step_start = time[restart]
             for s, step in enumerate(self.holds[i].restart):
                 step_stop = min(step_start + step.days * HOURS_PER_DAY, limit)
@@ -461,7 +555,7 @@ class Schedule:
                 amounts = np.asarray(step.dose)
                 planned_amount[inside] = amounts[slot[inside] % len(amounts)]
                 label = self.holds[i].label
-                phase_label[inside] = f"{label}: restart step {s + 1} ({'/'.join(f'{a:g}' for a in step.dose)} mg)"
+                phase_label[inside] = f"{label}: restart step {s + 1} ({_amounts_text(step.dose)} mg)"
                 step_start = step_start + step.days * HOURS_PER_DAY
 
         status = np.where(hold_index >= 0, HELD, GIVEN).astype(np.int8)
@@ -532,6 +626,15 @@ def _day(t: float) -> int:
 
 def _fmt(value: float) -> str:
     return f"{value:g}"
+
+
+def _days(value: float) -> str:
+    return f"{value:g} day" + ("" if value == 1 else "s")
+
+
+def _amounts_text(amounts: Sequence[float]) -> str:
+    """Amounts for a label, e.g. ``'400/200'``; a converted amount shows four digits (``'400.1'``)."""
+    return "/".join(f"{a:g}" if a == round(a) else f"{a:.4g}" for a in amounts)
 
 
 def _span(begin: float, stop: float) -> str:
