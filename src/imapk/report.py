@@ -136,11 +136,19 @@ def verdict(ds) -> dict:
     if "threshold" not in ds.dims:
         return result
     days = ds["day"].values
-    trough_window = trough[:, in_window]
+    # Dose times are sorted, so the doses in the window are one slice: a view, not a copy (the copy
+    # weighed as much as the troughs themselves, 2.7 GB for 10^6 patients).
+    inside = np.flatnonzero(in_window)
+    trough_window = trough[:, inside[0]:inside[-1] + 1] if inside.size else trough[:, :0]
     length = window[1] - window[0]
     if trough_window.shape[1]:  # the same for every threshold
-        lowest_at = trough_window.argmin(axis=1)
-        highest_at = trough_window.argmax(axis=1)
+        # By blocks of subjects: numpy copies a strided view to reduce it along its rows.
+        lowest_at = np.empty(trough_window.shape[0], dtype=np.int64)
+        highest_at = np.empty(trough_window.shape[0], dtype=np.int64)
+        for lo in range(0, trough_window.shape[0], 16_384):
+            block = trough_window[lo:lo + 16_384]
+            lowest_at[lo:lo + 16_384] = block.argmin(axis=1)
+            highest_at[lo:lo + 16_384] = block.argmax(axis=1)
         subject_rows = np.arange(trough_window.shape[0])
         lowest = trough_window[subject_rows, lowest_at]
         highest = trough_window[subject_rows, highest_at]
