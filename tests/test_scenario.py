@@ -391,7 +391,21 @@ def test_unknown_parameter_set(tmp_path):
     from imapk.models import MODELS
 
     known = ", ".join(sorted(MODELS))
-    assert message == f"model.parameter_set: unknown parameter set (got 'widmer2007'; expected one of {known})"
+    assert message == (
+        f"model.parameter_set: unknown parameter set: did you mean 'widmer2006'? (got 'widmer2007'; expected one of {known})"
+    )
+
+
+def test_unknown_parameter_set__other_letter_case_suggests_the_name(tmp_path):
+    message = error_of(tmp_path, MINIMAL.replace('"widmer2006"', '"Widmer2006"'), ScenarioError)
+    assert message.startswith("model.parameter_set: unknown parameter set: did you mean 'widmer2006'? (got 'Widmer2006';")
+    message = error_of(tmp_path, MINIMAL.replace('"widmer2006"', '["widmer2006", "Schmidli 2005"]'), ScenarioError)
+    assert message.startswith("model.parameter_set[1]: unknown parameter set: did you mean 'schmidli2005'?")
+
+
+def test_unknown_parameter_set__nothing_close_lists_the_names_only(tmp_path):
+    message = error_of(tmp_path, MINIMAL.replace('"widmer2006"', '"nosuch"'), ScenarioError)
+    assert message.startswith("model.parameter_set: unknown parameter set (got 'nosuch'; expected one of demetri2009")
 
 
 def test_out_of_range_parameter(tmp_path):
@@ -809,3 +823,90 @@ def test_observed_troughs__limit_without_residual_error(tmp_path):
         "population.quantification_limit: a quantification limit applies to simulated observed troughs "
         "(got '50 ng/mL'; expected residual_error = true in [population])"
     )
+
+
+# ---------------------------------------------------------------- doses of the mesylate salt; whole lengths
+
+
+def test_dose_of_the_mesylate_is_converted_and_recorded(tmp_path):
+    # 478 mg of imatinib mesylate is 478 x 493.6 / 589.7 = 400.1 mg of free base (molar masses of
+    # C29H31N7O and C29H31N7O . CH4SO3); the 200 mg mesylate step 167.4 mg.
+    text = MINIMAL.replace('dose = "400 mg"', 'dose = "478 mg mesylate"') + (
+        '[[schedule.holds]]\nstart_day = 10\ndays = 2\nrestart = [{ dose = "200 mg mesylate", days = 3 }]\n'
+        "[output]\ndense = false\n"
+    )
+    scenario = load_scenario(write(tmp_path, text))
+    table = scenario.schedule.lower()
+    assert table.planned[0] == pytest.approx(478 * 493.6 / 589.7, rel=1e-12)
+    assert table.planned[11] == pytest.approx(200 * 493.6 / 589.7, rel=1e-12)
+    ds = run_scenario(scenario)
+    assert ds.attrs["dose_conversions"] == (
+        "schedule.phases[0].dose: '478 mg mesylate' = 400.1 mg imatinib free base (478 mg x 493.6/589.7, the molar "
+        "masses of the free base and the mesylate); schedule.holds[0].restart[0].dose: '200 mg mesylate' = 167.4 mg "
+        "imatinib free base (200 mg x 493.6/589.7, the molar masses of the free base and the mesylate)"
+    )
+    assert float(ds.dose_given[0, 0]) == pytest.approx(400.10310, rel=1e-6)
+
+
+def test_dose_of_the_free_base_may_say_so(tmp_path):
+    scenario = load_scenario(write(tmp_path, MINIMAL.replace('dose = "400 mg"', 'dose = ["400 mg base", "200 mg free base"]')))
+    np.testing.assert_array_equal(scenario.schedule.lower().planned[:3], [400, 200, 400])
+    assert scenario.dose_conversions == ()
+    assert "dose_conversions" not in run_scenario(scenario, dense=False).attrs
+
+
+def test_dose_of_another_salt_is_refused_with_the_hint(tmp_path):
+    message = error_of(tmp_path, MINIMAL.replace('dose = "400 mg"', 'dose = "400 mg hydrochloride"'), UnitError)
+    assert message.startswith("schedule.phases[0].dose: unknown form of imatinib 'hydrochloride' (got '400 mg hydrochloride';")
+    assert "'478 mg mesylate' (= 400 mg base" in message
+
+
+def test_steady_state_dose_of_the_mesylate(tmp_path):
+    text = MINIMAL + '[schedule.steady_state]\ndose = "478 mg mesylate"\n'
+    scenario = load_scenario(write(tmp_path, text))
+    assert scenario.schedule.steady_state.dose == pytest.approx(478 * 493.6 / 589.7, rel=1e-12)
+    assert scenario.dose_conversions == (
+        "schedule.steady_state.dose: '478 mg mesylate' = 400.1 mg imatinib free base (478 mg x 493.6/589.7, the molar "
+        "masses of the free base and the mesylate)",
+    )
+
+
+def test_implausible_dose_is_judged_after_the_conversion(tmp_path):
+    message = error_of(tmp_path, MINIMAL.replace('dose = "400 mg"', 'dose = "2500 mg mesylate"'), ScenarioError)
+    assert message.startswith("schedule.phases[0].dose: implausible imatinib dose")
+    # 2300 mg of mesylate is 1925 mg of base: plausible (at most 2000 mg)
+    load_scenario(write(tmp_path, MINIMAL.replace('dose = "400 mg"', 'dose = "2300 mg mesylate"')))
+
+
+@pytest.mark.parametrize(
+    ("replace", "message"),
+    [
+        (("days = 30", "days = 365.5"),
+         "schedule.phases[0].days: a phase of 365.5 days is not a whole number of days (got 365.5; expected whole "
+         "days (365 or 366 days), or give `doses`)"),
+        (("days = 30", "days = 30\n[[schedule.holds]]\nstart_day = 5\ndays = 2.5"),
+         "schedule.holds[0].days: a hold of 2.5 days is not a whole number of days (got 2.5; expected whole days "
+         "(2 or 3 days), or give `doses`)"),
+        (("days = 30", 'days = 30\n[[schedule.holds]]\nstart_day = 5\ndays = 2\nrestart = [{ dose = "200 mg", days = 7 }, { dose = "300 mg", days = 6.5 }]'),
+         "schedule.holds[0].restart[1].days: a ladder step of 6.5 days is not a whole number of days (got 6.5; "
+         "expected whole days (6 or 7 days))"),
+        (('interval = "24 h"\ndays = 30', 'interval = "12 h"\ndays = 30.25'),
+         "schedule.phases[0].days: a phase of 30.25 days with a dose every 12 h is 60.5 doses, not a whole number "
+         "(got 30.25; expected a whole number of 12 h intervals (30 or 30.5 days), or give `doses`)"),
+    ],
+)
+def test_fractional_lengths_are_refused_naming_the_key(tmp_path, replace, message):
+    assert error_of(tmp_path, MINIMAL.replace(*replace), ScheduleError) == message
+
+
+def test_half_days_of_twice_daily_doses_are_whole(tmp_path):
+    text = MINIMAL.replace('interval = "24 h"\ndays = 30', 'interval = "12 h"\ndays = 30.5')
+    assert len(load_scenario(write(tmp_path, text)).schedule.lower()) == 61
+
+
+def test_three_holds_planned_amounts_of_the_held_doses():
+    # Holds 2 and 3 interrupt the 300 mg step of the previous ladder: their doses were planned at 300 mg.
+    table = load_scenario(ROOT / "scenarios" / "gist-rash-three-holds.toml").schedule.lower()
+    np.testing.assert_array_equal(table.planned[28:31], [400] * 3)  # days 29-31
+    np.testing.assert_array_equal(table.planned[45:52], [300] * 7)  # days 46-52
+    np.testing.assert_array_equal(table.planned[66:80], [300] * 14)  # days 67-80

@@ -251,6 +251,62 @@ def test_adjacent_holds_are_allowed():
         holds=(Hold(start_day=3, days=2, restart=(LadderStep(200, 7),)), Hold(start_day=5, days=2)),
     ).lower()
     assert runs(table) == [(1, 2, 400, GIVEN), (3, 6, 0, HELD), (7, 10, 400, GIVEN)]
+    # days 5-6 would have been the first two days of the 200 mg step without the second hold
+    np.testing.assert_array_equal(table.planned, [400, 400, 400, 400, 200, 200, 400, 400, 400, 400])
+
+
+# ---------------------------------------------------------------- a hold inside an earlier hold's ladder
+
+
+def test_second_hold_inside_a_ladder__planned_and_given_day_by_day():
+    # 400 mg/d for 60 days. Hold A days 10-12, then 200 mg x 7 d (days 13-19) and 300 mg x 56 d
+    # (days 20-75, as written). Hold B days 25-29 interrupts the 300 mg step: its doses are planned
+    # at 300 mg (what the schedule gave then), not 400. After B, B's own ladder as written:
+    # 200 mg x 3 d (days 30-32); A's ladder is not resumed, so 400 mg from day 33.
+    table = Schedule(
+        phases=(Phase(dose=400, days=60),),
+        holds=(
+            Hold(start_day=10, days=3, restart=(LadderStep(200, 7), LadderStep(300, 56)), label="A"),
+            Hold(start_day=25, days=5, restart=(LadderStep(200, 3),), label="B"),
+        ),
+    ).lower()
+    planned = [400] * 9 + [400] * 3 + [200] * 7 + [300] * 5 + [300] * 5 + [200] * 3 + [400] * 28
+    given = [400] * 9 + [0] * 3 + [200] * 7 + [300] * 5 + [0] * 5 + [200] * 3 + [400] * 28
+    status = [GIVEN] * 9 + [HELD] * 3 + [GIVEN] * 12 + [HELD] * 5 + [GIVEN] * 31
+    assert len(planned) == len(given) == len(status) == 60
+    np.testing.assert_array_equal(table.planned, planned)
+    np.testing.assert_array_equal(table.given, given)
+    np.testing.assert_array_equal(table.status, status)
+    assert table.phase[24] == table.phase[28] == "A: restart step 2 (300 mg)"  # what prescribed the held doses
+    assert table.phase[29] == "B: restart step 1 (200 mg)"
+    assert table.phase[32] == "400 mg q24h"
+    assert table.restart_index.tolist() == [12, 29]
+
+
+def test_second_hold_inside_the_first_step__planned_at_the_first_step():
+    # A days 5-6 then 200 mg x 7 d (days 7-13); B days 9-10 without a ladder: held at 200 mg planned,
+    # then the prescription (400 mg) from day 11.
+    table = Schedule(
+        phases=(Phase(dose=400, days=14),),
+        holds=(Hold(start_day=5, days=2, restart=(LadderStep(200, 7),)), Hold(start_day=9, days=2)),
+    ).lower()
+    np.testing.assert_array_equal(table.planned, [400, 400, 400, 400, 400, 400, 200, 200, 200, 200, 400, 400, 400, 400])
+    np.testing.assert_array_equal(table.given, [400, 400, 400, 400, 0, 0, 200, 200, 0, 0, 400, 400, 400, 400])
+
+
+def test_three_holds_each_with_the_case_report_ladder():
+    # The case report's "several interruptions", each followed by 200 -> 300 -> 400 mg/d (7 d, 56 d).
+    ladder = (LadderStep(200, 7), LadderStep(300, 56))
+    table = Schedule(
+        phases=(Phase(dose=400, days=100),),
+        holds=(Hold(start_day=29, days=3, restart=ladder), Hold(start_day=46, days=7, restart=ladder),
+               Hold(start_day=67, days=14, restart=ladder)),
+    ).lower()
+    # day:      1-28       29-31      32-38      39-45      46-52      53-59      60-66      67-80       81-87      88-100
+    planned = [400] * 28 + [400] * 3 + [200] * 7 + [300] * 7 + [300] * 7 + [200] * 7 + [300] * 7 + [300] * 14 + [200] * 7 + [300] * 13
+    given = [400] * 28 + [0] * 3 + [200] * 7 + [300] * 7 + [0] * 7 + [200] * 7 + [300] * 7 + [0] * 14 + [200] * 7 + [300] * 13
+    np.testing.assert_array_equal(table.planned, planned)
+    np.testing.assert_array_equal(table.given, given)
 
 
 def test_hold_refuses_bad_input():
@@ -267,6 +323,92 @@ def test_hold_refuses_bad_input():
         Hold(start_day=2, days=1, restart=((200, 7),))
     with pytest.raises(ScheduleError, match=r"^days: must be a positive number \(got 0; expected > 0 d\)$"):
         LadderStep(200, 0)
+
+
+# ---------------------------------------------------------------- lengths that would hold a fraction of a dose
+
+
+def test_refused__phase_of_a_fractional_number_of_daily_doses():
+    with pytest.raises(ScheduleError) as info:
+        Phase(dose=400, days=365.5)
+    assert str(info.value) == (
+        "phase.days: a phase of 365.5 days is not a whole number of days "
+        "(got 365.5; expected whole days (365 or 366 days), or give `doses`)"
+    )
+    with pytest.raises(ScheduleError, match=r"^phase\.days: a phase of 0\.5 days is not a whole number of days"):
+        Phase(dose=400, days=0.5)
+
+
+def test_refused__phase_of_a_fractional_number_of_twice_daily_doses():
+    with pytest.raises(ScheduleError) as info:
+        Phase(dose=400, interval=12, days=3.25)
+    assert str(info.value) == (
+        "phase.days: a phase of 3.25 days with a dose every 12 h is 6.5 doses, not a whole number "
+        "(got 3.25; expected a whole number of 12 h intervals (3 or 3.5 days), or give `doses`)"
+    )
+
+
+def test_whole_lengths_are_accepted():
+    assert Phase(dose=400, days=28.0).count() == 28
+    assert Phase(dose=400, interval=12, days=3.5).count() == 7
+    assert Phase(dose=400, interval=8, days=2 / 3).count() == 2
+    # weekly doses: every whole day is a whole length; 10 days hold the doses at 0 h and 168 h
+    assert Phase(dose=400, interval=168, days=10).count() == 2
+
+
+def test_refused__hold_of_a_fractional_number_of_days():
+    message = lower_error(holds=(Hold(start_day=10, days=2.5),))
+    assert message == "holds[0].days: a hold of 2.5 days is not a whole number of days (got 2.5; expected whole days (2 or 3 days), or give `doses`)"
+
+
+def test_hold_of_half_days_on_twice_daily_doses_holds_whole_doses():
+    table = Schedule(phases=(Phase(dose=400, interval=12, days=5),), holds=(Hold(start_day=2, days=1.5),)).lower()
+    np.testing.assert_array_equal(np.flatnonzero(table.status == HELD), [2, 3, 4])
+    message = lower_error(phases=(Phase(dose=400, interval=12, days=5),), holds=(Hold(start_day=2, days=1.25),))
+    assert message.startswith("holds[0].days: a hold of 1.25 days with a dose every 12 h is 2.5 doses, not a whole number")
+
+
+def test_refused__ladder_step_of_a_fractional_number_of_days():
+    message = lower_error(holds=(Hold(start_day=10, days=2, restart=(LadderStep(200, 7), LadderStep(300, 7.5))),))
+    assert message == "holds[0].restart[1].days: a ladder step of 7.5 days is not a whole number of days (got 7.5; expected whole days (7 or 8 days))"
+
+
+def test_refused__ladder_step_past_the_end_is_still_checked():
+    message = lower_error(holds=(Hold(start_day=28, days=3, restart=(LadderStep(200, 0.5),)),))
+    assert message.startswith("holds[0].restart[0].days: a ladder step of 0.5 days is not a whole number of days")
+
+
+# ---------------------------------------------------------------- quantity strings in the Python API
+
+
+def test_quantity_strings_are_read_with_their_units():
+    assert Phase(dose="400 mg", days=1).dose == (400.0,)
+    assert Phase(dose="0.4 g", interval="12 h", days=1).dose == (400.0,)
+    assert Phase(dose="0.4 g", interval="12 h", days=1).count() == 2
+    assert Phase(dose=("400 mg", 200), interval="0.5 d", days=1).dose == (400.0, 200.0)
+    assert Phase(dose="400 mg base", days=1).dose == (400.0,)
+    assert LadderStep("200 mg", 7).dose == (200.0,)
+    assert SteadyState(dose="400 mg", interval="24 h").dose == 400.0
+    assert Phase(dose=np.array([400, 200]), interval=12, days=1).dose == (400.0, 200.0)
+
+
+def test_mesylate_strings_are_converted_to_free_base():
+    phase = Phase(dose="478 mg mesylate", days=1)
+    assert phase.dose[0] == pytest.approx(478 * 493.6 / 589.7, rel=1e-12)
+    assert phase.label == "400.1 mg q24h"
+
+
+def test_refused__quantity_strings_without_unit_or_of_another_dimension():
+    from imapk.errors import UnitError
+
+    with pytest.raises(UnitError, match=r"^dose: a mass needs a unit \(got '400'"):
+        Phase(dose="400", days=1)
+    with pytest.raises(UnitError, match=r"^dose\[1\]: 'h' is a time unit, not a mass unit"):
+        Phase(dose=["400 mg", "12 h"], days=1)
+    with pytest.raises(UnitError, match=r"^interval: 'mg' is a mass unit, not a time unit"):
+        Phase(dose=400, interval="400 mg", days=1)
+    with pytest.raises(ScheduleError, match=r"^dose: dose must be a finite number of mg or a quantity string"):
+        Phase(dose=None, days=1)
 
 
 # ---------------------------------------------------------------- conflicts refused at lower()

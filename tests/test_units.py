@@ -148,3 +148,86 @@ def test_refused__unknown_dimension_is_an_imapk_error():
 def test_result_is_a_finite_float():
     value = parse_quantity("14 d", "time")
     assert isinstance(value, float) and math.isfinite(value) and value == 336.0
+
+
+# ---------------------------------------------------------------- doses: free base and mesylate
+
+# Standard atomic weights (IUPAC, conventional values) [g/mol], to check the molar masses independently.
+ATOMIC_WEIGHT = {"C": 12.011, "H": 1.008, "N": 14.007, "O": 15.999, "S": 32.06}
+
+
+def molar_mass(formula: dict[str, int]) -> float:
+    return sum(ATOMIC_WEIGHT[element] * count for element, count in formula.items())
+
+
+IMATINIB = {"C": 29, "H": 31, "N": 7, "O": 1}  # C29H31N7O
+MESYLATE = {"C": 30, "H": 35, "N": 7, "O": 4, "S": 1}  # C29H31N7O . CH4SO3 (methanesulfonic acid CH3SO3H)
+
+
+def test_molar_masses_follow_from_the_formulas():
+    from imapk.units import IMATINIB_MESYLATE_MOLAR_MASS, IMATINIB_MOLAR_MASS
+
+    assert IMATINIB_MOLAR_MASS == pytest.approx(molar_mass(IMATINIB), abs=0.05)
+    assert IMATINIB_MESYLATE_MOLAR_MASS == pytest.approx(molar_mass(MESYLATE), abs=0.05)
+
+
+def test_parse_dose__400_mg_base_is_478_mg_mesylate():
+    from imapk.units import parse_dose
+
+    mesylate_per_base = molar_mass(MESYLATE) / molar_mass(IMATINIB)
+    assert 400 * mesylate_per_base == pytest.approx(478, abs=0.5)  # the label's 400 mg tablet
+    dose = parse_dose("478 mg mesylate")
+    assert dose.form == "mesylate" and dose.written == 478.0
+    assert dose.amount == pytest.approx(478 / mesylate_per_base, rel=2e-4)  # 400.1 mg
+    assert parse_dose(f"{400 * mesylate_per_base!r} mg mesylate").amount == pytest.approx(400, rel=2e-4)
+
+
+@pytest.mark.parametrize(
+    ("text", "amount", "form"),
+    [
+        ("400 mg", 400.0, ""),
+        ("400 mg base", 400.0, "base"),
+        ("400 mg free base", 400.0, "base"),
+        ("0.4 g Base", 400.0, "base"),
+        ("400mg base", 400.0, "base"),
+        ("119.5 mg mesilate", 119.5 * 493.6 / 589.7, "mesylate"),  # INN spelling
+        ("478 mg imatinib mesylate", 478 * 493.6 / 589.7, "mesylate"),
+    ],
+)
+def test_parse_dose__spellings(text, amount, form):
+    from imapk.units import parse_dose
+
+    dose = parse_dose(text)
+    assert dose.amount == pytest.approx(amount, rel=1e-12) and dose.form == form
+
+
+def test_parse_dose__describes_a_conversion():
+    from imapk.units import parse_dose
+
+    assert parse_dose("478 mg mesylate").describe("478 mg mesylate") == (
+        "'478 mg mesylate' = 400.1 mg imatinib free base (478 mg x 493.6/589.7, the molar masses of the free "
+        "base and the mesylate)"
+    )
+
+
+def test_parse_dose__refuses_an_unknown_form_with_the_hint():
+    from imapk.units import parse_dose
+
+    with pytest.raises(UnitError) as info:
+        parse_dose("400 mg hydrochloride", key="dose")
+    assert str(info.value) == (
+        "dose: unknown form of imatinib 'hydrochloride' (got '400 mg hydrochloride'; expected mg of imatinib free "
+        "base, '400 mg' or '400 mg base', or mg of the mesylate salt, '478 mg mesylate' (= 400 mg base, converted "
+        "by the molar masses 493.6/589.7 g/mol))"
+    )
+
+
+def test_parse_dose__refuses_what_parse_quantity_refuses():
+    from imapk.units import parse_dose
+
+    with pytest.raises(UnitError, match=r"^a mass needs a unit \(got 400;"):
+        parse_dose(400)
+    with pytest.raises(UnitError, match=r"'h' is a time unit, not a mass unit \(got '400 h mesylate';"):
+        parse_dose("400 h mesylate")
+    with pytest.raises(UnitError, match=r"a dose is the amount of one administration"):
+        parse_dose("400 mg/d mesylate")

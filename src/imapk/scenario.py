@@ -28,12 +28,12 @@ clinical days are whole numbers, day 1 being the first day of therapy)::
                           scheduled-dose indices)
     [schedule]            therapy_clock ("running", "paused" or "reset", or an array of them: a
                           `therapy_clock` dimension): what a hold does to time on therapy
-    [[schedule.phases]]   dose (mass, or array of masses cycling over the phase's administrations);
-                          interval (time, default "24 h"); days (number > 0) or doses (integer >= 1);
-                          label (string)
-    [[schedule.holds]]    start_day (clinical day); days (number > 0) or doses (integer >= 1);
-                          label (string); restart (array of tables {dose = mass or array, days = number})
-    [schedule.steady_state]  dose (one mass); interval (time, default "24 h"); time_on_therapy (time
+    [[schedule.phases]]   dose (dose, or array of doses cycling over the phase's administrations);
+                          interval (time, default "24 h"); days (length, see below) or doses
+                          (integer >= 1); label (string)
+    [[schedule.holds]]    start_day (clinical day); days (length) or doses (integer >= 1); label
+                          (string); restart (array of tables {dose = dose or array, days = length})
+    [schedule.steady_state]  dose (one dose); interval (time, default "24 h"); time_on_therapy (time
                           on therapy at day 1, for occasion effects; default: long enough for all)
     [verdict]             thresholds (array of shipped names: gist, cml, toxicity_alarm);
                           window_start_day (clinical day, default 29, or day 1 when the schedule ends
@@ -58,6 +58,13 @@ clinical days are whole numbers, day 1 being the first day of therapy)::
                           (low, high), "categorical"
                           (p = {level = probability, ...})}
 
+A dose is a mass of imatinib free base, ``"400 mg"`` or explicitly ``"400 mg base"``; a mass of the
+mesylate salt in the tablets, ``"478 mg mesylate"``, is converted to free base by the molar masses
+(493.6/589.7 g/mol: 478 mg mesylate = 400.1 mg base) and the conversion is recorded in the result's
+``dose_conversions`` attribute. A length in days (phase, hold, ladder step) is a whole number of
+days, or of dosing intervals where doses come more often than daily (``days = 3.5`` with
+``interval = "12 h"``): ``days = 365.5`` of daily doses is refused, never rounded.
+
 Keys added to the original contract: ``[population] quantification_limit``, ``[model] occasion_timing``,
 ``[[interactions]]``, inline ``q``, ``vp``, ``ktr``, ``n_transit``, ``[output] peripheral``. Checks made here rather than at run time: the evaluation
 window must lie inside the schedule, two parameter changes may not fall at the same time, and the dense
@@ -80,7 +87,7 @@ from .params import CHANGEABLE, PARAMETER_DIMENSIONS, ParameterChange, PKParams
 from .population import DISTRIBUTIONS, CovariateDistribution, PopulationSpec
 from .schedule import HOURS_PER_DAY, Hold, LadderStep, Phase, Schedule, SteadyState, day_start
 from .thresholds import KINDS, LEGACY_KINDS, TROUGH_TARGET, Threshold, get_threshold
-from .units import parse_quantity
+from .units import parse_dose, parse_quantity
 
 __all__ = [
     "Scenario", "load_scenario", "parse_scenario", "run_scenario", "rerun", "provenance", "check_population",
@@ -264,6 +271,11 @@ class Scenario:
         parameter-change events (:func:`imapk.interactions.with_interactions`).
     peripheral
         Report the peripheral amount on the dense grid (two-compartment models).
+    dose_conversions
+        Doses written as mg of imatinib mesylate (``dose = "478 mg mesylate"``), each as
+        ``<key>: '<text>' = <amount> mg imatinib free base (...)``: imapk converts them to free base
+        (:func:`imapk.units.parse_dose`) and records this in the result's ``dose_conversions``
+        attribute.
     """
 
     source: str
@@ -285,6 +297,7 @@ class Scenario:
     occasion_timing: str = "fit"
     interactions: tuple[tuple[float, float, float, str], ...] = ()
     peripheral: bool = False
+    dose_conversions: tuple[str, ...] = ()
 
     @property
     def parameter_set(self) -> str:
@@ -318,16 +331,22 @@ def _plausible_dose(table: _Table, key: str, value: object, amount: float) -> fl
     return amount
 
 
-def _amounts(table: _Table, name: str) -> float | tuple[float, ...]:
+def _dose(table: _Table, key: str, value: object, conversions: list[str] | None) -> float:
+    """One dose in mg of free base (:func:`imapk.units.parse_dose`); a conversion from the mesylate
+    is recorded in `conversions` as ``<key>: '<text>' = <amount> mg imatinib free base (...)``."""
+    dose = parse_dose(value, key=key, source=table.source)
+    if dose.form == "mesylate" and conversions is not None:
+        conversions.append(f"{key}: {dose.describe(value)}")
+    return _plausible_dose(table, key, value, dose.amount)
+
+
+def _amounts(table: _Table, name: str, conversions: list[str] | None = None) -> float | tuple[float, ...]:
     value = table.raw(name)
     if isinstance(value, list):
         if not value:
             table.fail("needs at least one amount", name, expected="e.g. ['400 mg', '200 mg']")
-        return tuple(
-            _plausible_dose(table, f"{table.path(name)}[{i}]", v, parse_quantity(v, "mass", key=f"{table.path(name)}[{i}]", source=table.source))
-            for i, v in enumerate(value)
-        )
-    return _plausible_dose(table, table.path(name), value, table.quantity(name, "mass"))
+        return tuple(_dose(table, f"{table.path(name)}[{i}]", v, conversions) for i, v in enumerate(value))
+    return _dose(table, table.path(name), value, conversions)
 
 
 def _interval(table: _Table) -> float:
@@ -714,8 +733,10 @@ def _spread(name: str, raw: object, entry: _Table) -> float:
     return sd
 
 
-def _schedule(root: _Table) -> tuple[Schedule, float]:
+def _schedule(root: _Table) -> tuple[Schedule, float, tuple[str, ...], tuple[str, ...]]:
+    """The schedule, its end [h], the therapy clocks and the doses converted from the mesylate."""
     table = root.table("schedule")
+    conversions: list[str] = []
     table.known("phases", "holds", "missed_days", "missed_doses", "steady_state", "therapy_clock")
     clocks = _clocks(table)
     phases = []
@@ -724,7 +745,7 @@ def _schedule(root: _Table) -> tuple[Schedule, float]:
         try:
             phases.append(
                 Phase(
-                    dose=_amounts(entry, "dose"),
+                    dose=_amounts(entry, "dose", conversions),
                     interval=_interval(entry),
                     days=entry.number("days", None, expected="a number of days without quotes, e.g. 28"),
                     doses=entry.number("doses", None, integer=True, expected="a whole number of doses, e.g. 28"),
@@ -745,7 +766,7 @@ def _schedule(root: _Table) -> tuple[Schedule, float]:
             try:
                 steps.append(
                     LadderStep(
-                        dose=_amounts(step, "dose"),
+                        dose=_amounts(step, "dose", conversions),
                         days=step.number("days", expected="a number of days without quotes, e.g. 7"),
                     )
                 )
@@ -776,7 +797,7 @@ def _schedule(root: _Table) -> tuple[Schedule, float]:
             )
         try:
             steady_state = SteadyState(
-                dose=_plausible_dose(steady, steady.path("dose"), steady.data.get("dose"), steady.quantity("dose", "mass")),
+                dose=_amounts(steady, "dose", conversions),
                 interval=_interval(steady),
                 time_on_therapy=steady.quantity("time_on_therapy", "time", None),
             )
@@ -796,7 +817,7 @@ def _schedule(root: _Table) -> tuple[Schedule, float]:
     except ImapkError as error:
         key = f"schedule.{error.key}" if error.key else "schedule"
         raise type(error)(error.problem, source=root.source, key=key, got=error.got, expected=error.expected) from None
-    return schedule, end, clocks
+    return schedule, end, clocks, tuple(conversions)
 
 
 def _clocks(table: _Table) -> tuple[str, ...]:
@@ -961,7 +982,7 @@ def scenario_from_data(data: dict, source: str, text: str) -> Scenario:
     models, changes, overrides = _model(root)
     occasion_timing = _occasion_timing(root)
     interactions = _interactions(root)
-    schedule, end, clocks = _schedule(root)
+    schedule, end, clocks, conversions = _schedule(root)
     population, seed, quantification_limit = _population(root, seed)
     if changes and (population.size != 1 or population.iiv or population.iov_cl or any(m.occasion_days for m in models)):
         raise ScenarioError(
@@ -1028,6 +1049,7 @@ def scenario_from_data(data: dict, source: str, text: str) -> Scenario:
         occasion_timing=occasion_timing,
         interactions=interactions,
         peripheral=peripheral,
+        dose_conversions=conversions,
     )
 
 
@@ -1297,6 +1319,7 @@ def _run_model(scenario, model, table, covariates, subjects, clock, solver, time
             "population_size": subjects.size,
             "iiv": int(population.iiv),
             "iov_cl": population.iov_cl,
+            **({"dose_conversions": "; ".join(scenario.dose_conversions)} if scenario.dose_conversions else {}),
         }
         attrs.update(provenance(scenario))
         attrs["parameter_set_record"] = json.dumps(model.record())

@@ -99,9 +99,48 @@ def engine_inputs(schedule, params, changes=()) -> tuple[DoseTable, ParameterTab
     return table, params
 
 
+def _named_parameters(name, table, covariates, variation, changes, time_on_therapy_at_start):
+    """The typical parameters of the shipped model `name` (no IIV) for the reference subject or the
+    given covariates, with its occasion effects; its time variation unless `variation` is given."""
+    from .covariates import REFERENCE_SUBJECT
+    from .models import get_model
+    from .population import draw_parameters
+
+    model = get_model(name)
+    given = {key: np.atleast_1d(np.asarray(value)) for key, value in (covariates or {}).items()}
+    n = max((value.shape[0] for value in given.values()), default=1)
+    for key, value in given.items():
+        if value.ndim != 1 or value.shape[0] not in (1, n):
+            raise ImapkError(
+                "covariates must be one value per subject", key=f"covariates.{key}", got=list(value.shape),
+                expected=f"{n} values or one",
+            )
+    used = {key: np.broadcast_to(given.get(key, np.atleast_1d(REFERENCE_SUBJECT[key])), (n,)).copy()
+            for key in model.covariates}
+    used.update({key: np.broadcast_to(value, (n,)).copy() for key, value in given.items()})
+    if changes:
+        if model.occasion_days or n != 1:
+            raise ImapkError(
+                f"`changes` need one subject without occasion effects; {model.name} "
+                + ("has occasion effects" if model.occasion_days else f"is given {n} subjects"),
+                key="changes", expected="a PKParams (e.g. get_model(name).typical_params()) with `changes`",
+            )
+        parameters = model.typical_params({key: value[0] for key, value in used.items()})
+    else:
+        if time_on_therapy_at_start is None:
+            ss = table.steady_state
+            time_on_therapy_at_start = 0.0 if ss is None else ss.time_on_therapy
+        parameters = draw_parameters(
+            model, used, np.arange(n), seed=None, iiv=False, dose_times=table.time,
+            time_on_therapy_at_start=time_on_therapy_at_start,
+        )
+    attrs = {"parameter_set": model.name, "parameter_set_citation": model.citation}
+    return parameters, used or None, model.time_variation if variation is None else variation, attrs
+
+
 def simulate(
     schedule: Schedule | DoseTable,
-    params: PKParams | ParameterTable,
+    params: PKParams | ParameterTable | str,
     *,
     changes: Sequence[ParameterChange] = (),
     times: np.ndarray | None = None,
@@ -128,7 +167,15 @@ def simulate(
     schedule
         The dosing schedule (or its lowered :class:`~imapk.schedule.DoseTable`).
     params
-        Typical parameters of one subject, or a :class:`~imapk.params.ParameterTable` of many.
+        Typical parameters of one subject, a :class:`~imapk.params.ParameterTable` of many, or the
+        name of a shipped parameter set (``"widmer2006"``, see :data:`imapk.models.MODELS` and
+        ``imapk params``): then the model's *typical values*, without inter-individual variability,
+        for the reference subject (:data:`imapk.covariates.REFERENCE_SUBJECT`: 70 kg, 55 y, male,
+        GIST, ...), or for the values given in `covariates` where the model has covariates; with
+        the model's occasion effects (under the default timing ``"fit"``) and, unless `variation`
+        is given, its changes with time on therapy. The result's ``parameter_set`` and
+        ``parameter_set_citation`` attributes name the model. For a population with variability,
+        use a scenario (:func:`imapk.run_scenario`).
     changes
         Step changes of the parameters over time (only with a :class:`PKParams`).
     times
@@ -154,7 +201,9 @@ def simulate(
         Tolerances of the ODE path (atol on amounts, mg) and its step limit per subject; the
         defaults are :data:`imapk.engine.ode.DEFAULT_RTOL` etc. Not used by the exact path.
     covariates
-        Covariate arrays per subject, stored as variables named after them.
+        Covariate arrays per subject (canonical units), stored as variables named after them; with
+        a parameter-set name, also the covariates of the model (those not given are the reference
+        subject's).
     subjects
         Labels of the `subject` coordinate (default 0, 1, ...): a block of a larger population keeps
         its subjects' indices.
@@ -191,6 +240,12 @@ def simulate(
     """
     from .models.base import TimeVariation
 
+    named_attrs = {}
+    if isinstance(params, str):
+        schedule = schedule if isinstance(schedule, DoseTable) else schedule.lower()
+        params, covariates, variation, named_attrs = _named_parameters(
+            params, schedule, covariates, variation, changes, time_on_therapy_at_start,
+        )
     if method not in METHODS:
         raise ImapkError("unknown method", key="method", got=method, expected=f"one of {', '.join(METHODS)}")
     variation = TimeVariation() if variation is None else variation
@@ -325,6 +380,7 @@ def simulate(
             if table.steady_state
             else "none"
         ),
+        **named_attrs,
     }
     all_attrs.update(attrs or {})
     result = Result(data, coords, all_attrs)

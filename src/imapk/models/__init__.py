@@ -11,7 +11,7 @@ from importlib import import_module
 from ..errors import ParameterError
 from .base import PopulationModel, Residual
 
-__all__ = ["MODELS", "get_model", "PopulationModel", "Residual"]
+__all__ = ["MODELS", "get_model", "suggest", "PopulationModel", "Residual"]
 
 _MODULES = (
     "eechoute2012",
@@ -46,8 +46,42 @@ MODELS: dict[str, PopulationModel] = _load()
 
 
 def get_model(name: str) -> PopulationModel:
-    """Return the model `name`, or raise a :class:`ParameterError` listing the known names."""
+    """Return the shipped model `name`.
+
+    Raises
+    ------
+    ParameterError
+        If no model has that name; the message lists the known names and, where one is close
+        (the same name in other letter case or spacing, e.g. ``"Widmer2006"``, or a near miss such
+        as ``"widmer2007"``), suggests it.
+    """
+    if not isinstance(name, str):
+        raise ParameterError(
+            "a parameter set is named by a string", got=name, expected=f"one of {', '.join(sorted(MODELS))}"
+        )
     try:
         return MODELS[name]
     except KeyError:
-        raise ParameterError("unknown parameter set", got=name, expected=f"one of {', '.join(sorted(MODELS))}") from None
+        close = suggest(name, MODELS)
+        problem = "unknown parameter set" + (f": did you mean '{close}'?" if close else "")
+        raise ParameterError(problem, got=name, expected=f"one of {', '.join(sorted(MODELS))}") from None
+
+
+def _normal(name: str) -> str:
+    """A name compared without letter case, spaces, hyphens or underscores: 'Widmer 2006' -> 'widmer2006'."""
+    return "".join(c for c in name.casefold() if c.isalnum())
+
+
+def suggest(name: str, known) -> str | None:
+    """The known name `name` most likely stands for, or None: first one equal to it but for letter
+    case and separators, else the closest by :func:`difflib.get_close_matches` (ratio >= 0.6)."""
+    import difflib
+
+    by_normal: dict[str, str] = {}
+    for candidate in sorted(known):
+        by_normal.setdefault(_normal(candidate), candidate)
+    target = _normal(name)
+    if target in by_normal:
+        return by_normal[target]
+    close = difflib.get_close_matches(target, list(by_normal), n=1, cutoff=0.6)
+    return by_normal[close[0]] if close else None
