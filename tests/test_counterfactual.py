@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import imapk
-from imapk.counterfactual import compare, format_comparison
+from imapk.counterfactual import compare, format_comparison, labels_for
 from imapk.scenario import parse_scenario
 
 BASE = """
@@ -86,3 +86,86 @@ def test_compare__ceilings_count_their_wrong_side():
     assert rows["gist", "time_below"]["fraction_worse"] > 0.5
     text = format_comparison(summary)
     assert "tc (trough ceiling)" in text and "cc (concentration ceiling)" in text
+
+
+TYPICAL = """
+[scenario]
+title = "{title}"
+[model]
+parameter_set = "widmer2006"
+[[schedule.phases]]
+dose = "{dose} mg"
+days = 60
+[verdict]
+window_start_day = 29
+[[verdict.custom]]
+name = "low"
+value = "600 ng/mL"
+[[verdict.custom]]
+name = "tc"
+value = "1000 ng/mL"
+kind = "trough_ceiling"
+[output]
+dense = false
+"""
+
+
+def test_compare__more_above_a_ceiling_is_worse_by_hand():
+    """The typical Widmer subject at steady state: trough 732 ng/mL at 400 mg/d, 1.5 x 732 = 1098 ng/mL at
+    600 mg/d (linear model). Against a 1000 ng/mL trough ceiling, 600 mg puts every one of the 32 troughs
+    of the window (days 29-60) above it: worse for the one subject; against the 600 ng/mL target it
+    changes nothing (no trough below at either dose)."""
+    results = {
+        "400 mg/d": imapk.run_scenario(parse_scenario(TYPICAL.format(title="a", dose=400))),
+        "600 mg/d": imapk.run_scenario(parse_scenario(TYPICAL.format(title="b", dose=600))),
+    }
+    summary = compare(results)
+    rows = {(r["threshold"], r["metric"]): r for r in summary["rows"]}
+    above = rows["tc", "troughs_above"]
+    assert (above["reference_median"], above["alternative_median"], above["difference_median"]) == (0.0, 32.0, 32.0)
+    assert above["fraction_worse"] == 1.0 and above["fraction_better"] == 0.0 and above["worse_if"] == "increase"
+    assert rows["tc", "longest_run_above"]["difference_median"] == 32.0
+    assert ("tc", "longest_below") not in rows and ("tc", "time_below") not in rows
+    below = rows["low", "troughs_below"]
+    assert below["difference_median"] == 0.0 and below["fraction_worse"] == 0.0 and below["fraction_better"] == 0.0
+    # Reversed, the lower dose is better on the ceiling for the subject: worse 0, better 1.
+    back = compare({"600 mg/d": results["600 mg/d"], "400 mg/d": results["400 mg/d"]})
+    row = next(r for r in back["rows"] if r["metric"] == "troughs_above")
+    assert (row["fraction_worse"], row["fraction_better"], row["difference_median"]) == (0.0, 1.0, -32.0)
+
+
+def test_compare__fractions_match_the_per_subject_differences():
+    """On a population, for a trough target and a concentration ceiling: 'worse' is the share with an
+    increase of the wrong-side metric and 'better' the share with a decrease, computed here from the
+    result arrays directly."""
+    ceiling = '[[verdict.custom]]\nname = "cc"\nvalue = "1500 ng/mL"\nkind = "concentration_ceiling"\n'
+    text = BASE.replace("[output]", ceiling + "[output]")
+    low = imapk.run_scenario(parse_scenario(text.format(title="c", holds="")))
+    high = imapk.run_scenario(parse_scenario(text.format(title="h", holds="").replace('dose = "400 mg"', 'dose = "600 mg"')))
+    summary = compare({"400": low, "600": high})
+    rows = {(r["threshold"], r["metric"]): r for r in summary["rows"]}
+    for (name, metric, variable) in (("cc", "time_above", "time_above"), ("gist", "time_below", "time_below")):
+        m = list(low.threshold.values).index(name)
+        diff = (high[variable].values[:, m] - low[variable].values[:, m]) / 24
+        assert rows[name, metric]["fraction_worse"] == pytest.approx(np.mean(diff > 0))
+        assert rows[name, metric]["fraction_better"] == pytest.approx(np.mean(diff < 0))
+    assert rows["cc", "time_above"]["fraction_worse"] > 0.5  # a higher dose: more time above the ceiling
+    assert rows["gist", "time_below"]["fraction_better"] > 0.5  # and less below the target
+
+
+def test_format_comparison__names_alternatives_in_full():
+    long = "hold 14 d from day 29, then 200 mg for a week and 300 mg for eight weeks"
+    summary = compare({"continuous": run("c"), long: run("h", HOLD.format(days=14))})
+    text = format_comparison(summary)
+    assert all(line.startswith(long) for line in text.splitlines() if line.startswith("hold 14 d"))
+    assert "better" in text
+
+
+def test_labels_for():
+    assert labels_for(["a", "b"], ["x.toml", "y.toml"]) == ["a", "b"]
+    assert labels_for(["hold", "hold", "no hold"], ["d/h7.toml", "e/h14.toml", "c.toml"]) == [
+        "hold (h7.toml)", "hold (h14.toml)", "no hold",
+    ]
+    assert labels_for(["t", "t"], ["d/s.toml", "e/s.toml"]) == ["t (d/s.toml)", "t (e/s.toml)"]
+    assert labels_for(["", "t"], ["d/s.toml", "e/u.toml"]) == ["s.toml", "t"]
+    assert labels_for(["t", "t"], ["s.toml", "s.toml"]) == ["t (s.toml) #1", "t (s.toml) #2"]

@@ -13,7 +13,7 @@ import numpy as np
 from .errors import ImapkError
 from .thresholds import CONCENTRATION_CEILING, TROUGH_CEILING, TROUGH_TARGET, kinds_of
 
-__all__ = ["compare", "format_comparison", "METRICS", "METRICS_BY_KIND"]
+__all__ = ["compare", "format_comparison", "labels_for", "METRICS", "METRICS_BY_KIND"]
 
 #: Per-subject metrics compared, with how they are reported: (variable, conversion factor, unit).
 #: Each counts the wrong side of a threshold (or, for the peak, how high the curve goes), so that
@@ -64,10 +64,13 @@ def compare(results: dict) -> dict:
         per other result, threshold and metric of that threshold's kind (:data:`METRICS_BY_KIND`),
         plus one row for the peak: the reference's and the alternative's medians, the median, 5th
         and 95th percentiles of the per-subject difference (alternative minus reference), and the
-        fraction of subjects for which the alternative is worse. Every metric counts the wrong side
-        of its threshold, so worse is an increase: more time or troughs below a trough target, more
-        troughs at or above a trough ceiling, more time at or above a concentration ceiling, a
-        higher peak.
+        fractions of subjects for which the alternative is worse (``fraction_worse``) and better
+        (``fraction_better``); the rest are unchanged. Every metric counts the wrong side of its
+        threshold, so worse is an increase (``"worse_if": "increase"``): more time or troughs below
+        a trough target, more troughs at or above a trough ceiling, more time at or above a
+        concentration ceiling, a higher peak. For a ceiling, a schedule that lowers the curve is
+        better (fewer troughs and less time above it), and nothing is reported about the time
+        *below* a ceiling (``longest_below`` is for trough targets only).
     """
     labels = list(results)
     if len(labels) < 2:
@@ -107,6 +110,8 @@ def compare(results: dict) -> dict:
                     "difference_p05": float(p05),
                     "difference_p95": float(p95),
                     "fraction_worse": float(np.mean(difference > 0)),
+                    "fraction_better": float(np.mean(difference < 0)),
+                    "worse_if": "increase",
                 }
             )
     return {
@@ -137,22 +142,57 @@ def format_comparison(summary: dict) -> str:
     metrics = {row["metric"]: f"{row['metric']} [{row['unit']}]" for row in summary["rows"]}
     tw = max(9, *(len(n) for n in names.values()))
     mw = max(6, *(len(m) for m in metrics.values()))
+    aw = max(11, *(len(row["alternative"]) for row in summary["rows"]))  # labels in full, never cut
     lines = [
         f"Reference: {summary['reference']} ({summary['subjects']} subjects; differences are alternative minus "
         "reference per subject: median [5th-95th percentile])",
         "",
-        f"{'alternative':34s} {'threshold':{tw}s} {'metric':{mw}s} {'reference':>10s} {'alternative':>11s} "
-        f"{'difference':>28s} {'worse':>6s}",
+        f"{'alternative':{aw}s} {'threshold':{tw}s} {'metric':{mw}s} {'reference':>10s} {'alternative':>11s} "
+        f"{'difference':>28s} {'worse':>6s} {'better':>6s}",
     ]
     for row in summary["rows"]:
         difference = f"{row['difference_median']:+.1f} [{row['difference_p05']:+.1f}, {row['difference_p95']:+.1f}]"
+        better = row.get("fraction_better")
         lines.append(
-            f"{row['alternative'][:34]:34s} {names[row['threshold']]:{tw}s} {metrics[row['metric']]:{mw}s} "
+            f"{row['alternative']:{aw}s} {names[row['threshold']]:{tw}s} {metrics[row['metric']]:{mw}s} "
             f"{row['reference_median']:10.1f} {row['alternative_median']:11.1f} {difference:>28s} "
-            f"{row['fraction_worse'] * 100:5.0f}%"
+            f"{row['fraction_worse'] * 100:5.0f}% " + ("     -" if better is None else f"{better * 100:5.0f}%")
         )
     lines.append("")
     lines.append("Metrics (each counts the wrong side of its threshold, so an increase is worse):")
     lines.extend(f"  {m}: {_METRIC_TEXT[m]}" for m in metrics)
-    lines.append("'worse': share of the subjects for whom the metric increases.")
+    lines.append(
+        "'worse' / 'better': share of the subjects for whom the metric increases / decreases (for a ceiling: "
+        "more / less above it); the rest are unchanged."
+    )
     return "\n".join(lines)
+
+
+def labels_for(titles, paths) -> list[str]:
+    """Names of the compared results, in full: each scenario's title, or, where titles repeat or are
+    empty, the title followed by the file name (the whole path if file names repeat too).
+
+    >>> labels_for(["hold", "hold", "no hold"], ["a/h7.toml", "b/h14.toml", "c.toml"])
+    ['hold (h7.toml)', 'hold (h14.toml)', 'no hold']
+    """
+    from collections import Counter
+    from pathlib import Path
+
+    titles, paths = [str(t or "").strip() for t in titles], [str(p) for p in paths]
+    if len(titles) != len(paths):
+        raise ImapkError("give one path per title", got=len(paths), expected=len(titles))
+    repeated = Counter(titles)
+    names = [Path(p).name for p in paths]
+    repeated_names = Counter(names)
+    out = []
+    for title, path, name in zip(titles, paths, names):
+        where = name if repeated_names[name] == 1 else path
+        out.append(where if not title else title if repeated[title] == 1 else f"{title} ({where})")
+    # Still the same (the same file given twice): number them.
+    seen = Counter()
+    counts = Counter(out)
+    final = []
+    for label in out:
+        seen[label] += 1
+        final.append(label if counts[label] == 1 else f"{label} #{seen[label]}")
+    return final
