@@ -564,3 +564,23 @@ def test_several_holds_are_planned_one_at_a_time():
     assert report["hold"]["start_day"] == 60
     with pytest.raises(ImapkError, match="no such hold"):
         longest_hold(scenario, 2.0, hold=2)
+
+
+def test_cli_plan__two_holds_and_a_repeated_ladder(tmp_path, capsys):
+    """`imapk plan` on a scenario with two holds plans the last; the hold's own ladder given again with
+    --ladder is compared once, with a note."""
+    two = scenario_text(days=3).replace(
+        "\n[verdict]", HOLD.format(days=5, restart=LADDER).replace("start_day = 29", "start_day = 60") + "\n[verdict]"
+    )
+    path = tmp_path / "two.toml"
+    path.write_text(two, encoding="utf-8")
+    assert main(["plan", str(path), "--ladder", "200x7,300x7", "--ladder", "", "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["hold"]["start_day"] == 60 and report["hold"]["index"] == 1
+    labels = [r["ladder"] for r in report["ladders"]["rows"]]
+    assert len(labels) == len(set(labels))
+    assert report["ladders"]["notes"] == ["'200 mg x 7 d -> 300 mg x 7 d -> prescription' was given 2 times; compared once"]
+    # The split adds up in the report too.
+    split = report["longest_hold"]["time_below_days"]
+    for h, l, t in zip(split["hold"], split["ladder"], split["total"]):
+        assert h + l == pytest.approx(t, abs=1e-9)

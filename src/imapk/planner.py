@@ -11,8 +11,9 @@ Three schedules are compared on the same subjects, for the *planned hold* (the s
 or the one chosen with ``hold=``; the other holds and their ladders stay as written in all three):
 
 * **as planned**: the hold, then its ladder;
-* **ladder without the hold**: the doses of the hold are given at the prescribed dose, the ladder
-  follows on the same days;
+* **ladder without the hold**: the doses of the hold are given at their planned amount (the
+  prescription, or the dose of an earlier ladder the hold interrupts), the ladder follows on the
+  same days;
 * **without the hold** ("continuous dosing" when the scenario has no other hold): neither the hold
   nor its ladder.
 
@@ -190,7 +191,7 @@ def _with_hold(scenario, hold: Hold | None, index: int = 0):
 
 @dataclass(frozen=True)
 class _LadderWithoutHold(Schedule):
-    """A schedule whose hold `given_hold` holds nothing: its doses are given at the prescribed dose
+    """A schedule whose hold `given_hold` holds nothing: its doses are given at their planned amount
     and its ladder follows on the same days as after the hold (the reference of the hold cost)."""
 
     given_hold: int = 0
@@ -444,7 +445,7 @@ def cost_of_hold(scenario, *, hold: int | None = None) -> HoldCost:
     """What the planned hold costs, split into the hold itself and its ladder.
 
     Three runs on the same subjects (see the module docstring): as planned, the ladder without the
-    hold (the held doses given at the prescribed dose, the ladder on the same days), and without
+    hold (the held doses given at their planned amount, the ladder on the same days), and without
     the hold and its ladder. The hold cost and the ladder cost add up to the total, per subject.
 
     Parameters
@@ -562,14 +563,15 @@ def _varied(scenario, index: int, days: int):
     return _with_hold(scenario, replace(hold, days=float(days), doses=None), index)
 
 
-def _length_costs(scenario, index: int, lengths, target, without: _Outcome, reaches) -> list[HoldCost]:
+def _length_costs(scenario, index: int, lengths, target, without: _Outcome, reaches):
+    """(:class:`HoldCost`, outcome as planned) of each hold length."""
     baseline = _baseline_name(scenario)
     out = []
     for days in lengths:
         varied = _varied(scenario, index, days)
         planned = _outcome(varied, target)
         ladder = _ladder_outcome(varied, index, target, without)
-        out.append(_costs(planned, ladder, without, reaches, baseline))
+        out.append((_costs(planned, ladder, without, reaches, baseline), planned))
     return out
 
 
@@ -595,7 +597,7 @@ def hold_costs(scenario, lengths, *, metric: str = "time_below", against: str = 
             rows.append(_recovery(planned, index, _level(target, without, level, fraction))[1])
         return np.array(rows, dtype=float)
     reaches = _reaches(scenario, without, target.value)
-    return np.array([c.part(metric, against) for c in _length_costs(scenario, index, lengths, target, without, reaches)])
+    return np.array([c.part(metric, against) for c, _ in _length_costs(scenario, index, lengths, target, without, reaches)])
 
 
 def _level(target, without: _Outcome, level: str, fraction: float):
@@ -699,12 +701,11 @@ def longest_hold(
     lengths = tuple(range(1, top + 1))
     without = _outcome(_with_hold(scenario, None, index), target)
     reaches = _reaches(scenario, without, target.value)
-    costs = _length_costs(scenario, index, lengths, target, without, reaches)
+    runs = _length_costs(scenario, index, lengths, target, without, reaches)
+    costs = [c for c, _ in runs]
     if metric == "recovery":
         level_values = _level(target, without, level, fraction)
-        per_subject = np.array([
-            _recovery(_outcome(_varied(scenario, index, n), target), index, level_values)[1] for n in lengths
-        ])
+        per_subject = np.array([_recovery(planned, index, level_values)[1] for _, planned in runs])
     else:
         per_subject = np.array([c.part(metric, against) for c in costs])
     answered = reaches if (metric != "recovery" or level == "target") else np.ones_like(reaches)
