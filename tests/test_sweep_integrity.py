@@ -473,3 +473,31 @@ def test_bad_scheduler_or_missing_output_folder_creates_nothing(tmp_path):
     with pytest.raises(SweepError, match="the output folder does not exist"):
         run_sweep(sweep, tmp_path / "missing" / "s.zarr")
     assert not (tmp_path / "missing").exists()
+
+
+def test_two_sweeps_creating_one_store__the_loser_says_so_in_one_line(tmp_path, monkeypatch, capsys, reference):
+    """Two sweeps started at once on a new store: the one whose rename comes second used to end in an
+    internal error (OSError: Directory not empty). Now: one line, exit 2, no temporary left, and the
+    store the winner made is resumed by running the command again."""
+    path = write(tmp_path / "sweep.toml", sweep_text())
+    out = tmp_path / "out.zarr"
+    rename = os.rename
+
+    raced = []
+
+    def racing(source, target):  # the other process wins the race just before our rename
+        if Path(target) == out and not raced:
+            raced.append(True)
+            shutil.copytree(reference, out)  # the winner's store (the same sweep, already finished)
+        return rename(source, target)
+
+    monkeypatch.setattr(imapk.sweep.os, "rename", racing)
+    code = main(["sweep", str(path), "-o", str(out)])
+    error = capsys.readouterr().err
+    assert code == 2, error
+    assert "another process created this store" in error and "internal error" not in error
+    assert [line for line in error.splitlines() if line.startswith("imapk:")] == error.splitlines()[-1:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.zarr", "sweep.toml"]
+    monkeypatch.setattr(imapk.sweep.os, "rename", rename)
+    assert main(["sweep", str(path), "-o", str(out)]) == 0
+    assert_same_arrays(reference, out)

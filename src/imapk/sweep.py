@@ -63,7 +63,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ImapkError
+from .errors import ImapkError, OutputError
 from .thresholds import TROUGH_CEILING, TROUGH_TARGET, kinds_of
 from .quantiles import lerp as _lerp
 from .quantiles import order_statistics as _order_statistics
@@ -1216,7 +1216,18 @@ def _create(sweep: Sweep, layout: _Layout, out: Path) -> None:
     temporary = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
         _template(sweep, layout).to_zarr(temporary, compute=False, zarr_format=2, mode="w-")
-        os.rename(temporary, out)
+        try:
+            os.rename(temporary, out)
+        except OSError:
+            if not out.exists():
+                raise
+            # Another process created the store between our check and our rename (two sweeps
+            # started at once): theirs stands, ours is discarded.
+            raise OutputError(
+                "another process created this store while this sweep was starting; run the same command "
+                "again to join or resume it (chunks already done are kept)",
+                source=str(out),
+            ) from None
     finally:
         if temporary.exists():
             shutil.rmtree(temporary, ignore_errors=True)
