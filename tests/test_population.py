@@ -41,8 +41,8 @@ def test_streams__subject_is_the_same_for_any_population_size_and_chunking():
 
 
 def test_streams__uniforms_are_the_top_53_bits_of_philox():
-    """The documented construction, written out from numpy's Philox: ((word >> 11) + 0.5) 2^-53, bit for bit
-    (the engine converts through int64 for speed; words with the top bit set are the case that could differ)."""
+    """The documented construction, written out from numpy's Philox: ((word >> 11) + 0.5) 2^-53, bit for bit,
+    words with the top bit set included."""
     from imapk.streams import purpose_key
 
     raw = np.random.Philox(key=purpose_key(3, "residual"), counter=0).random_raw(400 * 4)
