@@ -102,7 +102,7 @@ def test_longest_hold_matches_a_direct_scan(population):
         if c > budget + 1e-9:
             break
         expected = n
-    answer = longest_hold(scenario, budget, confidence=0.9, max_days=12, against="continuous")
+    answer = longest_hold(scenario, budget, confidence=0.9, max_days=12, against="continuous", stop_early=False)
     assert answer.lengths == tuple(lengths)
     np.testing.assert_allclose(answer.cost, q, rtol=1e-12, atol=1e-12)
     assert answer.days == expected >= 6
@@ -410,7 +410,7 @@ def open_case_report(direct=False):
 
 def test_longest_hold__troughs_below_metric_counts_missed_troughs():
     scenario = parse_scenario(typical_text(3))
-    answer = longest_hold(scenario, 4, metric="troughs_below", max_days=12)
+    answer = longest_hold(scenario, 4, metric="troughs_below", max_days=12, stop_early=False)
     counts = [troughs_below_from_simulate(n, 600.0) for n in range(1, 13)]
     assert answer.cost == tuple(float(c) for c in counts)
     assert answer.units == "troughs" and "troughs" in answer.sentence
@@ -546,7 +546,7 @@ def test_several_holds_are_planned_one_at_a_time():
     scenario = parse_scenario(two)
     assert len(scenario.schedule.holds) == 2
     second = longest_hold(scenario, 2.0, max_days=5)
-    first = longest_hold(scenario, 2.0, max_days=40, hold=0)
+    first = longest_hold(scenario, 2.0, max_days=40, hold=0, stop_early=False)
     assert (second.hold_index, second.start_day, first.hold_index, first.start_day) == (1, 60, 0, 29)
     assert first.lengths[-1] == 31  # capped where the next hold starts (day 60)
     assert "holds[1]" in second.sentence
@@ -584,3 +584,12 @@ def test_cli_plan__two_holds_and_a_repeated_ladder(tmp_path, capsys):
     split = report["longest_hold"]["time_below_days"]
     for h, l, t in zip(split["hold"], split["ladder"], split["total"]):
         assert h + l == pytest.approx(t, abs=1e-9)
+
+
+def test_longest_hold__stops_once_the_answer_is_settled():
+    scenario = parse_scenario(scenario_text())
+    full = longest_hold(scenario, 2.0, max_days=20, stop_early=False)
+    quick = longest_hold(scenario, 2.0, max_days=20)
+    assert quick.days == full.days
+    assert len(quick.lengths) == max(7, full.days + 1) < 20
+    assert quick.cost == full.cost[: len(quick.lengths)]

@@ -89,6 +89,8 @@ AGAINST = ("ladder", "continuous")
 #: Recovery levels: the target, or a fraction of each subject's own trough without the hold.
 LEVELS = ("target", "steady_state")
 _UNITS = {"time_below": "d", "troughs_below": "troughs", "recovery": "d"}
+#: Hold lengths :func:`longest_hold` simulates at least, even when a shorter one is over the budget.
+MIN_LENGTHS = 7
 #: Two costs closer than this count as a tie [d or troughs].
 TIE_TOLERANCE = 1e-9
 
@@ -512,7 +514,8 @@ class HoldAnswer:
     metric, against, confidence, target
         The question asked (target: name of the target threshold).
     lengths
-        Hold lengths simulated [d], 1, 2, ...
+        Hold lengths simulated [d], 1, 2, ... (up to the first one over the budget, at least
+        :data:`MIN_LENGTHS` of them, unless every length up to `max_days` was asked for)
     cost
         Cost of each length at the confidence level over the subjects answered (see the module
         docstring), in the metric's units; inf when fewer than `confidence` of them ever recover
@@ -623,6 +626,7 @@ def longest_hold(
     hold: int | None = None,
     level: str = "target",
     fraction: float = 0.9,
+    stop_early: bool = True,
     budget_days: float | None = None,
 ) -> HoldAnswer:
     """Longest hold (whole days, from the planned hold's start day, followed by its ladder) whose
@@ -654,6 +658,9 @@ def longest_hold(
     level, fraction
         Recovery level: ``"target"``, or ``"steady_state"``: `fraction` of the subject's own trough
         at the same scheduled dose without the hold (its steady state once it has reached it).
+    stop_early
+        Stop at the first length over the budget (the answer is then settled), once at least
+        :data:`MIN_LENGTHS` lengths are simulated; False simulates every length up to `max_days`.
     budget_days
         Former name of `budget` (deprecated).
 
@@ -698,20 +705,21 @@ def longest_hold(
     top = min(int(max_days), _max_hold_days(scenario, planned_hold, index))
     if top < 1:
         raise ImapkError("no whole-day hold fits in the schedule", key="max_days", got=max_days, expected=">= 1")
-    lengths = tuple(range(1, top + 1))
     without = _outcome(_with_hold(scenario, None, index), target)
     reaches = _reaches(scenario, without, target.value)
-    runs = _length_costs(scenario, index, lengths, target, without, reaches)
-    costs = [c for c, _ in runs]
-    if metric == "recovery":
-        level_values = _level(target, without, level, fraction)
-        per_subject = np.array([_recovery(planned, index, level_values)[1] for _, planned in runs])
-    else:
-        per_subject = np.array([c.part(metric, against) for c in costs])
     answered = reaches if (metric != "recovery" or level == "target") else np.ones_like(reaches)
     n_total, n_answered = int(reaches.size), int(answered.sum())
-    cost = tuple(quantile(row[answered], confidence) for row in per_subject)
-    cost_mean = tuple(_mean(row[answered]) for row in per_subject)
+    level_values = _level(target, without, level, fraction) if metric == "recovery" else None
+    costs, cost, cost_mean = [], [], []
+    for n in range(1, top + 1):
+        ((c, planned),) = _length_costs(scenario, index, (n,), target, without, reaches)
+        row = _recovery(planned, index, level_values)[1] if metric == "recovery" else c.part(metric, against)
+        costs.append(c)
+        cost.append(quantile(row[answered], confidence))
+        cost_mean.append(_mean(row[answered]))
+        if stop_early and n >= min(MIN_LENGTHS, top) and not cost[-1] <= budget + 1e-9:
+            break  # the answer is settled: this length and so the longer ones are over the budget
+    lengths, cost, cost_mean = tuple(range(1, len(cost) + 1)), tuple(cost), tuple(cost_mean)
 
     basis = reaches if reaches.any() else np.ones_like(reaches)  # none reach it: the split over all, for information
 
@@ -754,7 +762,7 @@ def longest_hold(
             f"{cost[0]:.2f} {units}."
         )
     else:
-        more = "" if days == top else f"; {days + 1} days would cost {cost[days]:.2f} {units}"
+        more = "" if days == top or days >= len(cost) else f"; {days + 1} days would cost {cost[days]:.2f} {units}"
         sentence = (
             f"{who[0].upper() + who[1:]}, {name} (then {ladder_text}) may last up to {days} day(s) "
             f"({'the longest tried' if days == top else 'whole days'}) within a budget of {budget:g} {what}: "
@@ -1245,6 +1253,10 @@ def plan(
             "budget": answer.budget_days, "budget_units": answer.units, "budget_days": answer.budget_days,
             "metric": answer.metric, "against": answer.against, "days": answer.days,
             "lengths_days": list(answer.lengths),
+            "lengths_note": (
+                "simulated up to the first length over the budget, where the answer is settled"
+                if answer.lengths and not (answer.cost[-1] <= answer.budget_days + 1e-9) else None
+            ),
             "cost": [_finite(c) for c in answer.cost],
             "cost_mean": [_finite(c) for c in answer.cost_mean],
             "cost_units": answer.units,
@@ -1324,6 +1336,8 @@ def format_plan(report: dict) -> str:
         )
     if len(hold["lengths_days"]) > shown:
         lines.append(f"   ... up to {hold['lengths_days'][-1]} d (see --format json)")
+    if hold.get("lengths_note"):
+        lines.append(f"   (lengths {hold['lengths_note']})")
     lines += [
         "",
         "2. Doses until the trough is back at "
