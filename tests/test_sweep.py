@@ -524,3 +524,14 @@ def test_same_subject_in_every_cell(store):
     # During the 7-day restart step (after a 3-day hold: days 13-19) 300 mg gives higher troughs.
     restart = slice(HOLD_START_DAY + 3, HOLD_START_DAY + 3 + 6)
     assert (trough[0, 1, :, restart] > trough[0, 0, :, restart]).all()
+
+
+def test_labels_ending_in_a_unit_word_stay_labels():
+    """A string axis whose values end in a unit word ("rash d") was read as times and refused; a quantity
+    is a number then a unit."""
+    from imapk.sweep import _coordinate
+
+    labels, units = _coordinate(["rash d", "rash h"], None, "s.toml", "sweep.axes[0].values")
+    assert labels.dtype.kind == "U" and labels.tolist() == ["rash d", "rash h"] and units is None
+    doses, units = _coordinate(["200 mg", "0.3 g"], None, "s.toml", "sweep.axes[0].values")
+    assert doses.tolist() == [200.0, 300.0] and units == "mg"

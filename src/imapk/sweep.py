@@ -153,6 +153,16 @@ def _fail(problem: str, source: str, key: str | None = None, **details) -> None:
     raise SweepError(problem, source=source, key=key, **details)
 
 
+def _starts_with_number(text: str) -> bool:
+    """True when the first word of `text` reads as a number ("300 mg", "1e3 ng/mL"), not for a label."""
+    words = text.split(None, 1)
+    try:
+        float(words[0]) if words else float("x")
+    except ValueError:
+        return False
+    return True
+
+
 def _coordinate(values: list, units: str | None, source: str, key: str) -> tuple[np.ndarray, str | None]:
     """Numbers stay numbers; quantities ('300 mg') become canonical numbers with their unit; else strings."""
     if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
@@ -161,11 +171,13 @@ def _coordinate(values: list, units: str | None, source: str, key: str) -> tuple
         return np.asarray(values, dtype=bool), units
     if all(isinstance(v, str) for v in values):
         found = None
-        for dimension, table in DIMENSIONS.items():
-            unit = values[0].split(None, 1)[-1].replace(" ", "") if len(values[0].split(None, 1)) == 2 else None
-            if unit in table:
-                found = dimension
-                break
+        # A quantity is a number then a unit: labels that merely end in a unit word ("rash d") stay strings.
+        if all(_starts_with_number(v) for v in values):
+            for dimension, table in DIMENSIONS.items():
+                unit = values[0].split(None, 1)[-1].replace(" ", "") if len(values[0].split(None, 1)) == 2 else None
+                if unit in table:
+                    found = dimension
+                    break
         if found is not None:
             try:
                 numbers = [parse_quantity(v, found, key=key, source=source) for v in values]
