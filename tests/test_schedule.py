@@ -361,6 +361,11 @@ def test_refused__hold_of_a_fractional_number_of_days():
     assert message == "holds[0].days: a hold of 2.5 days is not a whole number of days (got 2.5; expected whole days (2 or 3 days), or give `doses`)"
 
 
+def test_refused__huge_hold_is_too_long_not_a_fraction():
+    message = lower_error(holds=(Hold(start_day=1, days=1e308),))
+    assert message == "holds[0]: ends after the schedule (schedule ends on day 30) (got 'days = 1e+308'; expected days <= 30 from day 1)"
+
+
 def test_hold_of_half_days_on_twice_daily_doses_holds_whole_doses():
     table = Schedule(phases=(Phase(dose=400, interval=12, days=5),), holds=(Hold(start_day=2, days=1.5),)).lower()
     np.testing.assert_array_equal(np.flatnonzero(table.status == HELD), [2, 3, 4])

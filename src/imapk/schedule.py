@@ -110,6 +110,8 @@ def _check_length(days: float, interval: float, key: str, what: str, *, by_doses
     """
     unit = min(interval, HOURS_PER_DAY)
     count = days * HOURS_PER_DAY / unit
+    if not count < 2.0**52:  # every float this large is whole; what is too long is refused elsewhere
+        return
     whole = round(count)
     if abs(count - whole) <= _COUNT_TOL * max(1.0, count) and whole >= 1:
         return
