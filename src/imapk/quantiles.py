@@ -1,10 +1,13 @@
 """Quantiles over subjects, computed fast and bit-identical to ``numpy.quantile`` ('linear').
 
-``numpy.quantile(x, q, axis=0)`` on a (subjects, doses) array partitions every column: about 80 ms
-for 10 000 subjects x 365 doses. Here a compiled kernel finds only the order statistics the
-quantiles need, column by column (a histogram pass narrows each rank to one bin, then a selection
-inside it), and numpy's own interpolation rule is applied to them, operation for operation, so the
-result equals numpy's to the bit (tested), in about a fifth of the time.
+``numpy.quantile(x, q, axis=0)`` on a (subjects, doses) array partitions every column. Here a
+compiled kernel finds only the order statistics the quantiles need (a histogram pass over the rows
+narrows each rank to one bin, then a selection inside it), and numpy's own interpolation rule is
+applied to them, operation for operation, so the result equals numpy's to the bit (tested). For
+10 000 subjects x 365 doses of log-normal troughs, one thread: about 10 ms, against 27 ms for the
+column-by-column histogram this replaced and 37 ms for ``numpy.quantile``; equal-width bins are
+used for light-tailed columns and bins on a nearly logarithmic scale for positive skewed ones, so
+heavy tails cost no more than normal data.
 """
 
 from __future__ import annotations
@@ -13,96 +16,202 @@ import numpy as np
 
 __all__ = ["order_statistics", "quantile_plan", "lerp", "column_quantiles"]
 
-def _order_statistics_py(block, first, last, ranks, nbins, out, all_nan):
+
+def _order_statistics_py(block, first, last, ranks, nbins, width, out, all_nan):
     """Exact order statistics of columns ``first <= j < last`` of `block` (n, d) at the sorted `ranks`, into `out` (d, r).
 
     A column with a NaN gets NaN (as ``numpy.quantile``); `all_nan` (d,) flags the columns that are
-    all NaN. Per column: min and max, a histogram of `nbins` equal bins (a monotone map, so bin b
-    holds exactly the values of ranks start[b] to start[b+1] - 1), then only the bins holding a wanted
-    rank are gathered and sorted: O(n) instead of numpy's repeated partitions. Columns are copied
-    out of the row-major block 8 at a time (one pass over each cache line, 8 columns of scratch),
-    their min, max and NaNs found on the way.
+    all NaN. The block is read row by row, `width` columns at a time (whole rows of many columns:
+    reading it column by column strides across pages and costs more than everything else), in two
+    passes:
+
+    1. every value gets a bin key, from a monotone map: below the column's histogram range -> 0,
+       `nbins` equal bins over the range -> 1..nbins, above it (and +inf) -> nbins + 1, NaN ->
+       nbins + 2. The range is the min and max of 128 evenly spaced rows, so a heavy tail does not
+       stretch the bins (its values fall in the two outer bins), and no exact min/max pass is
+       needed. Keys are kept (uint16) and counted per column.
+    2. the cumulative counts give the bin of every wanted rank (the map is monotone, so bin b holds
+       exactly the ranks start[b] to start[b+1] - 1); the keys are scanned again (vectorised
+       compares against the few wanted bins) and only the values of those bins are gathered.
+
+    Each wanted bin is then sorted (when large: answered from the copies of its smallest value when
+    they reach the wanted ranks, e.g. zeros, or else partitioned, O(size) whatever the values) and
+    the ranks read off. Positive columns that span more than an octave are binned on the bit
+    pattern of the values (monotone for x >= 0 and nearly logarithmic: equal bins per octave), so
+    log-normal and heavier-tailed columns fill their bins as evenly as light-tailed ones do.
     """
     n = block.shape[0]
     r = ranks.shape[0]
-    group = 8
-    columns = np.empty((group, n))
-    low = np.empty(group)
-    high = np.empty(group)
-    nans = np.zeros(group, np.int64)
-    scratch = np.empty(n)
-    start = np.zeros(nbins + 1, np.int64)
-    fill = np.zeros(nbins, np.int64)
-    wanted = np.zeros(nbins, np.bool_)
-    bins = np.zeros(r, np.int64)
-    for j0 in range(first, last, group):
-        width = min(group, last - j0)
-        for g in range(width):
+    if n == 0:
+        for j in range(first, last):
+            all_nan[j] = True
+            for k in range(r):
+                out[j, k] = np.nan
+        return
+    top = nbins + 1  # the bin above the range; nbins + 2 is NaN's
+    stride = nbins + 3
+    width = max(1, min(width, last - first))
+    samples = min(n, 128)
+    count = np.zeros(width * stride, np.int32)
+    cursor = np.full(width * stride, -1, np.int64)  # write position of a wanted bin's next value
+    keys = np.empty((n, width), np.uint16)
+    wanted = np.full((r, width), 65535, np.uint16)  # the distinct wanted bins of each column
+    hit = np.zeros(8 * ((width + 7) // 8), np.uint8)
+    hit_words = hit.view(np.uint64)
+    low = np.empty(width)
+    origin = np.empty(width)
+    scale = np.empty(width)
+    logarithmic = np.zeros(width, np.bool_)
+    bits = block.view(np.int64)
+    one = np.empty(1)
+    one_bits = one.view(np.int64)
+    bins = np.zeros((width, r), np.int64)
+    before = np.zeros((width, r), np.int64)
+    base = np.zeros((width, r), np.int64)
+    size = np.zeros((width, r), np.int64)
+    for j0 in range(first, last, width):
+        w = min(width, last - j0)
+        for g in range(w):
             low[g] = np.inf
-            high[g] = -np.inf
-            nans[g] = 0
-        for i in range(n):
-            for g in range(width):
-                x = block[i, j0 + g]
-                columns[g, i] = x
-                if x < low[g]:
+            scale[g] = -np.inf  # the sample's max, for now
+        for s in range(samples):
+            row = block[(s * (n - 1)) // max(samples - 1, 1), j0:j0 + w]
+            for g in range(w):
+                x = row[g]
+                if x < low[g] and x > -np.inf:
                     low[g] = x
-                if x > high[g]:
-                    high[g] = x
-                if x != x:
-                    nans[g] += 1
-        for g in range(width):
-            j = j0 + g
-            column = columns[g]
+                if x > scale[g] and x < np.inf:
+                    scale[g] = x
+        for g in range(w):
             lo = low[g]
-            hi = high[g]
-            bad = nans[g] > 0
-            all_nan[j] = nans[g] == n
-            if bad:
+            hi = scale[g]
+            if not lo <= hi:  # no finite value in the sample
+                lo = 0.0
+                hi = 0.0
+            low[g] = lo
+            # Positive values spread over more than an octave are binned by their bit pattern: a
+            # monotone, nearly logarithmic scale (equal bins per octave), suited to log-normal data.
+            logarithmic[g] = lo > 0.0 and hi > 2.0 * lo
+            if logarithmic[g]:
+                one[0] = lo
+                lo = float(one_bits[0])
+                one[0] = hi
+                hi = float(one_bits[0])
+            origin[g] = lo
+            sc = nbins / (hi - lo) if hi > lo else 0.0
+            scale[g] = sc if sc < np.inf else 0.0  # a range beyond float64: one bin (still monotone)
+        # Pass 1: keys and counts.
+        for i in range(n):
+            row = block[i, j0:j0 + w]
+            row_bits = bits[i, j0:j0 + w]
+            key = keys[i]
+            for g in range(w):
+                x = row[g]
+                y = float(row_bits[g]) if logarithmic[g] else x
+                f = (y - origin[g]) * scale[g]
+                if not f < nbins:
+                    f = nbins
+                if x < low[g]:
+                    f = -1.0
+                if x != x:
+                    f = nbins + 1.0
+                key[g] = int(f) + 1
+            for g in range(w):
+                count[g * stride + key[g]] += 1
+        # The bins of the wanted ranks, and where their values go.
+        total = 0
+        for g in range(w):
+            j = j0 + g
+            offset = g * stride
+            nan_count = count[offset + top + 1]
+            all_nan[j] = nan_count == n
+            if nan_count > 0:
                 for k in range(r):
                     out[j, k] = np.nan
-                continue
-            if lo == hi:
+                    bins[g, k] = -1
+            else:
+                b = 0
+                below = 0
                 for k in range(r):
-                    out[j, k] = lo
-                continue
-            scale = nbins / (hi - lo)
-            if not (np.isfinite(scale) and scale > 0.0):  # a range beyond float64 (or denormal): sort it all
-                scratch[:] = np.sort(column)
-                for k in range(r):
-                    out[j, k] = scratch[ranks[k]]
-                continue
-            start[:] = 0
-            for i in range(n):
-                b = int((column[i] - lo) * scale)
-                if b >= nbins:
-                    b = nbins - 1
-                start[b + 1] += 1
-            for b in range(nbins):
-                start[b + 1] += start[b]
+                    while below + count[offset + b] <= ranks[k]:
+                        below += count[offset + b]
+                        b += 1
+                    bins[g, k] = b
+                    before[g, k] = below
+                    size[g, k] = count[offset + b]
+                    if cursor[offset + b] < 0:
+                        wanted[k, g] = b
+                        cursor[offset + b] = total
+                        total += count[offset + b]
+                    base[g, k] = cursor[offset + b]
+            for b in range(stride):
+                count[offset + b] = 0
+        # Pass 2: gather the values of the wanted bins.
+        values = np.empty(total)
+        words = (w + 7) // 8
+        for i in range(n):
+            key = keys[i]
+            for g in range(w):
+                hit[g] = key[g] == wanted[0, g]
+            for k in range(1, r):
+                for g in range(w):
+                    hit[g] |= key[g] == wanted[k, g]
+            for q in range(words):
+                if hit_words[q] != 0:
+                    for g in range(8 * q, min(8 * q + 8, w)):
+                        if hit[g]:
+                            at = g * stride + key[g]
+                            values[cursor[at]] = block[i, j0 + g]
+                            cursor[at] += 1
+        # Select inside each wanted bin.
+        for g in range(w):
+            j = j0 + g
+            k = 0
+            while k < r and bins[g, k] >= 0:
+                b = bins[g, k]
+                cursor[g * stride + b] = -1
+                k1 = k
+                while k1 < r and bins[g, k1] == b:
+                    k1 += 1
+                segment = values[base[g, k]:base[g, k] + size[g, k]]
+                deepest = ranks[k1 - 1] - before[g, k]
+                if segment.size <= 64:
+                    segment.sort()
+                else:
+                    smallest = segment.min()
+                    ties = 0
+                    for x in segment:
+                        ties += x == smallest
+                    if deepest < ties:  # every wanted rank is a copy of the smallest value (e.g. zeros)
+                        segment = np.full(deepest + 1, smallest)
+                    else:
+                        segment = np.partition(segment, ranks[k:k1] - before[g, k])
+                for kk in range(k, k1):
+                    out[j, kk] = segment[ranks[kk] - before[g, kk]]
+                k = k1
             for k in range(r):
-                b = np.searchsorted(start, ranks[k], side="right") - 1
-                bins[k] = b
-                wanted[b] = True
-                fill[b] = start[b]
-            for i in range(n):
-                x = column[i]
-                b = int((x - lo) * scale)
-                if b >= nbins:
-                    b = nbins - 1
-                if wanted[b]:
-                    scratch[fill[b]] = x
-                    fill[b] += 1
-            for k in range(r):
-                b = bins[k]
-                if wanted[b]:
-                    scratch[start[b]:start[b + 1]].sort()
-                    wanted[b] = False
-            for k in range(r):
-                out[j, k] = scratch[ranks[k]]
+                wanted[k, g] = 65535
 
 
 _ORDER_STATISTICS = []
+#: Most histogram bins per column (the keys are uint16; more bins only grow the counts' footprint).
+MAX_BINS = 4096
+#: Bytes the per-column bin counts of one pass may take (about half a core's L2 cache).
+COUNT_BYTES = 1 << 21
+#: Bytes the bin keys of one pass may take (2 per value).
+KEY_BYTES = 1 << 24
+
+
+def kernel_sizes(n: int) -> tuple[int, int]:
+    """(bins per column, columns per pass) of the order-statistics kernel for `n` rows.
+
+    About 16 values per bin (measured best for 10 000 rows: fewer bins make the sorted bins
+    larger, more make the counts spill out of cache), and as many columns per pass as the counts
+    and keys budgets allow (at least 8).
+    """
+    nbins = max(1, min(n // 16, MAX_BINS))
+    width = max(8, min(COUNT_BYTES // (4 * (nbins + 3)), KEY_BYTES // (2 * max(n, 1))))
+    return nbins, width
 
 
 def order_statistics(block: np.ndarray, ranks: np.ndarray, columns: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -120,8 +229,8 @@ def order_statistics(block: np.ndarray, ranks: np.ndarray, columns: tuple[int, i
     first, last = (0, d) if columns is None else columns
     out = np.empty((d, ranks.size))
     all_nan = np.zeros(d, dtype=bool)
-    nbins = max(1, min(n // 8, 1 << 16))
-    _ORDER_STATISTICS[0](block, first, last, ranks.astype(np.int64), nbins, out, all_nan)
+    nbins, width = kernel_sizes(n)
+    _ORDER_STATISTICS[0](block, first, last, ranks.astype(np.int64), nbins, width, out, all_nan)
     return out, all_nan
 
 

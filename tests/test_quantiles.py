@@ -1,0 +1,165 @@
+"""Quantiles over subjects (imapk.quantiles): bit-identical to numpy.quantile ('linear') on any data.
+
+The kernel bins every value by a monotone map (equal bins, or bins on the bit pattern of positive
+skewed columns), then selects inside the bins that hold the wanted ranks. Whatever the bins, the
+result must equal ``numpy.quantile`` to the bit: these tests feed it the distributions that stress
+the bins (light and heavy tails, clumps, ties, zeros, infinities, NaN) and the edges of its
+bookkeeping (one row, constant columns, several column blocks, a column range), compiled and as
+plain Python.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+import imapk.quantiles as quantiles
+from imapk.metrics import DEFAULT_QUANTILES
+
+#: Quantile sets: the default, the extremes, and many close together (many ranks in one bin).
+QUANTILE_SETS = {
+    "default": DEFAULT_QUANTILES,
+    "extremes": (0.0, 0.5, 1.0),
+    "dense": tuple(np.linspace(0.4, 0.6, 21)),
+}
+
+
+def _columns(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    """Named columns of `n` values, each a case the binning must survive."""
+    lognormal = rng.lognormal(6.0, 1.0, n)
+    return {
+        "log-normal, sigma 0.3 (troughs)": rng.lognormal(6.5, 0.3, n),
+        "log-normal, sigma 1": lognormal,
+        "log-normal, sigma 3": rng.lognormal(0.0, 3.0, n),
+        "pareto, alpha 0.5 (no mean)": rng.pareto(0.5, n),
+        "normal around zero": rng.normal(0.0, 1.0, n),
+        "negative log-normal": -rng.lognormal(2.0, 1.5, n),
+        "half zeros, half log-normal": np.where(rng.random(n) < 0.5, 0.0, lognormal),
+        "90 % zeros": np.where(rng.random(n) < 0.9, 0.0, lognormal),
+        "constant": np.full(n, 812.5),
+        "all zeros": np.zeros(n),
+        "many ties": np.round(rng.normal(0.0, 3.0, n)),
+        "one clump, tiny spread": np.where(rng.random(n) < 0.9, 1.0, rng.normal(1.0, 1e-12, n)),
+        "two clumps far apart": np.where(rng.random(n) < 0.5, 1e-300, 1e300) * rng.uniform(1.0, 2.0, n),
+        "denormals": rng.uniform(0.0, 1.0, n) * 5e-320,
+        "a range beyond float64": rng.uniform(-1.0, 1.0, n) * 1.7e308,
+        "infinities": np.where(rng.random(n) < 0.1, np.inf, np.where(rng.random(n) < 0.1, -np.inf, lognormal)),
+        "only infinities": np.where(rng.random(n) < 0.5, np.inf, -np.inf),
+        "one NaN": np.where(np.arange(n) == n // 2, np.nan, lognormal),
+        "all NaN": np.full(n, np.nan),
+        "NaN and infinities": np.where(np.arange(n) == 0, np.nan, np.inf),
+        "sorted": np.sort(lognormal),
+        "reverse sorted": np.sort(lognormal)[::-1],
+    }
+
+
+def _block(n: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
+    columns = _columns(np.random.default_rng(seed), n)
+    return list(columns), np.stack(list(columns.values()), axis=1)
+
+
+def _expected(block: np.ndarray, q) -> np.ndarray:
+    with np.errstate(all="ignore"):  # differences of +-1.7e308 overflow, in numpy's lerp as in ours
+        return np.quantile(block, q, axis=0)
+
+
+def _from_order_statistics(block: np.ndarray, q, kernel=None) -> tuple[np.ndarray, np.ndarray]:
+    ranks, lower, upper, gamma = quantiles.quantile_plan(block.shape[0], q)
+    if kernel is None:
+        stats, all_nan = quantiles.order_statistics(block, ranks)
+    else:
+        n, d = block.shape
+        stats = np.empty((d, ranks.size))
+        all_nan = np.zeros(d, dtype=bool)
+        nbins, width = quantiles.kernel_sizes(n)
+        with np.errstate(all="ignore"):  # numba's error model: a range beyond float64 overflows silently
+            kernel(np.ascontiguousarray(block), 0, d, ranks, nbins, width, stats, all_nan)
+    with np.errstate(all="ignore"):
+        return quantiles.lerp(stats[:, lower], stats[:, upper], gamma[None, :]).T, all_nan
+
+
+def _assert_bits_equal(got: np.ndarray, expected: np.ndarray, names=None) -> None:
+    """Equal to the bit, NaN where NaN (and +0.0 and -0.0 told apart only where both are nonzero)."""
+    np.testing.assert_array_equal(got, expected, err_msg=f"columns: {names}")
+    both = (got != 0) & ~np.isnan(got)
+    np.testing.assert_array_equal(got[both].view(np.int64), expected[both].view(np.int64))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 16, 40, 129, 1000, 10_001])
+@pytest.mark.parametrize("q", list(QUANTILE_SETS.values()), ids=list(QUANTILE_SETS))
+def test_order_statistics__equal_numpy_quantile_bit_for_bit(n, q):
+    names, block = _block(n, seed=n)
+    got, all_nan = _from_order_statistics(block, q)
+    _assert_bits_equal(got, _expected(block, q), names)
+    assert all_nan.tolist() == [bool(np.isnan(block[:, j]).all()) for j in range(block.shape[1])]
+
+
+@pytest.mark.parametrize("sigma", [0.3, 0.6, 1.0, 2.0, 3.0])
+def test_column_quantiles__log_normal_population(monkeypatch, sigma):
+    """A (subject, dose) array of log-normal troughs, first dose all zero, through the public entry."""
+    monkeypatch.setattr(quantiles, "MIN_COMPILED_VALUES", 0)
+    rng = np.random.default_rng(int(sigma * 10))
+    trough = rng.lognormal(6.5, sigma, (5000, 30)) * np.linspace(0.2, 1.0, 30)
+    trough[:, 0] = 0.0
+    _assert_bits_equal(quantiles.column_quantiles(trough, DEFAULT_QUANTILES), np.quantile(trough, DEFAULT_QUANTILES, axis=0))
+
+
+def test_order_statistics__several_column_blocks(monkeypatch):
+    """More columns than one pass takes: the per-pass state (counts, wanted bins) is reset between passes."""
+    monkeypatch.setattr(quantiles, "KEY_BYTES", 2 * 500 * 8)  # 8 columns per pass at 500 rows
+    names, block = _block(500, seed=3)
+    block = np.concatenate([block, block[::-1] * 0.5, block[:, ::-1]], axis=1)  # 66 columns, 9 passes
+    assert quantiles.kernel_sizes(500)[1] == 8
+    got, _ = _from_order_statistics(block, DEFAULT_QUANTILES)
+    _assert_bits_equal(got, _expected(block, DEFAULT_QUANTILES))
+
+
+def test_order_statistics__column_range_leaves_the_other_rows_alone():
+    _, block = _block(300, seed=4)
+    ranks, *_ = quantiles.quantile_plan(300, DEFAULT_QUANTILES)
+    whole, whole_nan = quantiles.order_statistics(block, ranks)
+    part, part_nan = quantiles.order_statistics(block, ranks, (5, 17))
+    np.testing.assert_array_equal(part[5:17], whole[5:17])
+    np.testing.assert_array_equal(part_nan[5:17], whole_nan[5:17])
+    assert not part_nan[:5].any() and not part_nan[17:].any()
+
+
+def test_order_statistics__no_rows():
+    stats, all_nan = quantiles.order_statistics(np.empty((0, 3)), np.array([0, 1]))
+    assert np.isnan(stats).all() and all_nan.all()
+
+
+def test_order_statistics__plain_python_equals_compiled():
+    """The kernel's source run by the interpreter (as numba compiles it) gives the same bits."""
+    names, block = _block(70, seed=5)
+    got, all_nan = _from_order_statistics(block, DEFAULT_QUANTILES, kernel=quantiles._order_statistics_py)
+    _assert_bits_equal(got, _expected(block, DEFAULT_QUANTILES), names)
+    compiled, compiled_nan = _from_order_statistics(block, DEFAULT_QUANTILES)
+    _assert_bits_equal(got, compiled)
+    np.testing.assert_array_equal(all_nan, compiled_nan)
+
+
+def test_column_quantiles__threads_and_numpy_below_the_threshold_agree(monkeypatch):
+    trough = np.random.default_rng(6).lognormal(6.0, 0.8, (3001, 41))
+    expected = np.quantile(trough, DEFAULT_QUANTILES, axis=0)
+    _assert_bits_equal(quantiles.column_quantiles(trough, DEFAULT_QUANTILES), expected)  # numpy itself
+    monkeypatch.setattr(quantiles, "MIN_COMPILED_VALUES", 0)
+    monkeypatch.setattr(quantiles, "MIN_PARALLEL_VALUES", 0)
+    _assert_bits_equal(quantiles.column_quantiles(trough, DEFAULT_QUANTILES), expected)
+    _assert_bits_equal(quantiles.column_quantiles(trough[:, :1], DEFAULT_QUANTILES), expected[:, :1])
+
+
+finite = st.floats(allow_nan=False, allow_infinity=True, allow_subnormal=True, width=64)
+
+
+@settings(deadline=None, max_examples=200)  # deadline: the first example compiles the kernel
+@given(
+    block=arrays(np.float64, st.tuples(st.integers(1, 60), st.integers(1, 4)), elements=finite),
+    q=st.lists(st.floats(0.0, 1.0), min_size=1, max_size=6),
+)
+def test_order_statistics__any_finite_or_infinite_values(block, q):
+    got, _ = _from_order_statistics(block, q)
+    _assert_bits_equal(got, _expected(block, q))
