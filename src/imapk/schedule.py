@@ -391,7 +391,10 @@ class Schedule:
     phases
         Consecutive phases of regular dosing; the first starts at t = 0 (day 1).
     holds
-        Interruptions, in any order; they must not overlap and must lie inside the schedule.
+        Interruptions, in any order; they must not overlap and must lie inside the schedule. A
+        hold may start inside the ladder of an earlier one: it interrupts that ladder, its own
+        ladder then runs as written (without one, the prescription resumes), and its held doses
+        are planned at the ladder's amount then (see :class:`Hold`).
     missed_days
         Clinical days on which every scheduled dose was missed.
     missed_doses
@@ -410,6 +413,17 @@ class Schedule:
     >>> table = s.lower()
     >>> len(table), table.given[[27, 28, 42, 49, 105]].tolist()
     (365, [400.0, 0.0, 200.0, 300.0, 400.0])
+
+    A second hold on days 60-66, inside the 300 mg step, then the same ladder again: its doses are
+    planned at 300 mg, and 200 mg follows on days 67-73.
+
+    >>> ladder = (LadderStep("200 mg", 7), LadderStep("300 mg", 56))
+    >>> table = Schedule(
+    ...     phases=(Phase(dose="400 mg", days=365),),
+    ...     holds=(Hold(start_day=29, days=14, restart=ladder), Hold(start_day=60, days=7, restart=ladder)),
+    ... ).lower()
+    >>> table.planned[[58, 59, 65, 66, 73]].tolist(), table.given[[58, 59, 65, 66, 73]].tolist()
+    ([300.0, 300.0, 300.0, 200.0, 300.0], [300.0, 0.0, 0.0, 200.0, 300.0])
     """
 
     phases: tuple[Phase, ...]

@@ -237,6 +237,12 @@ def simulate(
     >>> ds = simulate(Schedule(phases=(Phase(dose=400, days=60),)), PKParams(cl=14.3, v=347.0, ka=0.609))
     >>> round(float(ds.trough.isel(subject=0).sel(dose=59)), 1)  # steady-state trough at 400 mg/d, Widmer 2006 typical values
     732.2
+
+    The same by the parameter set's name (its typical values for the reference subject):
+
+    >>> ds = simulate(Schedule(phases=(Phase(dose="400 mg", days=60),)), "widmer2006")
+    >>> round(float(ds.trough.isel(subject=0).sel(dose=59)), 1), ds.attrs["parameter_set"]
+    (732.2, 'widmer2006')
     """
     from .models.base import TimeVariation
 
