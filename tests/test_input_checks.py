@@ -230,3 +230,28 @@ def test_hold_inside_a_ladder_in_the_python_api():
     np.testing.assert_array_equal(
         table.given, [400, 400, 0, 0, 200, 200, 200, 200, 200, 300, 0, 0, 200, 200, 400, 400, 400, 400, 400, 400]
     )
+
+
+def _reference_scenario(name: str) -> str:
+    """A scenario of one subject without variability under the shipped model `name`, with the reference
+    subject's covariates written out."""
+    from imapk.covariates import COVARIATES, REFERENCE_SUBJECT
+    from imapk.models import get_model
+
+    lines = [f'{c} = "{REFERENCE_SUBJECT[c]}"' if COVARIATES[c].categorical else f'{c} = "{REFERENCE_SUBJECT[c]} {COVARIATES[c].unit}"'
+             for c in get_model(name).covariates]
+    return (
+        f'[scenario]\ntitle = "t"\n[model]\nparameter_set = "{name}"\n[[schedule.phases]]\ndose = "400 mg"\ndays = 40\n'
+        "[population]\nsize = 1\niiv = false\n" + ("[population.covariates]\n" + "\n".join(lines) + "\n" if lines else "")
+        + "[output]\ndense = false\n"
+    )
+
+
+@pytest.mark.parametrize("name", sorted(__import__("imapk.models", fromlist=["MODELS"]).MODELS))
+def test_simulate_by_name_equals_the_scenario_of_the_reference_subject(name):
+    from imapk.models import get_model
+
+    method = "ode" if get_model(name).time_variation.needs_ode else "exact"
+    expected = run_scenario(parse_scenario(_reference_scenario(name)), method=method).trough.values
+    actual = imapk.simulate(Schedule(phases=(Phase(dose="400 mg", days=40),)), name, method=method).trough.values
+    np.testing.assert_allclose(actual, expected, rtol=1e-12, atol=0)
