@@ -593,3 +593,16 @@ def test_longest_hold__stops_once_the_answer_is_settled():
     assert quick.days == full.days
     assert len(quick.lengths) == max(7, full.days + 1) < 20
     assert quick.cost == full.cost[: len(quick.lengths)]
+
+
+def test_planned_hold():
+    from imapk.planner import planned_hold
+
+    two = scenario_text(days=3).replace(
+        "\n[verdict]", HOLD.format(days=5, restart=LADDER).replace("start_day = 29", "start_day = 60") + "\n[verdict]"
+    )
+    scenario = parse_scenario(two)
+    assert planned_hold(scenario) == 1 and planned_hold(scenario, 0) == 0
+    for bad in (2, -1, True, 1.0):
+        with pytest.raises(ImapkError, match="no such hold"):
+            planned_hold(scenario, bad)

@@ -75,6 +75,7 @@ __all__ = [
     "generate_ladders",
     "longest_hold",
     "pareto_front",
+    "planned_hold",
     "quantile",
     "single_held_dose_ratio",
     "ties",
@@ -144,6 +145,18 @@ def _hold_index(scenario, hold: int | None = None) -> int:
             expected=f"an index 0 to {len(holds) - 1} into [[schedule.holds]]",
         )
     return int(hold)
+
+
+def planned_hold(scenario, hold: int | None = None) -> int:
+    """Index in ``scenario.schedule.holds`` of the hold the planner plans: `hold` if given, else the
+    last to start.
+
+    Raises
+    ------
+    ImapkError
+        Without a hold, with several models or therapy clocks, or for an index that does not exist.
+    """
+    return _hold_index(scenario, hold)
 
 
 def _the_hold(scenario, hold: int | None = None) -> Hold:
