@@ -20,9 +20,9 @@ def test_run__case_report_text(case_report_path, capsys):
     assert "never back above target before the next hold or the end" in out
     # Every number says what it counts; the toxicity alarm is judged on the troughs.
     assert "[gist] trough target: trough >= 1100 ng/mL" in out
-    assert "troughs below trough target gist (1100 ng/mL): 337 of 337 in the window (100.0 %)" in out
+    assert "troughs below trough target gist (1100 ng/mL): 337 of 337 in the window, i.e. 100.0 %" in out
     assert "[toxicity_alarm] trough ceiling: trough < 3000 ng/mL" in out
-    assert "troughs above trough ceiling toxicity_alarm (3000 ng/mL): 0 of 337 in the window (0.0 %)" in out
+    assert "troughs above trough ceiling toxicity_alarm (3000 ng/mL): 0 of 337 in the window, i.e. 0.0 %" in out
     assert "MET: every trough in the window is < 3000 ng/mL (highest 732 ng/mL)" in out
 
 
@@ -333,11 +333,11 @@ def test_run__verdict_of_each_kind_says_what_it_counts(tmp_path, capsys):
     out = capsys.readouterr().out
     # Trough target 800: T_0, T_1, T_2 miss it.
     assert "[eff] trough target: trough >= 800 ng/mL" in out
-    assert "troughs below trough target eff (800 ng/mL): 3 of 10 in the window (30.0 %)" in out
+    assert "troughs below trough target eff (800 ng/mL): 3 of 10 in the window, i.e. 30.0 %" in out
     # Trough ceiling 900: T_4..T_9 exceed it, in one run of 6.
     assert "[tc] trough ceiling: trough < 900 ng/mL" in out
     assert "  verdict: NOT MET: some troughs in the window are >= 900 ng/mL" in out
-    assert "troughs above trough ceiling tc (900 ng/mL): 6 of 10 in the window (60.0 %)" in out
+    assert "troughs above trough ceiling tc (900 ng/mL): 6 of 10 in the window, i.e. 60.0 %" in out
     assert "most consecutive troughs above 900 ng/mL:" in out
     # Concentration ceiling 1800: the peaks after doses 3..9 (1875 ... 1998 ng/mL) exceed it.
     assert "[cc] concentration ceiling: concentration < 1800 ng/mL at all times" in out
@@ -486,7 +486,7 @@ def test_sweep__workers_must_be_positive(tmp_path, capsys):
 
 
 def test_spreadsheet_safe__formula_cells_are_escaped():
-    from imapk.cli import _spreadsheet_safe
+    from imapk.io import spreadsheet_safe as _spreadsheet_safe
 
     assert _spreadsheet_safe('=HYPERLINK("http://x")') == '\'=HYPERLINK("http://x")'
     assert [_spreadsheet_safe(v) for v in ("+1", "-1", "@SUM(A1)", "ok", 3.5, -2)] == ["'+1", "'-1", "'@SUM(A1)", "ok", 3.5, -2]

@@ -51,12 +51,17 @@ def _run(args: argparse.Namespace) -> int:
     import json
 
     from .io import write_netcdf
-    from .report import format_comparison_text, format_json, format_text, verdicts
+    from .report import format_comparison_text, format_json, format_text, key_doses, patient_table, verdicts, write_patient_csv
     from .scenario import load_scenario, run_scenario
 
     check_output_path(args.output, key="-o/--output", suffixes=NETCDF_SUFFIXES, what="NetCDF")
     check_output_path(args.plot, key="--plot", suffixes=PLOT_SUFFIXES, what="PNG, PDF or SVG", noun="plot")
+    check_output_path(args.csv, key="--csv", suffixes=None, what="CSV", noun="CSV")
     scenario = load_scenario(args.scenario)
+    if args.csv is not None and (len(scenario.models) > 1 or len(scenario.therapy_clocks) > 1):
+        raise ImapkError("--csv writes the patients of one model under one therapy clock; this scenario compares "
+                         "several", key="--csv", source=args.scenario,
+                         expected="a scenario with one parameter set and one therapy clock")
     # Arrays only (no xarray import) unless a file or a plot is asked for: the verdict needs numbers.
     ds = run_scenario(scenario, method=args.method, as_dataset=args.output is not None or args.plot is not None)
     ds.attrs["history"] = (
@@ -66,7 +71,10 @@ def _run(args: argparse.Namespace) -> int:
     )
     # What the command line changed from the scenario file (`imapk rerun` applies it again).
     ds.attrs["command_line_overrides"] = json.dumps({"method": args.method} if args.method else {})
-    summary = verdicts(ds)
+    summary = verdicts(ds, days=tuple(args.day), patients=args.patients)
+    if args.csv is not None:
+        write_patient_csv(patient_table(ds, key_doses(ds, tuple(args.day))), args.csv)  # one model, one clock
+        summary["patients_csv"] = args.csv
     if args.output is not None:
         write_netcdf(ds, args.output)
         summary["output"] = args.output
@@ -76,6 +84,8 @@ def _run(args: argparse.Namespace) -> int:
         print(format_comparison_text(summary) if "models" in summary else format_text(summary))
     if args.output is not None and args.format == "text":
         print(f"\nResult written to {args.output}")
+    if args.csv is not None and args.format == "text":
+        print(f"Per-patient table written to {args.csv}")
     if args.plot is not None:
         _save_plot(ds.isel({dim: 0 for dim in ("model", "therapy_clock") if dim in ds.dims}), args.plot)
         if args.format == "text":
@@ -233,40 +243,15 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-def _spreadsheet_safe(value):
-    """A text cell that a spreadsheet would run as a formula (=, +, -, @, tab, carriage return
-    first) gets a leading apostrophe, as OWASP's CSV-injection advice and spreadsheet tools
-    expect; numbers are left alone."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 def _summarize(args: argparse.Namespace) -> int:
-    import csv
-
     from .sweep import open_sweep, summary_table
 
     check_output_path(args.csv, key="--csv", suffixes=None, what="CSV", noun="CSV")
     rows = summary_table(open_sweep(args.store))
     if args.csv:
-        from .io import set_default_permissions
+        from .io import write_csv
 
-        import os
-        import tempfile
-
-        folder = os.path.dirname(args.csv) or "."
-        handle, temporary = tempfile.mkstemp(prefix=".summary.", suffix=".csv", dir=folder)
-        try:
-            with os.fdopen(handle, "w", newline="") as stream:
-                writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
-                writer.writeheader()
-                writer.writerows([{key: _spreadsheet_safe(value) for key, value in row.items()} for row in rows])
-            set_default_permissions(temporary)
-            os.replace(temporary, args.csv)
-        finally:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
+        write_csv(args.csv, list(rows[0]), ([row[c] for c in rows[0]] for row in rows))
     columns = list(rows[0])
     widths = {c: max(len(c), *(len(_cell(r[c])) for r in rows)) for c in columns}
     print("  ".join(f"{c:>{widths[c]}s}" for c in columns))
@@ -500,6 +485,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"imapk {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the traceback of internal errors")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from .report import PATIENT_ROWS_SHOWN
 
     run = commands.add_parser("run", help="run a scenario and print the verdict per threshold")
     run.add_argument("scenario", help="scenario file (TOML)")
@@ -509,6 +495,16 @@ def _parser() -> argparse.ArgumentParser:
         "--method", choices=("exact", "ode"), help="engine, overriding the scenario's [solver] method"
     )
     run.add_argument("--plot", metavar="FILE", help="draw the troughs and the concentration curve (PNG, PDF or SVG)")
+    run.add_argument(
+        "--day", metavar="N", type=_positive_int, action="append", default=[],
+        help="also report the troughs (percentiles, target attainment) on clinical day N: the trough before "
+        "that day's first dose (may be given several times)",
+    )
+    run.add_argument(
+        "--patients", action="store_true",
+        help=f"print one row per patient (shown anyway for up to {PATIENT_ROWS_SHOWN} patients; one therapy clock)",
+    )
+    run.add_argument("--csv", metavar="FILE", help="write the per-patient table as CSV (header: name [unit])")
     run.set_defaults(handler=_run)
 
     sweep = commands.add_parser("sweep", help="run a parameter sweep into a chunked Zarr store (resumable)")

@@ -248,6 +248,37 @@ def remove_stale_temporaries(path: str | Path) -> list[Path]:
     return removed
 
 
+def spreadsheet_safe(value):
+    """A text cell that a spreadsheet would run as a formula (=, +, -, @, tab, carriage return
+    first) gets a leading apostrophe, as OWASP's CSV-injection advice and spreadsheet tools
+    expect; numbers are left alone."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def write_csv(path: str | Path, header: list[str], rows) -> Path:
+    """Write a table as CSV, atomically (a temporary file beside `path`, then a rename), with every
+    text cell made :func:`spreadsheet_safe`. `rows` are sequences in the order of `header`."""
+    import csv
+
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", newline="") as stream:
+            writer = csv.writer(stream)
+            writer.writerow(header)
+            writer.writerows([spreadsheet_safe(value) for value in row] for row in rows)
+        set_default_permissions(temporary)
+        os.replace(temporary, path)
+    except OSError as error:
+        raise _write_error(error, path, path.parent) from None
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return path
+
+
 def set_default_permissions(path: str | Path) -> None:
     """Give a file made by :func:`tempfile.mkstemp` (mode 0600) the mode a plain ``open`` would: 0666 & ~umask."""
     umask = os.umask(0)

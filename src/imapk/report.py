@@ -36,9 +36,30 @@ def _stat(values: np.ndarray) -> dict:
     return {"median": float(p50), "p05": float(p05), "p95": float(p95), "n_undefined": int(values.size - finite.size)}
 
 
-def key_doses(ds) -> list[tuple[int, str]]:
+def dose_of_day(ds, day: int) -> int:
+    """Index of the trough of clinical `day`: the trough before the day's first scheduled dose.
+
+    Raises
+    ------
+    ImapkError
+        When the schedule has no dose on that day (the message gives the days it covers).
+    """
+    from .errors import ImapkError
+
+    days = ds["day"].values
+    found = np.flatnonzero(days == day)
+    if isinstance(day, bool) or not found.size:
+        raise ImapkError(
+            "the schedule has no scheduled dose on this day", key="--day", got=day,
+            expected=f"a clinical day from {int(days.min())} to {int(days.max())}",
+        )
+    return int(found[0])
+
+
+def key_doses(ds, days=()) -> list[tuple[int, str]]:
     """Scheduled doses whose troughs tell the story: before and at the end of each hold, at the end
-    of each phase or restart step, and the last one. Returns (dose index, label) in time order."""
+    of each phase or restart step, the last one, and the troughs of the clinical `days` asked for
+    (see :func:`dose_of_day`). Returns (dose index, label) in time order."""
     status = ds["dose_status"].values
     phase = ds["phase"].values
     day = ds["day"].values
@@ -52,7 +73,89 @@ def key_doses(ds) -> list[tuple[int, str]]:
             keys[j] = f"day {day[j]}: end of {phase[j - 1]}"
     last = status.size - 1
     keys.setdefault(last, f"day {day[last]}: last scheduled trough")
+    for asked in days:
+        j = dose_of_day(ds, asked)
+        keys[j] = keys[j] + " (asked)" if j in keys else f"day {day[j]}: asked"
     return sorted(keys.items())
+
+
+#: Populations up to this size get one row per patient in the verdict (text and JSON).
+PATIENT_ROWS_SHOWN = 20
+
+#: Parameters in the per-patient table, with their units.
+_PATIENT_PARAMETERS = {"cl": "L/h", "v": "L", "ka": "1/h", "d1": "h", "f": "1", "tlag": "h", "q": "L/h", "vp": "L", "ktr": "1/h"}
+
+
+def _plain(value):
+    """A numpy scalar as the Python value JSON and CSV write (NaN stays NaN: format_json writes null)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def patient_table(ds, keys=None) -> dict[str, np.ndarray]:
+    """One row per subject, as columns named with their units: the subject's ID, its parameters, its
+    trough at each key dose (`keys`, default :func:`key_doses`) and, per threshold, its troughs on the
+    wrong side in the window, its time below the level and whether it is met.
+
+    A column name is ``what [unit]``; counts have unit ``troughs``, fractions ``1``. Parameters that
+    are the same for every subject and absent ones are left out.
+    """
+    from .thresholds import CONCENTRATION_CEILING, TROUGH_CEILING, TROUGH_TARGET, kinds_of
+
+    keys = key_doses(ds) if keys is None else keys
+    table = {"subject": np.asarray(ds["subject"].values)}
+    for name, unit in _PATIENT_PARAMETERS.items():
+        values = np.asarray(ds[name].values, dtype=float) if name in ds else np.empty(0)
+        if values.ndim == 1 and values.size and np.isfinite(values).any() and np.nanmax(values) > np.nanmin(values):
+            table[f"{name} [{unit}]"] = values
+    day = ds["day"].values
+    for j, label in keys:
+        table[f"trough day {day[j]} [ng/mL]"] = ds["trough"].values[:, j]
+    if "threshold" not in ds.dims:
+        return table
+    for m, (name, kind) in enumerate(zip(ds["threshold"].values, kinds_of(ds))):
+        value = float(ds["threshold_value"].values[m])
+        below = ds["trough_below_count"].values[:, m]
+        above = ds["trough_above_count"].values[:, m]
+        if kind == TROUGH_TARGET:
+            table[f"{name}: troughs below {value:g} ng/mL [troughs]"] = below
+            table[f"{name}: time below {value:g} ng/mL [d]"] = ds["time_below"].values[:, m] / HOURS_PER_DAY
+            table[f"{name}: met"] = below == 0
+        elif kind == TROUGH_CEILING:
+            table[f"{name}: troughs at or above {value:g} ng/mL [troughs]"] = above
+            table[f"{name}: met"] = above == 0
+        elif kind == CONCENTRATION_CEILING:
+            table[f"{name}: time at or above {value:g} ng/mL [d]"] = ds["time_above"].values[:, m] / HOURS_PER_DAY
+            table[f"{name}: met"] = ds["peak_concentration"].values < value
+    return table
+
+
+def format_patient_table(rows: list[dict]) -> str:
+    """The per-patient rows as aligned text columns (numbers rounded for reading)."""
+    if not rows:
+        return ""
+    names = list(rows[0])
+
+    def cell(value) -> str:
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        if isinstance(value, float):
+            return "-" if math.isnan(value) else f"{value:.3g}" if abs(value) < 10 else f"{value:.0f}"
+        return str(value)
+
+    cells = [[cell(row[name]) for name in names] for row in rows]
+    widths = [max(len(name), *(len(r[i]) for r in cells)) for i, name in enumerate(names)]
+    lines = ["  " + "  ".join(f"{name:>{w}s}" for name, w in zip(names, widths))]
+    lines += ["  " + "  ".join(f"{c:>{w}s}" for c, w in zip(r, widths)) for r in cells]
+    return "\n".join(lines)
+
+
+def write_patient_csv(table: dict[str, np.ndarray], path) -> None:
+    """Write :func:`patient_table` as CSV (header ``what [unit]``), atomically."""
+    from .io import write_csv
+
+    names = list(table)
+    columns = [np.asarray(table[name]) for name in names]
+    write_csv(path, names, ([_plain(column[i]) for column in columns] for i in range(columns[0].shape[0])))
 
 
 def _key_dose_fractions(ds, j: int, kinds: list[str], kind: str, variable: str) -> dict:
@@ -66,8 +169,8 @@ def _key_dose_fractions(ds, j: int, kinds: list[str], kind: str, variable: str) 
     }
 
 
-def verdict(ds) -> dict:
-    """Summarise a result Dataset against its thresholds.
+def verdict(ds, days=(), patients: bool = False) -> dict:
+    """Summarise a result Dataset against its thresholds (and at the clinical `days` asked for).
 
     Returns
     -------
@@ -83,6 +186,9 @@ def verdict(ds) -> dict:
         ``never_met_fraction``, which follow the kind: a trough target is met when no trough is
         below it, a trough ceiling when no trough is at or above it, a concentration ceiling when
         the peak stays below it. ``wrong_side`` says which counts are the misses.
+
+        ``patients``: one row per subject (:func:`patient_table`) when there are at most
+        :data:`PATIENT_ROWS_SHOWN`, or when asked (`patients`).
     """
     from .thresholds import CONCENTRATION_CEILING, TROUGH_CEILING, TROUGH_TARGET, kinds_of, requirement
 
@@ -110,7 +216,7 @@ def verdict(ds) -> dict:
         "interactions": json.loads(ds.attrs.get("interactions", "[]")),
         "thresholds": [],
     }
-    keys = key_doses(ds)
+    keys = key_doses(ds, days)
     median = np.median(trough[:, [j for j, _ in keys]], axis=0) if keys else np.empty(0)
     result["key_dose_values"] = [
         {"dose": j, "day": int(ds["day"].values[j]), "label": label, "value": float(median[i])}
@@ -133,6 +239,11 @@ def verdict(ds) -> dict:
                 row["trough_ceiling_exceedance"] = exceedance
             rows.append(row)
         result["key_doses"] = rows
+    if patients or result["subjects"] <= PATIENT_ROWS_SHOWN:
+        table = patient_table(ds, keys)
+        result["patients"] = [
+            {name: _plain(column[i]) for name, column in table.items()} for i in range(result["subjects"])
+        ]
     if "threshold" not in ds.dims:
         return result
     days = ds["day"].values
@@ -214,10 +325,15 @@ def verdict(ds) -> dict:
 
 
 def _fmt(stat: dict, unit: str = "", digits: int = 1) -> str:
+    """``value unit`` for one subject; ``median unit [P5-P95]`` for a population, the median alone when
+    the percentiles print the same (a fixed parameter)."""
     if "value" in stat:
         value = stat["value"]
         return "-" if math.isnan(value) else f"{value:.{digits}f}{unit}"
-    return f"{stat['median']:.{digits}f}{unit} (5-95 %: {stat['p05']:.{digits}f}-{stat['p95']:.{digits}f})"
+    median, low, high = (f"{stat[k]:.{digits}f}" for k in ("median", "p05", "p95"))
+    if low == high == median:
+        return f"{median}{unit}"
+    return f"{median}{unit} [{low}-{high}]"
 
 
 def _percent(stat: dict) -> dict:
@@ -245,7 +361,7 @@ def format_text(summary: dict) -> str:
         + (f", Q/F {_fmt(p['q'], ' L/h')}, V2/F {_fmt(p['vp'], ' L', 0)}" if "q" in p else "")
         + f", {input_text}"
         + (f", {summary.get('n_transit', 0)} transit compartments, ktr {_fmt(p['ktr'], ' 1/h', 2)}" if "ktr" in p else "")
-        + (f", tlag {_fmt(p['tlag'], ' h', 2)}" if p["tlag"].get("value", 1) else "")
+        + (f", tlag {_fmt(p['tlag'], ' h', 2)}" if p["tlag"].get("value", p["tlag"].get("p95", 0)) else "")
     )
     for period in summary.get("interactions", []):
         lines.append(f"Co-medication: {period}")
@@ -257,7 +373,7 @@ def format_text(summary: dict) -> str:
     w = summary["window"]
     lines.append(f"Evaluation window: day {w['start_day']:.0f} to day {w['end_day']:.0f} ({w['length_days']:.0f} days)")
     if summary["subjects"] > 1:
-        lines.append(f"Population: {summary['subjects']} subjects; figures are median (5th-95th percentile)")
+        lines.append(f"Population: {summary['subjects']} subjects; figures are median [5th-95th percentile]")
     if summary.get("key_doses"):
         rows = summary["key_doses"]
         targets = list(rows[0].get("target_attainment", {}))
@@ -268,12 +384,13 @@ def format_text(summary: dict) -> str:
             "trough >= target)" + (" and subjects with trough >= each trough ceiling:" if ceilings else ":")
         )
         quantile_names = list(rows[0]["trough_quantiles_ng_per_ml"])
-        header = "  " + f"{'':48s}" + "".join(f"{'P' + str(round(float(q) * 100)):>7s}" for q in quantile_names)
+        width = max(len(row["label"]) for row in rows) + 2
+        header = "  " + f"{'':{width}s}" + "".join(f"{'P' + str(round(float(q) * 100)):>7s}" for q in quantile_names)
         header += "".join(f"{'PTA ' + t:>12s}" for t in targets)
         header += "".join(f"{'>= ' + t:>{max(12, len(t) + 5)}s}" for t in ceilings)
         lines.append(header)
         for row in rows:
-            text = "  " + f"{row['label'][:48]:48s}" + "".join(f"{v:7.0f}" for v in row["trough_quantiles_ng_per_ml"].values())
+            text = "  " + f"{row['label']:{width}s}" + "".join(f"{v:7.0f}" for v in row["trough_quantiles_ng_per_ml"].values())
             text += "".join(f"{row['target_attainment'][t] * 100:11.1f}%" for t in targets)
             text += "".join(
                 f"{row['trough_ceiling_exceedance'][t] * 100:{max(12, len(t) + 5) - 1}.1f}%" for t in ceilings
@@ -289,16 +406,13 @@ def format_text(summary: dict) -> str:
             rows = [
                 ("verdict", _target_verdict(t, summary["subjects"])),
                 (f"troughs below {label}",
-                 f"{_fmt(t['troughs_below'], '', 0)} of {n} in the window ({_fmt(_percent(t['fraction_troughs_below']), ' %')})"),
+                 f"{_fmt(t['troughs_below'], '', 0)} of {n} in the window, i.e. {_fmt(_percent(t['fraction_troughs_below']), ' %')}"),
                 (f"time with concentration below {value:g} ng/mL", f"{_fmt(t['time_below_days'], ' d')} of {w['length_days']:.0f} d"),
                 (f"longest stretch below {value:g} ng/mL", _fmt(t["longest_below_days"], " d")),
             ]
             if "lowest_trough_ng_per_ml" in t:
-                rows.append((
-                    "troughs ranged",
-                    f"{_fmt(t['lowest_trough_ng_per_ml'], ' ng/mL', 0)} (day {_fmt(t['lowest_trough_day'], '', 0)}) "
-                    f"to {_fmt(t['highest_trough_ng_per_ml'], ' ng/mL', 0)}",
-                ))
+                rows.append(("lowest trough", f"{_fmt(t['lowest_trough_ng_per_ml'], ' ng/mL', 0)}, on day {_fmt(t['lowest_trough_day'], '', 0)}"))
+                rows.append(("highest trough", f"{_fmt(t['highest_trough_ng_per_ml'], ' ng/mL', 0)}, on day {_fmt(t['highest_trough_day'], '', 0)}"))
                 rows.append(("largest shortfall", f"{_fmt(t['largest_shortfall_percent'], ' %')} below target"))
             for r in t["recovery_after_holds"]:
                 span = f"days {r['held_days'][0]}-{r['held_days'][1]}" if r["held_days"] else "no dose held"
@@ -316,15 +430,12 @@ def format_text(summary: dict) -> str:
             rows = [
                 ("verdict", _trough_ceiling_verdict(t, summary["subjects"])),
                 (f"troughs above {label}",
-                 f"{_fmt(t['troughs_above'], '', 0)} of {n} in the window ({_fmt(_percent(t['fraction_troughs_above']), ' %')})"),
+                 f"{_fmt(t['troughs_above'], '', 0)} of {n} in the window, i.e. {_fmt(_percent(t['fraction_troughs_above']), ' %')}"),
             ]
             if "longest_run_troughs_above" in t:
                 rows.append((f"most consecutive troughs above {value:g} ng/mL", _fmt(t["longest_run_troughs_above"], "", 0)))
             if "highest_trough_ng_per_ml" in t:
-                rows.append((
-                    "highest trough",
-                    f"{_fmt(t['highest_trough_ng_per_ml'], ' ng/mL', 0)} (day {_fmt(t['highest_trough_day'], '', 0)})",
-                ))
+                rows.append(("highest trough", f"{_fmt(t['highest_trough_ng_per_ml'], ' ng/mL', 0)}, on day {_fmt(t['highest_trough_day'], '', 0)}"))
             rows.append(("peak concentration", f"{_fmt(t['peak_ng_per_ml'], ' ng/mL', 0)} (not judged: this ceiling is on the trough)"))
         else:
             rows = [
@@ -334,6 +445,10 @@ def format_text(summary: dict) -> str:
                  f"{_fmt(t['time_above_days'], ' d')} of {w['length_days']:.0f} d"),
             ]
         _block(lines, rows)
+    if summary.get("patients") and summary["subjects"] > 1:
+        lines.append("")
+        lines.append("Per patient (troughs before the day's first dose; counts in the evaluation window):")
+        lines.append(format_patient_table(summary["patients"]))
     return "\n".join(lines)
 
 
@@ -379,8 +494,9 @@ def _concentration_ceiling_verdict(t: dict, subjects: int) -> str:
     return f"NOT MET: the concentration reaches {value:g} ng/mL"
 
 
-def verdicts(ds) -> dict:
-    """:func:`verdict` per model and therapy clock when the result has those dimensions.
+def verdicts(ds, days=(), patients: bool = False) -> dict:
+    """:func:`verdict` (with the `days` and `patients` asked for) per model and therapy clock when the
+    result has those dimensions.
 
     Returns the plain verdict for a result without them, else ``{"title", "models": [...]}`` with
     one summary per combination, labelled in ``"model"`` (e.g. ``"eechoute2012, clock paused"``).
@@ -389,13 +505,13 @@ def verdicts(ds) -> dict:
 
     dims = [dim for dim in ("model", "therapy_clock") if dim in ds.dims]
     if not dims:
-        return verdict(ds)
+        return verdict(ds, days, patients)
     summaries = []
     for labels in itertools.product(*(ds[dim].values for dim in dims)):
         one = ds.sel(dict(zip(dims, labels)))
         names = dict(zip(dims, map(str, labels)))
         one.attrs = {**ds.attrs, "parameter_set": names.get("model", ds.attrs.get("parameter_set", ""))}
-        summary = verdict(one)
+        summary = verdict(one, days, patients)
         parts = [names["model"]] if "model" in names else []
         if "therapy_clock" in names:
             parts.append(f"clock {names['therapy_clock']}")
