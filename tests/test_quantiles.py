@@ -76,7 +76,8 @@ def _from_order_statistics(block: np.ndarray, q, kernel=None) -> tuple[np.ndarra
         all_nan = np.zeros(d, dtype=bool)
         nbins, width = quantiles.kernel_sizes(n)
         with np.errstate(all="ignore"):  # numba's error model: a range beyond float64 overflows silently
-            kernel(np.ascontiguousarray(block), 0, d, ranks, nbins, width, stats, all_nan)
+            count = quantiles.bin_counts(n, nbins, width)
+            kernel(np.ascontiguousarray(block), 0, d, ranks, nbins, width, count, stats, all_nan)
     with np.errstate(all="ignore"):
         return quantiles.lerp(stats[:, lower], stats[:, upper], gamma[None, :]).T, all_nan
 
@@ -88,7 +89,7 @@ def _assert_bits_equal(got: np.ndarray, expected: np.ndarray, names=None) -> Non
     np.testing.assert_array_equal(got[both].view(np.int64), expected[both].view(np.int64))
 
 
-@pytest.mark.parametrize("n", [1, 2, 3, 7, 16, 40, 129, 1000, 10_001])
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 16, 40, 129, 1000, 10_001, 70_000])  # 70 000: int32 counts
 @pytest.mark.parametrize("q", list(QUANTILE_SETS.values()), ids=list(QUANTILE_SETS))
 def test_order_statistics__equal_numpy_quantile_bit_for_bit(n, q):
     names, block = _block(n, seed=n)

@@ -17,11 +17,13 @@ import numpy as np
 __all__ = ["order_statistics", "quantile_plan", "lerp", "column_quantiles"]
 
 
-def _order_statistics_py(block, first, last, ranks, nbins, width, out, all_nan):
+def _order_statistics_py(block, first, last, ranks, nbins, width, count, out, all_nan):
     """Exact order statistics of columns ``first <= j < last`` of `block` (n, d) at the sorted `ranks`, into `out` (d, r).
 
     A column with a NaN gets NaN (as ``numpy.quantile``); `all_nan` (d,) flags the columns that are
-    all NaN. The block is read row by row, `width` columns at a time (whole rows of many columns:
+    all NaN. `count` is zeros, ``width * (nbins + 3)`` of an integer type that holds `n` (uint16
+    when it can: the counts are the hot table). The block is read row by row, `width` columns at a
+    time (whole rows of many columns:
     reading it column by column strides across pages and costs more than everything else), in two
     passes:
 
@@ -50,9 +52,8 @@ def _order_statistics_py(block, first, last, ranks, nbins, width, out, all_nan):
         return
     top = nbins + 1  # the bin above the range; nbins + 2 is NaN's
     stride = nbins + 3
-    width = max(1, min(width, last - first))
+    width = max(1, min(width, last - first, count.size // stride))
     samples = min(n, 128)
-    count = np.zeros(width * stride, np.int32)
     cursor = np.full(width * stride, -1, np.int64)  # write position of a wanted bin's next value
     keys = np.empty((n, width), np.uint16)
     wanted = np.full((r, width), 65535, np.uint16)  # the distinct wanted bins of each column
@@ -120,6 +121,7 @@ def _order_statistics_py(block, first, last, ranks, nbins, width, out, all_nan):
                 count[g * stride + key[g]] += 1
         # The bins of the wanted ranks, and where their values go.
         total = 0
+        depth = 1  # rows of `wanted` in use
         for g in range(w):
             j = j0 + g
             offset = g * stride
@@ -132,6 +134,7 @@ def _order_statistics_py(block, first, last, ranks, nbins, width, out, all_nan):
             else:
                 b = 0
                 below = 0
+                distinct = 0
                 for k in range(r):
                     while below + count[offset + b] <= ranks[k]:
                         below += count[offset + b]
@@ -140,7 +143,9 @@ def _order_statistics_py(block, first, last, ranks, nbins, width, out, all_nan):
                     before[g, k] = below
                     size[g, k] = count[offset + b]
                     if cursor[offset + b] < 0:
-                        wanted[k, g] = b
+                        wanted[distinct, g] = b
+                        distinct += 1
+                        depth = max(depth, distinct)
                         cursor[offset + b] = total
                         total += count[offset + b]
                     base[g, k] = cursor[offset + b]
@@ -153,7 +158,7 @@ def _order_statistics_py(block, first, last, ranks, nbins, width, out, all_nan):
             key = keys[i]
             for g in range(w):
                 hit[g] = key[g] == wanted[0, g]
-            for k in range(1, r):
+            for k in range(1, depth):
                 for g in range(w):
                     hit[g] |= key[g] == wanted[k, g]
             for q in range(words):
@@ -189,7 +194,7 @@ def _order_statistics_py(block, first, last, ranks, nbins, width, out, all_nan):
                 for kk in range(k, k1):
                     out[j, kk] = segment[ranks[kk] - before[g, kk]]
                 k = k1
-            for k in range(r):
+            for k in range(depth):
                 wanted[k, g] = 65535
 
 
@@ -214,6 +219,11 @@ def kernel_sizes(n: int) -> tuple[int, int]:
     return nbins, width
 
 
+def bin_counts(n: int, nbins: int, width: int) -> np.ndarray:
+    """The kernel's zeroed bin counts: uint16 when `n` rows fit (half the cache footprint), else int32."""
+    return np.zeros(width * (nbins + 3), np.uint16 if n < 1 << 16 else np.int32)
+
+
 def order_statistics(block: np.ndarray, ranks: np.ndarray, columns: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Compiled `_order_statistics_py` (numba, on first use): (n, d) block -> ((d, len(ranks)), all-NaN (d,)).
 
@@ -230,7 +240,8 @@ def order_statistics(block: np.ndarray, ranks: np.ndarray, columns: tuple[int, i
     out = np.empty((d, ranks.size))
     all_nan = np.zeros(d, dtype=bool)
     nbins, width = kernel_sizes(n)
-    _ORDER_STATISTICS[0](block, first, last, ranks.astype(np.int64), nbins, width, out, all_nan)
+    count = bin_counts(n, nbins, width)
+    _ORDER_STATISTICS[0](block, first, last, ranks.astype(np.int64), nbins, width, count, out, all_nan)
     return out, all_nan
 
 
