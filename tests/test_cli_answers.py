@@ -1,0 +1,111 @@
+"""The command line answers the day a user asks about, one row per patient, in text that fits.
+
+References are computed here from the result file's own troughs (numpy), independently of the report
+code: the percentile of a column, the share of subjects at or above a level, a patient's count of
+troughs below it.
+"""
+
+import csv
+import json
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from imapk.cli import main
+
+POPULATION = "scenarios/gist-rash-case-report-population.toml"
+
+
+@pytest.fixture(scope="module")
+def small_population(tmp_path_factory):
+    """The case-report population with 12 patients, its JSON verdict at days 60 and 29, and its result."""
+    folder = tmp_path_factory.mktemp("population")
+    text = Path(POPULATION).read_text().replace("size = 1000", "size = 12")
+    path = folder / "population.toml"
+    path.write_text(text)
+    out = folder / "result.nc"
+    table = folder / "patients.csv"
+    import contextlib
+    import io
+
+    stream = io.StringIO()
+    with contextlib.redirect_stdout(stream):
+        code = main(["run", str(path), "--day", "60", "--day", "29", "--format", "json", "-o", str(out), "--csv", str(table)])
+    assert code == 0
+    import imapk
+
+    return path, json.loads(stream.getvalue()), imapk.read_netcdf(out), table
+
+
+def test_day__percentiles_and_attainment_on_the_day_asked(small_population):
+    _, summary, ds, _ = small_population
+    day60 = next(row for row in summary["key_doses"] if row["day"] == 60)
+    assert day60["label"] == "day 60: asked"
+    dose = int(np.flatnonzero(ds["day"].values == 60)[0])
+    trough = ds["trough"].values[:, dose]
+    for q, value in day60["trough_quantiles_ng_per_ml"].items():
+        assert value == pytest.approx(np.quantile(trough, float(q)), rel=1e-12)
+    assert day60["target_attainment"]["gist"] == pytest.approx(np.mean(trough >= 1100.0), abs=1e-15)
+    # A day that is already a key dose is marked, not repeated.
+    assert [row["label"] for row in summary["key_doses"] if row["day"] == 29] == [
+        "day 29: before the hold (400 mg once daily) (asked)"
+    ]
+
+
+def test_day__outside_the_schedule_is_one_clear_error(capsys):
+    assert main(["run", "scenarios/gist-rash-case-report.toml", "--day", "400"]) == 2
+    err = capsys.readouterr().err
+    assert "--day: the schedule has no scheduled dose on this day (got 400; expected a clinical day from 1 to 365)" in err
+
+
+def test_patients__rows_and_csv_hold_each_patients_own_numbers(small_population):
+    _, summary, ds, table = small_population
+    rows = summary["patients"]  # 12 <= 20: shown without asking
+    assert len(rows) == 12
+    with open(table, newline="") as stream:
+        records = list(csv.DictReader(stream))
+    assert [r["subject"] for r in records] == [str(s) for s in ds["subject"].values]
+    dose = int(np.flatnonzero(ds["day"].values == 60)[0])
+    inside = ds["dose_time"].values >= float(ds.attrs["window_start"])
+    for i, record in enumerate(records):
+        assert float(record["trough day 60 [ng/mL]"]) == pytest.approx(ds["trough"].values[i, dose], rel=1e-15)
+        below = int(np.sum(ds["trough"].values[i, inside] < 1100.0))
+        assert int(record["gist: troughs below 1100 ng/mL [troughs]"]) == below == rows[i]["gist: troughs below 1100 ng/mL [troughs]"]
+        assert record["gist: met"] == str(below == 0)
+        assert float(record["cl [L/h]"]) == pytest.approx(ds["cl"].values[i], rel=1e-15)
+    assert "ka [1/h]" not in records[0]  # the same for every patient: not a column
+
+
+def test_patients__large_populations_only_when_asked(tmp_path, capsys):
+    path = tmp_path / "p.toml"
+    path.write_text(Path(POPULATION).read_text().replace("size = 1000", "size = 25").replace("days = 365", "days = 60"))
+    assert main(["run", str(path)]) == 0
+    assert "Per patient" not in capsys.readouterr().out
+    assert main(["run", str(path), "--patients"]) == 0
+    out = capsys.readouterr().out
+    table = out[out.index("Per patient"):].splitlines()
+    assert len(table) == 1 + 1 + 25  # title, header, one row per patient
+
+
+def test_csv__refused_before_simulating_for_a_model_comparison(tmp_path, capsys):
+    out = tmp_path / "t.csv"
+    assert main(["run", "scenarios/model-comparison.toml", "--csv", str(out)]) == 2
+    assert "--csv writes the patients of one model" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_text__percentiles_in_brackets_and_fixed_values_alone():
+    from imapk.report import _fmt
+
+    assert _fmt({"median": 845.2, "p05": 431.0, "p95": 1654.4, "n_undefined": 0}, " ng/mL", 0) == "845 ng/mL [431-1654]"
+    assert _fmt({"median": 0.609, "p05": 0.609, "p95": 0.609, "n_undefined": 0}, " 1/h", 3) == "0.609 1/h"
+    assert _fmt({"value": 732.4}, " ng/mL", 0) == "732 ng/mL"
+
+
+def test_text__labels_are_never_cut(capsys):
+    assert main(["run", POPULATION]) == 0
+    out = capsys.readouterr().out
+    assert "day 50: end of grade 3 rash: restart step 1 (200 mg)" in out
+    assert "(5-95 %:" not in out
