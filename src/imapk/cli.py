@@ -287,15 +287,13 @@ def _rerun(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from .counterfactual import compare, format_comparison
+    from .counterfactual import compare, format_comparison, labels_for
     from .report import format_json
     from .scenario import load_scenario, run_scenario
 
-    results = {}
-    for path in args.scenarios:
-        scenario = load_scenario(path)
-        label = scenario.title if scenario.title not in results else f"{scenario.title} ({path})"
-        results[label] = run_scenario(scenario, method=args.method)
+    scenarios = [load_scenario(path) for path in args.scenarios]
+    labels = labels_for([scenario.title for scenario in scenarios], args.scenarios)
+    results = {label: run_scenario(scenario, method=args.method) for label, scenario in zip(labels, scenarios)}
     summary = compare(results)
     print(format_json(summary) if args.format == "json" else format_comparison(summary))
     return 0
@@ -455,7 +453,7 @@ def _parse_ladder(text: str) -> tuple[tuple[float, float], ...]:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from .planner import format_plan, plan
+    from .planner import format_plan, plan, planned_hold
     from .report import format_json
     from .scenario import load_scenario
 
@@ -463,16 +461,22 @@ def _plan(args: argparse.Namespace) -> int:
     if args.confidence is not None and not 0.0 < args.confidence <= 1.0:
         raise ImapkError("confidence must be a fraction of subjects", key="--confidence", got=args.confidence, expected="0 < Q <= 1")
     if args.budget < 0:
-        raise ImapkError("the budget must be >= 0 days", key="--budget", got=args.budget)
+        raise ImapkError("the budget must be >= 0", key="--budget", got=args.budget)
+    if not 0.0 < args.recovery_fraction <= 1.0:
+        raise ImapkError("the recovery fraction must be a fraction of the own trough", key="--recovery-fraction",
+                         got=args.recovery_fraction, expected="0 < F <= 1")
+    index = planned_hold(scenario, args.hold)
     ladders = None
     if args.ladder or args.generate_ladders:
         from .planner import generate_ladders
 
-        ladders = [scenario.schedule.holds[0].restart] if scenario.schedule.holds else []
-        ladders += [_parse_ladder(text) for text in args.ladder or []]
+        ladders = [scenario.schedule.holds[index].restart] + [_parse_ladder(text) for text in args.ladder or []]
         if args.generate_ladders:
-            ladders += [ladder for ladder in generate_ladders() if ladder not in ladders]
-    report = plan(scenario, budget_days=args.budget, confidence=args.confidence, ladders=ladders)
+            ladders += generate_ladders()  # duplicates are merged by compare_ladders, with a note
+    report = plan(
+        scenario, budget_days=args.budget, confidence=args.confidence, ladders=ladders, hold=index,
+        metric=args.metric, against=args.against, level=args.recovery_to, fraction=args.recovery_fraction,
+    )
     print(format_json(report) if args.format == "json" else format_plan(report))
     return 0
 
@@ -565,8 +569,31 @@ def _parser() -> argparse.ArgumentParser:
     plan = commands.add_parser(
         "plan", help="plan a scenario's hold: longest hold within a budget, doses to target, ladders compared"
     )
-    plan.add_argument("scenario", help="scenario file (TOML) with exactly one hold")
-    plan.add_argument("--budget", type=float, default=7.0, metavar="DAYS", help="extra days below target allowed (default: 7)")
+    plan.add_argument("scenario", help="scenario file (TOML) with one or more holds")
+    plan.add_argument(
+        "--hold", type=int, metavar="INDEX",
+        help="which [[schedule.holds]] entry to plan, 0 for the first (default: the last to start); the others stay as written",
+    )
+    plan.add_argument(
+        "--budget", type=float, default=7.0, metavar="N",
+        help="cost allowed for the hold itself: days below target (default: 7), or troughs with --metric troughs_below",
+    )
+    plan.add_argument(
+        "--metric", choices=("time_below", "troughs_below", "recovery"), default="time_below",
+        help="what the budget counts: days below target, missed troughs, or days to recovery",
+    )
+    plan.add_argument(
+        "--against", choices=("ladder", "continuous"), default="ladder",
+        help="cost of the hold itself, against the same ladder without it (default), or of hold and ladder together",
+    )
+    plan.add_argument(
+        "--recovery-to", choices=("target", "steady_state"), default="target",
+        help="recovery to the target, or to a fraction of each patient's own trough without the hold",
+    )
+    plan.add_argument(
+        "--recovery-fraction", type=float, default=0.9, metavar="F",
+        help="fraction of the own trough for --recovery-to steady_state (default: 0.9)",
+    )
     plan.add_argument(
         "--confidence", type=float, metavar="Q",
         help="fraction of subjects the answers must hold for (default: 0.9; 1 for a single subject)",
