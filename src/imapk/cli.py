@@ -165,9 +165,15 @@ def _plot(args: argparse.Namespace) -> int:
             expected="a NetCDF file written by `imapk run -o` (.nc) or a sweep store written by `imapk sweep` (.zarr)",
         )
     if kind != "sweep":
-        for option in ("x", "y"):
-            if getattr(args, option) is not None:
+        for option in ("x", "y", "day", "baseline"):
+            if getattr(args, option):
                 raise ImapkError(f"--{option} is only for sweeps", key=f"--{option}", got=getattr(args, option))
+    baseline = {}
+    for text in args.baseline:
+        dim, sep, value = text.partition("=")
+        if not sep or not dim.strip() or not value.strip():
+            raise ImapkError("a baseline is DIM=VALUE", key="--baseline", got=text, expected="e.g. hold_length=3")
+        baseline[dim.strip()] = value.strip()
     if kind == "models" and "model" not in ds.dims:
         raise ImapkError("the result has no model dimension", key="--kind", got=kind, expected="troughs or population")
     if args.threshold is not None and kind != "sweep":
@@ -180,7 +186,8 @@ def _plot(args: argparse.Namespace) -> int:
 
     def draw():
         if kind == "sweep":
-            return plot.plot_sweep(ds, args.x, args.y, threshold=args.threshold, variable=args.variable).figure
+            return plot.plot_sweep(ds, args.x, args.y, threshold=args.threshold, variable=args.variable,
+                                   day=args.day, baseline=baseline).figure
         if kind == "models":
             return plot.plot_models(ds).figure
         if kind == "population":
@@ -247,7 +254,7 @@ def _summarize(args: argparse.Namespace) -> int:
     from .sweep import open_sweep, summary_table
 
     check_output_path(args.csv, key="--csv", suffixes=None, what="CSV", noun="CSV")
-    rows = summary_table(open_sweep(args.store))
+    rows = summary_table(open_sweep(args.store), days=tuple(args.day))
     if args.csv:
         from .io import write_csv
 
@@ -523,6 +530,11 @@ def _parser() -> argparse.ArgumentParser:
     summarize = commands.add_parser("summarize", help="print the per-cell summary of a finished sweep")
     summarize.add_argument("store", help="Zarr store written by `imapk sweep`")
     summarize.add_argument("--csv", metavar="FILE", help="also write the table as CSV")
+    summarize.add_argument(
+        "--day", metavar="N", type=_positive_int, action="append", default=[],
+        help="also report each cell on clinical day N: attainment, exceedance and median trough of the trough "
+        "before that day's first dose (may be given several times)",
+    )
     summarize.set_defaults(handler=_summarize)
 
     plot = commands.add_parser(
@@ -538,6 +550,16 @@ def _parser() -> argparse.ArgumentParser:
     plot.add_argument("--x", metavar="DIM", help="sweep: swept dimension along the x axis (default: the first)")
     plot.add_argument("--y", metavar="DIM", help="sweep: swept dimension along the y axis (default: the second)")
     plot.add_argument("--threshold", metavar="NAME", help="threshold to draw (default: all; sweep: the first trough target)")
+    plot.add_argument(
+        "--day", metavar="N", type=_positive_int,
+        help="sweep: read the attainment or exceedance on clinical day N (the trough before its first dose) "
+        "instead of at each cell's last dose",
+    )
+    plot.add_argument(
+        "--baseline", metavar="DIM=VALUE", action="append", default=[],
+        help="sweep: map each cell's change against the cell with this value of a mapped dimension "
+        "(e.g. hold_length=3; repeatable, one per axis)",
+    )
     plot.add_argument(
         "--variable", choices=("mean_time_below", "mean_time_above", "target_attainment", "trough_ceiling_exceedance"),
         help="sweep: what to map (default: the wrong side of the threshold's kind: mean_time_below for a trough "

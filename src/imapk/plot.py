@@ -335,8 +335,36 @@ def _axis_label(ds, dim: str) -> str:
     return f"{name} [{attrs['units']}]" if attrs.get("units") else name
 
 
+def _against_baseline(ds, values: np.ndarray, x: str, y: str | None, baseline: dict) -> tuple[np.ndarray, str]:
+    """`values` (y, x) minus the values at the baseline's coordinates, and the baseline in words."""
+    def position(dim):
+        wanted = baseline[dim]
+        coordinate = ds[dim].values
+        for i, v in enumerate(coordinate):
+            if v == wanted or _tick(v) == str(wanted) or (isinstance(wanted, str) and _number(wanted) == v):
+                return i
+        raise ImapkError(f"no such value of {dim}", key="--baseline", got=wanted,
+                         expected=f"one of {', '.join(_tick(v) for v in coordinate)}")
+
+    reference = values
+    if x in baseline:
+        reference = reference[:, [position(x)]]
+    if y is not None and y in baseline:
+        reference = reference[[position(y)], :]
+    words = ", ".join(f"{dim} = {baseline[dim]}" for dim in (x, y) if dim in baseline)
+    return values - reference, words
+
+
+def _number(text: str):
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
 def plot_sweep(ds, x: str | None = None, y: str | None = None, *, threshold: str | None = None,
-               variable: str | None = None, ax=None, **select):
+               variable: str | None = None, day: int | None = None, baseline: dict | None = None, ax=None,
+               **select):
     """Heat map of a sweep summary over two swept dimensions, with a colour bar and annotated cells.
 
     Parameters
@@ -355,6 +383,14 @@ def plot_sweep(ds, x: str | None = None, y: str | None = None, *, threshold: str
         dose) or ``"trough_ceiling_exceedance"`` (the same for a trough ceiling). Default: the
         wrong side of the threshold's kind (:data:`DEFAULT_SWEEP_VARIABLE`): mean time below a
         trough target, exceedance of a trough ceiling, mean time above a concentration ceiling.
+    day
+        Clinical day whose trough the attainment or exceedance is read at (the trough before that day's
+        first dose; a cell without a dose that day is blank); default: each cell's last scheduled dose.
+        Not for the mean times, which are over the evaluation window.
+    baseline
+        Values of the mapped dimensions, e.g. ``{"hold_length": 3}``: each cell shows its change against
+        the cell with those values (per row or column when only one is given), on a diverging colour
+        scale centred on no change.
     ax
         Axes to draw on; a new figure is made if None.
     **select
@@ -396,6 +432,14 @@ def plot_sweep(ds, x: str | None = None, y: str | None = None, *, threshold: str
     if variable not in ds:
         raise ImapkError("this sweep store has no such summary (written by an earlier version?)", key="variable",
                          got=variable, expected="rerun the sweep into a new store")
+    if day is not None and variable.startswith("mean_time"):
+        raise ImapkError(f"{variable} is over the evaluation window, not one day", key="--day", got=day,
+                         expected="--variable target_attainment or trough_ceiling_exceedance")
+    baseline = dict(baseline or {})
+    for dim in baseline:
+        if dim not in (x, y):
+            raise ImapkError("the baseline names a dimension that is not mapped", key="--baseline", got=dim,
+                             expected=f"one of {', '.join(d for d in (x, y) if d is not None)}")
     chosen = {}
     for dim in dims:
         if dim in (x, y):
@@ -416,16 +460,35 @@ def plot_sweep(ds, x: str | None = None, y: str | None = None, *, threshold: str
         field = ds[variable].transpose(*order).values
     else:
         status = ds["dose_status"].transpose(*order, "dose").values
-        last = (status >= 0).cumsum(axis=-1).argmax(axis=-1)  # last real dose of each cell
         attainment = ds[variable].transpose(*order, "dose").values
-        field = np.take_along_axis(attainment, last[..., None], axis=-1)[..., 0]
+        if day is None:
+            chosen_dose = (status >= 0).cumsum(axis=-1).argmax(axis=-1)  # last real dose of each cell
+            available = np.ones(chosen_dose.shape, dtype=bool)
+        else:
+            on_day = (ds["day"].transpose(*order, "dose").values == day) & (status >= 0)
+            chosen_dose = on_day.argmax(axis=-1)  # the day's first dose
+            available = on_day.any(axis=-1)
+            if not available.any():
+                raise ImapkError("no cell of the map has a scheduled dose on this day", key="--day", got=day)
+            title = title.replace("at the last scheduled dose", f"on day {day}")
+        field = np.take_along_axis(attainment, chosen_dose[..., None], axis=-1)[..., 0]
+        field = np.where(available, field, np.nan)
     values = np.asarray(field, dtype=float) * factor
     if y is None:
         values = values.reshape(1, -1)
+    if baseline:
+        values, against = _against_baseline(ds, values, x, y, baseline)
+        label, unit = f"change in {label}", "% points" if unit == "%" else unit
+        title = f"change against the cell {against}, in {title}"
     ny, nx = values.shape
     ax = _new_axes(ax, (max(6.0, 1.1 + 0.75 * nx), max(3.2, 1.6 + 0.6 * ny)))
-    image = ax.imshow(values, origin="lower", aspect="auto", cmap=cmap,
-                      vmin=0 if unit == "%" else None, vmax=100 if unit == "%" else None)
+    if baseline:
+        finite = np.abs(values[np.isfinite(values)])
+        limit = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+        image = ax.imshow(values, origin="lower", aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit)
+    else:
+        image = ax.imshow(values, origin="lower", aspect="auto", cmap=cmap,
+                          vmin=0 if unit == "%" else None, vmax=100 if unit == "%" else None)
     colourbar = ax.figure.colorbar(image, ax=ax)
     colourbar.set_label(f"{label} [{unit}]")
     ax.set_xticks(range(nx), [_tick(v) for v in ds[x].values])
@@ -444,9 +507,12 @@ def plot_sweep(ds, x: str | None = None, y: str | None = None, *, threshold: str
                     continue
                 r, g, b, _ = colours(norm(v))
                 ink = "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
-                ax.text(j, i, f"{v:.0f}" if unit == "%" else f"{v:.1f}", ha="center", va="center",
+                text = f"{v:.0f}" if unit == "%" else f"{v:.1f}"
+                ax.text(j, i, f"{v:+.1f}" if baseline else text, ha="center", va="center",
                         color=ink, fontsize=9 if nx * ny <= 60 else 7)
-    title = title.format(threshold=threshold, value=float(ds["threshold_value"].values))
+    import textwrap
+
+    title = textwrap.fill(title.format(threshold=threshold, value=float(ds["threshold_value"].values)), 72)
     if chosen:
         title += "\n" + ", ".join(f"{d} = {_tick(v)}" for d, v in chosen.items())
     ax.set_title(title, fontsize=10)

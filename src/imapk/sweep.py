@@ -1330,44 +1330,76 @@ def _verify_store(path: Path, attrs: dict) -> None:
     )
 
 
-def summary_table(ds) -> list[dict]:
-    """One row per cell and threshold, at the cell's last scheduled dose and over its window.
+def summary_table(ds, days=()) -> list[dict]:
+    """One row per cell and threshold, at the cell's last scheduled dose, on the clinical `days` asked
+    for, and over its window.
 
     Columns: the swept values, ``threshold`` and ``threshold_kind``, ``last_day``,
     ``pta_last_dose`` (fraction of subjects with trough >= a trough target; NaN for ceilings),
     ``trough_above_ceiling_last_dose`` (fraction of subjects with trough >= a trough ceiling; NaN
     for the other kinds), ``median_trough_last_dose`` [ng/mL], ``mean_time_below_days`` and
     ``mean_time_above_days`` (mean time per subject with the concentration below, and at or above,
-    the threshold; the latter is the exceedance of a concentration ceiling) [d].
+    the threshold; the latter is the exceedance of a concentration ceiling) [d]; for each day N asked,
+    ``pta_day_N``, ``trough_above_ceiling_day_N`` and ``median_trough_day_N`` [ng/mL] of the trough
+    before that day's first dose (NaN in a cell with no dose that day).
+
+    Every summary is read from the store once (not cell by cell), so the table costs one read of the
+    summaries whatever the number of cells.
     """
     dims = json.loads(ds.attrs["swept_dimensions"])
     # Each dimension's axis, then the axes zipped with it (coordinates along that dimension).
     columns = [c for d in dims for c in (d, *(c for c in ds.coords if c != d and ds[c].dims == (d,)))]
+
+    def load(name, *rest):
+        return np.asarray(ds[name].transpose(*dims, *rest).values)
+
+    status = load("dose_status", "dose")
+    day = load("day", "dose")
+    attainment = load("target_attainment", "threshold", "dose")
+    exceedance = load("trough_ceiling_exceedance", "threshold", "dose") if "trough_ceiling_exceedance" in ds else None
+    median = np.asarray(ds["trough_quantile"].sel(quantile=0.5).transpose(*dims, "dose").values)
+    below = load("mean_time_below", "threshold")
+    above = load("mean_time_above", "threshold") if "mean_time_above" in ds else None
+    coordinates = {c: ds[c].values for c in columns}
+    kinds = kinds_of(ds)
+    names = [str(n) for n in ds["threshold"].values]
     rows = []
-    shape = [ds.sizes[d] for d in dims]
-    for index in itertools.product(*(range(n) for n in shape)):
-        cell = ds.isel(dict(zip(dims, index)))
-        status = cell["dose_status"].values
-        last = int(np.flatnonzero(status >= 0)[-1])
-        kinds = kinds_of(cell)
-        for m, name in enumerate(cell["threshold"].values):
-            row = {c: _plain(cell[c].values) for c in columns}
-            at_or_above = float(cell["target_attainment"].values[m, last])  # stores before kinds: every threshold
-            row.update(
-                threshold=str(name),
-                threshold_kind=kinds[m],
-                last_day=int(cell["day"].values[last]),
-                pta_last_dose=at_or_above if kinds[m] == TROUGH_TARGET else math.nan,
-                trough_above_ceiling_last_dose=(
-                    float(cell["trough_ceiling_exceedance"].values[m, last]) if "trough_ceiling_exceedance" in cell
+    for index in itertools.product(*(range(ds.sizes[d]) for d in dims)):
+        real = np.flatnonzero(status[index] >= 0)
+        last = int(real[-1])
+        doses = [("last_dose", last)]
+        for asked in days:
+            on_day = np.flatnonzero((day[index] == asked) & (status[index] >= 0))
+            doses.append((f"day_{asked}", int(on_day[0]) if on_day.size else None))
+        for m, name in enumerate(names):
+            row = {c: _plain(coordinates[c][index[dims.index(ds[c].dims[0])]]) for c in columns}
+            row.update(threshold=name, threshold_kind=kinds[m], last_day=int(day[index][last]))
+            for suffix, j in doses:
+                # stores before kinds hold every threshold's fraction at or above in target_attainment
+                at_or_above = math.nan if j is None else float(attainment[index][m, j])
+                row[f"pta_{suffix}"] = at_or_above if kinds[m] == TROUGH_TARGET else math.nan
+                row[f"trough_above_ceiling_{suffix}"] = (
+                    math.nan if j is None
+                    else float(exceedance[index][m, j]) if exceedance is not None
                     else at_or_above if kinds[m] == TROUGH_CEILING else math.nan
-                ),
-                median_trough_last_dose=float(cell["trough_quantile"].sel(quantile=0.5).values[last]),
-                mean_time_below_days=float(cell["mean_time_below"].values[m]) / 24.0,
-                mean_time_above_days=float(cell["mean_time_above"].values[m]) / 24.0 if "mean_time_above" in cell else math.nan,
-            )
+                )
+                row[f"median_trough_{suffix}"] = math.nan if j is None else float(median[index][j])
+            row["mean_time_below_days"] = float(below[index][m]) / 24.0
+            row["mean_time_above_days"] = float(above[index][m]) / 24.0 if above is not None else math.nan
             rows.append(row)
-    return rows
+    return _column_order(rows)
+
+
+def _column_order(rows: list[dict]) -> list[dict]:
+    """The last-dose columns first (their historical order), then each asked day's, then the window's."""
+    if not rows:
+        return rows
+    keys = list(rows[0])
+    window = ["mean_time_below_days", "mean_time_above_days"]
+    head = [k for k in keys if not k.endswith(tuple(window)) and "_day_" not in k]
+    days = [k for k in keys if "_day_" in k and k not in head]
+    order = head + days + window
+    return [{k: row[k] for k in order} for row in rows]
 
 
 def _plain(value):
