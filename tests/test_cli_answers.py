@@ -109,3 +109,33 @@ def test_text__labels_are_never_cut(capsys):
     out = capsys.readouterr().out
     assert "day 50: end of grade 3 rash: restart step 1 (200 mg)" in out
     assert "(5-95 %:" not in out
+
+
+def test_rerun__checks_without_writing_and_names_what_it_compared(tmp_path, capsys):
+    """Without -o nothing is written; a result without a dense curve does not claim one; a result whose
+    troughs were altered is reported as differing with exit status 3."""
+    import imapk
+    from imapk.io import write_netcdf
+
+    first = tmp_path / "first.nc"
+    assert main(["run", POPULATION.replace("-population", ""), "-o", str(first)]) == 0
+    capsys.readouterr()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["rerun", str(first)]) == 0
+    out = capsys.readouterr().out
+    assert "(nothing written)" in out and "troughs and concentration curve: identical bit for bit" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+    population = tmp_path / "population.nc"
+    text = Path(POPULATION).read_text().replace("size = 1000", "size = 3")
+    (tmp_path / "p.toml").write_text(text)
+    assert main(["run", str(tmp_path / "p.toml"), "-o", str(population)]) == 0  # dense = false: no curve
+    capsys.readouterr()
+    assert main(["rerun", str(population)]) == 0
+    assert "; troughs: identical bit for bit" in capsys.readouterr().out
+
+    altered = imapk.read_netcdf(population).load()
+    altered["trough"].values[0, 5] += 1e-9
+    write_netcdf(altered, tmp_path / "altered.nc")
+    assert main(["rerun", str(tmp_path / "altered.nc")]) == 3
+    assert "troughs: DIFFER (troughs)" in capsys.readouterr().out

@@ -18,6 +18,8 @@ __all__ = ["main"]
 
 EXIT_INPUT_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
+#: `imapk rerun`: the new result differs from the recorded one.
+EXIT_RERUN_DIFFERS = 3
 
 
 #: Suffixes of each kind of output file.
@@ -282,15 +284,22 @@ def _rerun(args: argparse.Namespace) -> int:
     check_output_path(args.output, key="-o/--output", suffixes=NETCDF_SUFFIXES, what="NetCDF")
     original = read_netcdf(args.result)
     ds = rerun(original)
-    ds.attrs["history"] = f"imapk {__version__}: imapk rerun {args.result} -o {args.output}"
-    write_netcdf(ds, args.output)
-    same = all(
-        name in ds and ds[name].shape == original[name].shape and bool((ds[name] == original[name]).all())
-        for name in ("trough", "concentration")
-        if name in original
-    )
-    print(f"{args.output}: rerun of {args.result} written; troughs and curve {'identical' if same else 'DIFFER'} bit for bit")
-    return 0
+    if args.output is not None:
+        ds.attrs["history"] = f"imapk {__version__}: imapk rerun {args.result} -o {args.output}"
+        write_netcdf(ds, args.output)
+    # Compare what the record holds, and say what it does not (a result without a dense curve has none).
+    compared, differ = [], []
+    for name, words in (("trough", "troughs"), ("concentration", "concentration curve")):
+        if name not in original or original[name].size == 0:
+            continue
+        compared.append(words)
+        if not (name in ds and ds[name].shape == original[name].shape and bool((ds[name] == original[name]).all())):
+            differ.append(words)
+    what = " and ".join(compared) or "nothing to compare"
+    verdict = f"{what}: {'DIFFER' if differ else 'identical bit for bit'}" + (f" ({', '.join(differ)})" if differ else "")
+    where = f"{args.output}: rerun of {args.result} written" if args.output is not None else f"{args.result}: rerun (nothing written)"
+    print(f"{where}; {verdict}")
+    return EXIT_RERUN_DIFFERS if differ else 0
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -577,7 +586,11 @@ def _parser() -> argparse.ArgumentParser:
 
     rerun = commands.add_parser("rerun", help="run again the scenario recorded in a result, from the record alone")
     rerun.add_argument("result", help="NetCDF result written by `imapk run -o`")
-    rerun.add_argument("-o", "--output", required=True, help="NetCDF file for the new result")
+    rerun.add_argument(
+        "-o", "--output",
+        help="NetCDF file for the new result (without it, nothing is written: the rerun is only compared; "
+        "exit status 3 if troughs or curve differ)",
+    )
     rerun.set_defaults(handler=_rerun)
 
     validate = commands.add_parser("validate", help="check a scenario (or sweep) file without running it")
