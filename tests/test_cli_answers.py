@@ -139,3 +139,17 @@ def test_rerun__checks_without_writing_and_names_what_it_compared(tmp_path, caps
     write_netcdf(altered, tmp_path / "altered.nc")
     assert main(["rerun", str(tmp_path / "altered.nc")]) == 3
     assert "troughs: DIFFER (troughs)" in capsys.readouterr().out
+
+
+def test_validate_schedule__the_case_report_day_by_day(capsys):
+    """The case report read by hand: 400 mg/d to day 28, 14 days held from day 29, 200 mg for 7 days
+    (days 43-49), 300 mg for 56 days (days 50-105), then 400 mg/d to day 365."""
+    assert main(["validate", "scenarios/gist-rash-case-report.toml", "--schedule"]) == 0
+    lines = [line.split(":")[0].split() + [line.split(": ", 1)[1]] for line in capsys.readouterr().out.splitlines()[2:]]
+    assert [(words[1], words[2], words[-1].split(" (")[0]) for words in lines] == [
+        ("1-28", "28", "400 mg given"),
+        ("29-42", "14", "400 mg planned, held"),
+        ("43-49", "7", "200 mg given"),
+        ("50-105", "56", "300 mg given"),
+        ("106-365", "260", "400 mg given"),
+    ]

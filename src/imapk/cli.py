@@ -340,6 +340,10 @@ def _validate(args: argparse.Namespace) -> int:
         f"({held} held, {missed} missed), parameter set {scenario.parameter_set}, "
         f"{subjects} subject(s), {len(scenario.thresholds)} threshold(s)"
     )
+    if args.schedule:
+        from .report import format_schedule
+
+        print(format_schedule(table))
     return 0
 
 
@@ -595,6 +599,10 @@ def _parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", help="check a scenario (or sweep) file without running it")
     validate.add_argument("scenario", help="scenario file (TOML)")
+    validate.add_argument(
+        "--schedule", action="store_true",
+        help="also print the resolved schedule day by day: phases, holds, ladder steps, planned and given amounts",
+    )
     validate.set_defaults(handler=_validate)
 
     params = commands.add_parser("params", help="list the shipped parameter sets, or show one in full")

@@ -158,6 +158,51 @@ def write_patient_csv(table: dict[str, np.ndarray], path) -> None:
     write_csv(path, names, ([_plain(column[i]) for column in columns] for i in range(columns[0].shape[0])))
 
 
+def schedule_runs(table) -> list[dict]:
+    """The lowered schedule as runs of consecutive doses alike in status, amounts, interval, phase and hold.
+
+    Each run: ``first_day``, ``last_day`` (clinical days), ``doses``, ``status`` (given, held or
+    missed), ``planned_mg`` and ``given_mg`` (per dose), ``interval_h``, ``phase`` and ``hold`` (its
+    label, or "" outside holds). Twice-daily doses of different amounts (400 mg morning, 200 mg
+    evening) alternate, so they form one run per dose; the run's text says so.
+    """
+    from .schedule import GIVEN, HELD
+
+    names = {GIVEN: "given", HELD: "held"}
+    day = table.day
+    runs: list[dict] = []
+    for j in range(len(table.time)):
+        hold = "" if table.hold[j] < 0 else table.hold_labels[table.hold[j]]
+        key = (int(table.status[j]), float(table.planned[j]), float(table.given[j]), float(table.interval[j]),
+               str(table.phase[j]), hold)
+        if runs and runs[-1]["key"] == key and runs[-1]["last_index"] == j - 1:
+            runs[-1].update(last_day=int(day[j]), doses=runs[-1]["doses"] + 1, last_index=j)
+            continue
+        runs.append({
+            "key": key, "last_index": j, "first_day": int(day[j]), "last_day": int(day[j]), "doses": 1,
+            "status": names.get(key[0], "missed"), "planned_mg": key[1], "given_mg": key[2],
+            "interval_h": key[3], "phase": key[4], "hold": hold,
+        })
+    for run in runs:
+        del run["key"], run["last_index"]
+    return runs
+
+
+def format_schedule(table) -> str:
+    """:func:`schedule_runs` as lines a user can check against their reading of the schedule."""
+    lines = ["Resolved schedule (clinical days; day 1 is the first dose's day):"]
+    if table.steady_state is not None:
+        ss = table.steady_state
+        lines.append(f"  before day 1: steady state on {ss.dose:g} mg every {ss.interval:g} h")
+    for run in schedule_runs(table):
+        days = f"day {run['first_day']}" if run["first_day"] == run["last_day"] else f"days {run['first_day']}-{run['last_day']}"
+        amount = f"{run['given_mg']:g} mg given" if run["status"] == "given" else f"{run['planned_mg']:g} mg planned, {run['status']}"
+        why = f"hold: {run['hold']}" if run["hold"] else run["phase"]
+        count = f"{run['doses']} dose{'s' if run['doses'] > 1 else ''}"
+        lines.append(f"  {days:13s} {count:>9s} every {run['interval_h']:g} h: {amount} ({why})")
+    return "\n".join(lines)
+
+
 def _key_dose_fractions(ds, j: int, kinds: list[str], kind: str, variable: str) -> dict:
     """{threshold name: fraction} of `variable` at dose j for the thresholds of `kind`."""
     if variable not in ds:
