@@ -153,3 +153,24 @@ def test_validate_schedule__the_case_report_day_by_day(capsys):
         ("50-105", "56", "300 mg given"),
         ("106-365", "260", "400 mg given"),
     ]
+
+
+def test_json__every_statistic_carries_its_unit(small_population):
+    _, summary, _, _ = small_population
+
+    def stats(node):
+        if isinstance(node, dict):
+            if "median" in node or "value" in node and "label" not in node and "dose" not in node:
+                yield node
+            for child in node.values():
+                yield from stats(child)
+        elif isinstance(node, list):
+            for child in node:
+                yield from stats(child)
+
+    found = list(stats(summary))
+    assert len(found) > 20
+    assert all(isinstance(stat.get("unit"), str) and stat["unit"] for stat in found), [s for s in found if "unit" not in s][:3]
+    gist = next(t for t in summary["thresholds"] if t["name"] == "gist")
+    assert gist["time_below_days"]["unit"] == "d" and gist["troughs_below"]["unit"] == "troughs"
+    assert summary["parameters"]["cl"]["unit"] == "L/h"

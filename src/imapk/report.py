@@ -24,16 +24,18 @@ def _days(hours: float) -> float:
     return float(hours) / HOURS_PER_DAY
 
 
-def _stat(values: np.ndarray) -> dict:
-    """Value for one subject; median and 5th-95th percentiles for a population."""
+def _stat(values: np.ndarray, unit: str) -> dict:
+    """Value for one subject; median and 5th-95th percentiles for a population; with its `unit`
+    (as the scenario files write units; "1" for a fraction, "troughs" for a count of troughs)."""
     values = np.asarray(values, dtype=float)
     if values.size == 1:
-        return {"value": float(values[0])}
+        return {"value": float(values[0]), "unit": unit}
     finite = values[np.isfinite(values)]
     if finite.size == 0:
-        return {"median": math.nan, "p05": math.nan, "p95": math.nan, "n_undefined": int(values.size)}
+        return {"median": math.nan, "p05": math.nan, "p95": math.nan, "n_undefined": int(values.size), "unit": unit}
     p05, p50, p95 = np.percentile(finite, [5, 50, 95])
-    return {"median": float(p50), "p05": float(p05), "p95": float(p95), "n_undefined": int(values.size - finite.size)}
+    return {"median": float(p50), "p05": float(p05), "p95": float(p95), "n_undefined": int(values.size - finite.size),
+            "unit": unit}
 
 
 def dose_of_day(ds, day: int) -> int:
@@ -254,7 +256,7 @@ def verdict(ds, days=(), patients: bool = False) -> dict:
             "missed": int((status == "missed").sum()),
             "days": _days(window[1]),
         },
-        "parameters": {name: _stat(ds[name].values) for name in ("cl", "v", "ka", "d1", "f", "tlag", "q", "vp", "ktr")
+        "parameters": {name: _stat(ds[name].values, _PATIENT_PARAMETERS[name]) for name in ("cl", "v", "ka", "d1", "f", "tlag", "q", "vp", "ktr")
                        if name in ds},
         "window": {"start_day": _days(window[0]) + 1, "end_day": _days(window[1]), "length_days": _days(window[1] - window[0])},
         "n_transit": int(ds.attrs.get("n_transit", 0)),
@@ -323,34 +325,35 @@ def verdict(ds, days=(), patients: bool = False) -> dict:
                 TROUGH_TARGET: "troughs_below", TROUGH_CEILING: "troughs_above", CONCENTRATION_CEILING: "time_above_days",
             }[kind],
             "reference": str(ds["threshold_reference"].values[m]),
-            "troughs_below": _stat(below),
-            "troughs_above": _stat(above),
+            "troughs_below": _stat(below, "troughs"),
+            "troughs_above": _stat(above, "troughs"),
             "troughs_in_window": n_window,
-            "fraction_troughs_below": _stat(ds["trough_below_fraction"].values[:, m]),
+            "fraction_troughs_below": _stat(ds["trough_below_fraction"].values[:, m], "1"),
             "fraction_troughs_above": _stat(
                 ds["trough_above_fraction"].values[:, m] if "trough_above_fraction" in ds
-                else above / n_window if n_window else np.full(above.shape, np.nan)
+                else above / n_window if n_window else np.full(above.shape, np.nan),
+                "1",
             ),
-            "time_below_days": _stat(ds["time_below"].values[:, m] / HOURS_PER_DAY),
-            "time_above_days": _stat(ds["time_above"].values[:, m] / HOURS_PER_DAY),
-            "longest_below_days": _stat(ds["longest_below"].values[:, m] / HOURS_PER_DAY),
-            "peak_ng_per_ml": _stat(ds["peak_concentration"].values),
+            "time_below_days": _stat(ds["time_below"].values[:, m] / HOURS_PER_DAY, "d"),
+            "time_above_days": _stat(ds["time_above"].values[:, m] / HOURS_PER_DAY, "d"),
+            "longest_below_days": _stat(ds["longest_below"].values[:, m] / HOURS_PER_DAY, "d"),
+            "peak_ng_per_ml": _stat(ds["peak_concentration"].values, "ng/mL"),
         }
         if "trough_above_longest_run" in ds:
-            entry["longest_run_troughs_above"] = _stat(ds["trough_above_longest_run"].values[:, m])
+            entry["longest_run_troughs_above"] = _stat(ds["trough_above_longest_run"].values[:, m], "troughs")
         if trough_window.shape[1]:
-            entry["lowest_trough_ng_per_ml"] = _stat(lowest)
-            entry["highest_trough_ng_per_ml"] = _stat(highest)
-            entry["lowest_trough_day"] = _stat(days[in_window][lowest_at])
-            entry["highest_trough_day"] = _stat(days[in_window][highest_at])
+            entry["lowest_trough_ng_per_ml"] = _stat(lowest, "ng/mL")
+            entry["highest_trough_ng_per_ml"] = _stat(highest, "ng/mL")
+            entry["lowest_trough_day"] = _stat(days[in_window][lowest_at], "clinical day")
+            entry["highest_trough_day"] = _stat(days[in_window][highest_at], "clinical day")
             if kind == TROUGH_TARGET:
-                entry["largest_shortfall_percent"] = _stat(np.maximum(0.0, (value - lowest) / value * 100.0))
+                entry["largest_shortfall_percent"] = _stat(np.maximum(0.0, (value - lowest) / value * 100.0), "%")
         entry["recovery_after_holds"] = [
             {
                 "hold": h,
                 "label": str(ds["hold_label"].values[h]),
                 "held_days": [int(ds["hold_first_day"].values[h]), int(ds["hold_last_day"].values[h])],
-                "first_day_back_above": _stat(ds["recovery_day"].values[:, m, h]),
+                "first_day_back_above": _stat(ds["recovery_day"].values[:, m, h], "clinical day"),
             }
             for h in range(ds.sizes.get("hold", 0))
         ] if kind == TROUGH_TARGET else []
@@ -382,7 +385,8 @@ def _fmt(stat: dict, unit: str = "", digits: int = 1) -> str:
 
 
 def _percent(stat: dict) -> dict:
-    return {k: v * 100 for k, v in stat.items() if k != "n_undefined"}
+    """A fraction's statistics in %."""
+    return {k: v * 100 for k, v in stat.items() if k not in ("n_undefined", "unit")}
 
 
 def _block(lines: list[str], rows: list[tuple[str, str]]) -> None:
