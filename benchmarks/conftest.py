@@ -38,15 +38,20 @@ def quick(pytestconfig) -> bool:
     return is_quick(pytestconfig)
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "full_only: a benchmark case left out of quick mode")
+
+
 def pytest_collection_modifyitems(config, items):
-    """In quick mode, deselect the cases whose ``n_subjects`` parameter is not a quick size."""
+    """In quick mode, deselect the cases whose ``n_subjects`` parameter is not a quick size, and those marked ``full_only``."""
     if not is_quick(config):
         return
     keep, drop = [], []
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
         n = params.get("n_subjects")
-        (drop if n is not None and n not in QUICK_SIZES else keep).append(item)
+        full_only = item.get_closest_marker("full_only") is not None
+        (drop if full_only or (n is not None and n not in QUICK_SIZES) else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
@@ -83,6 +88,7 @@ def machine_facts() -> dict:
         "imapk_numba": numba.__version__,
         "imapk_scipy": scipy.__version__,
         "imapk_numba_threads": numba.config.NUMBA_NUM_THREADS,
+        "imapk_load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
 
 

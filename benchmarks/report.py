@@ -11,7 +11,9 @@ The first table (``test_bench_exact.py``) has, per case and N: the median wall t
 the subject-doses simulated per second (N x 365 doses / median) and the ratio of that rate to scipy's
 solve_ivp (LSODA) rate measured in the same process. The population tables
 (``test_bench_population.py``) give the same for drawing a population and simulating it, per model,
-and the time of the draw alone against a naive per-subject ``default_rng(i)`` loop.
+and the time of the draw alone against a naive per-subject ``default_rng(i)`` loop. The
+whole-process table (``test_bench_commands.py``, ``test_bench_startup.py``) gives each command's
+median time and its ratio to ``python -c "import numpy"`` timed in the same test.
 """
 
 from __future__ import annotations
@@ -70,11 +72,13 @@ def machine_line(machine: dict) -> str:
     cores = machine.get("imapk_cpu_count")
     usable = machine.get("imapk_cpu_usable")
     core_text = f"{cores} cores" + (f" ({usable} usable)" if usable and usable != cores else "")
+    load = machine.get("imapk_load_average")
+    load_text = f"; load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1 / 5 / 15 min) at the start" if load else ""
     return (
         f"{machine.get('imapk_cpu_model', 'unknown CPU')}, {core_text}; "
         f"Python {machine.get('imapk_python', platform.python_version())}, "
         f"numpy {machine.get('imapk_numpy', '?')}, numba {machine.get('imapk_numba', '?')}, "
-        f"scipy {machine.get('imapk_scipy', '?')}"
+        f"scipy {machine.get('imapk_scipy', '?')}{load_text}"
     )
 
 
@@ -84,6 +88,12 @@ def is_population(bench: dict) -> bool:
 
 def is_exact(bench: dict) -> bool:
     return "test_bench_exact" in bench.get("fullname", "test_bench_exact")
+
+
+def is_process(bench: dict) -> bool:
+    """A whole-process timing: the commands (`test_bench_commands.py`) and start-up (`test_bench_startup.py`)."""
+    name = bench.get("fullname", "")
+    return "test_bench_commands" in name or "test_bench_startup" in name
 
 
 #: extra_info fields shown for the other suites (ODE path, sweeps), with their labels.
@@ -106,12 +116,12 @@ DETAILS = {
 
 def render_other(data: dict) -> list[str]:
     """One table for the suites that are neither the exact-engine nor the population ones."""
-    others = [b for b in data.get("benchmarks", []) if not is_exact(b) and not is_population(b)]
+    others = [b for b in data.get("benchmarks", []) if not is_exact(b) and not is_population(b) and not is_process(b)]
     if not others:
         return []
     lines = [
-        "## Multi-compartment models, ODE path, sweeps and start-up (`test_bench_linear.py`, `test_bench_ode.py`, "
-        "`test_bench_ode_linear.py`, `test_bench_sweep.py`, `test_bench_startup.py`)",
+        "## Multi-compartment models, ODE path, sweeps and verdicts (`test_bench_linear.py`, `test_bench_ode.py`, "
+        "`test_bench_ode_linear.py`, `test_bench_sweep.py`, `test_bench_verdict.py`)",
         "",
         "| benchmark | N | median time | details |",
         "| --- | ---: | ---: | --- |",
@@ -130,10 +140,48 @@ def render_other(data: dict) -> list[str]:
     return lines + [""]
 
 
+def render_processes(data: dict) -> list[str]:
+    """Whole processes: the commands users run and the start-up cases, each against `import numpy` timed beside it."""
+    benches = [b for b in data.get("benchmarks", []) if is_process(b)]
+    if not benches:
+        return []
+    lines = [
+        "## Whole processes: the commands users run, and start-up (`test_bench_commands.py`, `test_bench_startup.py`)",
+        "",
+        "Each time is a child process from start to exit (`python -m imapk ...`, output discarded), with a warm "
+        "numba cache unless the case says cold. *numpy import* is `python -c \"import numpy\"` timed in the same "
+        "test (the commands: before every round); *ratio* is the command's median over it, the number to "
+        "compare between machines.",
+        "",
+        "| command | median time | numpy import | ratio | rounds |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for bench in benches:
+        info = bench.get("extra_info", {})
+        numpy_seconds = info.get("numpy_import_seconds")
+        ratio = info.get("ratio_to_numpy_import")
+        lines.append(
+            f"| {info.get('case', bench['name'])} | {format_time(bench['stats']['median'])} | "
+            f"{format_time(numpy_seconds) if numpy_seconds else '–'} | {f'{ratio:.1f}×' if ratio else '–'} | "
+            f"{bench['stats']['rounds']} |"
+        )
+    lines += [
+        "",
+        "Workloads: `run` on every shipped scenario but the sweep; `plan` on the case report and on its "
+        "1000-patient population; `summarize` of the shipped sweep's store (72 cells × 1000 patients); "
+        "`compare` of the case report with its 400-after-300 variant, and of the population with a 7-day "
+        "hold; `plot` of a population result (fan), the case report (troughs) and the sweep (heat map). "
+        "Quick mode: the case report and population runs, `plan` and `compare` of the case report, a "
+        "2-cell × 100-patient sweep, the population plot.",
+        "",
+    ]
+    return lines
+
+
 def rows(data: dict) -> list[dict]:
     out = []
     for bench in data.get("benchmarks", []):
-        if is_population(bench) or not is_exact(bench):
+        if is_population(bench) or is_process(bench) or not is_exact(bench):
             continue
         info = bench.get("extra_info", {})
         median = bench["stats"]["median"]
@@ -264,7 +312,8 @@ def render_population(data: dict) -> list[str]:
 def render(data: dict, source: str) -> str:
     table = rows(data)
     population = render_population(data)
-    if not table and not population and not render_other(data):
+    processes = render_processes(data)
+    if not table and not population and not processes and not render_other(data):
         sys.exit("no benchmarks in the JSON (was the run made with --benchmark-disable?)")
     machine = data.get("machine_info", {})
     when = data.get("datetime") or dt.datetime.now(dt.timezone.utc).isoformat()
@@ -282,6 +331,7 @@ def render(data: dict, source: str) -> str:
         lines += render_exact(table)
     lines += population
     lines += render_other(data)
+    lines += processes
     lines += [
         "Timings: *median time* is the wall time of one call, median over the rounds, after one untimed "
         "warm-up round; numba compilation happens before any timing.",
@@ -312,9 +362,18 @@ def render_exact(table: list[dict]) -> list[str]:
             f"| scipy solve_ivp LSODA, troughs (reference) | {subjects} | {format_time(seconds)} | "
             f"{format_rate(scipy_rate)} | 1× | {repeats} |"
         )
+    with_summaries = {r["n"]: r["median"] for r in table if r["case"] == "simulate, troughs"}
+    troughs_only = {r["n"]: r["median"] for r in table if r["case"].startswith("simulate, troughs only")}
+    costs = [f"N = {n:,}: {with_summaries[n] / troughs_only[n]:.2f}×" for n in sorted(with_summaries) if n in troughs_only]
     lines += [
         "",
         "- *subject-doses/s*: N × 365 / median time. The hourly-grid case also fills 8 760 concentrations per subject.",
+        *(
+            ["- *cost of the default trough percentiles*: `simulate` with them over `simulate(..., quantiles=())`, "
+             "same draw: " + "; ".join(costs) + "."]
+            if costs
+            else []
+        ),
         f"- *ratio vs scipy*: imapk's subject-doses/s over that of `scipy.integrate.solve_ivp` (LSODA, rtol 1e-8, "
         f"atol 1e-10 on amounts) integrating dose to dose for the first {subjects} subject(s) of the same draw, "
         "in the same process (median of the timed repeats, scaled per subject-dose). imapk's troughs are checked "
