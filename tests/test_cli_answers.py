@@ -174,3 +174,29 @@ def test_json__every_statistic_carries_its_unit(small_population):
     gist = next(t for t in summary["thresholds"] if t["name"] == "gist")
     assert gist["time_below_days"]["unit"] == "d" and gist["troughs_below"]["unit"] == "troughs"
     assert summary["parameters"]["cl"]["unit"] == "L/h"
+
+
+@pytest.mark.parametrize(("extra", "drawn"), [([], "plot_population"), (["--subject", "7"], "plot_troughs")])
+def test_run_plot__a_population_draws_its_fan_or_the_subject_asked(tmp_path, monkeypatch, capsys, extra, drawn):
+    import imapk.plot
+
+    path = tmp_path / "p.toml"
+    path.write_text(Path(POPULATION).read_text().replace("size = 1000", "size = 12").replace("days = 365", "days = 60"))
+    calls = []
+    for name in ("plot_population", "plot_troughs", "plot_models"):
+        real = getattr(imapk.plot, name)
+        monkeypatch.setattr(imapk.plot, name, lambda *a, _real=real, _name=name, **k: calls.append((_name, k)) or _real(*a, **k))
+    assert main(["run", str(path), "--plot", str(tmp_path / "f.png"), *extra]) == 0
+    assert [c[0] for c in calls] == [drawn]
+    if extra:
+        assert calls[0][1]["subject"] == 7
+    assert (tmp_path / "f.png").stat().st_size > 0
+
+
+def test_run_plot__unknown_subject_and_subject_without_plot(tmp_path, capsys):
+    assert main(["run", POPULATION, "--subject", "3"]) == 2
+    assert "--subject chooses whose curve --plot draws" in capsys.readouterr().err
+    path = tmp_path / "p.toml"
+    path.write_text(Path(POPULATION).read_text().replace("size = 1000", "size = 3").replace("days = 365", "days = 120"))
+    assert main(["run", str(path), "--plot", str(tmp_path / "f.png"), "--subject", "9"]) == 2
+    assert "--subject: no subject with this ID (got '9'; expected one of 0, 1, 2)" in capsys.readouterr().err

@@ -59,6 +59,9 @@ def _run(args: argparse.Namespace) -> int:
     check_output_path(args.output, key="-o/--output", suffixes=NETCDF_SUFFIXES, what="NetCDF")
     check_output_path(args.plot, key="--plot", suffixes=PLOT_SUFFIXES, what="PNG, PDF or SVG", noun="plot")
     check_output_path(args.csv, key="--csv", suffixes=None, what="CSV", noun="CSV")
+    if args.subject is not None and args.plot is None:
+        raise ImapkError("--subject chooses whose curve --plot draws", key="--subject", got=args.subject,
+                         expected="--plot FILE as well")
     scenario = load_scenario(args.scenario)
     if args.csv is not None and (len(scenario.models) > 1 or len(scenario.therapy_clocks) > 1):
         raise ImapkError("--csv writes the patients of one model under one therapy clock; this scenario compares "
@@ -89,16 +92,37 @@ def _run(args: argparse.Namespace) -> int:
     if args.csv is not None and args.format == "text":
         print(f"Per-patient table written to {args.csv}")
     if args.plot is not None:
-        _save_plot(ds.isel({dim: 0 for dim in ("model", "therapy_clock") if dim in ds.dims}), args.plot)
+        _save_plot(ds, args.plot, args.subject)
         if args.format == "text":
             print(f"Plot written to {args.plot}")
     return 0
 
 
-def _save_plot(ds, path: str) -> None:
-    from .plot import plot_troughs
+def _save_plot(ds, path: str, subject: str | None = None) -> None:
+    """Draw what the result holds: a model comparison, a population's percentile fan, or one subject's
+    curve (the one asked for with --subject, or the only one)."""
+    from . import plot
 
-    _save_figure(lambda: plot_troughs(ds).figure, path, key="--plot")
+    if subject is not None:
+        index = _subject_index(ds, subject)
+        one = ds.isel({dim: 0 for dim in ("model", "therapy_clock") if dim in ds.dims})
+        _save_figure(lambda: plot.plot_troughs(one, subject=index).figure, path, key="--plot")
+    elif "model" in ds.dims:
+        _save_figure(lambda: plot.plot_models(ds).figure, path, key="--plot")
+    elif ds.sizes.get("subject", 1) > 1:
+        _save_figure(lambda: plot.plot_population(ds)[0].figure, path, key="--plot")
+    else:
+        _save_figure(lambda: plot.plot_troughs(ds.isel({dim: 0 for dim in ("therapy_clock",) if dim in ds.dims})).figure,
+                     path, key="--plot")
+
+
+def _subject_index(ds, subject: str) -> int:
+    """Position of the subject whose ID (the `subject` coordinate) reads as `subject`."""
+    ids = [str(v) for v in ds["subject"].values]
+    if subject not in ids:
+        shown = ", ".join(ids[:10]) + (", ..." if len(ids) > 10 else "")
+        raise ImapkError("no subject with this ID", key="--subject", got=subject, expected=f"one of {shown}")
+    return ids.index(subject)
 
 
 def _save_figure(draw, path: str, *, key: str) -> None:
@@ -529,6 +553,10 @@ def _parser() -> argparse.ArgumentParser:
         help=f"print one row per patient (shown anyway for up to {PATIENT_ROWS_SHOWN} patients; one therapy clock)",
     )
     run.add_argument("--csv", metavar="FILE", help="write the per-patient table as CSV (header: name [unit])")
+    run.add_argument(
+        "--subject", metavar="ID",
+        help="with --plot: draw this subject's curve and troughs (default for a population: the percentile fan)",
+    )
     run.set_defaults(handler=_run)
 
     sweep = commands.add_parser("sweep", help="run a parameter sweep into a chunked Zarr store (resumable)")
