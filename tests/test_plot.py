@@ -144,14 +144,19 @@ def test_troughs__curve_troughs_thresholds_and_one_hold(single):
     labels = legend_texts(ax)
     assert labels == [
         "concentration", "trough C(t-) at each scheduled dose", "hold (doses held)",
-        "gist trough target: 1100 ng/mL", "toxicity_alarm trough ceiling: 3000 ng/mL",
+        "gist trough target: 1100 ng/mL", "toxicity_alarm trough ceiling: 3000 ng/mL (above the plot)",
     ]
     # the curve, the troughs and two threshold lines, each in the style of its kind
     assert len(ax.get_lines()) == 4
     styles = {line.get_label(): line.get_linestyle() for line in ax.get_lines()}
     assert styles["gist trough target: 1100 ng/mL"] == "--"
-    assert styles["toxicity_alarm trough ceiling: 3000 ng/mL"] == "-."
+    assert styles["toxicity_alarm trough ceiling: 3000 ng/mL (above the plot)"] == "-."
     assert hold_spans(ax) == [(10.0, 15.0)]
+    # The curve sets the scale (the ceiling far above it is not drawn into view), and the dose steps are named.
+    peak = float(np.nanmax(single["concentration"].values))
+    assert ax.get_ylim()[1] == pytest.approx(1.25 * peak)
+    texts = [t.get_text() for t in ax.texts]
+    assert texts[0] == "400 mg" and "held" in texts
 
 
 # --- plot_population --------------------------------------------------------------------------------

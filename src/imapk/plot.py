@@ -7,6 +7,7 @@ None), and returns what it drew on. matplotlib is imported only when a plot is m
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 
@@ -99,14 +100,15 @@ def _shade_holds(ax, day, status, *, label=True) -> int:
     return len(edges) // 2
 
 
-def _threshold_lines(ax, ds, *, curve: bool = True, black: bool = False) -> None:
+def _threshold_lines(ax, ds, *, curve: bool = True, black: bool = False, above: float = math.inf) -> None:
     """One horizontal line per threshold, in the style of its kind: dashed for trough targets,
     dash-dotted for trough ceilings, dotted for concentration ceilings; the legend says the kind.
 
     Coloured C1, C2, ... (as the PTA curves), or all black with distinct dashes when the data
     lines already use the colour cycle (`black`). With ``curve=False`` (a panel of troughs only,
     no concentration curve) a concentration ceiling is labelled as judged on the peak, not on the
-    troughs drawn.
+    troughs drawn. A level above `above` [ng/mL] is labelled as above the plot (the caller keeps the
+    axes to the data).
     """
     if "threshold" not in ds.dims:
         return
@@ -127,8 +129,9 @@ def _threshold_lines(ax, ds, *, curve: bool = True, black: bool = False) -> None
         what = kind.replace("_", " ")
         if kind == CONCENTRATION_CEILING and not curve:
             what += " (on the peak)"
+        where = " (above the plot)" if value > above else ""
         ax.axhline(value, ls=style, color="black" if black else f"C{m + 1}", lw=1.3,
-                   label=f"{name} {what}: {value:g} ng/mL")
+                   label=f"{name} {what}: {value:g} ng/mL{where}")
 
 
 def _thresholds(ds) -> list[str]:
@@ -175,14 +178,44 @@ def plot_troughs(ds, *, subject: int = 0, ax=None):
     missed = status == "missed"
     if missed.any():
         ax.plot(day[missed], np.zeros(missed.sum()), "x", color="C3", label="missed dose")
-    _threshold_lines(ax, ds)
+    # The curve sets the scale: a threshold far above it (a toxicity ceiling) stays in the legend, marked
+    # as above the plot, instead of squeezing the curve into the bottom of the axes.
+    highest = float(np.nanmax(one["concentration"].values)) if one.sizes.get("time", 0) else 0.0
+    highest = max(highest, float(np.nanmax(one["trough"].values)), 1.0)
+    top = highest * 1.25
+    _threshold_lines(ax, ds, above=top)
     ax.set_xlabel("clinical day")
     ax.set_ylabel("imatinib plasma concentration [ng/mL]")
     ax.set_title(ds.attrs.get("title", ""), fontsize=10)
     ax.set_xlim(day[0], day[-1] + 1)
-    ax.set_ylim(bottom=0)
+    visible = [float(v) for v in ds["threshold_value"].values if float(v) <= top] if "threshold" in ds.dims else []
+    ax.set_ylim(0, max([top, *(1.08 * v for v in visible)]))
+    _label_dose_steps(ax, day, one)
     ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
     return ax
+
+
+def _label_dose_steps(ax, day, one) -> None:
+    """Write each dose step (the planned amount, or "held") at the top of the axes where it starts.
+
+    A label that would start within 7 % of the days shown from the previous one goes one line lower,
+    so short steps (a 7-day ladder step in a year) are labelled too.
+    """
+    from matplotlib.transforms import blended_transform_factory
+
+    status = _status_labels(one["dose_status"].values)
+    planned = np.asarray(one["dose_planned"].values, dtype=float) if "dose_planned" in one else np.asarray(
+        one["dose_given"].values, dtype=float)
+    keys = [("held" if s == "held" else f"{a:g} mg") for s, a in zip(status, planned)]
+    starts = [0] + [j for j in range(1, len(keys)) if keys[j] != keys[j - 1]]
+    span = float(day[-1] + 1 - day[0])
+    transform = blended_transform_factory(ax.transData, ax.transAxes)
+    previous, row = -math.inf, 0
+    for first in starts:
+        row = (row + 1) % 3 if day[first] - previous < 0.07 * span else 0
+        previous = day[first]
+        ax.text(day[first] + 0.3, 0.985 - 0.045 * row, keys[first], transform=transform, ha="left", va="top",
+                fontsize=7.5, color="0.25")
 
 
 def _trough_quantiles(ds, quantiles) -> np.ndarray:
