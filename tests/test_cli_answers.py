@@ -200,3 +200,12 @@ def test_run_plot__unknown_subject_and_subject_without_plot(tmp_path, capsys):
     path.write_text(Path(POPULATION).read_text().replace("size = 1000", "size = 3").replace("days = 365", "days = 120"))
     assert main(["run", str(path), "--plot", str(tmp_path / "f.png"), "--subject", "9"]) == 2
     assert "--subject: no subject with this ID (got '9'; expected one of 0, 1, 2)" in capsys.readouterr().err
+
+
+def test_mesylate_doses__the_conversion_is_said_where_the_user_reads(tmp_path, capsys):
+    path = tmp_path / "m.toml"
+    path.write_text(Path("scenarios/gist-rash-case-report.toml").read_text().replace('dose = "400 mg"', 'dose = "478 mg mesylate"', 1))
+    assert main(["validate", str(path)]) == 0
+    assert "dose converted: schedule.phases[0].dose: '478 mg mesylate' = 400.1 mg imatinib free base" in capsys.readouterr().out
+    assert main(["run", str(path), "--format", "json"]) == 0
+    assert "400.1 mg imatinib free base" in json.loads(capsys.readouterr().out)["dose_conversions"]

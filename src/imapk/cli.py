@@ -83,10 +83,14 @@ def _run(args: argparse.Namespace) -> int:
     if args.output is not None:
         write_netcdf(ds, args.output)
         summary["output"] = args.output
+    if ds.attrs.get("dose_conversions"):
+        summary["dose_conversions"] = ds.attrs["dose_conversions"]
     if args.format == "json":
         print(format_json(summary))
     else:
         print(format_comparison_text(summary) if "models" in summary else format_text(summary))
+        if summary.get("dose_conversions"):
+            print(f"\nDoses converted from imatinib mesylate to free base: {summary['dose_conversions']}")
     if args.output is not None and args.format == "text":
         print(f"\nResult written to {args.output}")
     if args.csv is not None and args.format == "text":
@@ -364,6 +368,8 @@ def _validate(args: argparse.Namespace) -> int:
         f"({held} held, {missed} missed), parameter set {scenario.parameter_set}, "
         f"{subjects} subject(s), {len(scenario.thresholds)} threshold(s)"
     )
+    for line in scenario.dose_conversions:
+        print(f"  dose converted: {line}")
     if args.schedule:
         from .report import format_schedule
 
