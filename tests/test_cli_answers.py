@@ -209,3 +209,52 @@ def test_mesylate_doses__the_conversion_is_said_where_the_user_reads(tmp_path, c
     assert "dose converted: schedule.phases[0].dose: '478 mg mesylate' = 400.1 mg imatinib free base" in capsys.readouterr().out
     assert main(["run", str(path), "--format", "json"]) == 0
     assert "400.1 mg imatinib free base" in json.loads(capsys.readouterr().out)["dose_conversions"]
+
+
+NAMED = """[scenario]
+title = "three named patients"
+seed = 4
+[model]
+parameter_set = "widmer2006_covariates"
+[population]
+covariates_file = "pts.csv"
+[[schedule.phases]]
+dose = "400 mg"
+days = 40
+[verdict]
+thresholds = ["gist"]
+[output]
+dense = false
+"""
+
+
+def test_patient_ids__from_the_covariate_file_to_every_output(tmp_path, capsys):
+    import imapk
+
+    (tmp_path / "pts.csv").write_text("id,weight [kg],age [y],sex,disease\nP-001,70,50,male,GIST\nP-007,85,62,female,GIST\nX9,60,45,female,GIST\n")
+    (tmp_path / "s.toml").write_text(NAMED)
+    out, table = tmp_path / "r.nc", tmp_path / "p.csv"
+    assert main(["run", str(tmp_path / "s.toml"), "-o", str(out), "--csv", str(table), "--format", "json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert [row["subject"] for row in summary["patients"]] == ["P-001", "P-007", "X9"]
+    assert imapk.read_netcdf(out)["subject"].values.tolist() == ["P-001", "P-007", "X9"]
+    assert [line.split(",")[0] for line in table.read_text().splitlines()[1:]] == ["P-001", "P-007", "X9"]
+    # The same patients as without the IDs: the ID only labels them.
+    (tmp_path / "pts.csv").write_text("weight [kg],age [y],sex,disease\n70,50,male,GIST\n85,62,female,GIST\n60,45,female,GIST\n")
+    assert main(["run", str(tmp_path / "s.toml"), "-o", str(tmp_path / "plain.nc")]) == 0
+    np.testing.assert_array_equal(imapk.read_netcdf(out)["trough"].values, imapk.read_netcdf(tmp_path / "plain.nc")["trough"].values)
+
+
+@pytest.mark.parametrize(
+    ("csv_text", "message"),
+    [
+        ("id,weight [kg]\nA,70\nA,80\n", "column 'id': ID 'A' in row 3 is also in row 2"),
+        ("id [kg],weight [kg]\nA,70\n", "column 'id [kg]': the id column takes no unit"),
+        ("id,weight [kg]\nA,70\n,80\n", "column 'id': empty or unprintable ID in row 3"),
+    ],
+)
+def test_patient_ids__bad_columns_name_the_row(tmp_path, capsys, csv_text, message):
+    (tmp_path / "pts.csv").write_text(csv_text)
+    (tmp_path / "s.toml").write_text(NAMED.replace("widmer2006_covariates", "widmer2006"))
+    assert main(["validate", str(tmp_path / "s.toml")]) == 2
+    assert message in capsys.readouterr().err

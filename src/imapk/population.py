@@ -158,11 +158,38 @@ class PopulationSpec:
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(nan|inf|infinity)", re.IGNORECASE)
 
 
+#: Column of a covariate file holding each patient's ID (text, unique), carried to the results as
+#: the ``subject`` coordinate.
+SUBJECT_ID_COLUMN = "id"
+
+
+def _subject_ids(header, body, row_numbers, column: int, unit, *, source: str, key: str) -> np.ndarray:
+    """The ID column: text without a unit, non-empty, printable and unique."""
+    if unit:
+        raise ScenarioError("the id column takes no unit", source=source, key=key, expected="a header 'id'")
+    ids = []
+    for r, row in zip(row_numbers, body):
+        if len(row) != len(header):
+            raise ScenarioError(f"has {len(row)} fields, the header has {len(header)}", source=source, key=f"row {r}")
+        cell = row[column].strip()
+        if not cell or not cell.isprintable():
+            raise ScenarioError(f"empty or unprintable ID in row {r}", source=source, key=key, got=cell)
+        ids.append(cell)
+    seen: dict[str, int] = {}
+    for r, cell in zip(row_numbers, ids):
+        if cell in seen:
+            raise ScenarioError(f"ID {cell!r} in row {r} is also in row {seen[cell]}", source=source, key=key,
+                                expected="one row per patient")
+        seen[cell] = r
+    return np.array(ids, dtype=str)
+
+
 def read_covariate_csv(path: str | Path) -> dict[str, np.ndarray]:
     """Covariates from a CSV file with a header ``name [unit]`` per numeric column.
 
     Units are converted to the canonical ones; unknown columns, missing units, empty or
-    implausible values are errors naming the file, the column and the row.
+    implausible values are errors naming the file, the column and the row. An ``id`` column
+    (:data:`SUBJECT_ID_COLUMN`: text, unique) names each patient; it is returned under ``"id"``.
     """
     from .files import COVARIATE_MAX_BYTES, check_input_file
 
@@ -201,6 +228,9 @@ def read_covariate_csv(path: str | Path) -> dict[str, np.ndarray]:
         unit = rest.rstrip("]").strip() if rest else None
         shown = title if title.isprintable() else repr(title)[1:-1]  # keep the message on one line
         key = f"column '{shown}'"
+        if name == SUBJECT_ID_COLUMN:
+            result[name] = _subject_ids(header, body, row_numbers, column, unit, source=source, key=key)
+            continue
         if name not in COVARIATES:
             raise ScenarioError(
                 "unknown covariate", source=source, key=key, got=name, expected=f"one of {', '.join(COVARIATES)}"

@@ -1202,6 +1202,7 @@ def rerun(result, *, method: str | None = None):
     return ds
 
 
+
 def run_scenario(
     scenario: Scenario | str | Path,
     *,
@@ -1257,7 +1258,11 @@ def run_scenario(
             key="verdict.window_start_day",
         )
     times = None if scenario.dense_step is None or dense is False else np.arange(0.0, end + 1e-9, scenario.dense_step)
+    from .population import SUBJECT_ID_COLUMN
+
+    whole = subjects is None
     covariates, subjects = _covariates(scenario, subjects)
+    ids = covariates.pop(SUBJECT_ID_COLUMN, None)
     for model in scenario.models:
         _check_covariates_given(scenario, model, covariates)
     results = [
@@ -1265,6 +1270,10 @@ def run_scenario(
          for model in scenario.models]
         for clock in scenario.therapy_clocks
     ]
+    if ids is not None and whole:  # the patients' own IDs label the subjects (a block of a sweep keeps indices)
+        for row in results:
+            for result in row:
+                result.coords["subject"] = ids
     if len(results) == 1 and len(results[0]) == 1:
         return results[0][0].to_dataset() if as_dataset else results[0][0]
     by_clock = [

@@ -29,7 +29,8 @@ class Spec:
 
 SPECS: dict[str, Spec] = {
     # coordinates
-    "subject": Spec(("subject",), None, "subject", "0-based index of the simulated subject"),
+    "subject": Spec(("subject",), None, "subject",
+                    "0-based index of the simulated subject, or the patient's ID from the covariate file's id column"),
     "dose": Spec(("dose",), None, "scheduled dose", "0-based position of the scheduled dose"),
     "time": Spec(("time",), "h", "time", "Time since the first scheduled dose (t = 0 is day 1's dose)"),
     "threshold": Spec(("threshold",), None, "threshold", "Name of the concentration threshold"),
