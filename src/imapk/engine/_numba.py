@@ -1,28 +1,174 @@
-"""The only module that imports numba: the project's jit defaults, and a way to run kernels uncompiled.
+"""The only module that imports numba: the project's jit defaults, and ways to run kernels uncompiled.
 
 Kernels are compiled lazily (no signatures), on first call, with ``cache=True`` so a warm cache
-costs milliseconds. Set ``IMAPK_NUMBA_CACHE=0`` to turn the on-disk cache off (e.g. on dask
-workers that share no file system), and ``NUMBA_CACHE_DIR`` to choose where it lives.
+costs milliseconds per kernel. Set ``IMAPK_NUMBA_CACHE=0`` to turn the on-disk cache off (e.g. on
+dask workers that share no file system), and ``NUMBA_CACHE_DIR`` to choose where it lives.
 No ``fastmath``: results are stored and must be bit-identical for any chunking.
+
+numba itself is imported only when a kernel is first run compiled: importing numba and setting up
+its compiler (which imports scipy.linalg) costs about 0.5 s on a 2-core machine before the first
+cached kernel loads, more than small work takes uncompiled. Until then :func:`jit` returns a
+:class:`Kernel`, which compiles on its first compiled call; inside :func:`interpreted` (or
+:func:`interpret` for work below :data:`INTERPRET_BELOW`) kernels run as the plain Python they are
+written in, the same IEEE operations in the same order.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import importlib.util
 import os
+import sys
 import threading
 from types import ModuleType
 
-import numba
-
-__all__ = ["jit", "parallel_threads", "run_blocks", "load_uncompiled"]
+__all__ = [
+    "jit",
+    "Kernel",
+    "interpreted",
+    "interpret",
+    "INTERPRET_BELOW",
+    "numba_loaded",
+    "numba_version",
+    "parallel_threads",
+    "run_blocks",
+    "load_uncompiled",
+]
 
 _CACHE = os.environ.get("IMAPK_NUMBA_CACHE", "1") != "0"
 
+#: Work (as the engine counts it: subjects x (inputs x (1 + levels) + samples)) below which
+#: :func:`interpret` runs kernels uncompiled. The case report with an hourly curve for a year is
+#: about 10 000 (0.05 s uncompiled, against about 0.55 s to import numba and load one cached
+#: kernel on a 2-core machine); uncompiled kernels cost about 10 µs per unit.
+INTERPRET_BELOW = 20_000
+
+_LOCK = threading.RLock()
+_STATE = threading.local()  # .depth: how many `interpreted()` blocks the thread is in
+_UNCOMPILED = [False]  # True while load_uncompiled executes a module: jit returns the function itself
+_ACTIVE: list = []  # [numba] once a kernel has been compiled: jit then returns numba dispatchers directly
+
+
+def _options() -> dict:
+    return {"cache": _CACHE, "nogil": True, "error_model": "numpy"}
+
+
+def _activate():
+    """Import numba; swap every :class:`Kernel` in imapk's modules for its dispatcher (so compiled
+    callers find dispatchers, not wrappers, among their globals). Returns the numba module."""
+    with _LOCK:
+        if _ACTIVE:
+            return _ACTIVE[0]
+        import numba
+
+        _ACTIVE.append(numba)
+        for name, module in list(sys.modules.items()):
+            if module is None or not (name == "imapk" or name.startswith("imapk.")):
+                continue
+            for attribute, value in list(vars(module).items()):
+                if isinstance(value, Kernel):
+                    setattr(module, attribute, value.dispatcher)
+        return numba
+
+
+class Kernel:
+    """A kernel compiled with imapk's defaults on its first compiled call, or run as plain Python.
+
+    Calling it runs the compiled kernel (compiling, or loading it from the cache, the first time),
+    or the plain Python function `py_func` inside :func:`interpreted`. Any other attribute is the
+    numba dispatcher's (``signatures``, ``inspect_types``, ...), which numba also uses to type a
+    kernel found among a compiled function's globals or arguments.
+    """
+
+    def __init__(self, func):
+        self.py_func = func
+        self._dispatcher = None
+        self.__name__ = func.__name__
+        self.__qualname__ = func.__qualname__
+        self.__module__ = func.__module__
+        self.__doc__ = func.__doc__
+        self.__wrapped__ = func
+
+    @property
+    def dispatcher(self):
+        """The numba dispatcher (numba is imported the first time)."""
+        if self._dispatcher is None:
+            numba = _activate()
+            with _LOCK:
+                if self._dispatcher is None:
+                    self._dispatcher = numba.njit(**_options())(self.py_func)
+        return self._dispatcher
+
+    def __call__(self, *args, **kwargs):
+        if getattr(_STATE, "depth", 0):
+            return self.py_func(*args, **kwargs)
+        return self.dispatcher(*args, **kwargs)
+
+    def __getattr__(self, name):  # only for names the instance lacks
+        if name.startswith("__") or name in ("py_func", "_dispatcher"):
+            raise AttributeError(name)
+        return getattr(self.dispatcher, name)
+
+    def __reduce__(self):  # pickled by reference, as a module-level function is
+        return (_kernel, (self.__module__, self.__qualname__))
+
+    def __repr__(self) -> str:
+        state = "compiled" if self._dispatcher is not None else "not compiled yet"
+        return f"<imapk kernel {self.__module__}.{self.__qualname__} ({state})>"
+
+
+def _kernel(module: str, qualname: str):
+    value = importlib.import_module(module)
+    for part in qualname.split("."):
+        value = getattr(value, part)
+    return value
+
 
 def jit(func):
-    """Compile `func` lazily with imapk's defaults (nopython, nogil, cached, numpy error model)."""
-    return numba.njit(cache=_CACHE, nogil=True, error_model="numpy")(func)
+    """Compile `func` lazily with imapk's defaults (nopython, nogil, cached, numpy error model).
+
+    Before any kernel has run compiled, a :class:`Kernel` (numba is not imported yet); after, the
+    numba dispatcher itself. Inside :func:`load_uncompiled`, `func` unchanged.
+    """
+    if _UNCOMPILED[0]:
+        return func
+    if _ACTIVE:
+        return _ACTIVE[0].njit(**_options())(func)
+    return Kernel(func)
+
+
+@contextlib.contextmanager
+def interpreted():
+    """Run the kernels called on this thread as plain Python (those still :class:`Kernel` objects:
+    the ones numba compiled or loaded already in this process stay compiled)."""
+    _STATE.depth = getattr(_STATE, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _STATE.depth -= 1
+
+
+def interpret(work: int):
+    """:func:`interpreted` when `work` is below :data:`INTERPRET_BELOW`, else a context that does nothing."""
+    return interpreted() if work < INTERPRET_BELOW else contextlib.nullcontext()
+
+
+def numba_loaded() -> bool:
+    """Whether numba has been imported in this process (by imapk or anything else)."""
+    return "numba" in sys.modules
+
+
+def numba_version() -> str:
+    """numba's version, without importing numba when it is not imported yet."""
+    if "numba" in sys.modules:
+        return sys.modules["numba"].__version__
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("numba")
+    except PackageNotFoundError:
+        return "not installed"
 
 
 def parallel_threads() -> int:
@@ -32,7 +178,11 @@ def parallel_threads() -> int:
     threads; worker threads (dask's threaded scheduler, a thread pool) are parallel already and
     run their blocks serially. ``NUMBA_NUM_THREADS`` or ``numba.set_num_threads`` limit it.
     """
-    return numba.get_num_threads() if threading.current_thread() is threading.main_thread() else 1
+    if threading.current_thread() is not threading.main_thread():
+        return 1
+    import numba
+
+    return numba.get_num_threads()
 
 
 #: (process id, thread count) -> the thread pool :func:`run_blocks` reuses across calls.
@@ -70,12 +220,11 @@ def load_uncompiled(module_name: str) -> ModuleType:
     """
     spec = importlib.util.find_spec(module_name)
     module = importlib.util.module_from_spec(spec)
-    previous = numba.config.DISABLE_JIT
-    numba.config.DISABLE_JIT = True
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        numba.config.DISABLE_JIT = previous
+    with _LOCK:
+        previous = _UNCOMPILED[0]
+        _UNCOMPILED[0] = True
+        try:
+            spec.loader.exec_module(module)
+        finally:
+            _UNCOMPILED[0] = previous
     return module
-
-
