@@ -258,3 +258,18 @@ def test_patient_ids__bad_columns_name_the_row(tmp_path, capsys, csv_text, messa
     (tmp_path / "s.toml").write_text(NAMED.replace("widmer2006_covariates", "widmer2006"))
     assert main(["validate", str(tmp_path / "s.toml")]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_params__covariate_equations_and_lines_that_fit(monkeypatch, capsys):
+    from imapk.models import MODELS
+
+    monkeypatch.setenv("COLUMNS", "81")
+    for name, model in MODELS.items():
+        assert main(["params", name]) == 0
+        out = capsys.readouterr().out
+        assert all(len(line) <= 80 for line in out.splitlines()), name
+        assert ("Covariate equations" in out) == bool(model.covariates), name
+    assert main(["params", "widmer2006_covariates"]) == 0
+    out = capsys.readouterr().out
+    # Widmer 2006 Table 3: CL = 14.3 + 5.42 (BW - 70)/70 ... (the coefficient as published)
+    assert "+ 5.42 * (weight - 70.0) / 70.0" in out and "Covariate equations (imapk's code; weight in kg" in out

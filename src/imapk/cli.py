@@ -9,6 +9,7 @@ command handlers, so ``imapk --help`` is fast.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 
 from . import __version__
@@ -385,16 +386,34 @@ def _params(args: argparse.Namespace) -> int:
     from .params import ALL_PARAMETER_UNITS
 
     if args.name:
+        from .model_summary import covariate_equations
+
         model = get_model(args.name)
-        print(f"{model.name}: {model.title}")
-        print(f"Reference:  {model.citation}")
-        print(f"Population: {model.population}")
+        width = max(60, shutil.get_terminal_size((100, 24)).columns - 1)
+
+        def say(text: str = "") -> None:
+            """Print, wrapping a long line to the terminal, indented under its label."""
+            import textwrap
+
+            label = text[: text.index(": ") + 2] if ": " in text[:30] and not text.startswith(" ") else ""
+            indent = " " * (len(label) if label else len(text) - len(text.lstrip()) + 2)
+            print(textwrap.fill(text, width, subsequent_indent=indent, break_on_hyphens=False) if len(text) > width else text)
+
+        say(f"{model.name}: {model.title}")
+        say(f"Reference:  {model.citation}")
+        say(f"Population: {model.population}")
         if model.covariates:
             ranges = ", ".join(
                 f"{name} {low:g}-{high:g} {COVARIATES[name].unit}" for name, (low, high) in model.fitted_ranges.items()
             )
-            print(f"Covariates: {', '.join(model.covariates)}" + (f" (fitted on {ranges})" if ranges else ""))
-        print(f"Structure:  {_structure(model)}")
+            say(f"Covariates: {', '.join(model.covariates)}" + (f" (fitted on {ranges})" if ranges else ""))
+            equations = covariate_equations(model)
+            if equations:
+                units = ", ".join(f"{name} in {COVARIATES[name].unit}" for name in model.covariates if COVARIATES[name].unit)
+                say(f"Covariate equations (imapk's code; {units}; CL in L/h, V in L):")
+                for line in equations:
+                    say(f"  {line}")
+        say(f"Structure:  {_structure(model)}")
         from .population import occasion_onset_days
 
         onsets = occasion_onset_days(model, "fit")
@@ -405,27 +424,27 @@ def _params(args: argparse.Namespace) -> int:
                 f" (occasion {occasion + 1}: fitted on day-{model.occasion_days[occasion - 1]} samples; in force from "
                 f"day {onsets[occasion - 1]} under the default occasion timing 'fit')"
             )
-            print(f"Typical values for the reference subject{when}:")
+            say(f"Typical values for the reference subject{when}:")
             typical = model.typical_params(REFERENCE_SUBJECT, occasion)
             for name, unit in ALL_PARAMETER_UNITS.items():
                 value = getattr(typical, name)
                 if value is not None:
-                    print(f"  {name:5s} {value:10.4g} {unit:4s}  {model.confidence.get(name, '')}")
+                    say(f"  {name:5s} {value:10.4g} {unit:4s}  {model.confidence.get(name, '')}")
         if model.iiv_parameters:
-            print("IIV (variance-covariance of eta, log scale):")
+            say("IIV (variance-covariance of eta, log scale):")
             matrix = model.omega_matrix
             for i, name in enumerate(model.iiv_parameters):
                 row = "  ".join(f"{x:8.4f}" for x in matrix[i])
-                print(f"  {name:5s} {row}    (SD {math.sqrt(matrix[i, i]):.3f})")
-            print(f"  {model.omega_note}")
+                say(f"  {name:5s} {row}    (SD {math.sqrt(matrix[i, i]):.3f})")
+            say(f"  {model.omega_note}")
         else:
-            print("IIV: none")
-        print(f"Residual error: {model.residual.describe()}")
+            say("IIV: none")
+        say(f"Residual error: {model.residual.describe()}")
         if model.reference_trough:
-            print(f"Reference trough at 400 mg q24h: {model.reference_trough[0]:g} ng/mL ({model.reference_trough[1]})")
-        _typical_troughs(model)
+            say(f"Reference trough at 400 mg q24h: {model.reference_trough[0]:g} ng/mL ({model.reference_trough[1]})")
+        _typical_troughs(model, say)
         if model.notes:
-            print(f"Notes: {model.notes}")
+            say(f"Notes: {model.notes}")
         return 0
     print("Typical values for the reference subject (70 kg, 55 y, male, GIST; `imapk params NAME` for details)")
     print(f"{'name':22s} {'CL/F L/h':>8s} {'V/F L':>6s} {'input':>13s} {'omega CL':>8s}  population")
@@ -459,19 +478,20 @@ def _structure(model) -> str:
     return text
 
 
-def _typical_troughs(model) -> None:
-    """The typical plateau trough, the day-29 trough under each occasion timing, and the variants."""
+def _typical_troughs(model, say=print) -> None:
+    """The typical plateau trough, the day-29 trough under each occasion timing, and the variants
+    (each line given to `say`)."""
     from .model_summary import occasion_timing_troughs, typical_trough, variant_differences
 
-    print(f"Typical trough at 400 mg q24h, reference subject: {typical_trough(model):.1f} ng/mL at the plateau")
+    say(f"Typical trough at 400 mg q24h, reference subject: {typical_trough(model):.1f} ng/mL at the plateau")
     timings = occasion_timing_troughs(model)
     if timings:
         plateau = timings.pop("plateau")
         listed = ", ".join(f"{name} {value:.1f}" for name, value in timings.items())
-        print(f"  day-29 trough by occasion timing ([model] occasion_timing): {listed} ng/mL "
+        say(f"  day-29 trough by occasion timing ([model] occasion_timing): {listed} ng/mL "
               f"(the second occasion's steady state: {plateau:.1f}; 'fit' is the default)")
     for difference in variant_differences(model):
-        print(f"  variant {difference.name}: {difference.trough:.1f} vs {difference.main_trough:.1f} ng/mL for "
+        say(f"  variant {difference.name}: {difference.trough:.1f} vs {difference.main_trough:.1f} ng/mL for "
               f"{difference.main} ({difference.relative * 100:+.1f} %)")
 
 

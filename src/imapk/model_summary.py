@@ -118,3 +118,30 @@ def variant_differences(model: PopulationModel) -> list[VariantDifference]:
         return []
     main_trough = typical_trough(main)
     return [VariantDifference(v.name, main.name, typical_trough(v), main_trough) for v in variants]
+
+
+def covariate_equations(model) -> list[str]:
+    """The lines of imapk's code that compute the model's typical values from its covariates, as written.
+
+    Shown by ``imapk params NAME`` so a reader can check them against the publication: they are the
+    code itself (not a description that could drift from it), without the function's signature, its
+    docstring and its comments.
+    """
+    import inspect
+    import textwrap
+
+    try:
+        source = inspect.getsource(model.typical)
+    except (OSError, TypeError):  # no source shipped (a frozen install), or a built-in callable
+        return []
+    body = textwrap.dedent("\n".join(source.splitlines()[1:]))
+    lines, in_docstring = [], False
+    for line in body.splitlines():
+        stripped = line.strip()
+        if stripped.startswith(('"""', "'''")):
+            in_docstring = not in_docstring if stripped.count('"""') + stripped.count("'''") == 1 else in_docstring
+            continue
+        if in_docstring or not stripped or stripped.startswith("#"):
+            continue
+        lines.append(line.rstrip())
+    return lines
