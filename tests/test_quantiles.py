@@ -66,20 +66,20 @@ def _expected(block: np.ndarray, q) -> np.ndarray:
         return np.quantile(block, q, axis=0)
 
 
-def _from_order_statistics(block: np.ndarray, q, kernel=None) -> tuple[np.ndarray, np.ndarray]:
+def _from_order_statistics(block: np.ndarray, q, **options) -> tuple[np.ndarray, np.ndarray]:
     ranks, lower, upper, gamma = quantiles.quantile_plan(block.shape[0], q)
-    if kernel is None:
-        stats, all_nan = quantiles.order_statistics(block, ranks)
-    else:
-        n, d = block.shape
-        stats = np.empty((d, ranks.size))
-        all_nan = np.zeros(d, dtype=bool)
-        nbins, width = quantiles.kernel_sizes(n)
-        with np.errstate(all="ignore"):  # numba's error model: a range beyond float64 overflows silently
-            count = quantiles.bin_counts(n, nbins, width)
-            kernel(np.ascontiguousarray(block), 0, d, ranks, nbins, width, count, stats, all_nan)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"):  # numba's error model: a range beyond float64 overflows silently
+        stats, all_nan = quantiles.order_statistics(block, ranks, **options)
         return quantiles.lerp(stats[:, lower], stats[:, upper], gamma[None, :]).T, all_nan
+
+
+PLAIN_PYTHON = {
+    "bin_ranges": quantiles._bin_ranges_py,
+    "count": quantiles._count_py,
+    "plan": quantiles._plan_py,
+    "gather": quantiles._gather_py,
+    "select": quantiles._select_py,
+}
 
 
 def _assert_bits_equal(got: np.ndarray, expected: np.ndarray, names=None) -> None:
@@ -136,11 +136,24 @@ def test_order_statistics__no_rows():
 def test_order_statistics__plain_python_equals_compiled():
     """The kernel's source run by the interpreter (as numba compiles it) gives the same bits."""
     names, block = _block(70, seed=5)
-    got, all_nan = _from_order_statistics(block, DEFAULT_QUANTILES, kernel=quantiles._order_statistics_py)
+    got, all_nan = _from_order_statistics(block, DEFAULT_QUANTILES, kernels=PLAIN_PYTHON)
     _assert_bits_equal(got, _expected(block, DEFAULT_QUANTILES), names)
     compiled, compiled_nan = _from_order_statistics(block, DEFAULT_QUANTILES)
     _assert_bits_equal(got, compiled)
     np.testing.assert_array_equal(all_nan, compiled_nan)
+
+
+@pytest.mark.parametrize("threads", [2, 3, 8])
+def test_order_statistics__rows_split_between_threads(monkeypatch, threads):
+    """Both passes split the rows (each thread its own counts and write positions), the selection the columns."""
+    monkeypatch.setattr(quantiles, "MIN_ROWS_PER_THREAD", 1)
+    names, block = _block(1001, seed=7)
+    for q in QUANTILE_SETS.values():
+        got, all_nan = _from_order_statistics(block, q, threads=threads)
+        _assert_bits_equal(got, _expected(block, q), names)
+        assert all_nan.tolist() == [bool(np.isnan(block[:, j]).all()) for j in range(block.shape[1])]
+    got, _ = _from_order_statistics(block[:5], DEFAULT_QUANTILES, threads=threads)  # more threads than rows
+    _assert_bits_equal(got, _expected(block[:5], DEFAULT_QUANTILES))
 
 
 def test_column_quantiles__threads_and_numpy_below_the_threshold_agree(monkeypatch):
