@@ -1,13 +1,14 @@
 """Quantiles over subjects, computed fast and bit-identical to ``numpy.quantile`` ('linear').
 
-``numpy.quantile(x, q, axis=0)`` on a (subjects, doses) array partitions every column. Here a
-compiled kernel finds only the order statistics the quantiles need (a histogram pass over the rows
-narrows each rank to one bin, then a selection inside it), and numpy's own interpolation rule is
-applied to them, operation for operation, so the result equals numpy's to the bit (tested). For
-10 000 subjects x 365 doses of log-normal troughs, one thread: about 10 ms, against 27 ms for the
-column-by-column histogram this replaced and 37 ms for ``numpy.quantile``; equal-width bins are
-used for light-tailed columns and bins on a nearly logarithmic scale for positive skewed ones, so
-heavy tails cost no more than normal data.
+``numpy.quantile(x, q, axis=0)`` on a (subjects, doses) array partitions every column. Here compiled
+kernels find only the order statistics the quantiles need (a histogram pass over the rows narrows
+each rank to one bin, then a selection inside it; see :func:`order_statistics`), and numpy's own
+interpolation rule is applied to them, operation for operation, so the result equals numpy's to the
+bit (tested). For 10 000 subjects x 365 doses of log-normal troughs on a 2-core machine: about 9 ms
+of CPU (one thread) and 5.3 ms on two threads, against 29 ms and 14.6 ms for the column-by-column
+histogram this replaced and about 37 ms for ``numpy.quantile``. Equal-width bins are used for
+light-tailed columns and bins on a nearly logarithmic scale for positive skewed ones, so heavy tails
+cost no more than normal data.
 """
 
 from __future__ import annotations
