@@ -16,18 +16,10 @@ from imapk.engine import _exact_kernels as kernels
 from imapk.engine import exact
 from imapk.metrics import longest_run, trough_counts
 from imapk.params import ParameterChange, ParameterTable, PKParams
-from imapk.schedule import Hold, LadderStep, Phase, Schedule
+from imapk.schedule import Hold, Phase, Schedule
 
-SCHEDULES = {
-    "case report": Schedule(
-        phases=(Phase(dose=400, days=120),),
-        holds=(Hold(start_day=29, days=14, restart=(LadderStep(200, 7), LadderStep(300, 56))),),
-    ),
-    "q12h morning/evening then q24h, missed doses": Schedule(
-        phases=(Phase(dose=(400, 200), interval=12, days=20), Phase(dose=400, days=20)),
-        missed_days=(5, 30),
-    ),
-}
+from test_fast_path import SCHEDULES  # the case report, and q12h morning/evening then q24h with missed days
+
 LEVELS = np.array([0.0, 500.0, 1100.0, 3000.0, 1e6])
 
 
