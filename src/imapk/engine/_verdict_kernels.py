@@ -23,7 +23,6 @@ import math
 import numpy as np
 
 from ._exact_kernels import (
-    NG_PER_ML_PER_MG_PER_L,
     advance,
     depot_transfer,
     end_runs,
