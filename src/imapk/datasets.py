@@ -1,0 +1,655 @@
+"""NONMEM-style data sets: reading, validating and writing them.
+
+A data set is a CSV file with one record (row) per event, in the layout every population PK tool
+reads (NONMEM, mrgsolve, rxode2, Monolix, Pumas). imapk reads these columns:
+
+========  ======  ==========================================================================
+column    unit    meaning
+========  ======  ==========================================================================
+ID                patient identifier, kept as text exactly as written (required)
+TIME      h       time of the record (required); non-decreasing within an ID, may be negative
+AMT       mg      dose amount (mg of imatinib free base); >= 0
+EVID              0 observation, 1 dose, 2 other, 3 reset, 4 reset and dose
+II        h       interval between the doses of ADDL and of a steady state (SS 1 or 2)
+ADDL              number of additional doses, II apart, after this one
+SS                0 none, 1 steady state replacing the state, 2 steady state added to it
+RATE      mg/h    0 bolus, > 0 zero-order input at this rate, -2 the model's duration D1
+CMT               1 depot (the model's dose input), 2 central
+DV        ng/mL   measured concentration
+MDV               1 when the record has no measured value
+BLQ               1 when the measurement was below the limit of quantification
+LLOQ      ng/mL   lower limit of quantification of the measurement
+========  ======  ==========================================================================
+
+and one column per covariate, named as in :data:`imapk.covariates.COVARIATES` (``weight``,
+``haemoglobin``, ``sex`` ...). Standard columns are matched without regard to letter case and may
+carry their unit in the header (``TIME [h]``); only the unit above is accepted. A numeric
+covariate's unit is declared once: in its header (``weight [kg]``, as in imapk's covariate files)
+or in the ``units`` mapping of :func:`read_dataset`. ``.`` and empty cells are missing values.
+
+Rules (what a record means when the format leaves a choice):
+
+* **Missing values.** AMT, II, ADDL, SS and RATE missing mean 0; CMT missing means 1 for a dose
+  and 2 (central) for an observation. EVID missing (or no EVID column) means 1 where AMT > 0, else
+  0. MDV missing (or no MDV column) means 0 for an observation with a DV, else 1. Covariates must
+  be given on every record.
+* **Observations** (EVID 0) are predictions in the central compartment (CMT 2, or missing). With
+  MDV 0 the record needs a DV; with MDV 1 it is a time at which a prediction is wanted (imapk's
+  exported troughs). Every other record has MDV 1 (or missing).
+* **ADDL** gives ADDL more doses like this one (same AMT, RATE, CMT), at TIME + II, TIME + 2 II,
+  ...; they are ordinary doses (no steady state, no reset: ADDL on EVID 4 is refused). An additional
+  dose at the same time as a record is given before it, as NONMEM does.
+* **Records at equal times** within an ID are processed in file order, as NONMEM processes them:
+  an observation written before a dose record at the same time sees the state before the dose
+  (imapk's trough, the left limit C(t-); :func:`scenario_to_dataset` writes troughs that way),
+  one written after it sees the state after it.
+* **Time-varying covariates** follow NONMEM: the values on a record govern the interval that ends
+  at that record ("next observation carried backward"), and the values of the last record govern
+  the time after it. A dose's bioavailability and lag come from its own record.
+* **IDs.** Each ID keeps its own times; the records of an ID must be contiguous (NONMEM would
+  start a new individual where an ID returns after another one; imapk refuses that instead of
+  guessing).
+
+Every malformed record is an error naming the file, the row (1-based line of the file, the header
+being row 1), the column and the value; nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from .covariates import COVARIATES, check_values, unit_factor
+from .errors import ScenarioError
+
+__all__ = [
+    "DataSet",
+    "SubjectRecords",
+    "read_dataset",
+    "write_dataset",
+    "scenario_to_dataset",
+    "STANDARD_COLUMNS",
+    "DATASET_MAX_BYTES",
+]
+
+#: Largest data set imapk reads: 10^6 records of a few dozen bytes each is about 50 MB. [bytes]
+DATASET_MAX_BYTES = 512 * 2**20
+
+#: The standard columns and the unit each is in (None: a count or a code).
+STANDARD_COLUMNS: dict[str, str | None] = {
+    "ID": None, "TIME": "h", "AMT": "mg", "EVID": None, "II": "h", "ADDL": None, "SS": None,
+    "RATE": "mg/h", "CMT": None, "DV": "ng/mL", "MDV": None, "BLQ": None, "LLOQ": "ng/mL",
+}
+#: Columns written by :func:`write_dataset`, in this order, before the covariates.
+WRITTEN_COLUMNS = ("ID", "TIME", "EVID", "AMT", "RATE", "II", "ADDL", "SS", "CMT", "DV", "MDV")
+#: Allowed codes of the coded columns.
+_CODES = {"EVID": (0, 1, 2, 3, 4), "SS": (0, 1, 2), "CMT": (1, 2), "MDV": (0, 1), "BLQ": (0, 1)}
+_WHOLE = ("EVID", "ADDL", "SS", "CMT", "MDV", "BLQ")
+_MISSING = ("", ".")
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+#: Largest ADDL accepted (a 100-year daily regimen): more is a typo, and would expand without end.
+MAX_ADDL = 36_525
+
+
+@dataclass(frozen=True)
+class SubjectRecords:
+    """The records of one ID, in file order, with missing values resolved by the rules above.
+
+    Attributes
+    ----------
+    id
+        The ID as written in the file.
+    row
+        Row of each record in the file (the header is row 1).
+    time, amt, ii, rate, dv, lloq
+        Per record, in [h], [mg], [h], [mg/h], [ng/mL], [ng/mL]; ``dv`` and ``lloq`` are NaN
+        where missing.
+    evid, addl, ss, cmt, mdv, blq
+        Per record, as integers.
+    covariates
+        Covariate name -> values per record, in canonical units (text for categorical ones).
+    """
+
+    id: str
+    row: np.ndarray
+    time: np.ndarray
+    evid: np.ndarray
+    amt: np.ndarray
+    ii: np.ndarray
+    addl: np.ndarray
+    ss: np.ndarray
+    rate: np.ndarray
+    cmt: np.ndarray
+    dv: np.ndarray
+    mdv: np.ndarray
+    blq: np.ndarray
+    lloq: np.ndarray
+    covariates: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.time.size)
+
+    @property
+    def observations(self) -> np.ndarray:
+        """Indices of the observation records (EVID 0)."""
+        return np.flatnonzero(self.evid == 0)
+
+    def covariates_at(self, index: int) -> dict:
+        """The covariates of record `index` as scalars (canonical units)."""
+        return {name: values[index].item() if hasattr(values[index], "item") else values[index]
+                for name, values in self.covariates.items()}
+
+
+@dataclass(frozen=True)
+class DataSet:
+    """A validated data set: the records of each ID.
+
+    Attributes
+    ----------
+    source
+        The file it was read from (or a description).
+    subjects
+        The IDs in the order of their first record.
+    covariate_units
+        Canonical unit of each numeric covariate column (as written back by :func:`write_dataset`).
+    """
+
+    source: str
+    subjects: tuple[SubjectRecords, ...]
+    covariate_units: Mapping[str, str | None] = field(default_factory=dict)
+
+    @property
+    def ids(self) -> list[str]:
+        return [subject.id for subject in self.subjects]
+
+    @property
+    def covariate_names(self) -> tuple[str, ...]:
+        return tuple(self.covariate_units)
+
+    def __len__(self) -> int:
+        return len(self.subjects)
+
+
+def _split_header(title: str) -> tuple[str, str | None]:
+    name, _, rest = title.strip().partition("[")
+    unit = rest.rstrip().removesuffix("]").strip() if rest else None
+    return name.strip(), unit
+
+
+def _shown(text: str) -> str:
+    return text if text.isprintable() else repr(text)[1:-1]
+
+
+def _number(cell: str, column: str, r: int, source: str, whole: bool) -> float:
+    """A cell as a float (NaN when missing), or an error naming the row, column and value."""
+    text = cell.strip()
+    if text in _MISSING:
+        return math.nan
+    key = f"row {r}, column {column}"
+    if not _NUMBER.fullmatch(text):
+        raise ScenarioError("not a number", source=source, key=key, got=_shown(text),
+                            expected="a number, or '.' or an empty cell for a missing value")
+    value = float(text)
+    if not math.isfinite(value):
+        raise ScenarioError("not a finite number", source=source, key=key, got=text)
+    if whole and value != int(value):
+        raise ScenarioError("not a whole number", source=source, key=key, got=text, expected="a whole number")
+    return value
+
+
+def read_dataset(
+    path: str | os.PathLike,
+    *,
+    units: Mapping[str, str] | None = None,
+    ignore: Sequence[str] = (),
+) -> DataSet:
+    """Read and validate a NONMEM-style data set (see the module docstring for its columns and rules).
+
+    Parameters
+    ----------
+    path
+        The CSV file (UTF-8, comma-separated, one header row).
+    units
+        Unit of each numeric covariate column whose header does not carry it, e.g.
+        ``{"weight": "kg", "haemoglobin": "g/L"}``; converted to canonical units
+        (:data:`imapk.covariates.COVARIATES`).
+    ignore
+        Names of further columns to skip (e.g. ``("DATE", "OCC")``); any other unknown column is
+        an error.
+
+    Returns
+    -------
+    DataSet
+        The records of every ID, in file order.
+
+    Raises
+    ------
+    ScenarioError
+        For a path that is not a readable regular file within :data:`DATASET_MAX_BYTES`, and for
+        every malformed record, in the form ``<file>: row <r>, column <NAME>: <problem> (got X;
+        expected Y)``: an unknown column or unit, a value that is not a number, a code outside
+        EVID 0-4, SS 0-2, CMT 1-2, MDV or BLQ 0-1, a negative AMT, II, ADDL or LLOQ, a RATE other
+        than 0, > 0 or -2, TIME going backwards within an ID, IDs that are not contiguous, an
+        observation with MDV 0 and no DV, a dose without AMT, ADDL or SS without II, ADDL on a
+        non-dose record or on EVID 4, a steady-state infusion with ADDL, an observation outside
+        the central compartment, a missing or implausible covariate.
+    """
+    from .files import check_input_file
+
+    source = os.fspath(path)
+    check_input_file(path, "data set", DATASET_MAX_BYTES, error=ScenarioError)
+    try:
+        with open(source, newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.reader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise ScenarioError(f"cannot read the data set: {error}", source=source) from None
+    numbered = [(r, row) for r, row in enumerate(rows, start=1) if any(cell.strip() for cell in row)]
+    if len(numbered) < 2:
+        raise ScenarioError("the data set needs a header and at least one record", source=source)
+    header_row, header = numbered[0]
+    if len(header) == 1 and any(sep in header[0] for sep in ";\t"):
+        raise ScenarioError("the header has one column with ';' or a tab in it: imapk reads comma-separated files",
+                            source=source, key=f"row {header_row}", expected="columns separated by ','")
+    units = dict(units or {})
+    ignored = set(ignore)
+    standard: dict[str, int] = {}
+    covariate_columns: dict[str, tuple[int, float, str | None]] = {}
+    for column, title in enumerate(header):
+        name, unit = _split_header(title)
+        key = f"row {header_row}, column {_shown(title.strip()) or column + 1}"
+        if name in ignored:
+            continue
+        upper = name.upper()
+        if upper in STANDARD_COLUMNS:
+            if upper in standard:
+                raise ScenarioError("column given twice", source=source, key=key, got=name)
+            expected_unit = STANDARD_COLUMNS[upper]
+            if unit is not None and unit.replace(" ", "") != expected_unit:
+                raise ScenarioError(f"unknown unit for {upper}", source=source, key=key, got=unit,
+                                    expected=f"[{expected_unit}]" if expected_unit else "no unit")
+            standard[upper] = column
+            continue
+        if name not in COVARIATES:
+            raise ScenarioError(
+                "unknown column", source=source, key=key, got=name,
+                expected=f"one of {', '.join(STANDARD_COLUMNS)} or a covariate ({', '.join(COVARIATES)}), "
+                "or a column named in `ignore`",
+            )
+        if name in covariate_columns:
+            raise ScenarioError("covariate given twice", source=source, key=key, got=name)
+        spec = COVARIATES[name]
+        if spec.categorical:
+            if unit or name in units:
+                raise ScenarioError(f"{name} is categorical and takes no unit", source=source, key=key,
+                                    got=unit or units[name])
+            covariate_columns[name] = (column, 1.0, None)
+            continue
+        if unit is not None and name in units and unit.replace(" ", "") != units[name].replace(" ", ""):
+            raise ScenarioError(f"the unit of {name} is declared twice, differently", source=source, key=key,
+                                got=f"[{unit}] in the header, {units[name]!r} in `units`", expected="one unit")
+        unit = unit if unit is not None else units.get(name)
+        if unit is None:
+            raise ScenarioError("the covariate needs its unit, once", source=source, key=key, got=name,
+                                expected=f"a header '{name} [{spec.unit}]' or units={{'{name}': '{spec.unit}'}}")
+        covariate_columns[name] = (column, unit_factor(name, unit, source=source, key=key), unit)
+    extra = sorted(set(units) - set(covariate_columns))
+    if extra:
+        raise ScenarioError("a unit is declared for a column the data set does not have", source=source,
+                            key="units", got=extra[0], expected=f"one of {', '.join(covariate_columns) or 'no covariates'}")
+    for required in ("ID", "TIME"):
+        if required not in standard:
+            raise ScenarioError(f"the data set has no {required} column", source=source, key=f"row {header_row}",
+                                got=[_shown(h) for h in header], expected=f"a column {required}")
+
+    records: dict[str, list] = {}
+    order: list[str] = []
+    last_row: dict[str, int] = {}
+    previous_id = None
+    for r, row in numbered[1:]:
+        if len(row) != len(header):
+            raise ScenarioError(f"has {len(row)} fields, the header has {len(header)}", source=source, key=f"row {r}",
+                                expected=f"{len(header)} comma-separated fields")
+        ident = row[standard["ID"]].strip()
+        if ident in _MISSING or not ident.isprintable():
+            raise ScenarioError("empty or unprintable ID", source=source, key=f"row {r}, column ID", got=_shown(ident))
+        if ident != previous_id and ident in records:
+            raise ScenarioError(
+                f"ID {ident!r} returns after other IDs (its last record was row {last_row[ident]})", source=source,
+                key=f"row {r}, column ID", got=ident, expected="the records of each ID together (sort by ID, then TIME)",
+            )
+        previous_id = ident
+        if ident not in records:
+            records[ident] = []
+            order.append(ident)
+        last_row[ident] = r
+        records[ident].append((r, _record(row, r, standard, covariate_columns, source)))
+    subjects = tuple(_subject(ident, records[ident], covariate_columns, source) for ident in order)
+    covariate_units = {name: COVARIATES[name].unit for name in covariate_columns}
+    return DataSet(source=source, subjects=subjects, covariate_units=covariate_units)
+
+
+def _record(row, r, standard, covariate_columns, source) -> dict:
+    """One record's values, checked one by one and against each other."""
+    value = {}
+    for name, column in standard.items():
+        if name == "ID":
+            continue
+        value[name] = _number(row[column], name, r, source, name in _WHOLE)
+
+    def key(name):
+        return f"row {r}, column {name}"
+
+    def cell(name):
+        return row[standard[name]].strip()
+
+    if math.isnan(value["TIME"]):
+        raise ScenarioError("missing TIME", source=source, key=key("TIME"), got=cell("TIME"), expected="a time [h]")
+    for name, codes in _CODES.items():
+        if name in value and not math.isnan(value[name]) and int(value[name]) not in codes:
+            raise ScenarioError(f"unknown {name} code", source=source, key=key(name), got=cell(name),
+                                expected=f"one of {', '.join(map(str, codes))}")
+    for name in ("AMT", "II", "ADDL", "LLOQ"):
+        if name in value and value[name] < 0:
+            raise ScenarioError(f"negative {name}", source=source, key=key(name), got=cell(name), expected=">= 0")
+    amt = value.get("AMT", math.nan)
+    evid = value.get("EVID", math.nan)
+    if math.isnan(evid):
+        evid = 1 if amt > 0 else 0
+    evid = int(evid)
+    amt = 0.0 if math.isnan(amt) else amt
+    ii = 0.0 if math.isnan(value.get("II", math.nan)) else value["II"]
+    addl = 0 if math.isnan(value.get("ADDL", math.nan)) else int(value["ADDL"])
+    ss = 0 if math.isnan(value.get("SS", math.nan)) else int(value["SS"])
+    rate = 0.0 if math.isnan(value.get("RATE", math.nan)) else value["RATE"]
+    dv = value.get("DV", math.nan)
+    blq = 0 if math.isnan(value.get("BLQ", math.nan)) else int(value["BLQ"])
+    lloq = value.get("LLOQ", math.nan)
+    dose = evid in (1, 4)
+    if not (rate == 0.0 or rate > 0.0 or rate == -2.0):
+        raise ScenarioError("RATE must be 0 (bolus), > 0 (zero-order input) or -2 (the model's duration D1)",
+                            source=source, key=key("RATE"), got=cell("RATE"), expected="0, a rate > 0 [mg/h], or -2")
+    cmt_value = value.get("CMT", math.nan)
+    cmt = (1 if dose else 2) if math.isnan(cmt_value) else int(cmt_value)
+    mdv_value = value.get("MDV", math.nan)
+    if math.isnan(mdv_value):
+        mdv = 0 if evid == 0 and not math.isnan(dv) else 1
+    else:
+        mdv = int(mdv_value)
+    if dose:
+        if amt <= 0.0:
+            raise ScenarioError(f"a dose record (EVID {evid}) needs AMT > 0", source=source, key=key("AMT"),
+                                got=cell("AMT") if "AMT" in standard else None, expected="an amount > 0 [mg]")
+        if addl > MAX_ADDL:
+            raise ScenarioError("too many additional doses", source=source, key=key("ADDL"), got=cell("ADDL"),
+                                expected=f"at most {MAX_ADDL}")
+        if addl > 0 and ii <= 0.0:
+            raise ScenarioError("ADDL needs II > 0", source=source, key=key("II"),
+                                got=cell("II") if "II" in standard else None, expected="the interval between doses [h]")
+        if ss and ii <= 0.0:
+            raise ScenarioError(f"SS {ss} needs II > 0", source=source, key=key("II"),
+                                got=cell("II") if "II" in standard else None,
+                                expected="the dosing interval of the steady state [h]")
+        if addl and evid == 4:
+            raise ScenarioError("ADDL on a reset-and-dose record (EVID 4) is refused: whether each additional dose "
+                                "also resets is read differently by different tools", source=source, key=key("ADDL"),
+                                got=cell("ADDL"), expected="ADDL 0, and one EVID 4 record per reset")
+        if ss and rate > 0.0 and addl:
+            raise ScenarioError("a steady-state infusion takes no ADDL (as in NONMEM)", source=source,
+                                key=key("ADDL"), got=cell("ADDL"), expected="0")
+        if ss and rate > 0.0 and amt / rate > ii:
+            raise ScenarioError("a steady-state infusion longer than its interval (AMT/RATE > II) is not supported",
+                                source=source, key=key("RATE"), got=cell("RATE"),
+                                expected=f"RATE >= AMT/II = {amt / ii:g} mg/h")
+        if mdv == 0:
+            raise ScenarioError("a dose record has MDV 0", source=source, key=key("MDV"), got=cell("MDV"),
+                                expected="1 (or missing)")
+    else:
+        for name, given in (("AMT", amt), ("ADDL", addl), ("SS", ss), ("RATE", rate), ("II", ii)):
+            if given != 0:
+                raise ScenarioError(f"{name} on a record that is not a dose (EVID {evid})", source=source,
+                                    key=key(name), got=cell(name), expected="0, '.' or an empty cell")
+        if evid == 0:
+            if cmt != 2:
+                raise ScenarioError("observations are predicted in the central compartment", source=source,
+                                    key=key("CMT"), got=cell("CMT"), expected="2, or a missing value")
+            if mdv == 0 and math.isnan(dv):
+                raise ScenarioError("an observation with MDV 0 has no DV", source=source, key=key("DV"),
+                                    got=cell("DV") if "DV" in standard else None,
+                                    expected="a concentration [ng/mL], or MDV 1")
+        elif mdv == 0:
+            raise ScenarioError(f"MDV 0 on a record that is not an observation (EVID {evid})", source=source,
+                                key=key("MDV"), got=cell("MDV"), expected="1 (or missing)")
+    if blq and evid != 0:
+        raise ScenarioError("BLQ 1 on a record that is not an observation", source=source, key=key("BLQ"),
+                            got=cell("BLQ"), expected="0")
+    if not math.isnan(dv) and dv < 0 and not blq:
+        raise ScenarioError("negative concentration", source=source, key=key("DV"), got=cell("DV"),
+                            expected=">= 0 [ng/mL], or BLQ 1")
+    covariates = {}
+    for name, (column, factor, unit) in covariate_columns.items():
+        text = row[column].strip()
+        ckey = f"row {r}, column {name}"
+        if text in _MISSING:
+            raise ScenarioError("missing covariate value", source=source, key=ckey, got=text,
+                                expected="a value on every record (time-varying values: each record's own)")
+        spec = COVARIATES[name]
+        if spec.categorical:
+            if text not in spec.levels:
+                raise ScenarioError(f"unknown {name}", source=source, key=ckey, got=_shown(text),
+                                    expected=f"one of {', '.join(spec.levels)}")
+            covariates[name] = text
+            continue
+        number = _number(text, name, r, source, False) * factor
+        check_values(name, np.array([number]), source=source, key=ckey, shown=[text], unit=unit, factor=factor)
+        covariates[name] = number
+    return {
+        "time": value["TIME"], "evid": evid, "amt": amt, "ii": ii, "addl": addl, "ss": ss, "rate": rate,
+        "cmt": cmt, "dv": dv, "mdv": mdv, "blq": blq, "lloq": lloq, "covariates": covariates,
+    }
+
+
+def _subject(ident: str, records: list, covariate_columns, source: str) -> SubjectRecords:
+    for (r0, a), (r1, b) in zip(records, records[1:]):
+        if b["time"] < a["time"]:
+            raise ScenarioError(
+                f"TIME goes backwards within ID {ident!r} (row {r0} has {a['time']:g} h)", source=source,
+                key=f"row {r1}, column TIME", got=b["time"], expected=f">= {a['time']:g}",
+            )
+    columns = {}
+    for name, dtype in (("time", float), ("evid", np.int64), ("amt", float), ("ii", float), ("addl", np.int64),
+                        ("ss", np.int64), ("rate", float), ("cmt", np.int64), ("dv", float), ("mdv", np.int64),
+                        ("blq", np.int64), ("lloq", float)):
+        columns[name] = np.array([rec[name] for _, rec in records], dtype=dtype)
+    covariates = {}
+    for name in covariate_columns:
+        values = [rec["covariates"][name] for _, rec in records]
+        covariates[name] = np.array(values, dtype=str if COVARIATES[name].categorical else float)
+    return SubjectRecords(id=ident, row=np.array([r for r, _ in records], dtype=np.int64), covariates=covariates,
+                          **columns)
+
+
+# ------------------------------------------------------------------------------------------------
+# Writing
+# ------------------------------------------------------------------------------------------------
+
+def _format(value: float) -> str:
+    """A number as written in a data set: whole numbers without a point, others with 17 digits."""
+    if isinstance(value, str):
+        return value
+    if math.isnan(value):
+        return "."
+    if float(value).is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(float(value))
+
+
+def dataset_rows(dataset: DataSet) -> tuple[list[str], list[list[str]]]:
+    """The header and rows of `dataset` as text, in the order :func:`write_dataset` writes them."""
+    names = list(dataset.covariate_units)
+    has_blq = any(np.any(s.blq) or np.any(np.isfinite(s.lloq)) for s in dataset.subjects)
+    header = list(WRITTEN_COLUMNS) + (["BLQ", "LLOQ"] if has_blq else [])
+    header += [f"{name} [{unit}]" if unit else name for name, unit in dataset.covariate_units.items()]
+    rows = []
+    for s in dataset.subjects:
+        for i in range(len(s)):
+            row = [s.id, _format(s.time[i]), str(s.evid[i]), _format(s.amt[i]), _format(s.rate[i]), _format(s.ii[i]),
+                   str(s.addl[i]), str(s.ss[i]), str(s.cmt[i]), _format(s.dv[i]), str(s.mdv[i])]
+            if has_blq:
+                row += [str(s.blq[i]), _format(s.lloq[i])]
+            row += [_format(s.covariates[name][i]) for name in names]
+            rows.append(row)
+    return header, rows
+
+
+def write_dataset(path: str | os.PathLike, data, *, subjects=None) -> Path:
+    """Write a data set, or a scenario as one, to `path` as CSV, atomically.
+
+    Parameters
+    ----------
+    path
+        The CSV file to write (replaced whole: a temporary file beside it, then a rename).
+    data
+        A :class:`DataSet`, or a :class:`~imapk.scenario.Scenario` (or the path of its file),
+        converted by :func:`scenario_to_dataset`.
+    subjects
+        With a scenario: the subjects to write (see :func:`scenario_to_dataset`).
+
+    Returns
+    -------
+    Path
+        The path written.
+
+    Raises
+    ------
+    OutputError
+        If the folder does not exist or cannot be written.
+    """
+    from .errors import OutputError
+    from .io import write_csv
+
+    if not isinstance(data, DataSet):
+        data = scenario_to_dataset(data, subjects=subjects)
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise OutputError("the output folder does not exist", source=str(path), got=str(folder))
+    header, rows = dataset_rows(data)
+    return write_csv(path, header, rows)
+
+
+def scenario_to_dataset(scenario, *, subjects=None, dv=None) -> DataSet:
+    """A scenario's schedule and subjects as a data set.
+
+    Each subject gets, in time order: for a steady-state start, one SS 1 dose record at
+    TIME = -interval (AMT the steady-state dose, II its interval), so that the state at t = 0 is the
+    steady state before the first scheduled dose, as imapk computes it; one observation record
+    (EVID 0, CMT 2) at every scheduled dose time, written *before* the dose record at that time so
+    that it is the trough C(t-); and one dose record (EVID 1, CMT 1) for every dose given. Held and
+    missed doses have no dose record (their trough observations remain). Doses of a zero-order input
+    model (e.g. Schmidli 2005) have RATE -2 (the model's D1), those of a first-order model RATE 0.
+    Covariates are written on every record, in canonical units.
+
+    Parameters
+    ----------
+    scenario
+        A :class:`~imapk.scenario.Scenario` or the path of its file.
+    subjects
+        Indices of the subjects to write (default: the whole population). The IDs are those of
+        the covariate file, else the subject indices as text.
+    dv
+        Optional troughs (subject, dose) [ng/mL] to write as DV (MDV 0) on the trough records, e.g.
+        the ``trough_observed`` of a run; NaN leaves a record without DV.
+
+    Raises
+    ------
+    ScenarioError
+        For what a data set cannot say: step changes of parameters (``[model] changes``),
+        co-medication periods, inter-occasion variability, changes with time on therapy, several
+        models of different input kinds, or a steady-state start with a stated time on therapy
+        under a model with occasion effects. Random effects (IIV) are not written: a data set
+        carries covariates, and :func:`imapk.dataset_simulation.simulate_dataset` gives each ID
+        its typical values.
+    """
+    from .population import SUBJECT_ID_COLUMN
+    from .scenario import Scenario, _covariates, load_scenario
+    from .schedule import GIVEN
+
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    source = scenario.source
+
+    def refuse(problem, key):
+        raise ScenarioError(f"a data set cannot hold {problem}", source=source, key=key,
+                            expected="a scenario without it")
+
+    if scenario.changes:
+        refuse("step changes of parameters", "model.changes")
+    if scenario.interactions:
+        refuse("co-medication periods", "interactions")
+    if scenario.population.iov_cl:
+        refuse("inter-occasion variability", "population.iov_cl")
+    if any(not m.time_variation.f.constant or m.time_variation.needs_ode for m in scenario.models):
+        refuse("changes of parameters with time on therapy", "model")
+    kinds = {("zero-order" if m.typical_params(_reference(m)).d1 is not None else "first-order")
+             for m in scenario.models}
+    if len(kinds) > 1:
+        refuse("doses for models of different input kinds (first- and zero-order) at once", "model")
+    zero_order = kinds == {"zero-order"}
+    table = scenario.schedule.lower()
+    ss = table.steady_state
+    if ss is not None and ss.time_on_therapy is not None and any(m.occasion_days for m in scenario.models):
+        refuse("a steady-state start's time on therapy (occasion effects are taken as in force)",
+               "schedule.steady_state.time_on_therapy")
+    covariates, indices = _covariates(scenario, subjects)
+    ids = covariates.pop(SUBJECT_ID_COLUMN, None)
+    labels = [str(i) for i in indices] if ids is None else [str(i) for i in ids]
+    names = sorted(covariates)
+    rate = -2.0 if zero_order else 0.0
+    dv = None if dv is None else np.asarray(dv, dtype=float)
+    if dv is not None and dv.shape != (indices.size, table.time.size):
+        raise ScenarioError("dv must have one value per subject and scheduled dose", key="dv", got=list(dv.shape),
+                            expected=f"[{indices.size}, {table.time.size}]")
+    # One template of events (time, evid, amt, ii, ss, dose index of an observation), shared by all subjects.
+    events = []
+    if ss is not None:
+        events.append((-ss.interval, 1, ss.dose, ss.interval, 1, -1))
+    for j, (t, amount, status) in enumerate(zip(table.time, table.given, table.status)):
+        events.append((float(t), 0, 0.0, 0.0, 0, j))
+        if status == GIVEN and amount > 0:
+            events.append((float(t), 1, float(amount), 0.0, 0, -1))
+    time = np.array([e[0] for e in events])
+    evid = np.array([e[1] for e in events], dtype=np.int64)
+    amt = np.array([e[2] for e in events])
+    ii = np.array([e[3] for e in events])
+    ssv = np.array([e[4] for e in events], dtype=np.int64)
+    obs_dose = np.array([e[5] for e in events], dtype=np.int64)
+    dose = evid == 1
+    n = time.size
+    result = []
+    for s, label in enumerate(labels):
+        values = np.full(n, np.nan)
+        if dv is not None:
+            values[obs_dose >= 0] = dv[s, obs_dose[obs_dose >= 0]]
+        mdv = np.where((evid == 0) & np.isfinite(values), 0, 1).astype(np.int64)
+        result.append(SubjectRecords(
+            id=label, row=np.arange(n, dtype=np.int64) + 2, time=time, evid=evid, amt=amt, ii=ii,
+            addl=np.zeros(n, dtype=np.int64), ss=ssv, rate=np.where(dose, rate, 0.0),
+            cmt=np.where(dose, 1, 2).astype(np.int64), dv=values, mdv=mdv, blq=np.zeros(n, dtype=np.int64),
+            lloq=np.full(n, np.nan),
+            covariates={name: np.full(n, covariates[name][s], dtype=covariates[name].dtype) for name in names},
+        ))
+    return DataSet(source=source, subjects=tuple(result),
+                   covariate_units={name: COVARIATES[name].unit for name in names})
+
+
+def _reference(model) -> dict:
+    from .covariates import REFERENCE_SUBJECT
+
+    return {name: REFERENCE_SUBJECT[name] for name in model.covariates}
