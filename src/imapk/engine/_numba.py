@@ -102,8 +102,17 @@ class Kernel:
 
     def __call__(self, *args, **kwargs):
         if getattr(_STATE, "depth", 0):
-            return self.py_func(*args, **kwargs)
+            return self.plain(*args, **kwargs)
         return self.dispatcher(*args, **kwargs)
+
+    @property
+    def plain(self):
+        """The function in an uncompiled copy of its module (:func:`load_uncompiled`), whose kernels
+        call each other directly (no wrapper per call); `py_func` itself when it is not at module level."""
+        try:
+            return _kernel_in(_plain_module(self.__module__), self.__qualname__)
+        except (AttributeError, ImportError):
+            return self.py_func
 
     def __getattr__(self, name):  # only for names the instance lacks
         if name.startswith("__") or name in ("py_func", "_dispatcher"):
@@ -119,10 +128,23 @@ class Kernel:
 
 
 def _kernel(module: str, qualname: str):
-    value = importlib.import_module(module)
+    return _kernel_in(importlib.import_module(module), qualname)
+
+
+def _kernel_in(value, qualname: str):
     for part in qualname.split("."):
         value = getattr(value, part)
     return value
+
+
+_PLAIN: dict = {}  # module name -> its uncompiled copy, for interpreted() calls
+
+
+def _plain_module(name: str) -> ModuleType:
+    module = _PLAIN.get(name)
+    if module is None:
+        module = _PLAIN[name] = load_uncompiled(name)
+    return module
 
 
 def jit(func):
