@@ -1,0 +1,460 @@
+"""Simulating a NONMEM-style data set: the concentration at every observation record and the trough
+before every dose, per ID, with NONMEM's event semantics, by an exact event walker.
+
+The walker steps the one-compartment model (depot amount ``ad``, central amount ``ac`` [mg]) from
+event to event in closed form, as :mod:`imapk.engine._exact_kernels` does (equations E1-E3 there),
+with zero-order inputs into the depot (rate ``rd``) or the central compartment (rate ``rc``):
+
+    (E1')  ad(dt) = ad e^{-ka dt} + rd dt phi(ka dt)
+    (E2')  ac(dt) = ac e^{-k dt} + ad T(ka, k, dt) + rc dt phi(k dt)
+                    + rd ka dt^2 (phi(k dt) - phi(ka dt)) / (ka dt - k dt)
+
+with phi(x) = (1 - e^{-x}) / x and T the depot transfer of E3. The last term (a zero-order input
+into the depot, RATE > 0 on CMT 1 of a first-order model) is written as a difference quotient: it is
+used only where ka and k differ by more than 0.1 % (at most 3 digits lost to cancellation) and
+refused otherwise.
+
+Event semantics (see :mod:`imapk.datasets` for the columns and the record rules):
+
+* **F and lag** act on doses into the dose compartment (CMT 1), as NONMEM's F1 and ALAG1: the
+  amount is F AMT and the input starts ALAG after TIME. Doses into the central compartment (CMT 2)
+  have F 1 and no lag. A zero-order input at a given RATE lasts F AMT / RATE (NONMEM keeps the rate).
+* **RATE -2** is an input of the model's duration D1 (models with zero-order input, e.g. Schmidli
+  2005) into the central compartment. In such a model, which has no depot, CMT 1 and CMT 2 both
+  mean the central compartment, and a CMT 1 bolus (RATE 0) is refused.
+* **Resets** (EVID 3 and 4, and a dose with SS 1) set both amounts to zero and cancel infusions in
+  progress, lagged inputs not yet started and the additional doses (ADDL) of earlier records.
+* **SS 1** replaces the state by the steady state of an infinite train of the record's dose every
+  II, the record's own dose being the latest (its input still to come where there is a lag);
+  **SS 2** adds that steady state to the current state. The steady state is the closed-form sum of
+  the train (the fixed point of the one-interval map), computed with the parameters of the SS record.
+* **Parameters** are the shipped model's typical values for the covariates of the record that
+  ends each interval (next observation carried backward), with the model's occasion effects from
+  the clinical day :func:`imapk.population.occasion_onset_days` gives, counted from the ID's first
+  dose (all in force from the start when that first dose is a steady state). A prediction at a
+  record uses the volume of the interval that ends at it.
+* **Troughs.** The trough of a dose (a dose record or an additional dose) is the left limit
+  C(t-) at its time, before any record at that time.
+
+Models with a peripheral compartment or a transit chain, and models whose parameters change
+continuously with time on therapy, are refused (the walker is exact for the one-compartment model
+only).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .datasets import DataSet, SubjectRecords
+from .errors import ImapkError, ScenarioError
+from .params import PKParams
+
+__all__ = ["simulate_dataset", "DataSetSimulation", "NG_PER_ML_PER_MG_PER_L"]
+
+#: mg/L -> ng/mL.
+NG_PER_ML_PER_MG_PER_L = 1000.0
+#: Smallest relative difference |ka - k| / max(ka, k) at which a zero-order depot input is computed.
+DEPOT_INFUSION_MIN_SEPARATION = 1e-3
+
+
+@dataclass(frozen=True)
+class DataSetSimulation:
+    """Predictions for a data set: one entry per observation record and one per dose.
+
+    Attributes
+    ----------
+    id, row, time, dv, mdv, prediction
+        Per observation record (EVID 0), in file order: its ID, file row, time [h], measured DV
+        [ng/mL] (NaN where missing), MDV, and the model's concentration [ng/mL].
+    trough_id, trough_time, trough_row, trough
+        Per dose (records and additional doses), in the order given: ID, time [h], file row of the
+        record that prescribed it, and the trough C(t-) [ng/mL].
+    parameters
+        Per ID, the typical parameters used on its first interval (a :class:`PKParams`).
+    model
+        The model's name, or ``"parameters"`` when PKParams were given.
+    """
+
+    id: np.ndarray
+    row: np.ndarray
+    time: np.ndarray
+    dv: np.ndarray
+    mdv: np.ndarray
+    prediction: np.ndarray
+    trough_id: np.ndarray
+    trough_time: np.ndarray
+    trough_row: np.ndarray
+    trough: np.ndarray
+    parameters: dict = field(default_factory=dict)
+    model: str = "parameters"
+
+    def observation_rows(self) -> tuple[list[str], list[list]]:
+        """Header and rows of the predictions, for a CSV table (ID, row, TIME, DV, MDV, PRED)."""
+        header = ["ID", "ROW", "TIME", "DV", "MDV", "PRED"]
+        rows = [[i, int(r), float(t), float(d), int(m), float(p)]
+                for i, r, t, d, m, p in zip(self.id, self.row, self.time, self.dv, self.mdv, self.prediction)]
+        return header, rows
+
+
+def _phi(x: float) -> float:
+    """(1 - e^{-x}) / x, continuous at 0 where it is 1."""
+    if x == 0.0:
+        return 1.0
+    return -math.expm1(-x) / x
+
+
+def _advance(ad, ac, rd, rc, ka, k, dt):
+    """The state (ad, ac) after dt with constant ka, k and input rates rd (depot), rc (central) (E1', E2')."""
+    if dt == 0.0:
+        return ad, ac
+    decay = math.exp(-k * dt)
+    depot_decay = math.exp(-ka * dt)
+    transfer = ka * dt * (decay if k <= ka else depot_decay) * _phi(abs(ka - k) * dt)
+    ac_new = ac * decay + ad * transfer
+    if rc != 0.0:
+        ac_new += rc * dt * _phi(k * dt)
+    ad_new = ad * depot_decay
+    if rd != 0.0:
+        ad_new += rd * dt * _phi(ka * dt)
+        ac_new += rd * ka * dt * dt * (_phi(k * dt) - _phi(ka * dt)) / (ka * dt - k * dt)
+    return ad_new, ac_new
+
+
+@dataclass
+class _Input:
+    """One input, from its start: a bolus (duration 0) or a zero-order input, into the depot or central."""
+
+    start: float
+    amount: float
+    duration: float
+    depot: bool
+
+    @property
+    def rate(self) -> float:
+        return self.amount / self.duration
+
+
+class _Walker:
+    """The state of one ID and the inputs in flight."""
+
+    def __init__(self):
+        self.t = -math.inf
+        self.ad = 0.0
+        self.ac = 0.0
+        self.pending: list[_Input] = []  # inputs not yet started (lag), by start time
+        self.running: list[tuple[float, float, bool]] = []  # (end, rate, depot) of zero-order inputs
+
+    def reset(self):
+        self.ad = 0.0
+        self.ac = 0.0
+        self.pending = []
+        self.running = []
+
+    def rates(self):
+        rd = math.fsum(rate for _, rate, depot in self.running if depot)
+        rc = math.fsum(rate for _, rate, depot in self.running if not depot)
+        return rd, rc
+
+    def start(self, item: _Input):
+        if item.duration == 0.0:
+            if item.depot:
+                self.ad += item.amount
+            else:
+                self.ac += item.amount
+        else:
+            self.running.append((item.start + item.duration, item.rate, item.depot))
+
+    def give(self, item: _Input):
+        if item.start <= self.t:
+            self.start(item)
+        else:
+            self.pending.append(item)
+            self.pending.sort(key=lambda x: x.start)
+
+    def advance(self, to: float, kinetics, boundaries):
+        """Advance to time `to`, starting and ending inputs on the way; `kinetics(t)` gives (ka, k) of
+        the sub-interval that starts at t; `boundaries` are the times where the kinetics step."""
+        if self.t == -math.inf:
+            self.t = to
+            while self.pending and self.pending[0].start <= to:
+                self.start(self.pending.pop(0))
+            return
+        while True:
+            stops = [to]
+            stops += [item.start for item in self.pending[:1]]
+            stops += [end for end, _, _ in self.running]
+            stops += [c for c in boundaries if self.t < c < to]
+            step_to = min(stops)
+            if step_to > self.t:
+                ka, k = kinetics(self.t)
+                rd, rc = self.rates()
+                self.ad, self.ac = _advance(self.ad, self.ac, rd, rc, ka, k, step_to - self.t)
+                self.t = step_to
+            self.running = [r for r in self.running if r[0] > self.t]
+            while self.pending and self.pending[0].start <= self.t:
+                self.start(self.pending.pop(0))
+            if self.t >= to:
+                return
+
+
+def _steady_state(item: _Input, interval: float, ka: float, k: float):
+    """State and inputs still running at the time of the latest dose of an infinite train of `item`
+    every `interval` (the latest dose's own input, at ``item.start``, not included).
+
+    Returns (ad, ac, running) with running the zero-order inputs in progress at that time.
+    """
+    # pre-input state of the train: fixed point x = Phi x + u of the one-interval map (Phi lower triangular)
+    rd = item.rate if item.duration and item.depot else 0.0
+    rc = item.rate if item.duration and not item.depot else 0.0
+    ud, uc = (item.amount, 0.0) if (item.duration == 0.0 and item.depot) else (0.0, 0.0)
+    uc += item.amount if (item.duration == 0.0 and not item.depot) else 0.0
+    if item.duration:
+        ud, uc = _advance(0.0, 0.0, rd, rc, ka, k, item.duration)
+        ud, uc = _advance(ud, uc, 0.0, 0.0, ka, k, interval - item.duration)
+    else:
+        ud, uc = _advance(ud, uc, 0.0, 0.0, ka, k, interval)
+    xd = ud / -math.expm1(-ka * interval) if ud > 0.0 else 0.0
+    transfer = ka * interval * math.exp(-min(ka, k) * interval) * _phi(abs(ka - k) * interval)
+    xc = (uc + transfer * xd) / -math.expm1(-k * interval)
+    return xd, xc
+
+
+def _resolve(model_or_params):
+    """(name, model or None, fixed PKParams or None)."""
+    if isinstance(model_or_params, PKParams):
+        if not model_or_params.one_compartment:
+            raise ImapkError("the data set simulation is exact for one-compartment models only", key="model",
+                             got="peripheral compartment or transit chain", expected="a one-compartment model")
+        return "parameters", None, model_or_params
+    from .models import get_model
+
+    model = get_model(model_or_params)
+    if model.n_transit or model.time_variation.needs_ode or not model.time_variation.f.constant:
+        raise ImapkError(
+            f"model {model.name} has a transit chain or parameters that change with time on therapy; the data set "
+            "simulation is exact for one-compartment models with constant or stepwise parameters only",
+            key="model", got=model.name, expected="a one-compartment model (e.g. widmer2006, schmidli2005)",
+        )
+    return model.name, model, None
+
+
+def simulate_dataset(dataset: DataSet, model, *, occasion_timing: str = "fit") -> DataSetSimulation:
+    """Simulate every ID of a data set with a shipped model's typical values, or fixed parameters.
+
+    Parameters
+    ----------
+    dataset
+        The data set (:func:`imapk.datasets.read_dataset`).
+    model
+        The name of a shipped model (``"widmer2006"``, ``"schmidli2005"``): each ID gets its typical
+        values for its covariates (record by record, see the module docstring), without random
+        effects; or a :class:`~imapk.params.PKParams` used for every ID.
+    occasion_timing
+        When a model's occasion effects take effect (:func:`imapk.population.occasion_onset_days`).
+
+    Returns
+    -------
+    DataSetSimulation
+        The concentration at every observation record and the trough before every dose. [ng/mL]
+
+    Raises
+    ------
+    ImapkError
+        For a model the walker cannot follow exactly (peripheral compartment, transit chain,
+        continuously varying parameters), or a missing covariate.
+    ScenarioError
+        For a record the model cannot give (naming the file, row and column): RATE -2 with a model
+        without a duration D1, a bolus into the absent depot of a zero-order input model, a lag or
+        D1 as long as a steady state's interval, a zero-order depot input where ka and k are within
+        0.1 %.
+
+    Examples
+    --------
+    >>> from imapk.datasets import scenario_to_dataset
+    >>> sim = simulate_dataset(scenario_to_dataset("scenarios/gist-rash-case-report.toml"), "widmer2006")
+    >>> round(float(sim.prediction[27]), 1)  # the trough before the day-28 dose, 400 mg/d
+    732.2
+    """
+    name, pop_model, fixed = _resolve(model)
+    if pop_model is not None:
+        missing = [c for c in pop_model.covariates if c not in dataset.covariate_units]
+        if missing:
+            raise ImapkError(f"model {pop_model.name} needs covariate `{missing[0]}`, not a column of the data set",
+                             source=dataset.source, key="columns",
+                             expected=f"columns {', '.join(pop_model.covariates)}")
+    out = {key: [] for key in ("id", "row", "time", "dv", "mdv", "prediction", "trough_id", "trough_time",
+                               "trough_row", "trough")}
+    parameters = {}
+    for subject in dataset.subjects:
+        parameters[subject.id] = _simulate_subject(subject, dataset.source, pop_model, fixed, occasion_timing, out)
+    return DataSetSimulation(
+        id=np.array(out["id"], dtype=str), row=np.array(out["row"], dtype=np.int64),
+        time=np.array(out["time"], dtype=float), dv=np.array(out["dv"], dtype=float),
+        mdv=np.array(out["mdv"], dtype=np.int64), prediction=np.array(out["prediction"], dtype=float),
+        trough_id=np.array(out["trough_id"], dtype=str), trough_time=np.array(out["trough_time"], dtype=float),
+        trough_row=np.array(out["trough_row"], dtype=np.int64), trough=np.array(out["trough"], dtype=float),
+        parameters=parameters, model=name,
+    )
+
+
+def _processing_order(s: SubjectRecords):
+    """The records and additional doses in the order they are processed: records in file order,
+    each additional dose before the first record at or after its time. Items are (record index,
+    k) with k = 0 for the record itself and k >= 1 for its k-th additional dose, and the index
+    of the record whose covariates govern the interval that ends at the item."""
+    implied = sorted(
+        ((float(s.time[i] + k * s.ii[i]), i, k) for i in range(len(s)) if s.addl[i] for k in range(1, s.addl[i] + 1)),
+        key=lambda x: (x[0], x[1], x[2]),
+    )
+    items = []
+    p = 0
+    for i in range(len(s)):
+        while p < len(implied) and implied[p][0] <= s.time[i]:
+            items.append((implied[p][0], implied[p][1], implied[p][2], i))
+            p += 1
+        items.append((float(s.time[i]), i, 0, i))
+    last = len(s) - 1
+    items.extend((t, i, k, last) for t, i, k in implied[p:])
+    return items
+
+
+def _simulate_subject(s: SubjectRecords, source, model, fixed, occasion_timing, out) -> PKParams:
+    from .population import occasion_onset_days
+    from .schedule import day_start
+
+    dose_rows = np.flatnonzero(np.isin(s.evid, (1, 4)))
+    boundaries: list[float] = []
+    start_occasion = 0
+    if model is not None and model.occasion_days:
+        onsets = occasion_onset_days(model, occasion_timing)
+        if dose_rows.size and s.ss[dose_rows[0]]:
+            start_occasion = len(onsets)
+        else:
+            first = float(s.time[dose_rows[0]]) if dose_rows.size else float(s.time[0])
+            boundaries = [first + day_start(day) for day in onsets]
+    cache: dict = {}
+
+    def params(record: int, t: float, at_or_after: bool) -> PKParams:
+        if fixed is not None:
+            return fixed
+        passed = sum(1 for c in boundaries if (c <= t if at_or_after else c < t))
+        occasion = start_occasion + passed
+        key = (record, occasion)
+        if key not in cache:
+            try:
+                cache[key] = model.typical_params(s.covariates_at(record), occasion)
+            except ImapkError as error:
+                raise type(error)(error.problem, source=source, key=f"row {s.row[record]} (ID {s.id})",
+                                  got=error.got, expected=error.expected) from None
+        return cache[key]
+
+    def kinetics_of(p: PKParams):
+        return (p.ka if p.ka is not None else 1.0), p.k
+
+    walker = _Walker()
+    cancelled_before = -1  # additional doses of records before this index were cancelled by a reset
+    left_limit = 0.0
+    for t, i, k, governing in _processing_order(s):
+        if k and i < cancelled_before:
+            continue
+        arriving = walker.t != t
+        walker.advance(t, lambda t0, g=governing: kinetics_of(params(g, t0, True)), boundaries)
+        if arriving:
+            left_limit = walker.ac / params(governing, t, False).v * NG_PER_ML_PER_MG_PER_L
+        record_dose = k == 0 and s.evid[i] in (1, 4)
+        if k == 0 and s.evid[i] == 0:
+            p = params(i, t, False)
+            for key, value in (("id", s.id), ("row", int(s.row[i])), ("time", t), ("dv", float(s.dv[i])),
+                               ("mdv", int(s.mdv[i])), ("prediction", walker.ac / p.v * NG_PER_ML_PER_MG_PER_L)):
+                out[key].append(value)
+            continue
+        if k == 0 and s.evid[i] in (3, 4):
+            walker.reset()
+            cancelled_before = i
+        if not (record_dose or k):
+            continue  # EVID 2 (other) and 3 (reset) records carry no dose
+        for key, value in (("trough_id", s.id), ("trough_time", t), ("trough_row", int(s.row[i])),
+                           ("trough", left_limit)):
+            out[key].append(value)
+        dose_params = params(governing if k else i, t, True)
+        item = _dose_input(s, i, t, dose_params, source)
+        if record_dose and s.ss[i]:
+            _steady_state_record(walker, s, i, item, params(i, t, True), source)
+            if s.ss[i] == 1:
+                cancelled_before = i
+        walker.give(item)
+    return params(0, float(s.time[0]), True)
+
+
+def _dose_input(s: SubjectRecords, i: int, t: float, p: PKParams, source: str) -> _Input:
+    """The input of a dose of record i given at time t, by the rules of the module docstring."""
+    cmt, rate, amount = int(s.cmt[i]), float(s.rate[i]), float(s.amt[i])
+    key = f"row {s.row[i]}, column RATE"
+    zero_order_model = p.ka is None
+    if cmt == 1:
+        amount *= p.f
+        start = t + p.tlag
+    else:
+        start = t
+    if rate == -2.0:
+        if not zero_order_model:
+            raise ScenarioError("RATE -2 (modelled duration) needs a model with a duration D1 (zero-order input)",
+                                source=source, key=key, got=s.rate[i], expected="RATE 0 or > 0 with this model")
+        if cmt != 1:
+            raise ScenarioError("RATE -2 models the duration of doses into the dose compartment (CMT 1)",
+                                source=source, key=key, got=s.rate[i], expected="CMT 1, or RATE 0 or > 0")
+        return _Input(start, amount, p.d1, False)
+    if rate > 0.0:
+        depot = cmt == 1 and not zero_order_model
+        if depot and abs(p.ka - p.k) <= DEPOT_INFUSION_MIN_SEPARATION * max(p.ka, p.k):
+            raise ScenarioError(
+                "a zero-order input into the depot needs ka and k = CL/V at least 0.1 % apart",
+                source=source, key=key, got=s.rate[i], expected=f"ka ({p.ka:g} 1/h) not within 0.1 % of k ({p.k:g} 1/h)",
+            )
+        return _Input(start, amount, amount / rate, depot)
+    if cmt == 1 and zero_order_model:
+        raise ScenarioError("the model has zero-order input and no depot: a bolus into CMT 1 is undefined",
+                            source=source, key=key, got=s.rate[i], expected="RATE -2 (the model's D1), or CMT 2")
+    return _Input(start, amount, 0.0, cmt == 1)
+
+
+def _steady_state_record(walker: _Walker, s: SubjectRecords, i: int, item: _Input, p: PKParams, source: str) -> None:
+    """Apply the steady state of record i (SS 1 replaces the state, SS 2 adds to it); the record's own
+    dose `item` is given by the caller afterwards."""
+    interval = float(s.ii[i])
+    lag = item.start - float(s.time[i])
+    key = f"row {s.row[i]}, column II"
+    if item.duration > interval:
+        raise ScenarioError("the input of a steady-state dose lasts longer than its interval", source=source, key=key,
+                            got=s.ii[i], expected=f"II >= {item.duration:g} h")
+    if lag >= interval:
+        raise ScenarioError("the lag time of a steady-state dose is as long as its interval", source=source, key=key,
+                            got=s.ii[i], expected=f"II > {lag:g} h (the lag)")
+    ka = p.ka if p.ka is not None else 1.0
+    k = p.k
+    xd, xc = _steady_state(item, interval, ka, k)
+    running = []
+    if lag > 0.0:  # the train's latest input began at t + lag - II: apply it and advance to t
+        begin = float(s.time[i]) + lag - interval
+        elapsed = interval - lag
+        if item.duration == 0.0:
+            if item.depot:
+                xd += item.amount
+            else:
+                xc += item.amount
+            xd, xc = _advance(xd, xc, 0.0, 0.0, ka, k, elapsed)
+        else:
+            on = min(item.duration, elapsed)
+            rd, rc = (item.rate, 0.0) if item.depot else (0.0, item.rate)
+            xd, xc = _advance(xd, xc, rd, rc, ka, k, on)
+            xd, xc = _advance(xd, xc, 0.0, 0.0, ka, k, elapsed - on)
+            if begin + item.duration > float(s.time[i]):
+                running.append((begin + item.duration, item.rate, item.depot))
+    if s.ss[i] == 1:
+        walker.reset()
+    walker.ad += xd
+    walker.ac += xc
+    walker.running.extend(running)
