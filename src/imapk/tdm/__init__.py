@@ -10,5 +10,21 @@
 from __future__ import annotations
 
 from .estimation import FitWarning, MapResult, Observations, dose_table, map_estimate, posterior_concentrations
+from .offtrough import LogLinearTrough, ModelTrough, loglinear_trough, model_trough
+from .planning import CANDIDATE_DOSES, StepPlan, plan_next_step
 
-__all__ = ["FitWarning", "MapResult", "Observations", "dose_table", "map_estimate", "posterior_concentrations"]
+__all__ = [
+    "CANDIDATE_DOSES",
+    "FitWarning",
+    "LogLinearTrough",
+    "MapResult",
+    "ModelTrough",
+    "Observations",
+    "StepPlan",
+    "dose_table",
+    "loglinear_trough",
+    "map_estimate",
+    "model_trough",
+    "plan_next_step",
+    "posterior_concentrations",
+]
