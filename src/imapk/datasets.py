@@ -50,7 +50,8 @@ Rules (what a record means when the format leaves a choice):
   start a new individual where an ID returns after another one; imapk refuses that instead of
   guessing).
 
-Every malformed record is an error naming the file, the row (1-based line of the file, the header
+Blank lines, and lines whose first character is ``#`` (NONMEM's default ``IGNORE=#``: comments),
+are not records. Every malformed record is an error naming the file, the row (1-based line of the file, the header
 being row 1), the column and the value; nothing is dropped silently.
 """
 
@@ -250,7 +251,8 @@ def read_dataset(
             rows = list(csv.reader(handle))
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise ScenarioError(f"cannot read the data set: {error}", source=source) from None
-    numbered = [(r, row) for r, row in enumerate(rows, start=1) if any(cell.strip() for cell in row)]
+    numbered = [(r, row) for r, row in enumerate(rows, start=1)
+                if any(cell.strip() for cell in row) and not row[0].lstrip().startswith("#")]
     if len(numbered) < 2:
         raise ScenarioError("the data set needs a header and at least one record", source=source)
     header_row, header = numbered[0]
@@ -479,19 +481,22 @@ def _subject(ident: str, records: list, covariate_columns, source: str) -> Subje
 # Writing
 # ------------------------------------------------------------------------------------------------
 
-def _format(value: float) -> str:
-    """A number as written in a data set: whole numbers without a point, others with 17 digits."""
+def _format(value):
+    """A cell as written in a data set: "." for a missing number, whole numbers as int (no point),
+    others as float (written with the shortest repr that reads back exactly). Numbers stay numbers,
+    so that :func:`imapk.io.write_csv` does not quote a negative TIME as a spreadsheet formula."""
     if isinstance(value, str):
         return value
+    value = float(value)
     if math.isnan(value):
         return "."
-    if float(value).is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return repr(float(value))
+    if value.is_integer() and abs(value) < 1e15:
+        return int(value)
+    return value
 
 
 def dataset_rows(dataset: DataSet) -> tuple[list[str], list[list[str]]]:
-    """The header and rows of `dataset` as text, in the order :func:`write_dataset` writes them."""
+    """The header and rows of `dataset` (text and numbers), in the order :func:`write_dataset` writes them."""
     names = list(dataset.covariate_units)
     has_blq = any(np.any(s.blq) or np.any(np.isfinite(s.lloq)) for s in dataset.subjects)
     header = list(WRITTEN_COLUMNS) + (["BLQ", "LLOQ"] if has_blq else [])
@@ -499,10 +504,10 @@ def dataset_rows(dataset: DataSet) -> tuple[list[str], list[list[str]]]:
     rows = []
     for s in dataset.subjects:
         for i in range(len(s)):
-            row = [s.id, _format(s.time[i]), str(s.evid[i]), _format(s.amt[i]), _format(s.rate[i]), _format(s.ii[i]),
-                   str(s.addl[i]), str(s.ss[i]), str(s.cmt[i]), _format(s.dv[i]), str(s.mdv[i])]
+            row = [s.id, _format(s.time[i]), int(s.evid[i]), _format(s.amt[i]), _format(s.rate[i]), _format(s.ii[i]),
+                   int(s.addl[i]), int(s.ss[i]), int(s.cmt[i]), _format(s.dv[i]), int(s.mdv[i])]
             if has_blq:
-                row += [str(s.blq[i]), _format(s.lloq[i])]
+                row += [int(s.blq[i]), _format(s.lloq[i])]
             row += [_format(s.covariates[name][i]) for name in names]
             rows.append(row)
     return header, rows
