@@ -87,8 +87,10 @@ MIN_ESS_FRACTION = 0.1
 
 
 class FitWarning(UserWarning):
-    """A MAP fit that should be looked at: an observation far from its prediction, a mode far in
-    the prior's tail, an optimiser that did not converge, or a Laplace approximation that the
+    """A MAP fit that should be looked at: an observation far from its prediction (|IWRES| > 3),
+    levels jointly far from theirs (sum of IWRES^2 beyond the 99.9th percentile of chi-square with
+    one degree of freedom per level), a mode far in the prior's tail (eta' Omega^-1 eta beyond the
+    99.9th percentile of chi-square with p degrees of freedom), an optimiser that did not converge, or a Laplace approximation that the
     importance sampler contradicts."""
 
 
@@ -671,6 +673,16 @@ def map_estimate(
                 f"{ipred[j]:.0f} ng/mL (IWRES {iwres[j]:+.1f}, |IWRES| > {IWRES_LIMIT:g}): check the sampling and dosing "
                 "times and the assay"
             )
+        measured = ~obs.censored
+        if measured.sum() >= 2:
+            total = float(np.sum(iwres[measured] ** 2))
+            tail = float(chi2.sf(total, int(measured.sum())))
+            if tail < TAIL_PROBABILITY:
+                messages.append(
+                    f"the measured levels are jointly far from their individual predictions (sum of IWRES^2 {total:.1f} "
+                    f"over {int(measured.sum())} levels, probability {tail:.1e}): the model may not describe this patient, "
+                    "or the record is wrong"
+                )
         for j in np.flatnonzero(obs.censored & (ipred > 2.0 * obs.lloq)):
             messages.append(
                 f"observation {j} at {obs.time[j]:g} h is below the limit ({obs.lloq[j]:g} ng/mL) but predicted at "
