@@ -356,3 +356,14 @@ def test_plan__days_remaining_falls_with_time_on_the_step():
     assert late.days_remaining == (0.0, 0.0, 0.0)
     # typical patient: t1/2 16.8 h; a trough within 10 % of steady state takes ~ 3-4 days from the start.
     assert 1.0 <= early.days_remaining[0] <= 3.0
+
+
+def test_map__without_sampling_gives_the_same_mode_and_laplace_intervals():
+    obs = ([200.0, 690.0], [800.0, 760.0])
+    full = map_estimate("widmer2006", daily(400, 30), obs)
+    fast = map_estimate("widmer2006", daily(400, 30), obs, n_samples=0)
+    np.testing.assert_array_equal(full.eta, fast.eta)
+    assert fast.interval_sampled == fast.interval_laplace == full.interval_laplace
+    np.testing.assert_allclose(fast.eta_sd, np.sqrt(np.diag(full.eta_covariance)), rtol=1e-12)
+    assert fast.weights.tolist() == [1.0]
+    np.testing.assert_array_equal(fast.trough_low, fast.trough_median)

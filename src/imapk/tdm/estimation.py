@@ -506,7 +506,10 @@ def map_estimate(
     coverage
         Probability of the reported central intervals. [1]
     n_samples
-        Importance samples drawn to check the Laplace approximation and to predict.
+        Importance samples drawn to check the Laplace approximation and to predict. 0 draws none:
+        the mode and its Laplace covariance only (``interval_sampled`` is then the Laplace interval,
+        ``eta_sd`` the Laplace SD, and the trough curve and every posterior prediction come from the
+        mode alone, without parameter uncertainty).
     starts
         Optimiser starts: 1 from the typical patient (eta = 0); 2 adds one from the eta on CL that
         matches the mean log ratio of measured to typical-predicted levels; more add draws from
@@ -607,8 +610,11 @@ def map_estimate(
 
     # --- importance sampling (t proposal), predictions at every trough ------------------------------------
     n_samples = int(n_samples)
+    if n_samples < 0:
+        raise ImapkError("`n_samples` must be >= 0", key="n_samples", got=n_samples)
+    sampled = bool(p and n_samples)
     subjects = np.arange(n_samples)
-    if p:
+    if sampled:
         chol = np.linalg.cholesky(cov)
         z = standard_normals(seed, "tdm:proposal", subjects, p)
         g = np.sum(standard_normals(seed, "tdm:proposal_scale", subjects, int(PROPOSAL_DF)) ** 2, axis=1)
@@ -616,24 +622,21 @@ def map_estimate(
         samples = mode + (z @ chol.T) * scale[:, None]
         maha = np.sum(np.linalg.solve(chol, (samples - mode).T) ** 2, axis=0)
         log_q = -0.5 * (PROPOSAL_DF + p) * np.log1p(maha / PROPOSAL_DF)
-    else:
-        samples = np.zeros((n_samples, 0))
-        log_q = np.zeros(n_samples)
-    run = post.run(samples if p else np.zeros((1, 0)))
-    pred = run.concentration if obs.size else np.zeros((samples.shape[0] if p else 1, 0))
+    else:  # no random effect, or no sampling asked: the mode alone
+        samples = mode[None, :]
+    run = post.run(samples)
+    pred = run.concentration if obs.size else np.zeros((samples.shape[0], 0))
     trough = run.trough
-    if p:
+    if sampled:
         log_w = -post.objective_from(samples, pred) - log_q
         log_w -= log_w.max()
         weights = np.exp(log_w)
         weights /= weights.sum()
         ess = float(1.0 / np.sum(weights**2))
     else:
-        samples = np.zeros((1, 0))
         weights = np.ones(1)
-        ess = float(n_samples)
-        trough = np.repeat(trough, 1, axis=0)
-    if p and ess < MIN_ESS_FRACTION * n_samples:
+        ess = 1.0
+    if sampled and ess < MIN_ESS_FRACTION * n_samples:
         messages.append(
             f"importance sampling check: effective sample size {ess:.0f} of {n_samples}; the posterior is far from "
             "normal on the log scale, trust the sampled intervals over the Laplace ones"
@@ -644,19 +647,22 @@ def map_estimate(
     typical = {name: float(np.asarray(v)[0]) for name, v in prior.typical.values.items() if v is not None}
     individual = {name: float(np.asarray(v)[0]) for name, v in prior.table(mode[None, :]).values.items() if v is not None}
     z_hi = float(norm.ppf(hi_q))
-    if p:
+    laplace_sd = np.sqrt(np.diag(cov)) if p else np.zeros(0)
+    if sampled:
         mean = np.sum(weights[:, None] * samples, axis=0)
         eta_sd = np.sqrt(np.sum(weights[:, None] * (samples - mean) ** 2, axis=0))
     else:
-        eta_sd = np.zeros(0)
+        eta_sd = laplace_sd
     shrinkage = 1.0 - eta_sd / omega_sd if p else np.zeros(0)
-    laplace_sd = np.sqrt(np.diag(cov)) if p else np.zeros(0)
     interval_laplace, interval_sampled = {}, {}
     for i, name in enumerate(names):
         base = typical[name]
         interval_laplace[name] = (base * math.exp(mode[i] - z_hi * laplace_sd[i]), base * math.exp(mode[i] + z_hi * laplace_sd[i]))
-        q = weighted_quantile(samples[:, i], weights, [lo_q, hi_q])
-        interval_sampled[name] = (base * math.exp(q[0]), base * math.exp(q[1]))
+        if sampled:
+            q = weighted_quantile(samples[:, i], weights, [lo_q, hi_q])
+            interval_sampled[name] = (base * math.exp(q[0]), base * math.exp(q[1]))
+        else:
+            interval_sampled[name] = interval_laplace[name]
 
     if obs.size:
         ipred = post.predictions(mode[None, :])[0]
