@@ -336,3 +336,21 @@ def test_zero_order_model__bolus_into_absent_depot_refused(tmp_path):
     text = HEADER.strip() + ",weight [kg],haemoglobin [g/dL],wbc [10^9/L]\n1,0,1,400,0,0,0,0,1,80,13,16\n"
     with pytest.raises(ScenarioError, match=r"row 2, column RATE: the model has zero-order input and no depot"):
         predictions(tmp_path, text, model="schmidli2005")
+
+
+def test_outputs__table_and_summary(tmp_path):
+    """The predictions table reads back with the same numbers; the summary shows each measured level."""
+    import csv
+
+    sim = simulate_dataset(read_dataset(SCENARIOS / "case-report-data.csv"), "widmer2006")
+    path = sim.write_csv(tmp_path / "pred.csv")
+    with open(path, newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["ID", "ROW", "TIME [h]", "DV [ng/mL]", "MDV", "PRED [ng/mL]"]
+    assert len(rows) == 1 + 367
+    assert [float(r[5]) for r in rows[1:]] == sim.prediction.tolist()
+    measured = [r for r in rows[1:] if r[4] == "0"]
+    assert [r[3] for r in measured] == ["545.0", "826.0"]
+    lines = sim.summary_lines()
+    assert lines[1].startswith("ID 1: 367 observation records, 351 doses, troughs ")
+    assert lines[2].startswith("  TIME 1174.5 h: measured 545, predicted ")

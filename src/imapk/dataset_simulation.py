@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -92,11 +93,34 @@ class DataSetSimulation:
     model: str = "parameters"
 
     def observation_rows(self) -> tuple[list[str], list[list]]:
-        """Header and rows of the predictions, for a CSV table (ID, row, TIME, DV, MDV, PRED)."""
-        header = ["ID", "ROW", "TIME", "DV", "MDV", "PRED"]
-        rows = [[i, int(r), float(t), float(d), int(m), float(p)]
+        """Header and rows of the predictions, one per observation record: ID, the record's row in
+        the data set, TIME [h], DV [ng/mL] ("." where missing), MDV and PRED [ng/mL]."""
+        header = ["ID", "ROW", "TIME [h]", "DV [ng/mL]", "MDV", "PRED [ng/mL]"]
+        rows = [[i, int(r), float(t), "." if math.isnan(d) else float(d), int(m), float(p)]
                 for i, r, t, d, m, p in zip(self.id, self.row, self.time, self.dv, self.mdv, self.prediction)]
         return header, rows
+
+    def write_csv(self, path) -> Path:
+        """Write :meth:`observation_rows` as CSV, atomically (:func:`imapk.io.write_csv`)."""
+        from .io import write_csv
+
+        header, rows = self.observation_rows()
+        return write_csv(path, header, rows)
+
+    def summary_lines(self) -> list[str]:
+        """One line per ID: its observations and doses, the trough range, and each measured level
+        (MDV 0) beside its prediction, for a terminal."""
+        lines = [f"Data set simulated with {self.model} (typical values per ID; concentrations in ng/mL)"]
+        for ident in dict.fromkeys(self.id.tolist() + self.trough_id.tolist()):
+            obs = self.id == ident
+            troughs = self.trough[self.trough_id == ident]
+            span = f", troughs {troughs.min():.4g}-{troughs.max():.4g}" if troughs.size else ""
+            lines.append(f"ID {ident}: {int(obs.sum())} observation records, {troughs.size} doses{span}")
+            for t, dv, pred in zip(self.time[obs & (self.mdv == 0)], self.dv[obs & (self.mdv == 0)],
+                                   self.prediction[obs & (self.mdv == 0)]):
+                lines.append(f"  TIME {t:g} h: measured {dv:.4g}, predicted {pred:.4g} (ratio {dv / pred:.3g})"
+                             if pred > 0 else f"  TIME {t:g} h: measured {dv:.4g}, predicted 0")
+        return lines
 
 
 def _phi(x: float) -> float:
