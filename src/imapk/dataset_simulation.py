@@ -297,9 +297,16 @@ def simulate_dataset(dataset: DataSet, model, *, occasion_timing: str = "fit") -
 
     Examples
     --------
+    400 mg/d for 60 days as a data set (a trough record before each dose), Widmer 2006 typical values:
+
     >>> from imapk.datasets import scenario_to_dataset
-    >>> sim = simulate_dataset(scenario_to_dataset("scenarios/gist-rash-case-report.toml"), "widmer2006")
-    >>> round(float(sim.prediction[27]), 1)  # the trough before the day-28 dose, 400 mg/d
+    >>> from imapk.scenario import parse_scenario
+    >>> scenario = parse_scenario(
+    ...     '[scenario]\\ntitle = "400 mg/d"\\n[model]\\nparameter_set = "widmer2006"\\n'
+    ...     '[[schedule.phases]]\\ndose = "400 mg"\\ndays = 60\\n'
+    ... )
+    >>> sim = simulate_dataset(scenario_to_dataset(scenario), "widmer2006")
+    >>> round(float(sim.prediction[59]), 1)  # the trough before the day-60 dose [ng/mL]
     732.2
     """
     name, pop_model, fixed = _resolve(model)

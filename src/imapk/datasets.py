@@ -581,6 +581,19 @@ def scenario_to_dataset(scenario, *, subjects=None, dv=None) -> DataSet:
         under a model with occasion effects. Random effects (IIV) are not written: a data set
         carries covariates, and :func:`imapk.dataset_simulation.simulate_dataset` gives each ID
         its typical values.
+
+    Examples
+    --------
+    Three days of 400 mg/d: a trough record (EVID 0) before each dose record (EVID 1).
+
+    >>> from imapk.scenario import parse_scenario
+    >>> scenario = parse_scenario(
+    ...     '[scenario]\\ntitle = "3 days"\\n[model]\\nparameter_set = "widmer2006"\\n'
+    ...     '[[schedule.phases]]\\ndose = "400 mg"\\ndays = 3\\n'
+    ... )
+    >>> s = scenario_to_dataset(scenario).subjects[0]
+    >>> s.time.tolist(), s.evid.tolist()
+    ([0.0, 0.0, 24.0, 24.0, 48.0, 48.0], [0, 1, 0, 1, 0, 1])
     """
     from .population import SUBJECT_ID_COLUMN
     from .scenario import Scenario, _covariates, load_scenario
