@@ -1,0 +1,173 @@
+"""MAP estimation for many patients with three measured levels each (imapk.tdm.map_estimate).
+
+Patients: Widmer 2006 base model (CL/F 14.3 L/h, V/F 347 L, ka 0.609 1/h; Omega with correlation
+0.798; proportional residual error 31.38 %), 400 mg daily for 29 days, three levels 18-30 h after a
+dose on days 8-28. True parameters and assay errors are drawn from ``numpy.random.default_rng(SEED)``
+and the levels computed by superposition of single-dose solutions, outside the timed region.
+
+Timed: ``map_estimate`` for N patients in a loop, (a) the full fit (mode, Laplace covariance, 1000
+importance samples, posterior trough curve over the 29 doses) and (b) the mode and Laplace covariance
+only (``n_samples=0``). Numba compilation is kept out of the timed regions (a session fixture fits
+one patient first; every case has a warm-up round).
+
+Reference: the same posterior (equation (1) of :mod:`imapk.tdm.estimation`) minimised by scipy
+L-BFGS-B (finite-difference gradient) with predictions from scipy ``solve_ivp`` (LSODA, rtol 1e-8,
+atol 1e-8 on amounts, dose to dose) for the first few patients, in the same process; the ratios in
+``extra_info`` compare its time per patient with case (b), which finds the same mode (the agreement
+is checked). No timed assertion.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from imapk.models import get_model
+from imapk.tdm import dose_table, map_estimate
+
+SEED = 20060402
+MODEL = "widmer2006"
+DOSE, DAYS = 400.0, 29
+#: Rounds per number of patients (full mode, quick mode). Each case also has one warm-up round.
+ROUNDS = {1: (50, 5), 100: (5, 2), 1000: (2, 1)}
+#: scipy reference: (patients, timed repeats) in full and quick mode.
+SCIPY_FULL = (5, 3)
+SCIPY_QUICK = (2, 1)
+NG_PER_ML = 1000.0
+
+
+def patients(n: int, seed: int = SEED):
+    """`n` patients: (times [h], levels [ng/mL]) with three levels each, and their true CL and V."""
+    model = get_model(MODEL)
+    typical = model.typical_params()
+    rng = np.random.default_rng(seed)
+    chol = np.linalg.cholesky(model.omega_matrix)
+    dose_times = np.arange(DAYS) * 24.0
+    out = []
+    for _ in range(n):
+        eta = chol @ rng.standard_normal(2)
+        cl, v = typical.cl * math.exp(eta[0]), typical.v * math.exp(eta[1])
+        days = np.sort(rng.choice(np.arange(7, DAYS - 1), size=3, replace=False))
+        t = days * 24.0 + rng.uniform(18.0, 30.0, size=3)
+        k = cl / v
+        dt = t[:, None] - dose_times[None, :]
+        c = np.where(dt > 0, DOSE * typical.ka / (v * (typical.ka - k)) * (np.exp(-k * np.clip(dt, 0, None))
+                                                                          - np.exp(-typical.ka * np.clip(dt, 0, None))), 0.0)
+        c = NG_PER_ML * c.sum(axis=1)
+        y = np.maximum(c * (1.0 + model.residual.proportional * rng.standard_normal(3)), 1.0)
+        out.append((t, y, cl, v))
+    return out
+
+
+def table():
+    return dose_table(np.arange(DAYS) * 24.0, DOSE)
+
+
+# -- scipy reference -----------------------------------------------------------------------------
+
+
+def scipy_predictions(t_obs, cl, v, ka):
+    """C at `t_obs` [ng/mL] by solve_ivp (LSODA) from each dose to the next."""
+    from scipy.integrate import solve_ivp
+
+    rhs = lambda _, y: [-ka * y[0], ka * y[0] - cl / v * y[1]]
+    dose_times = np.arange(DAYS) * 24.0
+    end = float(max(t_obs))
+    y = np.zeros(2)
+    out = np.empty(len(t_obs))
+    for j, t0 in enumerate(dose_times):
+        if t0 >= end:
+            break
+        t1 = min(dose_times[j + 1] if j + 1 < DAYS else end, end)
+        y = y + np.array([DOSE, 0.0])
+        inside = sorted((i for i, t in enumerate(t_obs) if t0 < t <= t1), key=lambda i: t_obs[i])
+        t_eval = [t_obs[i] for i in inside if t_obs[i] < t1] + [t1]
+        sol = solve_ivp(rhs, (t0, t1), y, method="LSODA", rtol=1e-8, atol=1e-8, t_eval=t_eval)
+        for i in inside:
+            out[i] = NG_PER_ML * sol.y[1, t_eval.index(t_obs[i])] / v
+        y = sol.y[:, -1]
+    return out
+
+
+def scipy_mode(t_obs, y):
+    """The posterior mode of eta by L-BFGS-B on solve_ivp predictions (same objective as imapk)."""
+    from scipy.optimize import minimize
+
+    model = get_model(MODEL)
+    typical = model.typical_params()
+    omega_inv = np.linalg.inv(model.omega_matrix)
+    prop = model.residual.proportional
+
+    def objective(eta):
+        c = scipy_predictions(t_obs, typical.cl * math.exp(eta[0]), typical.v * math.exp(eta[1]), typical.ka)
+        sd = prop * c
+        return float(np.sum(np.log(sd) + 0.5 * ((y - c) / sd) ** 2) + 0.5 * eta @ omega_inv @ eta)
+
+    return minimize(objective, np.zeros(2), method="L-BFGS-B", options={"ftol": 1e-12, "gtol": 1e-7}).x
+
+
+@dataclass(frozen=True)
+class ScipyReference:
+    n_subjects: int  # patients
+    repeats: int
+    seconds: float  # median wall time of one run over all its patients
+    modes: np.ndarray  # (n_subjects, 2)
+
+    @property
+    def seconds_per_patient(self) -> float:
+        return self.seconds / self.n_subjects
+
+
+@pytest.fixture(scope="session")
+def scipy_reference(quick) -> ScipyReference:
+    n, repeats = SCIPY_QUICK if quick else SCIPY_FULL
+    data = patients(n)
+    scipy_predictions(np.array([30.0]), 14.3, 347.0, 0.609)  # warm-up, untimed
+    times, modes = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        modes = np.array([scipy_mode(t, y) for t, y, _, _ in data])
+        times.append(time.perf_counter() - start)
+    return ScipyReference(n, repeats, statistics.median(times), modes)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compiled():
+    """Compile (or load from the numba cache) the engine kernels before any timing."""
+    t, y, _, _ = patients(1)[0]
+    map_estimate(MODEL, table(), (t, y), warn=False)
+
+
+def fit_all(data, n_samples):
+    tab = table()
+    return [map_estimate(MODEL, tab, (t, y), warn=False, n_samples=n_samples) for t, y, _, _ in data]
+
+
+@pytest.mark.parametrize("n_samples", [1000, 0], ids=["full fit", "mode and Laplace"])
+@pytest.mark.parametrize("n_subjects", [1, 100, 1000])
+def test_map_estimate(benchmark, quick, scipy_reference, n_subjects, n_samples):
+    data = patients(n_subjects)
+    full_rounds, quick_rounds = ROUNDS[n_subjects]
+    rounds = quick_rounds if quick else full_rounds
+    fits = benchmark.pedantic(fit_all, args=(data, n_samples), rounds=rounds, warmup_rounds=1, iterations=1)
+    shared = min(n_subjects, scipy_reference.n_subjects)
+    modes = np.array([f.eta for f in fits[:shared]])
+    # L-BFGS-B with a finite-difference gradient on rtol-1e-8 ODE predictions: agreement to ~1e-4.
+    np.testing.assert_allclose(modes, scipy_reference.modes[:shared], atol=5e-4)
+    info = benchmark.extra_info
+    info.update(
+        case="map_estimate, " + ("mode and Laplace (n_samples=0)" if n_samples == 0 else f"{n_samples} importance samples"),
+        n_subjects=n_subjects, levels_per_patient=3, n_doses=DAYS, seed=SEED, rounds=rounds,
+        scipy_patients=scipy_reference.n_subjects, scipy_repeats=scipy_reference.repeats,
+        scipy_seconds_per_patient=scipy_reference.seconds_per_patient,
+        max_abs_eta_difference_vs_scipy=float(np.max(np.abs(modes - scipy_reference.modes[:shared]))),
+    )
+    stats = getattr(benchmark, "stats", None)
+    if stats is not None:  # None under --benchmark-disable
+        per_patient = stats.stats.median / n_subjects
+        info.update(seconds_per_patient=per_patient, speedup_vs_scipy=scipy_reference.seconds_per_patient / per_patient)
