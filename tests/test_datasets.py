@@ -220,3 +220,9 @@ def test_export__refuses_what_a_data_set_cannot_hold(extra, problem):
     text = (SCENARIOS / "gist-rash-case-report.toml").read_text() + "\n" + extra
     with pytest.raises(ScenarioError, match=problem):
         scenario_to_dataset(parse_scenario(text, "extra.toml"))
+
+
+def test_export__models_of_different_input_kinds_refused():
+    with pytest.raises(ScenarioError, match=r"model: a data set cannot hold doses for models of different input kinds "
+                                            r"\(first- and zero-order\) at once \(.*schmidli2005"):
+        scenario_to_dataset(SCENARIOS / "model-comparison.toml")

@@ -373,7 +373,7 @@ def _simulate_subject(s: SubjectRecords, source, model, fixed, occasion_timing, 
             return fixed
         passed = sum(1 for c in boundaries if (c <= t if at_or_after else c < t))
         occasion = start_occasion + passed
-        key = (record, occasion)
+        key = (tuple(values[record] for values in s.covariates.values()), occasion)  # records often repeat values
         if key not in cache:
             try:
                 cache[key] = model.typical_params(s.covariates_at(record), occasion)

@@ -576,8 +576,8 @@ def scenario_to_dataset(scenario, *, subjects=None, dv=None) -> DataSet:
     ------
     ScenarioError
         For what a data set cannot say: step changes of parameters (``[model] changes``),
-        co-medication periods, inter-occasion variability, changes with time on therapy, several
-        models of different input kinds, or a steady-state start with a stated time on therapy
+        co-medication periods, inter-occasion variability (these belong to the scenario, not to a
+        model that reads the data set), several models of different input kinds, or a steady-state start with a stated time on therapy
         under a model with occasion effects. Random effects (IIV) are not written: a data set
         carries covariates, and :func:`imapk.dataset_simulation.simulate_dataset` gives each ID
         its typical values.
@@ -603,9 +603,8 @@ def scenario_to_dataset(scenario, *, subjects=None, dv=None) -> DataSet:
         scenario = load_scenario(scenario)
     source = scenario.source
 
-    def refuse(problem, key):
-        raise ScenarioError(f"a data set cannot hold {problem}", source=source, key=key,
-                            expected="a scenario without it")
+    def refuse(problem, key, expected="a scenario without it"):
+        raise ScenarioError(f"a data set cannot hold {problem}", source=source, key=key, expected=expected)
 
     if scenario.changes:
         refuse("step changes of parameters", "model.changes")
@@ -613,12 +612,12 @@ def scenario_to_dataset(scenario, *, subjects=None, dv=None) -> DataSet:
         refuse("co-medication periods", "interactions")
     if scenario.population.iov_cl:
         refuse("inter-occasion variability", "population.iov_cl")
-    if any(not m.time_variation.f.constant or m.time_variation.needs_ode for m in scenario.models):
-        refuse("changes of parameters with time on therapy", "model")
     kinds = {("zero-order" if m.typical_params(_reference(m)).d1 is not None else "first-order")
              for m in scenario.models}
     if len(kinds) > 1:
-        refuse("doses for models of different input kinds (first- and zero-order) at once", "model")
+        names = ", ".join(m.name for m in scenario.models)
+        refuse(f"doses for models of different input kinds (first- and zero-order) at once ({names})", "model",
+               "one parameter set, or several with the same input kind (RATE 0 for first-order, -2 for zero-order)")
     zero_order = kinds == {"zero-order"}
     table = scenario.schedule.lower()
     ss = table.steady_state
