@@ -367,3 +367,51 @@ def test_map__without_sampling_gives_the_same_mode_and_laplace_intervals():
     np.testing.assert_allclose(fast.eta_sd, np.sqrt(np.diag(full.eta_covariance)), rtol=1e-12)
     assert fast.weights.tolist() == [1.0]
     np.testing.assert_array_equal(fast.trough_low, fast.trough_median)
+
+
+def test_map__exponential_error_mode_and_m3_on_the_log_scale():
+    """A log-transform-both-sides error (form "exponential", SD 0.3 of log C): the mode equals Nelder-Mead
+    on the posterior written here on the log scale with superposition predictions, the censored level
+    entering as log Phi((log LLOQ - log C)/0.3); within 2e-4 in each eta."""
+    from dataclasses import replace
+
+    from imapk.models.base import Residual
+
+    model = replace(get_model("widmer2006"), name="widmer2006_log", residual=Residual(proportional=0.3, form="exponential"))
+    dose_times, amounts = np.arange(20) * 24.0, np.full(20, 400.0)
+    t = np.array([100.0, 300.0, 470.0])
+    y = np.array([1400.0, 900.0, np.nan])
+    obs = Observations.from_arrays(t, y, [False, False, True], 400.0)
+    fit = map_estimate(model, (dose_times, amounts), obs, warn=False)
+    omega_inv = np.linalg.inv(model.omega_matrix)
+
+    def objective(eta):
+        c = superposition(t, dose_times, amounts, 14.3 * math.exp(eta[0]), 347.0 * math.exp(eta[1]), 0.609)
+        z = (np.log(y[:2]) - np.log(c[:2])) / 0.3
+        return float(np.sum(math.log(0.3) + 0.5 * z**2) - log_ndtr((math.log(400.0) - math.log(c[2])) / 0.3)
+                     + 0.5 * eta @ omega_inv @ eta)
+
+    ref = minimize(objective, np.zeros(2), method="Nelder-Mead", options={"xatol": 1e-8, "fatol": 1e-12, "maxiter": 4000})
+    np.testing.assert_allclose(fit.eta, ref.x, atol=2e-4)
+    assert fit.objective == pytest.approx(ref.fun, abs=1e-6)
+
+
+@pytest.mark.parametrize("name", ["widmer2006_covariates", "schmidli2005", "judson2005", "petain2008", "demetri2009",
+                                  "yamakawa2011", "gotta2014", "golabchifar2014", "dipaolo2014", "wang2019",
+                                  "shriyan2022", "he2023", "jiang2023"])
+def test_map__every_closed_form_model_fits(name):
+    """Every shipped model without continuous time variation fits two levels at its reference subject:
+    the mode is a minimum (U there below U at the typical patient and at +-0.05 in each eta)."""
+    from imapk.covariates import REFERENCE_SUBJECT
+    from imapk.tdm.estimation import _Posterior, _prior
+
+    model = get_model(name)
+    cov = {key: REFERENCE_SUBJECT[key] for key in model.covariates}
+    table = daily(400, 40)
+    obs = Observations.from_arrays([335.0, 790.0], [900.0, 1100.0])
+    fit = map_estimate(model, table, obs, covariates=cov, warn=False, n_samples=200)
+    post = _Posterior(_prior(model, cov, table, None), table, obs)
+    p = fit.eta.size
+    around = np.vstack([np.zeros(p)] + [fit.eta + s * 0.05 * np.eye(p)[i] for i in range(p) for s in (1, -1)])
+    assert np.all(post.objective(around) >= fit.objective - 1e-9)
+    assert fit.converged
