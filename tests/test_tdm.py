@@ -415,3 +415,45 @@ def test_map__every_closed_form_model_fits(name):
     around = np.vstack([np.zeros(p)] + [fit.eta + s * 0.05 * np.eye(p)[i] for i in range(p) for s in (1, -1)])
     assert np.all(post.objective(around) >= fit.objective - 1e-9)
     assert fit.converged
+
+
+def zero_order_amounts(t, dose_times, amounts, k, d1):
+    """Central amount [mg] at `t` from zero-order inputs of duration d1 (superposition, constant k)."""
+    t = np.atleast_1d(np.asarray(t, dtype=float))
+    dt = t[:, None] - np.asarray(dose_times)[None, :]
+    rate = np.asarray(amounts)[None, :] / d1
+    during = rate / k * (1.0 - np.exp(-k * np.clip(dt, 0.0, None)))
+    after = rate / k * (1.0 - math.exp(-k * d1)) * np.exp(-k * np.clip(dt - d1, 0.0, None))
+    return np.where(dt <= 0, 0.0, np.where(dt <= d1, during, after)).sum(axis=1)
+
+
+@pytest.mark.parametrize("timing, change", [("fit", 24.0), ("sampling_day", 672.0)])
+def test_map__occasion_effect_applies_the_same_eta_on_both_occasions(timing, change):
+    """schmidli2005 (CL and V step down with the day-29 occasion, in force from day 2 with the default
+    timing, from day 29 with "sampling_day"): the individual predictions at the mode equal a
+    superposition written here, with day-1 parameters up to the change and day-29 ones after (the
+    amount carried across the step; C = amount / V of the occasion in force), both scaled by exp(eta)."""
+    model = get_model("schmidli2005")
+    cov = {"weight": 70.0, "haemoglobin": 12.0, "wbc": 9.0}
+    dose_times, amounts = np.arange(40) * 24.0, np.full(40, 400.0)
+    t = np.array([12.0, 335.0, 671.0, 790.0, 935.0])
+    y = np.array([900.0, 1000.0, 1100.0, 1400.0, 1350.0])
+    fit = map_estimate(model, (dose_times, amounts), (t, y), covariates=cov, warn=False, n_samples=100,
+                       occasion_timing=timing)
+    scale = np.exp(fit.eta)
+    before, after = model.typical_params(cov, 0), model.typical_params(cov, 1)
+    cl0, v0 = before.cl * scale[0], before.v * scale[1]
+    cl1, v1 = after.cl * scale[0], after.v * scale[1]
+    d1 = before.d1
+    expected = np.empty(t.size)
+    early = dose_times < change
+    for j, tj in enumerate(t):
+        if tj <= change:
+            expected[j] = 1000.0 * zero_order_amounts(tj, dose_times[early], amounts[early], cl0 / v0, d1)[0] / v0
+        else:
+            carried = zero_order_amounts(change, dose_times[early], amounts[early], cl0 / v0, d1)[0]
+            late = (dose_times >= change) & (dose_times < tj)
+            amount = carried * math.exp(-cl1 / v1 * (tj - change)) + zero_order_amounts(
+                tj, dose_times[late], amounts[late], cl1 / v1, d1)[0]
+            expected[j] = 1000.0 * amount / v1
+    np.testing.assert_allclose(fit.prediction, expected, rtol=1e-10)

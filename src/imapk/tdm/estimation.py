@@ -216,7 +216,8 @@ class _Prior:
         )
 
 
-def _prior(model: PopulationModel, covariates, table: DoseTable, time_on_therapy_at_start) -> _Prior:
+def _prior(model: PopulationModel, covariates, table: DoseTable, time_on_therapy_at_start,
+           occasion_timing: str = "fit") -> _Prior:
     from ..population import draw_parameters
 
     if not (model.time_variation.ka.constant and model.time_variation.cl.constant and model.time_variation.f.constant):
@@ -233,7 +234,7 @@ def _prior(model: PopulationModel, covariates, table: DoseTable, time_on_therapy
         time_on_therapy_at_start = 0.0 if ss is None else ss.time_on_therapy
     subjects = np.zeros(1, dtype=np.int64)
     typical = draw_parameters(model, covariates, subjects, seed=None, iiv=False, dose_times=table.time,
-                              time_on_therapy_at_start=time_on_therapy_at_start)
+                              time_on_therapy_at_start=time_on_therapy_at_start, occasion_timing=occasion_timing)
     long_term = draw_parameters(model, covariates, subjects, seed=None, iiv=False, time_on_therapy_at_start=None)
     omega = model.omega_matrix
     return _Prior(model, typical, long_term, omega, np.linalg.inv(omega) if omega.size else omega)
@@ -476,6 +477,7 @@ def map_estimate(
     *,
     covariates: Mapping[str, object] | None = None,
     time_on_therapy_at_start: float | None = None,
+    occasion_timing: str = "fit",
     coverage: float = 0.9,
     n_samples: int = 1000,
     starts: int = 2,
@@ -503,6 +505,10 @@ def map_estimate(
     time_on_therapy_at_start
         Time on therapy at t = 0 [h] for occasion effects; default 0 (or the steady-state start's
         own statement).
+    occasion_timing
+        When a model's occasion effects take effect (:func:`imapk.population.occasion_onset_days`;
+        default ``"fit"``: the day after the previous occasion's sampling day, as in simulations).
+        The same random effects apply on every occasion (no inter-occasion variability).
     coverage
         Probability of the reported central intervals. [1]
     n_samples
@@ -559,7 +565,7 @@ def map_estimate(
                          key="observations.value", got=float(obs.value[~obs.censored & ~(obs.value > 0)][0]))
     if obs.size and (model.residual.proportional == 0 and model.residual.additive == 0):
         raise ParameterError(f"model {model.name} has no residual error: the likelihood is undefined", key="residual")
-    prior = _prior(model, covariates, table, time_on_therapy_at_start)
+    prior = _prior(model, covariates, table, time_on_therapy_at_start, occasion_timing)
     names = prior.names
     p = len(names)
     post = _Posterior(prior, table, obs)
