@@ -101,6 +101,30 @@ def test_round_trip__case_report_troughs(tmp_path, case_report_path):
     assert sim.prediction.size == 365 and set(sim.id) == {"0"}
 
 
+@pytest.mark.parametrize("name", ["cml-missed-doses", "gist-rash-three-holds", "gist-bid-steady-state",
+                                  "gist-rash-case-report-400-after-300-step"])
+def test_round_trip__holds_misses_ladders_steady_state(tmp_path, name):
+    """Holds, ladders, missed doses and steady-state starts survive the round trip (troughs to 1e-12)."""
+    scenario = SCENARIOS / f"{name}.toml"
+    sim = simulate_dataset(read_dataset(write_dataset(tmp_path / "d.csv", scenario)), "widmer2006")
+    troughs = run_scenario(scenario).trough.values[0]
+    np.testing.assert_allclose(sim.prediction, troughs, rtol=1e-12, atol=0)
+
+
+def test_evid2__covariate_change_on_an_other_type_record(tmp_path):
+    """An EVID 2 record carries covariates too: its values govern the interval that ends at it, so the
+    volume (sex on V in Widmer 2006) steps at the record before it, and the concentration with it."""
+    header = "ID,TIME,EVID,AMT,CMT,weight [kg],age [y],sex,disease\n"
+    text = header + "1,0,1,400,1,70,50,male,GIST\n1,5,0,.,2,70,50,male,GIST\n1,10,2,.,.,70,50,female,GIST\n" \
+        "1,10,0,.,2,70,50,female,GIST\n"
+    sim = predictions(tmp_path, text, model="widmer2006_covariates")
+    cl_m, cl_f = 14.3 + 1.49 - 0.806, 14.3 - 1.49 - 0.806
+    v_m, v_f = 347.0 + 46.2, 347.0 - 46.2
+    expected = expm_reference([(0.0, 400.0, 0.0, True)], [(-math.inf, KA, cl_m, v_m), (5.0, KA, cl_f, v_f)],
+                              [5.0, 10.0])
+    np.testing.assert_allclose(sim.prediction, expected, rtol=RTOL)
+
+
 def test_round_trip__steady_state_start(tmp_path):
     """A steady-state start becomes an SS 1 record at -II: same troughs as run_scenario (1e-12)."""
     scenario = SCENARIOS / "gist-bid-steady-state.toml"
