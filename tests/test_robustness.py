@@ -127,7 +127,7 @@ FIXED_VALUES = {
 }
 BASE_COLUMNS = ("weight", "age", "sex", "disease", "haemoglobin", "albumin", "agp", "wbc")
 MODELS_UNDER_TEST = ("widmer2006_covariates", "petain2008", "schmidli2005")
-UNKNOWN_TITLES = ["height [cm]", "Weight [kg]", "weight_kg", "bmi [kg/m^2]", "id", " ", "patient id", "hb [g/dL]", "WBC [10^9/L]"]
+UNKNOWN_TITLES = ["height [cm]", "Weight [kg]", "weight_kg", "bmi [kg/m^2]", " ", "patient id", "hb [g/dL]", "WBC [10^9/L]"]
 BAD_NUMBERS = [
     "", " ", "abc", "70kg", "70 kg", "NaN", "nan", "inf", "-inf", "Infinity", "-70", "0", "-0", "1e400", "1e308",
     "7e5", "-1e-9", "0x46", "70%", "N/A", "NA", "null", "-", "?", "70\x00", "7 0", "1/2", "1e", "e5", ".", "--1",

@@ -285,7 +285,7 @@ def _summarize(args: argparse.Namespace) -> int:
     from .sweep import open_sweep, summary_table
 
     check_output_path(args.csv, key="--csv", suffixes=None, what="CSV", noun="CSV")
-    rows = summary_table(open_sweep(args.store), days=tuple(args.day))
+    rows = summary_table(open_sweep(args.store, dask=False), days=tuple(args.day))
     if args.csv:
         from .io import write_csv
 

@@ -1149,12 +1149,12 @@ def check_population(scenario: Scenario) -> int:
 
 def provenance(scenario: Scenario) -> dict:
     """What a result needs to be rerun bit for bit: library versions and the covariate file's content."""
-    import numba
     import numpy
 
     from . import __version__
+    from .engine._numba import numba_version  # numba itself is imported only if a kernel runs compiled
 
-    record = {"versions": f"imapk {__version__}; numpy {numpy.__version__}; numba {numba.__version__}"}
+    record = {"versions": f"imapk {__version__}; numpy {numpy.__version__}; numba {numba_version()}"}
     if scenario.population.covariate_file:
         path = Path(scenario.population.covariate_file)
         record["covariates_file_content"] = path.read_text(encoding="utf-8")
