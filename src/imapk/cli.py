@@ -53,6 +53,12 @@ def check_output_path(
 def _run(args: argparse.Namespace) -> int:
     import json
 
+    if args.scenario.lower().endswith(".csv") or args.model is not None:
+        return _run_dataset(args)
+    if args.units:
+        raise ImapkError("declares the covariate units of a data set", key="--units", got=args.units[0],
+                         expected="a data set (DATA.csv) with --model NAME")
+
     from .io import write_netcdf
     from .report import format_comparison_text, format_json, format_text, key_doses, patient_table, verdicts, write_patient_csv
     from .scenario import load_scenario, run_scenario
@@ -100,6 +106,54 @@ def _run(args: argparse.Namespace) -> int:
         _save_plot(ds, args.plot, args.subject)
         if args.format == "text":
             print(f"Plot written to {args.plot}")
+    return 0
+
+
+def _run_dataset(args: argparse.Namespace) -> int:
+    """`imapk run DATA.csv --model NAME`: simulate a NONMEM-style data set with a model's typical values."""
+    import json
+
+    from .dataset_simulation import simulate_dataset
+    from .datasets import read_dataset
+
+    if args.model is None:
+        raise ImapkError("a data set is simulated with a shipped parameter set", key="--model", got=args.scenario,
+                         expected="--model NAME (see `imapk params`)")
+    for option, given in (("-o/--output", args.output), ("--plot", args.plot), ("--method", args.method),
+                          ("--subject", args.subject), ("--day", args.day), ("--patients", args.patients)):
+        if given:
+            raise ImapkError("applies to scenarios, not to data sets", key=option,
+                             expected="--csv FILE for the predictions of a data set")
+    check_output_path(args.csv, key="--csv", suffixes=None, what="CSV", noun="CSV")
+    units = {}
+    for item in args.units:
+        name, separator, unit = item.partition("=")
+        if not separator or not name.strip() or not unit.strip():
+            raise ImapkError("a covariate unit is given as NAME=UNIT", key="--units", got=item, expected="e.g. weight=kg")
+        units[name.strip()] = unit.strip()
+    simulation = simulate_dataset(read_dataset(args.scenario, units=units), args.model)
+    if args.csv is not None:
+        simulation.write_csv(args.csv)
+    if args.format == "json":
+        header, rows = simulation.observation_rows()
+        print(json.dumps({"model": simulation.model, "data_set": args.scenario,
+                          "observations": [dict(zip(header, row)) for row in rows]}, indent=2))
+    else:
+        print("\n".join(simulation.summary_lines()))
+        if args.csv is not None:
+            print(f"Predictions written to {args.csv}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    """`imapk export SCENARIO -o DATA.csv`: write a scenario as a NONMEM-style data set."""
+    from .datasets import write_dataset
+    from .scenario import load_scenario
+
+    check_output_path(args.output, key="-o/--output", suffixes=(".csv",), what="CSV", noun="data set")
+    scenario = load_scenario(args.scenario)
+    write_dataset(args.output, scenario, subjects=None if args.subjects is None else range(args.subjects))
+    print(f"Data set written to {args.output}")
     return 0
 
 
@@ -561,8 +615,13 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     from .report import PATIENT_ROWS_SHOWN
 
-    run = commands.add_parser("run", help="run a scenario and print the verdict per threshold")
-    run.add_argument("scenario", help="scenario file (TOML)")
+    run = commands.add_parser("run", help="run a scenario and print the verdict per threshold, or simulate a data set")
+    run.add_argument("scenario", help="scenario file (TOML), or a NONMEM-style data set (DATA.csv, with --model)")
+    run.add_argument("--model", metavar="NAME",
+                     help="with a data set: the shipped parameter set whose typical values simulate each ID")
+    run.add_argument("--units", metavar="NAME=UNIT", action="append", default=[],
+                     help="with a data set: the unit of a covariate column whose header has none (e.g. weight=kg; "
+                     "may be given several times)")
     run.add_argument("-o", "--output", help="write the result Dataset to this NetCDF file (atomically)")
     run.add_argument("--format", choices=("text", "json"), default="text", help="verdict format (default: text)")
     run.add_argument(
@@ -705,6 +764,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     plan.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     plan.set_defaults(handler=_plan)
+
+    export = commands.add_parser("export", help="write a scenario as a NONMEM-style data set (CSV)")
+    export.add_argument("scenario", help="scenario file (TOML)")
+    export.add_argument("-o", "--output", required=True, help="data set to write (CSV, atomically)")
+    export.add_argument("--subjects", metavar="N", type=_positive_int,
+                        help="write the first N subjects of the population (default: all)")
+    export.set_defaults(handler=_export)
     return parser
 
 

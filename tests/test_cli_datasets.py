@@ -1,0 +1,49 @@
+"""`imapk export` and `imapk run DATA.csv --model NAME`: a scenario goes out as a NONMEM-style data set
+and comes back with the same troughs; wrong combinations are one-line errors, with nothing written."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from imapk.cli import main
+
+CASE = "scenarios/gist-rash-case-report.toml"
+
+
+def test_export_then_run__the_troughs_of_the_scenario(tmp_path, capsys):
+    from imapk.scenario import run_scenario
+
+    data = tmp_path / "case.csv"
+    assert main(["export", CASE, "-o", str(data)]) == 0
+    predictions = tmp_path / "pred.csv"
+    assert main(["run", str(data), "--model", "widmer2006", "--csv", str(predictions), "--format", "json"]) == 0
+    observations = json.loads(capsys.readouterr().out.split("\n", 1)[1])["observations"]
+    with open(predictions, newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    predicted = np.array([float(r["PRED [ng/mL]"]) for r in rows])
+    assert predicted.tolist() == [o["PRED [ng/mL]"] for o in observations]
+    # The export puts an observation at every scheduled dose time, before the dose: the troughs.
+    troughs = run_scenario(CASE, as_dataset=False)["trough"].values[0]
+    np.testing.assert_allclose(predicted, troughs, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "scenarios/case-report-data.csv"], "--model: a data set is simulated with a shipped parameter set"),
+        (["run", "scenarios/case-report-data.csv", "--model", "widmer2006", "-o", "x.nc"], "-o/--output: applies to scenarios"),
+        (["run", CASE, "--units", "weight=kg"], "--units: declares the covariate units of a data set"),
+        (["export", CASE, "-o", "x.txt"], "-o/--output: data set file must be CSV"),
+    ],
+)
+def test_data_set_options_refused_clearly(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.chdir(tmp_path)
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    argv = [str(root / a) if a.startswith("scenarios/") else a for a in argv]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
