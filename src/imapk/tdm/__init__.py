@@ -5,6 +5,7 @@
 * :mod:`imapk.tdm.offtrough`: a level drawn away from the trough converted to the trough (model-based,
   and the log-linear correction of Wang 2009).
 * :mod:`imapk.tdm.planning`: the next dose from the posterior (:func:`plan_next_step`).
+* :mod:`imapk.tdm.records`: one patient's NONMEM-style records as the fit's inputs (:func:`patient_inputs`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from .estimation import FitWarning, MapResult, Observations, dose_table, map_estimate, posterior_concentrations
 from .offtrough import LogLinearTrough, ModelTrough, loglinear_trough, model_trough
 from .planning import CANDIDATE_DOSES, StepPlan, plan_next_step
+from .records import PatientInputs, patient_inputs
 
 __all__ = [
     "CANDIDATE_DOSES",
@@ -20,11 +22,13 @@ __all__ = [
     "MapResult",
     "ModelTrough",
     "Observations",
+    "PatientInputs",
     "StepPlan",
     "dose_table",
     "loglinear_trough",
     "map_estimate",
     "model_trough",
+    "patient_inputs",
     "plan_next_step",
     "posterior_concentrations",
 ]

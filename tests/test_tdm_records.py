@@ -1,0 +1,62 @@
+"""A patient's NONMEM-style records as MAP inputs (imapk.tdm.records)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from imapk.datasets import read_dataset
+from imapk.errors import ImapkError
+from imapk.schedule import Phase, Schedule, SteadyState
+from imapk.tdm import Observations, map_estimate
+from imapk.tdm.records import patient_inputs
+
+HEADER = "ID,TIME,EVID,AMT,II,ADDL,SS,CMT,DV,MDV,BLQ,LLOQ,weight [kg]\n"
+
+
+def write(tmp_path, rows: str):
+    path = tmp_path / "data.csv"
+    path.write_text(HEADER + rows)
+    return read_dataset(path)
+
+
+def test_records__addl_and_observations_match_plain_inputs(tmp_path):
+    data = write(tmp_path, (
+        "7,100,1,400,24,9,0,1,.,1,0,.,62\n"
+        "7,100,1,200,24,9,0,1,.,1,0,.,62\n"  # a second record at the same times: added
+        "7,315,0,0,0,0,0,2,1500,0,0,.,62\n"
+        "7,340,0,0,0,0,0,2,.,1,1,50,62\n"
+    ))
+    p = patient_inputs(data.subjects[0], source="data.csv")
+    assert p.id == "7" and p.time_offset == 100.0
+    np.testing.assert_array_equal(p.doses.time, np.arange(10) * 24.0)
+    np.testing.assert_array_equal(p.doses.given, np.full(10, 600.0))
+    np.testing.assert_array_equal(p.observations.time, [215.0, 240.0])
+    np.testing.assert_array_equal(p.observations.censored, [False, True])
+    assert p.covariates == {"weight": 62.0}
+    a = map_estimate("wang2019", p.doses, p.observations, covariates=p.covariates, warn=False)
+    b = map_estimate("wang2019", Schedule(phases=(Phase(dose=600, days=10),)),
+                     Observations.from_arrays([215.0, 240.0], [1500.0, np.nan], [False, True], [0.0, 50.0]),
+                     covariates={"weight": 62.0}, warn=False)
+    np.testing.assert_array_equal(a.eta, b.eta)
+
+
+def test_records__steady_state_start(tmp_path):
+    data = write(tmp_path, "1,0,1,400,24,4,1,1,.,1,0,.,70\n1,119,0,0,0,0,0,2,900,0,0,.,70\n")
+    p = patient_inputs(data.subjects[0])
+    assert p.doses.steady_state == SteadyState(dose=400.0, interval=24.0, time_on_therapy=None)
+    a = map_estimate("widmer2006", p.doses, p.observations, warn=False)
+    b = map_estimate("widmer2006", Schedule(phases=(Phase(dose=400, days=5),), steady_state=SteadyState(400.0)),
+                     ([119.0], [900.0]), warn=False)
+    np.testing.assert_array_equal(a.eta, b.eta)
+
+
+@pytest.mark.parametrize("row, column", [
+    ("1,48,3,0,0,0,0,1,.,1,0,.,70\n", "EVID"),
+    ("1,48,1,400,0,0,0,2,.,1,0,.,70\n", "CMT"),
+    ("1,48,1,400,24,0,2,1,.,1,0,.,70\n", "SS"),
+])
+def test_records__unhandled_records_are_refused_with_their_row(tmp_path, row, column):
+    data = write(tmp_path, "1,0,1,400,24,1,0,1,.,1,0,.,70\n" + row)
+    with pytest.raises(ImapkError, match=rf"row 3, {column}"):
+        patient_inputs(data.subjects[0], source="data.csv")
