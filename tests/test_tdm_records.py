@@ -60,3 +60,22 @@ def test_records__unhandled_records_are_refused_with_their_row(tmp_path, row, co
     data = write(tmp_path, "1,0,1,400,24,1,0,1,.,1,0,.,70\n" + row)
     with pytest.raises(ImapkError, match=rf"row 3, {column}"):
         patient_inputs(data.subjects[0], source="data.csv")
+
+
+def test_summary__lines_and_json_record(tmp_path):
+    import json
+
+    from imapk.tdm import plan_next_step, summary_lines, summary_record
+
+    data = write(tmp_path, "7,100,1,300,24,13,0,1,.,1,0,.,62\n7,411,0,0,0,0,0,2,700,0,0,.,62\n")
+    p = patient_inputs(data.subjects[0])
+    fit = map_estimate("widmer2006", p.doses, p.observations, warn=False, n_samples=300)
+    plan = plan_next_step(fit, target="gist", day=8)
+    lines = summary_lines(fit, plan, patient=p.id, time_offset=p.time_offset)
+    assert lines[0] == "Patient 7"
+    assert any(line.startswith("  level at 411 h: 700 ng/mL") for line in lines)
+    assert lines[-1].startswith("    recommended: ")
+    record = json.loads(json.dumps(summary_record(fit, plan, patient=p.id, time_offset=p.time_offset)))
+    assert record["observations"][0]["time"] == 411.0
+    assert [c["dose"] for c in record["plan"]["candidates"]] == [100.0 * k for k in range(1, 9)]
+    assert record["plan"]["recommended"] == plan.recommended

@@ -14,6 +14,7 @@ from .estimation import FitWarning, MapResult, Observations, dose_table, map_est
 from .offtrough import LogLinearTrough, ModelTrough, loglinear_trough, model_trough
 from .planning import CANDIDATE_DOSES, StepPlan, plan_next_step
 from .records import PatientInputs, patient_inputs
+from .summary import summary_lines, summary_record
 
 __all__ = [
     "CANDIDATE_DOSES",
@@ -31,4 +32,6 @@ __all__ = [
     "patient_inputs",
     "plan_next_step",
     "posterior_concentrations",
+    "summary_lines",
+    "summary_record",
 ]
