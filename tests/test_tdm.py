@@ -457,3 +457,17 @@ def test_map__occasion_effect_applies_the_same_eta_on_both_occasions(timing, cha
                 tj, dose_times[late], amounts[late], cl1 / v1, d1)[0]
             expected[j] = 1000.0 * amount / v1
     np.testing.assert_allclose(fit.prediction, expected, rtol=1e-10)
+
+
+def test_plan__thresholds_by_name_value_or_text():
+    fit = map_estimate("widmer2006", daily(300, 14), ([312.0], [700.0]), warn=False, n_samples=200)
+    by_name = plan_next_step(fit, target="gist", ceiling="toxicity_alarm")
+    by_text = plan_next_step(fit, target="1100", ceiling="3000 ng/mL")
+    by_value = plan_next_step(fit, target=1100.0, ceiling=3000)
+    for plan in (by_text, by_value):
+        np.testing.assert_array_equal(plan.p_target, by_name.p_target)
+        np.testing.assert_array_equal(plan.p_ceiling, by_name.p_ceiling)
+        assert plan.ceiling.kind == "trough_ceiling"
+    assert plan_next_step(fit, ceiling="none").ceiling is None
+    with pytest.raises(ImapkError, match="unknown threshold"):
+        plan_next_step(fit, target="gits")

@@ -94,12 +94,20 @@ class StepPlan:
     coverage: float
 
 
-def _threshold(value) -> Threshold | None:
+def _threshold(value, kind: str) -> Threshold | None:
+    """A threshold from a name, a Threshold, a number or a number written as text [ng/mL]; None or "none": none."""
     if value is None or isinstance(value, Threshold):
         return value
     if isinstance(value, str):
-        return get_threshold(value)
-    return Threshold("custom", float(value))
+        text = value.strip()
+        if text.lower() == "none":
+            return None
+        try:
+            number = float(text.removesuffix("ng/mL").strip())
+        except ValueError:
+            return get_threshold(text)
+        return Threshold(f"{number:g} ng/mL", number, kind)
+    return Threshold(f"{float(value):g} ng/mL", float(value), kind)
 
 
 def plan_next_step(
@@ -124,7 +132,8 @@ def plan_next_step(
         The patient's fit; its dose table is the history (doses before `start_time`).
     target, ceiling
         Threshold names (:data:`imapk.thresholds.THRESHOLDS`), :class:`~imapk.thresholds.Threshold`
-        objects or values [ng/mL]; `ceiling` None for none.
+        objects, or values [ng/mL] (numbers, or text such as ``"1200"``); `ceiling` None (or
+        ``"none"``) for none.
     candidates
         Daily doses to judge. [mg]
     day
@@ -153,8 +162,10 @@ def plan_next_step(
     >>> plan.current_dose, plan.days_at_step, plan.recommended
     (300.0, 14, 600.0)
     """
-    target = _threshold(target)
-    ceiling = _threshold(ceiling)
+    target = _threshold(target, "trough_target")
+    ceiling = _threshold(ceiling, "trough_ceiling")
+    if target is None:
+        raise ImapkError("a plan needs a trough target", key="target", expected="gist, cml or a value in ng/mL")
     candidates = np.asarray(candidates, dtype=float)
     if candidates.ndim != 1 or candidates.size == 0 or np.any(~(candidates > 0)):
         raise ImapkError("candidate doses must be positive amounts in mg", key="candidates", got=candidates.tolist())
