@@ -47,3 +47,22 @@ def test_data_set_options_refused_clearly(tmp_path, monkeypatch, capsys, argv, m
     assert main(argv) == 2
     assert message in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_tdm__a_fit_and_a_next_step_per_patient(capsys):
+    """The case-report data set: two measured levels during the ladder, above the typical prediction,
+    give a CL below the typical 14.3 L/h, and each candidate dose's probability of reaching the target
+    rises with the dose."""
+    assert main(["tdm", "scenarios/case-report-data.csv", "--model", "widmer2006", "--format", "json"]) == 0
+    patient = json.loads(capsys.readouterr().out)["patients"][0]
+    assert patient["parameters"]["cl"] < patient["typical"]["cl"]
+    candidates = patient["plan"]["candidates"]
+    probabilities = [row["p_target"] for row in candidates]
+    assert probabilities == sorted(probabilities) and probabilities[0] < 0.01 and probabilities[-1] > 0.99
+    # Linear PK: the steady-state trough is proportional to the dose.
+    assert candidates[-1]["steady_state_median"] == pytest.approx(8 * candidates[0]["steady_state_median"], rel=1e-9)
+
+
+def test_tdm__unknown_patient_is_one_line(capsys):
+    assert main(["tdm", "scenarios/case-report-data.csv", "--model", "widmer2006", "--id", "nobody"]) == 2
+    assert "--id: no patient with this ID in the data set (got 'nobody'" in capsys.readouterr().err

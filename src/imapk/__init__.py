@@ -13,6 +13,8 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "simulate": "imapk.simulation",
+    "map_estimate": "imapk.tdm",
+    "read_dataset": "imapk.datasets",
     "load_scenario": "imapk.scenario",
     "run_scenario": "imapk.scenario",
     "Scenario": "imapk.scenario",

@@ -125,13 +125,7 @@ def _run_dataset(args: argparse.Namespace) -> int:
             raise ImapkError("applies to scenarios, not to data sets", key=option,
                              expected="--csv FILE for the predictions of a data set")
     check_output_path(args.csv, key="--csv", suffixes=None, what="CSV", noun="CSV")
-    units = {}
-    for item in args.units:
-        name, separator, unit = item.partition("=")
-        if not separator or not name.strip() or not unit.strip():
-            raise ImapkError("a covariate unit is given as NAME=UNIT", key="--units", got=item, expected="e.g. weight=kg")
-        units[name.strip()] = unit.strip()
-    simulation = simulate_dataset(read_dataset(args.scenario, units=units), args.model)
+    simulation = simulate_dataset(read_dataset(args.scenario, units=_covariate_units(args.units)), args.model)
     if args.csv is not None:
         simulation.write_csv(args.csv)
     if args.format == "json":
@@ -154,6 +148,45 @@ def _export(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
     write_dataset(args.output, scenario, subjects=None if args.subjects is None else range(args.subjects))
     print(f"Data set written to {args.output}")
+    return 0
+
+
+def _covariate_units(items: list[str]) -> dict[str, str]:
+    """``--units NAME=UNIT`` options as a mapping (a data set's covariate columns without a unit in their header)."""
+    units = {}
+    for item in items:
+        name, separator, unit = item.partition("=")
+        if not separator or not name.strip() or not unit.strip():
+            raise ImapkError("a covariate unit is given as NAME=UNIT", key="--units", got=item, expected="e.g. weight=kg")
+        units[name.strip()] = unit.strip()
+    return units
+
+
+def _tdm(args: argparse.Namespace) -> int:
+    """`imapk tdm DATA.csv --model NAME [--target gist]`: each patient's MAP fit and next step."""
+    import json
+
+    from .datasets import read_dataset
+    from .tdm import map_estimate, patient_inputs, plan_next_step, summary_lines, summary_record
+
+    data = read_dataset(args.data, units=_covariate_units(args.units))
+    unknown = sorted(set(args.id or ()) - {subject.id for subject in data.subjects})
+    if unknown:
+        raise ImapkError("no patient with this ID in the data set", source=args.data, key="--id", got=unknown[0],
+                         expected=f"one of {', '.join(s.id for s in data.subjects[:10])}")
+    records, blocks = [], []
+    for subject in data.subjects:
+        if args.id and subject.id not in args.id:
+            continue
+        p = patient_inputs(subject, source=args.data)
+        fit = map_estimate(args.model, p.doses, p.observations, covariates=p.covariates, seed=args.seed)
+        plan = plan_next_step(fit, target=args.target, ceiling=args.ceiling, day=args.day)
+        records.append(summary_record(fit, plan, patient=p.id, time_offset=p.time_offset))
+        blocks.append("\n".join(summary_lines(fit, plan, patient=p.id, time_offset=p.time_offset)))
+    if args.format == "json":
+        print(json.dumps({"model": args.model, "data_set": args.data, "patients": records}, indent=2))
+    else:
+        print("\n\n".join(blocks))
     return 0
 
 
@@ -771,6 +804,18 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--subjects", metavar="N", type=_positive_int,
                         help="write the first N subjects of the population (default: all)")
     export.set_defaults(handler=_export)
+
+    tdm = commands.add_parser("tdm", help="fit each patient's measured levels (MAP) and plan the next dose")
+    tdm.add_argument("data", help="NONMEM-style data set (CSV) with the doses and measured levels")
+    tdm.add_argument("--model", required=True, help="parameter set (see `imapk params`)")
+    tdm.add_argument("--target", default="gist", help="trough target: gist, cml or a value in ng/mL (default: gist)")
+    tdm.add_argument("--ceiling", default="toxicity_alarm", help="trough ceiling: a name, a value in ng/mL or none")
+    tdm.add_argument("--day", type=_positive_int, help="also the trough on this day of the new step")
+    tdm.add_argument("--id", action="append", help="only this patient ID (repeatable)")
+    tdm.add_argument("--units", action="append", default=[], metavar="NAME=UNIT", help="unit of a covariate column")
+    tdm.add_argument("--seed", type=int, default=0, help="seed of the posterior samples (default: 0)")
+    tdm.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    tdm.set_defaults(handler=_tdm)
     return parser
 
 
