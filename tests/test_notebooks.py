@@ -11,6 +11,7 @@ FIGURES = {
     "case_report_story.py": ["case-report-troughs.png", "case-report-curve.png"],
     "model_comparison.py": ["model-comparison.png"],
     "sweep_hold_and_restart.py": ["sweep-hold-and-restart.png"],
+    "tdm_case_report.py": ["tdm-case-report.png"],
 }
 
 
