@@ -128,12 +128,12 @@ def test_params__unknown_name(capsys):
 
 
 def test_internal_error__exit_1_without_traceback(monkeypatch, case_report_path, capsys):
-    import imapk.scenario
+    import imapk.runner
 
     def boom(*args, **kwargs):
         raise RuntimeError("kaboom")
 
-    monkeypatch.setattr(imapk.scenario, "run_scenario", boom)
+    monkeypatch.setattr(imapk.runner, "run_scenario", boom)
     assert main(["run", str(case_report_path)]) == 1
     err = capsys.readouterr().err
     assert "internal error: RuntimeError: kaboom" in err and "Traceback" not in err
@@ -455,11 +455,11 @@ def test_rerun__a_recorded_covariate_file_without_its_content_is_refused(case_re
 
 
 def test_run__output_naming_a_folder_is_refused_before_simulating(case_report_path, tmp_path, capsys, monkeypatch):
-    import imapk.scenario
+    import imapk.runner
 
     folder = tmp_path / "result.nc"
     folder.mkdir()
-    monkeypatch.setattr(imapk.scenario, "run_scenario", lambda *a, **k: pytest.fail("simulated before checking -o"))
+    monkeypatch.setattr(imapk.runner, "run_scenario", lambda *a, **k: pytest.fail("simulated before checking -o"))
     assert main(["run", str(case_report_path), "-o", str(folder)]) == 2
     assert capsys.readouterr().err == (
         f"imapk: error: {folder}: -o/--output: the output names an existing folder (expected a NetCDF file name)\n"

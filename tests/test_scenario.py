@@ -910,3 +910,15 @@ def test_three_holds_planned_amounts_of_the_held_doses():
     np.testing.assert_array_equal(table.planned[28:31], [400] * 3)  # days 29-31
     np.testing.assert_array_equal(table.planned[45:52], [300] * 7)  # days 46-52
     np.testing.assert_array_equal(table.planned[66:80], [300] * 14)  # days 67-80
+
+
+def test_running_moved_to_runner__the_old_names_still_work():
+    """Reading (imapk.scenario) and running (imapk.runner) are separate modules; scripts importing
+    run_scenario, rerun, provenance or check_population from imapk.scenario keep working."""
+    import imapk
+    import imapk.runner
+    import imapk.scenario
+
+    for name in ("run_scenario", "rerun", "provenance", "check_population"):
+        assert getattr(imapk.scenario, name) is getattr(imapk.runner, name)
+    assert imapk.run_scenario is imapk.runner.run_scenario

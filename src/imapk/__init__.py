@@ -16,7 +16,7 @@ _LAZY = {
     "map_estimate": "imapk.tdm",
     "read_dataset": "imapk.datasets",
     "load_scenario": "imapk.scenario",
-    "run_scenario": "imapk.scenario",
+    "run_scenario": "imapk.runner",
     "Scenario": "imapk.scenario",
     "Schedule": "imapk.schedule",
     "Phase": "imapk.schedule",

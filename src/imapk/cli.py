@@ -61,7 +61,8 @@ def _run(args: argparse.Namespace) -> int:
 
     from .io import write_netcdf
     from .report import format_comparison_text, format_json, format_text, key_doses, patient_table, verdicts, write_patient_csv
-    from .scenario import load_scenario, run_scenario
+    from .runner import run_scenario
+    from .scenario import load_scenario
 
     check_output_path(args.output, key="-o/--output", suffixes=NETCDF_SUFFIXES, what="NetCDF")
     check_output_path(args.plot, key="--plot", suffixes=PLOT_SUFFIXES, what="PNG, PDF or SVG", noun="plot")
@@ -395,7 +396,7 @@ def _cell(value) -> str:
 
 def _rerun(args: argparse.Namespace) -> int:
     from .io import read_netcdf, write_netcdf
-    from .scenario import rerun
+    from .runner import rerun
 
     check_output_path(args.output, key="-o/--output", suffixes=NETCDF_SUFFIXES, what="NetCDF")
     original = read_netcdf(args.result)
@@ -421,7 +422,8 @@ def _rerun(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     from .counterfactual import compare, format_comparison, labels_for
     from .report import format_json
-    from .scenario import load_scenario, run_scenario
+    from .runner import run_scenario
+    from .scenario import load_scenario
 
     scenarios = [load_scenario(path) for path in args.scenarios]
     labels = labels_for([scenario.title for scenario in scenarios], args.scenarios)
@@ -432,7 +434,8 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from .scenario import check_population, load_scenario
+    from .runner import check_population
+    from .scenario import load_scenario
 
     if _is_sweep(args.scenario):
         from .sweep import load_sweep

@@ -596,7 +596,8 @@ def scenario_to_dataset(scenario, *, subjects=None, dv=None) -> DataSet:
     ([0.0, 0.0, 24.0, 24.0, 48.0, 48.0], [0, 1, 0, 1, 0, 1])
     """
     from .population import SUBJECT_ID_COLUMN
-    from .scenario import Scenario, _covariates, load_scenario
+    from .runner import _covariates
+    from .scenario import Scenario, load_scenario
     from .schedule import GIVEN
 
     if not isinstance(scenario, Scenario):

@@ -240,7 +240,7 @@ def _ladder_outcome(scenario, index: int, target, without, ceiling=None):
 
 
 def _run(scenario):
-    from .scenario import run_scenario
+    from .runner import run_scenario
 
     return run_scenario(scenario, dense=False, summaries=False, as_dataset=False)
 

@@ -597,7 +597,7 @@ def _template(sweep: Sweep, layout: _Layout):
 def _provenance(sweep: Sweep) -> dict:
     """The record of a sweep store beyond its two texts: library versions, the covariate file's
     content (shared by every cell), and the parameter sets (name, citation) its cells use."""
-    from .scenario import provenance
+    from .runner import provenance
 
     _, first = next(iter(sweep.cells()))
     with _with_inputs(sweep, cell_scenario(sweep, first)) as scenario:
@@ -839,7 +839,7 @@ def _run_chunk(sweep: Sweep, out: str, index: tuple, values: dict, block: int, l
             return 0
     except Exception:  # a damaged element of the record: not done (it is rewritten below)
         pass
-    from .scenario import run_scenario
+    from .runner import run_scenario
 
     s = sweep.subjects_per_chunk
     with _with_inputs(sweep, cell_scenario(sweep, values)) as scenario:  # about 0.2 ms: not worth a cache
