@@ -240,8 +240,15 @@ def _ladder_outcome(scenario, index: int, target, without, ceiling=None):
 
 
 def _run(scenario):
+    """Troughs and verdicts of `scenario` as the planner needs them: model troughs only (no dense curve,
+    no percentiles, and no simulated assay values: the answers are about the patients' true troughs, so
+    drawing residual errors for every run would only cost time)."""
+    from dataclasses import replace
+
     from .runner import run_scenario
 
+    if scenario.population.residual_error:
+        scenario = replace(scenario, population=replace(scenario.population, residual_error=False))
     return run_scenario(scenario, dense=False, summaries=False, as_dataset=False)
 
 
