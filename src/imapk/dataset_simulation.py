@@ -123,27 +123,23 @@ class DataSetSimulation:
         return lines
 
 
-def _phi(x: float) -> float:
-    """(1 - e^{-x}) / x, continuous at 0 where it is 1."""
-    if x == 0.0:
-        return 1.0
-    return -math.expm1(-x) / x
+def _closed_form():
+    """The engine's closed-form kernels (:mod:`imapk.engine._exact_kernels`) as plain Python: the walker
+    calls them once per event, where a compiled call from Python would cost more than it saves."""
+    from .engine._numba import plain_module
+
+    return plain_module("imapk.engine._exact_kernels")
 
 
 def _advance(ad, ac, rd, rc, ka, k, dt):
-    """The state (ad, ac) after dt with constant ka, k and input rates rd (depot), rc (central) (E1', E2')."""
-    if dt == 0.0:
-        return ad, ac
-    decay = math.exp(-k * dt)
-    depot_decay = math.exp(-ka * dt)
-    transfer = ka * dt * (decay if k <= ka else depot_decay) * _phi(abs(ka - k) * dt)
-    ac_new = ac * decay + ad * transfer
-    if rc != 0.0:
-        ac_new += rc * dt * _phi(k * dt)
-    ad_new = ad * depot_decay
-    if rd != 0.0:
-        ad_new += rd * dt * _phi(ka * dt)
-        ac_new += rd * ka * dt * dt * (_phi(k * dt) - _phi(ka * dt)) / (ka * dt - k * dt)
+    """The state (ad, ac) after dt with constant ka, k and input rates rd (depot), rc (central): the
+    engine's E1-E2 (:func:`imapk.engine._exact_kernels.advance`) plus the depot input's terms (E1', E2')."""
+    closed = _closed_form()
+    ad_new, ac_new = closed.advance(ad, ac, rc, ka, k, dt)
+    if rd != 0.0 and dt != 0.0:
+        phi = closed.phi
+        ad_new += rd * dt * phi(ka * dt)
+        ac_new += rd * ka * dt * dt * (phi(k * dt) - phi(ka * dt)) / (ka * dt - k * dt)
     return ad_new, ac_new
 
 
@@ -240,10 +236,7 @@ def _steady_state(item: _Input, interval: float, ka: float, k: float):
         ud, uc = _advance(ud, uc, 0.0, 0.0, ka, k, interval - item.duration)
     else:
         ud, uc = _advance(ud, uc, 0.0, 0.0, ka, k, interval)
-    xd = ud / -math.expm1(-ka * interval) if ud > 0.0 else 0.0
-    transfer = ka * interval * math.exp(-min(ka, k) * interval) * _phi(abs(ka - k) * interval)
-    xc = (uc + transfer * xd) / -math.expm1(-k * interval)
-    return xd, xc
+    return _closed_form().train_fixed_point(ud, uc, interval, ka, k)
 
 
 def _resolve(model_or_params):

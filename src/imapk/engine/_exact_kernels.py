@@ -86,6 +86,14 @@ def steady_state(amount, interval, ka, k, d1):
         ud, uc = advance(ud, uc, 0.0, ka, k, interval - d1)
     else:
         ud, uc = advance(amount, 0.0, 0.0, ka, k, interval)
+    return train_fixed_point(ud, uc, interval, ka, k)
+
+
+@jit
+def train_fixed_point(ud, uc, interval, ka, k):
+    """State one interval after the latest input of an infinite train, from (ud, uc) [mg]: the state
+    one interval after a single input. The fixed point x = Phi x + u of the one-interval map (Phi
+    lower triangular, so the 2 x 2 solve is two divisions)."""
     xd = 0.0
     if ud > 0.0:
         xd = ud / -math.expm1(-ka * interval)

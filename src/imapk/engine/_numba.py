@@ -34,6 +34,7 @@ __all__ = [
     "parallel_threads",
     "run_blocks",
     "load_uncompiled",
+    "plain_module",
 ]
 
 _CACHE = os.environ.get("IMAPK_NUMBA_CACHE", "1") != "0"
@@ -110,7 +111,7 @@ class Kernel:
         """The function in an uncompiled copy of its module (:func:`load_uncompiled`), whose kernels
         call each other directly (no wrapper per call); `py_func` itself when it is not at module level."""
         try:
-            return _kernel_in(_plain_module(self.__module__), self.__qualname__)
+            return _kernel_in(plain_module(self.__module__), self.__qualname__)
         except (AttributeError, ImportError):
             return self.py_func
 
@@ -140,7 +141,9 @@ def _kernel_in(value, qualname: str):
 _PLAIN: dict = {}  # module name -> its uncompiled copy, for interpreted() calls
 
 
-def _plain_module(name: str) -> ModuleType:
+def plain_module(name: str) -> ModuleType:
+    """The uncompiled copy of kernel module `name` (:func:`load_uncompiled`), made once per process: its
+    kernels are plain Python calling each other directly, for code that runs them from Python."""
     module = _PLAIN.get(name)
     if module is None:
         module = _PLAIN[name] = load_uncompiled(name)
