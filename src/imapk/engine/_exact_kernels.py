@@ -396,7 +396,10 @@ def close_run(m, end, run_start, time_below, longest_below):
 
 @jit
 def run_step(p0, below0, below1, r, in_run, run_start, total, longest):
-    """:func:`update_run` on scalars: returns the new (in_run, run_start, total, longest)."""
+    """Follow a run below a level over a monotone piece starting at p0, on scalars: whether C is in a
+    run below the level, since when [h], the time below and the longest stretch so far [h]; returns
+    them updated. ``below0``/``below1`` say whether the piece's ends are below the level, ``r`` is the
+    crossing time when they differ (a monotone piece crosses at most once)."""
     if below0 and below1:
         if not in_run:
             return True, p0, total, longest
@@ -416,29 +419,15 @@ def run_step(p0, below0, below1, r, in_run, run_start, total, longest):
 
 @jit
 def update_run(m, p0, below0, below1, r, in_run, run_start, time_below, longest_below):
-    """Follow the run below level m over a monotone piece starting at p0.
+    """Follow the run below level m over a monotone piece starting at p0 (:func:`run_step` on level
+    m of the arrays).
 
     ``below0``/``below1`` say whether the piece's ends are below the level; ``r`` is the crossing
     time when they differ (a monotone piece crosses at most once).
     """
-    if below0 and below1:
-        if not in_run[m]:
-            in_run[m] = True
-            run_start[m] = p0
-    elif not below0 and not below1:
-        if in_run[m]:
-            close_run(m, p0, run_start, time_below, longest_below)
-            in_run[m] = False
-    elif below0:
-        if not in_run[m]:
-            run_start[m] = p0
-        close_run(m, r, run_start, time_below, longest_below)
-        in_run[m] = False
-    else:
-        if in_run[m]:
-            close_run(m, p0, run_start, time_below, longest_below)
-        in_run[m] = True
-        run_start[m] = r
+    in_run[m], run_start[m], time_below[m], longest_below[m] = run_step(
+        p0, below0, below1, r, in_run[m], run_start[m], time_below[m], longest_below[m]
+    )
 
 
 @jit
