@@ -248,6 +248,12 @@ def remove_stale_temporaries(path: str | Path) -> list[Path]:
     return removed
 
 
+def plain_value(value):
+    """A numpy scalar (or 0-d array) as the Python value JSON and CSV write; anything else unchanged
+    (NaN stays NaN)."""
+    return value.item() if hasattr(value, "item") else value
+
+
 def spreadsheet_safe(value):
     """A text cell that a spreadsheet would run as a formula (=, +, -, @, tab, carriage return
     first) gets a leading apostrophe, as OWASP's CSV-injection advice and spreadsheet tools

@@ -15,6 +15,8 @@ import math
 
 import numpy as np
 
+from .io import plain_value
+
 __all__ = ["verdict", "verdicts", "format_text", "format_json", "format_comparison_text"]
 
 HOURS_PER_DAY = 24.0
@@ -88,11 +90,6 @@ PATIENT_ROWS_SHOWN = 20
 _PATIENT_PARAMETERS = {"cl": "L/h", "v": "L", "ka": "1/h", "d1": "h", "f": "1", "tlag": "h", "q": "L/h", "vp": "L", "ktr": "1/h"}
 
 
-def _plain(value):
-    """A numpy scalar as the Python value JSON and CSV write (NaN stays NaN: format_json writes null)."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
 def patient_table(ds, keys=None) -> dict[str, np.ndarray]:
     """One row per subject, as columns named with their units: the subject's ID, its parameters, its
     trough at each key dose (`keys`, default :func:`key_doses`) and, per threshold, its troughs on the
@@ -157,7 +154,7 @@ def write_patient_csv(table: dict[str, np.ndarray], path) -> None:
 
     names = list(table)
     columns = [np.asarray(table[name]) for name in names]
-    write_csv(path, names, ([_plain(column[i]) for column in columns] for i in range(columns[0].shape[0])))
+    write_csv(path, names, ([plain_value(column[i]) for column in columns] for i in range(columns[0].shape[0])))
 
 
 def schedule_runs(table) -> list[dict]:
@@ -289,7 +286,7 @@ def verdict(ds, days=(), patients: bool = False) -> dict:
     if patients or result["subjects"] <= PATIENT_ROWS_SHOWN:
         table = patient_table(ds, keys)
         result["patients"] = [
-            {name: _plain(column[i]) for name, column in table.items()} for i in range(result["subjects"])
+            {name: plain_value(column[i]) for name, column in table.items()} for i in range(result["subjects"])
         ]
     if "threshold" not in ds.dims:
         return result

@@ -64,6 +64,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ImapkError, OutputError
+from .io import plain_value
 from .thresholds import TROUGH_CEILING, TROUGH_TARGET, kinds_of
 from .quantiles import lerp as _lerp
 from .quantiles import order_statistics as _order_statistics
@@ -1321,7 +1322,7 @@ def _verify_store(path: Path, attrs: dict) -> None:
     labels = []
     for dim, i in zip(dims, index):
         try:
-            labels.append(f"{dim} = {_plain(root[dim][i])!r}")
+            labels.append(f"{dim} = {plain_value(root[dim][i])!r}")
         except Exception:
             labels.append(f"{dim}[{i}]")
     rows = _rows(s, n, block)
@@ -1378,7 +1379,7 @@ def summary_table(ds, days=()) -> list[dict]:
             on_day = np.flatnonzero((day[index] == asked) & (status[index] >= 0))
             doses.append((f"day_{asked}", int(on_day[0]) if on_day.size else None))
         for m, name in enumerate(names):
-            row = {c: _plain(coordinates[c][index[dims.index(ds[c].dims[0])]]) for c in columns}
+            row = {c: plain_value(coordinates[c][index[dims.index(ds[c].dims[0])]]) for c in columns}
             row.update(threshold=name, threshold_kind=kinds[m], last_day=int(day[index][last]))
             for suffix, j in doses:
                 # stores before kinds hold every threshold's fraction at or above in target_attainment
@@ -1408,6 +1409,3 @@ def _column_order(rows: list[dict]) -> list[dict]:
     return [{k: row[k] for k in order} for row in rows]
 
 
-def _plain(value):
-    value = value.item() if hasattr(value, "item") else value
-    return value
