@@ -170,20 +170,20 @@ def schedule_runs(table) -> list[dict]:
     names = {GIVEN: "given", HELD: "held"}
     day = table.day
     runs: list[dict] = []
+    previous = None
     for j in range(len(table.time)):
         hold = "" if table.hold[j] < 0 else table.hold_labels[table.hold[j]]
         key = (int(table.status[j]), float(table.planned[j]), float(table.given[j]), float(table.interval[j]),
                str(table.phase[j]), hold)
-        if runs and runs[-1]["key"] == key and runs[-1]["last_index"] == j - 1:
-            runs[-1].update(last_day=int(day[j]), doses=runs[-1]["doses"] + 1, last_index=j)
+        if key == previous:
+            runs[-1].update(last_day=int(day[j]), doses=runs[-1]["doses"] + 1)
             continue
+        previous = key
         runs.append({
-            "key": key, "last_index": j, "first_day": int(day[j]), "last_day": int(day[j]), "doses": 1,
+            "first_day": int(day[j]), "last_day": int(day[j]), "doses": 1,
             "status": names.get(key[0], "missed"), "planned_mg": key[1], "given_mg": key[2],
             "interval_h": key[3], "phase": key[4], "hold": hold,
         })
-    for run in runs:
-        del run["key"], run["last_index"]
     return runs
 
 
