@@ -14,8 +14,6 @@ memory numpy allocated during one verdict run (tracemalloc), per patient.
 
 from __future__ import annotations
 
-import statistics
-import time
 import tracemalloc
 
 import pytest
@@ -23,18 +21,10 @@ import pytest
 from imapk import simulate
 
 from test_bench_exact import draw_parameters, schedule
+from test_bench_linear import median_seconds
 
 #: Population sizes: quick mode keeps the first.
 SIZES = (1000, 10_000, 100_000, 1_000_000)
-
-
-def median_seconds(function, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 @pytest.mark.parametrize("n_patients", SIZES)

@@ -78,16 +78,22 @@ def test_general_walk__threads_are_bit_identical(monkeypatch):
         np.testing.assert_array_equal(getattr(threaded, name), getattr(serial, name), err_msg=name)
 
 
-def test_fast_path__zero_order_and_changes_at_dose_times():
-    """Zero-order input (Schmidli-like D1 1.5 h) and steps of CL, V, ka and F on day 29 (a dose time)."""
+def stepped_parameters():
+    """Zero-order input (Schmidli-like D1 1.5 h) and first-order input with a lag, each with steps of CL,
+    V, ka and F on day 29 (t = 672 h, a dose time of the case report), 3 subjects."""
     from imapk.params import ParameterChange, PKParams
 
-    table = SCHEDULES["case report"].lower()
     for base in (PKParams(cl=13.8, v=252.0, d1=1.5, tlag=0.3), PKParams(cl=14.3, v=347.0, ka=0.609, tlag=0.5)):
         values = {"cl": 10.6, "v": 300.0, "f": 0.8}
         if base.ka is not None:
             values["ka"] = 1.2
-        parameters = ParameterTable.from_params(base, (ParameterChange.at(672.0, **values),), n=3)
+        yield ParameterTable.from_params(base, (ParameterChange.at(672.0, **values),), n=3)
+
+
+def test_fast_path__zero_order_and_changes_at_dose_times():
+    """Zero-order input and steps of CL, V, ka and F on day 29 (a dose time)."""
+    table = SCHEDULES["case report"].lower()
+    for parameters in stepped_parameters():
         fast = exact._fast_troughs(table, parameters)
         assert fast is not None
         np.testing.assert_allclose(fast, general_troughs(table, parameters), rtol=1e-12, atol=1e-9)

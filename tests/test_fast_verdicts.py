@@ -15,10 +15,10 @@ import pytest
 from imapk.engine import _exact_kernels as kernels
 from imapk.engine import exact
 from imapk.metrics import longest_run, trough_counts
-from imapk.params import ParameterChange, ParameterTable, PKParams
+from imapk.params import ParameterTable, PKParams
 from imapk.schedule import Hold, Phase, Schedule
 
-from test_fast_path import SCHEDULES  # the case report, and q12h morning/evening then q24h with missed days
+from test_fast_path import SCHEDULES, stepped_parameters  # the case report, and q12h morning/evening then q24h with missed days
 
 LEVELS = np.array([0.0, 500.0, 1100.0, 3000.0, 1e6])
 
@@ -77,11 +77,7 @@ def test_fast_verdicts__equal_the_general_walk(name, input_kind):
 def test_fast_verdicts__parameter_steps_at_dose_times():
     """Steps of CL, V, ka and F on day 29 (a dose time): C jumps with V there, troughs are left limits."""
     table = SCHEDULES["case report"].lower()
-    for base in (PKParams(cl=13.8, v=252.0, d1=1.5, tlag=0.3), PKParams(cl=14.3, v=347.0, ka=0.609, tlag=0.5)):
-        values = {"cl": 10.6, "v": 300.0, "f": 0.8}
-        if base.ka is not None:
-            values["ka"] = 1.2
-        parameters = ParameterTable.from_params(base, (ParameterChange.at(672.0, **values),), n=3)
+    for parameters in stepped_parameters():
         fast = exact._fast_verdicts(table, parameters, LEVELS, None)
         assert fast is not None
         assert_same_statistics(fast, general(table, parameters, LEVELS, None))
