@@ -273,3 +273,12 @@ def test_params__covariate_equations_and_lines_that_fit(monkeypatch, capsys):
     out = capsys.readouterr().out
     # Widmer 2006 Table 3: CL = 14.3 + 5.42 (BW - 70)/70 ... (the coefficient as published)
     assert "+ 5.42 * (weight - 70.0) / 70.0" in out and "Covariate equations (imapk's code; weight in kg" in out
+
+
+def test_patients_help__states_the_report_limit():
+    """The --patients help gives the number without importing the report module at start-up."""
+    from imapk.cli import _parser
+    from imapk.report import PATIENT_ROWS_SHOWN
+
+    run = next(a for a in _parser()._subparsers._group_actions[0].choices["run"]._actions if "--patients" in a.option_strings)
+    assert f"up to {PATIENT_ROWS_SHOWN};" in run.help

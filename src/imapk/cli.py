@@ -649,7 +649,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"imapk {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the traceback of internal errors")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    from .report import PATIENT_ROWS_SHOWN
 
     run = commands.add_parser("run", help="run a scenario and print the verdict per threshold, or simulate a data set")
     run.add_argument("scenario", help="scenario file (TOML), or a NONMEM-style data set (DATA.csv, with --model)")
@@ -671,7 +670,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--patients", action="store_true",
-        help=f"print one row per patient (shown anyway for up to {PATIENT_ROWS_SHOWN} patients; one therapy clock)",
+        help="print one row per patient (shown anyway for small populations, up to 20; one therapy clock)",
     )
     run.add_argument("--csv", metavar="FILE", help="write the per-patient table as CSV (header: name [unit])")
     run.add_argument(
