@@ -63,7 +63,7 @@ def test_result_file_given_as_a_scenario_is_named_as_such(case_report_path, tmp_
     err = capsys.readouterr().err
     assert err == (
         f"imapk: error: {out}: this is a result file (NetCDF), not a scenario (expected a scenario .toml; "
-        f"`imapk rerun {out} -o NEW.nc` reruns the scenario it records, `imapk summarize {out}` reports it)\n"
+        f"`imapk rerun {out} -o NEW.nc` reruns the scenario it records, `imapk plot {out} -o FIG.png` draws it)\n"
     )
 
 

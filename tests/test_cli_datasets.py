@@ -66,3 +66,14 @@ def test_tdm__a_fit_and_a_next_step_per_patient(capsys):
 def test_tdm__unknown_patient_is_one_line(capsys):
     assert main(["tdm", "scenarios/case-report-data.csv", "--model", "widmer2006", "--id", "nobody"]) == 2
     assert "--id: no patient with this ID in the data set (got 'nobody'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["run", "tdm"])
+def test_a_scenario_or_a_result_given_as_a_data_set_is_named_as_such(tmp_path, capsys, command):
+    result = tmp_path / "r.nc"
+    assert main(["run", CASE, "-o", str(result)]) == 0
+    capsys.readouterr()
+    assert main([command, CASE, "--model", "widmer2006"]) == 2
+    assert f"{CASE}: this is a scenario file, not a data set (expected a NONMEM-style data set (CSV); `imapk run {CASE}`" in capsys.readouterr().err
+    assert main([command, str(result), "--model", "widmer2006"]) == 2
+    assert f"{result}: this is a result file (NetCDF), not a data set (expected a NONMEM-style data set (CSV); `imapk rerun" in capsys.readouterr().err

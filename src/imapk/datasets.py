@@ -242,10 +242,16 @@ def read_dataset(
         non-dose record or on EVID 4, a steady-state infusion with ADDL, an observation outside
         the central compartment, a missing or implausible covariate.
     """
-    from .files import check_input_file
+    from .files import check_input_file, refuse_result_file
 
     source = os.fspath(path)
     check_input_file(path, "data set", DATASET_MAX_BYTES, error=ScenarioError)
+    expected = "a NONMEM-style data set (CSV)"
+    refuse_result_file(path, ScenarioError, what="data set", expected=expected)
+    if source.lower().endswith(".toml"):
+        raise ScenarioError("this is a scenario file, not a data set", source=source,
+                            expected=f"{expected}; `imapk run {source}` runs the scenario, "
+                            f"`imapk export {source} -o DATA.csv` writes it as a data set")
     try:
         with open(source, newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.reader(handle))

@@ -182,9 +182,10 @@ def read_text(
         ) from None
 
 
-def refuse_result_file(path: str | os.PathLike, error: type[ImapkError] = ScenarioError) -> None:
-    """Raise `error` if `path` holds a NetCDF result (HDF5 or classic signature) where a scenario or
-    sweep file belongs, naming it as such with the commands to use instead."""
+def refuse_result_file(path: str | os.PathLike, error: type[ImapkError] = ScenarioError, what: str = "scenario",
+                       expected: str = "a scenario .toml") -> None:
+    """Raise `error` if `path` holds a NetCDF result (HDF5 or classic signature) where a `what` (a
+    scenario, a sweep file, a data set) belongs, naming it as such with the commands to use instead."""
     try:
         with open(path, "rb") as handle:
             head = handle.read(len(HDF5_SIGNATURE))
@@ -192,7 +193,7 @@ def refuse_result_file(path: str | os.PathLike, error: type[ImapkError] = Scenar
         return  # the reader that follows says why it cannot read the file
     if head == HDF5_SIGNATURE or head[:3] == b"CDF":
         raise error(
-            "this is a result file (NetCDF), not a scenario", source=os.fspath(path),
-            expected=f"a scenario .toml; `imapk rerun {os.fspath(path)} -o NEW.nc` reruns the scenario it records, "
-            f"`imapk summarize {os.fspath(path)}` reports it",
+            f"this is a result file (NetCDF), not a {what}", source=os.fspath(path),
+            expected=f"{expected}; `imapk rerun {os.fspath(path)} -o NEW.nc` reruns the scenario it records, "
+            f"`imapk plot {os.fspath(path)} -o FIG.png` draws it",
         )
