@@ -345,12 +345,6 @@ def test_ids__kept_as_written_and_separate(tmp_path):
     assert sim.prediction[1] == pytest.approx(100 * float(central_bolus_unit(CL, V)(5.0)), rel=RTOL)
 
 
-def test_multicompartment__refused(tmp_path):
-    path = write(tmp_path, HEADER.strip() + ",liver_metastases [cm^3]\n1,0,1,400,0,0,0,0,1,0\n")
-    with pytest.raises(ImapkError, match="eechoute2012 has a transit chain"):
-        simulate_dataset(read_dataset(path), "eechoute2012")
-
-
 def test_missing_covariate_column__refused(tmp_path):
     with pytest.raises(ImapkError, match="needs covariate `weight`, not a column of the data set"):
         predictions(tmp_path, HEADER + "1,0,1,400,-2,0,0,0,1\n", model="schmidli2005")

@@ -52,7 +52,7 @@ def error_of(tmp_path, text, **kwargs) -> str:
         (HEADER + "1,0,1,400,0,.,3,0,1,.,1\n", "row 2, column II: ADDL needs II > 0 (got '.'"),
         (HEADER + "1,0,1,400,-1,0,0,0,1,.,1\n", "row 2, column RATE: RATE must be 0 (bolus), > 0 (zero-order input) "
          "or -2 (the model's duration D1) (got '-1'"),
-        (HEADER + "1,0,1,400,0,0,0,0,3,.,1\n", "row 2, column CMT: unknown CMT code (got '3'; expected one of 1, 2)"),
+        (HEADER + "1,0,1,400,0,0,0,0,3,.,1\n", "row 2, column CMT: unknown CMT code (got '3'; expected 1 (the dose compartment: the depot, or the first compartment of a transit chain) or 2 (central)"),
         (HEADER + "1,0,1,400,0,0,0,3,1,.,1\n", "row 2, column SS: unknown SS code (got '3'"),
         (HEADER + "1,0,1,.,0,0,0,0,1,.,1\n", "row 2, column AMT: a dose record (EVID 1) needs AMT > 0 (got '.'"),
         (HEADER + "1,0,1,400,0,24,1.5,0,1,.,1\n", "row 2, column ADDL: not a whole number (got '1.5'"),

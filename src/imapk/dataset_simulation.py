@@ -1,18 +1,54 @@
 """Simulating a NONMEM-style data set: the concentration at every observation record and the trough
 before every dose, per ID, with NONMEM's event semantics, by an exact event walker.
 
-The walker steps the one-compartment model (depot amount ``ad``, central amount ``ac`` [mg]) from
-event to event in closed form, as :mod:`imapk.engine._exact_kernels` does (equations E1-E3 there),
-with zero-order inputs into the depot (rate ``rd``) or the central compartment (rate ``rc``):
+The walker follows every linear structure imapk's engine supports (:mod:`imapk.engine.linear`):
+one or two compartments (central, peripheral), first-order absorption (an absorption compartment)
+or zero-order input, and a chain of transit compartments ahead of it. Between events the
+parameters and input rates are constant, and the state is stepped exactly:
 
-    (E1')  ad(dt) = ad e^{-ka dt} + rd dt phi(ka dt)
-    (E2')  ac(dt) = ac e^{-k dt} + ad T(ka, k, dt) + rc dt phi(k dt)
-                    + rd ka dt^2 (phi(k dt) - phi(ka dt)) / (ka dt - k dt)
+* **One compartment** (depot amount ``ad``, central amount ``ac`` [mg]) in closed form, as
+  :mod:`imapk.engine._exact_kernels` does (equations E1-E3 there), with zero-order inputs into the
+  depot (rate ``rd``) or the central compartment (rate ``rc``):
 
-with phi(x) = (1 - e^{-x}) / x and T the depot transfer of E3. The last term (a zero-order input
-into the depot, RATE > 0 on CMT 1 of a first-order model) is written as a difference quotient: it is
-used only where ka and k differ by more than 0.1 % (at most 3 digits lost to cancellation) and
-refused otherwise.
+      (E1')  ad(dt) = ad e^{-ka dt} + rd dt phi(ka dt)
+      (E2')  ac(dt) = ac e^{-k dt} + ad T(ka, k, dt) + rc dt phi(k dt)
+                      + rd ka dt^2 (phi(k dt) - phi(ka dt)) / (ka dt - k dt)
+
+  with phi(x) = (1 - e^{-x}) / x and T the depot transfer of E3. The last term (a zero-order
+  input into the depot, RATE > 0 on CMT 1 of a first-order model) is written as a difference
+  quotient: it is used only where ka and k differ by more than 0.1 % (at most 3 digits lost to
+  cancellation) and refused otherwise.
+* **Any other structure** (state x: amounts [mg] in the order of
+  :mod:`imapk.engine._linear_kernels`: transit compartments, absorption, central, peripheral) by
+  the matrix exponential, as the engine's linear kernels do (L1 there):
+
+      (L1)   x(t + dt) = e^{A dt} x(t) + W(dt) r,    W(dt) = int_0^dt e^{A s} ds,
+
+  A the compartmental matrix and r the zero-order input rates into the head of the chain and into
+  central; e^{A dt} and W come from one exponential of the augmented matrix [[A, E], [0, 0]] (E the
+  unit columns of the two input compartments), computed by the kernels' non-negative series
+  (``fill_matrix``, ``expm_nonnegative``, ``apply_propagator``; exact to about 2^j ulps for j
+  squarings, no special case for coincident rates). The same structure with one compartment gives
+  the closed form's values to 1e-12 (tests); the closed form is kept for it: it is faster and the
+  same operations as the engine's one-compartment kernels.
+
+**Compartments (CMT).** CMT 1 is the compartment a dose enters, CMT 2 the central compartment, for
+every structure:
+
+=============================================  ===========================  =======
+structure                                       CMT 1                        CMT 2
+=============================================  ===========================  =======
+first-order absorption (ADVAN2, ADVAN4)         the depot                    central
+a transit chain (e.g. Eechoute 2012)            the first transit cmt        central
+zero-order input (D1), no chain                 central (inputs over D1)     central
+zero-order input behind a chain                 the first transit cmt        central
+=============================================  ===========================  =======
+
+This is NONMEM ADVAN2/ADVAN4's numbering for models with a depot; for a two-compartment model
+without a depot (ADVAN3) NONMEM's CMT 2 would be the peripheral compartment, and with a transit
+chain written in $DES the central compartment has a higher number: imapk keeps CMT 2 for central.
+Doses into the peripheral compartment or into a compartment inside a chain are refused when the
+data set is read (:mod:`imapk.datasets`).
 
 Event semantics (see :mod:`imapk.datasets` for the columns and the record rules):
 
@@ -20,25 +56,44 @@ Event semantics (see :mod:`imapk.datasets` for the columns and the record rules)
   amount is F AMT and the input starts ALAG after TIME. Doses into the central compartment (CMT 2)
   have F 1 and no lag. A zero-order input at a given RATE lasts F AMT / RATE (NONMEM keeps the rate).
 * **RATE -2** is an input of the model's duration D1 (models with zero-order input, e.g. Schmidli
-  2005) into the central compartment. In such a model, which has no depot, CMT 1 and CMT 2 both
-  mean the central compartment, and a CMT 1 bolus (RATE 0) is refused.
-* **Resets** (EVID 3 and 4, and a dose with SS 1) set both amounts to zero and cancel infusions in
+  2005) into CMT 1. In such a model without a transit chain, which has no depot, CMT 1 and CMT 2
+  both mean the central compartment, and a CMT 1 bolus (RATE 0) is refused; behind a chain a
+  CMT 1 bolus enters the first transit compartment.
+* **Resets** (EVID 3 and 4, and a dose with SS 1) empty every compartment and cancel infusions in
   progress, lagged inputs not yet started and the additional doses (ADDL) of earlier records.
 * **SS 1** replaces the state by the steady state of an infinite train of the record's dose every
   II, the record's own dose being the latest (its input still to come where there is a lag);
-  **SS 2** adds that steady state to the current state. The steady state is the closed-form sum of
-  the train (the fixed point of the one-interval map), computed with the parameters of the SS record.
-* **Parameters** are the shipped model's typical values for the covariates of the record that
-  ends each interval (next observation carried backward), with the model's occasion effects from
-  the clinical day :func:`imapk.population.occasion_onset_days` gives, counted from the ID's first
+  **SS 2** adds that steady state to the current state. The steady state is the fixed point of the
+  one-interval map x -> E(II) x + b, x_ss = (I - E(II))^{-1} b, b the state one interval after one
+  input into an empty body (a bolus, or a zero-order input of its duration): the closed-form sum of
+  the train for one compartment, the engine's ``steady_state_linear`` (the series sum_k E^k b by
+  doubling) for the others. With a lag, the train's latest input started ALAG - II before the
+  record; it is applied and the state advanced to the record's time (an input still running then
+  goes on). The parameters are those of the SS record. A train whose series does not converge
+  (elimination too slow for the interval) is refused, naming the record.
+* **Parameters** are the model's typical values for the covariates of the record that ends each
+  interval (next observation carried backward), with the model's occasion effects from the
+  clinical day :func:`imapk.population.occasion_onset_days` gives, counted from the ID's first
   dose (all in force from the start when that first dose is a steady state). A prediction at a
   record uses the volume of the interval that ends at it.
 * **Troughs.** The trough of a dose (a dose record or an additional dose) is the left limit
   C(t-) at its time, before any record at that time.
 
-Models with a peripheral compartment or a transit chain, and models whose parameters change
-continuously with time on therapy, are refused (the walker is exact for the one-compartment model
-only).
+Models whose rates change continuously with time on therapy (e.g. Eechoute 2012's ka, and its F
+with the time of each dose) are refused: the walker has no time-on-therapy clock, and a rate that
+changes between events has no matrix-exponential step. ``time_variation="none"`` simulates such a
+model without those factors (its typical values; for Eechoute 2012, those the factors tend to
+after months of therapy).
+
+References
+----------
+- Beal SL, Sheiner LB, Boeckmann AJ, Bauer RJ (eds). NONMEM Users Guides (1989-2009). Icon
+  Development Solutions, Ellicott City, MD: the data items EVID, SS, II, ADDL, RATE and CMT, and
+  PREDPP's compartment numbers of ADVAN2, ADVAN3 and ADVAN4.
+- Gibaldi M, Perrier D. Pharmacokinetics, 2nd ed. Marcel Dekker, 1982: ch. 2-3 (multi-compartment
+  solutions and superposition, the references of the tests).
+- Xue J, Ye Q. Entrywise relative perturbation bounds for exponentials of essentially non-negative
+  matrices. Numer Math 2008;110:393-403 (the series exponential's accuracy).
 """
 
 from __future__ import annotations
@@ -145,7 +200,8 @@ def _advance(ad, ac, rd, rc, ka, k, dt):
 
 @dataclass
 class _Input:
-    """One input, from its start: a bolus (duration 0) or a zero-order input, into the depot or central."""
+    """One input, from its start: a bolus (duration 0) or a zero-order input, into the dose
+    compartment (``depot`` True: the depot, the head of the chain) or the central compartment."""
 
     start: float
     amount: float
@@ -157,19 +213,149 @@ class _Input:
         return self.amount / self.duration
 
 
+class _OneCompartment:
+    """The one-compartment model in closed form (E1'-E2'); the state is ``[ad, ac]`` [mg]. A model
+    with zero-order input has no depot: its CMT 1 inputs enter central (``head_is_central``)."""
+
+    one_compartment = True
+
+    def __init__(self, zero_order: bool):
+        self.head_is_central = zero_order
+
+    @staticmethod
+    def zero():
+        return [0.0, 0.0]
+
+    @staticmethod
+    def add(x, depot: bool, amount: float):
+        return [x[0] + amount, x[1]] if depot else [x[0], x[1] + amount]
+
+    @staticmethod
+    def plus(x, y):
+        return [x[0] + y[0], x[1] + y[1]]
+
+    @staticmethod
+    def central(x) -> float:
+        return x[1]
+
+    @staticmethod
+    def step(x, rd, rc, p: PKParams, dt):
+        return list(_advance(x[0], x[1], rd, rc, (p.ka if p.ka is not None else 1.0), p.k, dt))
+
+    @staticmethod
+    def train(item: _Input, interval: float, p: PKParams):
+        return list(_steady_state(item, interval, (p.ka if p.ka is not None else 1.0), p.k))
+
+
+def _linear_kernels():
+    """The engine's linear kernels (:mod:`imapk.engine._linear_kernels`), compiled on first use: one
+    matrix exponential of a chain of up to 22 compartments costs about 1 ms as plain Python."""
+    from .engine import _linear_kernels
+
+    return _linear_kernels
+
+
+class _Linear:
+    """Any linear structure of :mod:`imapk.engine._linear_kernels` (transit chain, absorption
+    compartment, central, peripheral); the state is the vector of amounts [mg] in its order.
+
+    Each step is (L1) there, x(dt) = e^{A dt} x + W(dt) r, from one exponential of the augmented
+    matrix [[A, e_head, e_central], [0, 0]] (:func:`fill_matrix`, :func:`expm_nonnegative`), applied
+    by :func:`apply_propagator`: the engine's operations. Exponentials are remembered per
+    (rate constants, dt), as the engine's :func:`propagator` does.
+    """
+
+    one_compartment = False
+    head_is_central = False
+    #: Exponentials remembered at most (they are (n, n + 2) matrices of a few hundred bytes).
+    CACHE_SIZE = 4096
+
+    def __init__(self, structure: tuple[int, int, int]):
+        self.kernels = _linear_kernels()
+        self.structure = structure
+        self.n, self.head, self.c = (int(v) for v in self.kernels.compartments(*structure))
+        size = self.n + 2
+        self.m_aug, self.term, self.work = np.empty((size, size)), np.empty((size, size)), np.empty((size, size))
+        self.cache: dict = {}
+
+    @staticmethod
+    def rate_constants(p: PKParams) -> tuple[float, float, float, float, float]:
+        """(ktr, ka, k10, k12, k21) [1/h], zeros where the structure has none (as
+        :func:`imapk.engine.linear.rate_constants`)."""
+        q = 0.0 if p.q is None else p.q
+        return (0.0 if p.ktr is None else p.ktr, 0.0 if p.ka is None else p.ka, p.cl / p.v, q / p.v,
+                0.0 if p.vp is None else q / p.vp)
+
+    def zero(self):
+        return np.zeros(self.n)
+
+    def add(self, x, depot: bool, amount: float):
+        x = x.copy()
+        x[self.head if depot else self.c] += amount
+        return x
+
+    @staticmethod
+    def plus(x, y):
+        return x + y
+
+    def central(self, x) -> float:
+        return float(x[self.c])
+
+    def exponential(self, p: PKParams, dt: float) -> np.ndarray:
+        key = (self.rate_constants(p), dt)
+        e = self.cache.get(key)
+        if e is None:
+            if len(self.cache) >= self.CACHE_SIZE:
+                self.cache.clear()
+            e = np.empty_like(self.m_aug)
+            self.kernels.fill_matrix(*self.structure, *key[0], self.m_aug)
+            self.kernels.expm_nonnegative(self.m_aug, dt, e, self.term, self.work)
+            self.cache[key] = e
+        return e
+
+    def step(self, x, rd, rc, p: PKParams, dt):
+        out = np.empty(self.n)
+        self.kernels.apply_propagator(self.exponential(p, dt), self.n, x, rd, rc, out)
+        return out
+
+    def train(self, item: _Input, interval: float, p: PKParams):
+        """State just before an input of the infinite train (:func:`steady_state_linear`: the fixed point
+        x = e^{A tau} x + u of the one-interval map, summed by doubling)."""
+        x = np.zeros(self.n)
+        if not self.kernels.steady_state_linear(item.amount, interval, 0.0, item.duration, 0 if item.depot else 1,
+                                                *self.structure, *self.rate_constants(p), x) or not np.all(np.isfinite(x)):
+            raise _NoSteadyState()
+        return x
+
+
+class _NoSteadyState(Exception):
+    """The steady-state series did not converge (the caller names the record)."""
+
+
+def _kinetics_for(p: PKParams):
+    """The walker's kinetics for parameters `p`: the one-compartment closed form, or the linear kernels."""
+    if p.one_compartment:
+        return _OneCompartment(p.ka is None)
+    return _Linear((p.n_transit, int(p.ka is not None), int(p.q is not None)))
+
+
 class _Walker:
     """The state of one ID and the inputs in flight."""
 
-    def __init__(self):
+    def __init__(self, kin):
+        self.kin = kin
         self.t = -math.inf
-        self.ad = 0.0
-        self.ac = 0.0
+        self.x = kin.zero()
         self.pending: list[_Input] = []  # inputs not yet started (lag), by start time
         self.running: list[tuple[float, float, bool]] = []  # (end, rate, depot) of zero-order inputs
 
+    @property
+    def central(self) -> float:
+        """The central amount. [mg]"""
+        return self.kin.central(self.x)
+
     def reset(self):
-        self.ad = 0.0
-        self.ac = 0.0
+        self.x = self.kin.zero()
         self.pending = []
         self.running = []
 
@@ -180,10 +366,7 @@ class _Walker:
 
     def start(self, item: _Input):
         if item.duration == 0.0:
-            if item.depot:
-                self.ad += item.amount
-            else:
-                self.ac += item.amount
+            self.x = self.kin.add(self.x, item.depot, item.amount)
         else:
             self.running.append((item.start + item.duration, item.rate, item.depot))
 
@@ -195,8 +378,8 @@ class _Walker:
             self.pending.sort(key=lambda x: x.start)
 
     def advance(self, to: float, kinetics, boundaries):
-        """Advance to time `to`, starting and ending inputs on the way; `kinetics(t)` gives (ka, k) of
-        the sub-interval that starts at t; `boundaries` are the times where the kinetics step."""
+        """Advance to time `to`, starting and ending inputs on the way; `kinetics(t)` gives the
+        PKParams of the sub-interval that starts at t; `boundaries` are the times where they step."""
         if self.t == -math.inf:
             self.t = to
             while self.pending and self.pending[0].start <= to:
@@ -209,9 +392,8 @@ class _Walker:
             stops += [c for c in boundaries if self.t < c < to]
             step_to = min(stops)
             if step_to > self.t:
-                ka, k = kinetics(self.t)
                 rd, rc = self.rates()
-                self.ad, self.ac = _advance(self.ad, self.ac, rd, rc, ka, k, step_to - self.t)
+                self.x = self.kin.step(self.x, rd, rc, kinetics(self.t), step_to - self.t)
                 self.t = step_to
             self.running = [r for r in self.running if r[0] > self.t]
             while self.pending and self.pending[0].start <= self.t:
@@ -221,11 +403,8 @@ class _Walker:
 
 
 def _steady_state(item: _Input, interval: float, ka: float, k: float):
-    """State and inputs still running at the time of the latest dose of an infinite train of `item`
-    every `interval` (the latest dose's own input, at ``item.start``, not included).
-
-    Returns (ad, ac, running) with running the zero-order inputs in progress at that time.
-    """
+    """Pre-input state (ad, ac) of an infinite train of `item` every `interval` (one compartment): the
+    state just before the input of one of its doses, the fixed point of the one-interval map."""
     # pre-input state of the train: fixed point x = Phi x + u of the one-interval map (Phi lower triangular)
     rd = item.rate if item.duration and item.depot else 0.0
     rc = item.rate if item.duration and not item.depot else 0.0
@@ -239,26 +418,47 @@ def _steady_state(item: _Input, interval: float, ka: float, k: float):
     return _closed_form().train_fixed_point(ud, uc, interval, ka, k)
 
 
-def _resolve(model_or_params):
-    """(name, model or None, fixed PKParams or None)."""
-    if isinstance(model_or_params, PKParams):
-        if not model_or_params.one_compartment:
-            raise ImapkError("the data set simulation is exact for one-compartment models only", key="model",
-                             got="peripheral compartment or transit chain", expected="a one-compartment model")
-        return "parameters", None, model_or_params
-    from .models import get_model
+#: What ``time_variation`` may be: the model's own time-on-therapy factors, or none of them.
+TIME_VARIATIONS = ("model", "none")
 
-    model = get_model(model_or_params)
-    if model.n_transit or model.time_variation.needs_ode or not model.time_variation.f.constant:
+
+def _resolve(model_or_params, time_variation: str = "model"):
+    """(name, model or None, fixed PKParams or None)."""
+    from .models.base import PopulationModel, TimeVariation
+
+    if time_variation not in TIME_VARIATIONS:
+        raise ImapkError("unknown time variation", key="time_variation", got=time_variation,
+                         expected=f"one of {', '.join(TIME_VARIATIONS)}")
+    if isinstance(model_or_params, PKParams):
+        return "parameters", None, model_or_params
+    if isinstance(model_or_params, PopulationModel):
+        model = model_or_params
+    else:
+        from .models import get_model
+
+        model = get_model(model_or_params)
+    if time_variation == "none":
+        from dataclasses import replace
+
+        model = replace(model, time_variation=TimeVariation())
+    variation = model.time_variation
+    if variation.needs_ode or not variation.f.constant:
+        rates = [name for name in ("ka", "cl") if not getattr(variation, name).constant]
+        what = (f"{' and '.join(rates)} change{'s' if len(rates) == 1 else ''} continuously" if rates
+                else "F changes")
         raise ImapkError(
-            f"model {model.name} has a transit chain or parameters that change with time on therapy; the data set "
-            "simulation is exact for one-compartment models with constant or stepwise parameters only",
-            key="model", got=model.name, expected="a one-compartment model (e.g. widmer2006, schmidli2005)",
+            f"model {model.name}: {what} with time on therapy; the data set simulation is exact for linear "
+            "models whose parameters are constant or step with covariates and occasions, and does not follow "
+            "time on therapy",
+            key="model", got=model.name,
+            expected="a model without time-on-therapy factors, or time_variation='none' (its typical values "
+                     "without them)",
         )
     return model.name, model, None
 
 
-def simulate_dataset(dataset: DataSet, model, *, occasion_timing: str = "fit") -> DataSetSimulation:
+def simulate_dataset(dataset: DataSet, model, *, occasion_timing: str = "fit",
+                     time_variation: str = "model") -> DataSetSimulation:
     """Simulate every ID of a data set with a shipped model's typical values, or fixed parameters.
 
     Parameters
@@ -266,11 +466,18 @@ def simulate_dataset(dataset: DataSet, model, *, occasion_timing: str = "fit") -
     dataset
         The data set (:func:`imapk.datasets.read_dataset`).
     model
-        The name of a shipped model (``"widmer2006"``, ``"schmidli2005"``): each ID gets its typical
-        values for its covariates (record by record, see the module docstring), without random
-        effects; or a :class:`~imapk.params.PKParams` used for every ID.
+        The name of a shipped model (``"widmer2006"``, ``"schmidli2005"``) or a
+        :class:`~imapk.models.PopulationModel`: each ID gets its typical values for its covariates
+        (record by record, see the module docstring), without random effects; or a
+        :class:`~imapk.params.PKParams` used for every ID. Any linear structure: one or two
+        compartments, first- or zero-order input, a transit chain.
     occasion_timing
         When a model's occasion effects take effect (:func:`imapk.population.occasion_onset_days`).
+    time_variation
+        ``"model"``: the model's own time-on-therapy factors, refused where they change a rate
+        continuously (the walker is exact for constant or stepwise rates only); ``"none"``: the
+        typical values without those factors (for eechoute2012, ka 0.699 1/h and F 1, the values
+        they tend to after months of therapy).
 
     Returns
     -------
@@ -280,12 +487,13 @@ def simulate_dataset(dataset: DataSet, model, *, occasion_timing: str = "fit") -
     Raises
     ------
     ImapkError
-        For a model the walker cannot follow exactly (peripheral compartment, transit chain,
-        continuously varying parameters), or a missing covariate.
+        For a model whose rates change continuously with time on therapy (unless `time_variation`
+        is ``"none"``), or a missing covariate.
     ScenarioError
         For a record the model cannot give (naming the file, row and column): RATE -2 with a model
-        without a duration D1, a bolus into the absent depot of a zero-order input model, a lag or
-        D1 as long as a steady state's interval, a zero-order depot input where ka and k are within
+        without a duration D1, a bolus into CMT 1 of a zero-order input model without a transit
+        chain, a lag or an input as long as a steady state's interval, a steady state that does not
+        exist, a zero-order depot input into the one-compartment model where ka and k are within
         0.1 %.
 
     Examples
@@ -302,7 +510,7 @@ def simulate_dataset(dataset: DataSet, model, *, occasion_timing: str = "fit") -
     >>> round(float(sim.prediction[59]), 1)  # the trough before the day-60 dose [ng/mL]
     732.2
     """
-    name, pop_model, fixed = _resolve(model)
+    name, pop_model, fixed = _resolve(model, time_variation)
     if pop_model is not None:
         missing = [c for c in pop_model.covariates if c not in dataset.covariate_units]
         if missing:
@@ -375,24 +583,21 @@ def _simulate_subject(s: SubjectRecords, source, model, fixed, occasion_timing, 
                                   got=error.got, expected=error.expected) from None
         return cache[key]
 
-    def kinetics_of(p: PKParams):
-        return (p.ka if p.ka is not None else 1.0), p.k
-
-    walker = _Walker()
+    walker = _Walker(_kinetics_for(params(0, float(s.time[0]), True)))
     cancelled_before = -1  # additional doses of records before this index were cancelled by a reset
     left_limit = 0.0
     for t, i, k, governing in _processing_order(s):
         if k and i < cancelled_before:
             continue
         arriving = walker.t != t
-        walker.advance(t, lambda t0, g=governing: kinetics_of(params(g, t0, True)), boundaries)
+        walker.advance(t, lambda t0, g=governing: params(g, t0, True), boundaries)
         if arriving:
-            left_limit = walker.ac / params(governing, t, False).v * NG_PER_ML_PER_MG_PER_L
+            left_limit = walker.central / params(governing, t, False).v * NG_PER_ML_PER_MG_PER_L
         record_dose = k == 0 and s.evid[i] in (1, 4)
         if k == 0 and s.evid[i] == 0:
             p = params(i, t, False)
             for key, value in (("id", s.id), ("row", int(s.row[i])), ("time", t), ("dv", float(s.dv[i])),
-                               ("mdv", int(s.mdv[i])), ("prediction", walker.ac / p.v * NG_PER_ML_PER_MG_PER_L)):
+                               ("mdv", int(s.mdv[i])), ("prediction", walker.central / p.v * NG_PER_ML_PER_MG_PER_L)):
                 out[key].append(value)
             continue
         if k == 0 and s.evid[i] in (3, 4):
@@ -404,7 +609,7 @@ def _simulate_subject(s: SubjectRecords, source, model, fixed, occasion_timing, 
                            ("trough", left_limit)):
             out[key].append(value)
         dose_params = params(governing if k else i, t, True)
-        item = _dose_input(s, i, t, dose_params, source)
+        item = _dose_input(s, i, t, dose_params, walker.kin, source)
         if record_dose and s.ss[i]:
             _steady_state_record(walker, s, i, item, params(i, t, True), source)
             if s.ss[i] == 1:
@@ -413,7 +618,7 @@ def _simulate_subject(s: SubjectRecords, source, model, fixed, occasion_timing, 
     return params(0, float(s.time[0]), True)
 
 
-def _dose_input(s: SubjectRecords, i: int, t: float, p: PKParams, source: str) -> _Input:
+def _dose_input(s: SubjectRecords, i: int, t: float, p: PKParams, kin, source: str) -> _Input:
     """The input of a dose of record i given at time t, by the rules of the module docstring."""
     cmt, rate, amount = int(s.cmt[i]), float(s.rate[i]), float(s.amt[i])
     key = f"row {s.row[i]}, column RATE"
@@ -423,6 +628,7 @@ def _dose_input(s: SubjectRecords, i: int, t: float, p: PKParams, source: str) -
         start = t + p.tlag
     else:
         start = t
+    into_head = cmt == 1 and not kin.head_is_central
     if rate == -2.0:
         if not zero_order_model:
             raise ScenarioError("RATE -2 (modelled duration) needs a model with a duration D1 (zero-order input)",
@@ -430,19 +636,18 @@ def _dose_input(s: SubjectRecords, i: int, t: float, p: PKParams, source: str) -
         if cmt != 1:
             raise ScenarioError("RATE -2 models the duration of doses into the dose compartment (CMT 1)",
                                 source=source, key=key, got=s.rate[i], expected="CMT 1, or RATE 0 or > 0")
-        return _Input(start, amount, p.d1, False)
+        return _Input(start, amount, p.d1, into_head)
     if rate > 0.0:
-        depot = cmt == 1 and not zero_order_model
-        if depot and abs(p.ka - p.k) <= DEPOT_INFUSION_MIN_SEPARATION * max(p.ka, p.k):
+        if into_head and kin.one_compartment and abs(p.ka - p.k) <= DEPOT_INFUSION_MIN_SEPARATION * max(p.ka, p.k):
             raise ScenarioError(
                 "a zero-order input into the depot needs ka and k = CL/V at least 0.1 % apart",
                 source=source, key=key, got=s.rate[i], expected=f"ka ({p.ka:g} 1/h) not within 0.1 % of k ({p.k:g} 1/h)",
             )
-        return _Input(start, amount, amount / rate, depot)
-    if cmt == 1 and zero_order_model:
+        return _Input(start, amount, amount / rate, into_head)
+    if cmt == 1 and zero_order_model and p.n_transit == 0:
         raise ScenarioError("the model has zero-order input and no depot: a bolus into CMT 1 is undefined",
                             source=source, key=key, got=s.rate[i], expected="RATE -2 (the model's D1), or CMT 2")
-    return _Input(start, amount, 0.0, cmt == 1)
+    return _Input(start, amount, 0.0, into_head)
 
 
 def _steady_state_record(walker: _Walker, s: SubjectRecords, i: int, item: _Input, p: PKParams, source: str) -> None:
@@ -457,28 +662,29 @@ def _steady_state_record(walker: _Walker, s: SubjectRecords, i: int, item: _Inpu
     if lag >= interval:
         raise ScenarioError("the lag time of a steady-state dose is as long as its interval", source=source, key=key,
                             got=s.ii[i], expected=f"II > {lag:g} h (the lag)")
-    ka = p.ka if p.ka is not None else 1.0
-    k = p.k
-    xd, xc = _steady_state(item, interval, ka, k)
+    kin = walker.kin
+    try:
+        x = kin.train(item, interval, p)
+    except _NoSteadyState:
+        raise ScenarioError("the steady state does not exist: elimination is too slow for the interval (the "
+                            "series over 2^64 intervals did not converge)", source=source, key=key, got=s.ii[i],
+                            expected="a shorter interval, or doses without SS") from None
     running = []
     if lag > 0.0:  # the train's latest input began at t + lag - II: apply it and advance to t
         begin = float(s.time[i]) + lag - interval
         elapsed = interval - lag
         if item.duration == 0.0:
-            if item.depot:
-                xd += item.amount
-            else:
-                xc += item.amount
-            xd, xc = _advance(xd, xc, 0.0, 0.0, ka, k, elapsed)
+            x = kin.add(x, item.depot, item.amount)
+            x = kin.step(x, 0.0, 0.0, p, elapsed)
         else:
             on = min(item.duration, elapsed)
             rd, rc = (item.rate, 0.0) if item.depot else (0.0, item.rate)
-            xd, xc = _advance(xd, xc, rd, rc, ka, k, on)
-            xd, xc = _advance(xd, xc, 0.0, 0.0, ka, k, elapsed - on)
+            x = kin.step(x, rd, rc, p, on)
+            if elapsed > on or kin.one_compartment:
+                x = kin.step(x, 0.0, 0.0, p, elapsed - on)
             if begin + item.duration > float(s.time[i]):
                 running.append((begin + item.duration, item.rate, item.depot))
     if s.ss[i] == 1:
         walker.reset()
-    walker.ad += xd
-    walker.ac += xc
+    walker.x = kin.plus(walker.x, x)
     walker.running.extend(running)

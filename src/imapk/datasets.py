@@ -14,7 +14,7 @@ II        h       interval between the doses of ADDL and of a steady state (SS 1
 ADDL              number of additional doses, II apart, after this one
 SS                0 none, 1 steady state replacing the state, 2 steady state added to it
 RATE      mg/h    0 bolus, > 0 zero-order input at this rate, -2 the model's duration D1
-CMT               1 depot (the model's dose input), 2 central
+CMT               1 the dose compartment (the model's dose input), 2 central (see below)
 DV        ng/mL   measured concentration
 MDV               1 when the record has no measured value
 BLQ               1 when the measurement was below the limit of quantification
@@ -33,6 +33,12 @@ Rules (what a record means when the format leaves a choice):
   and 2 (central) for an observation. EVID missing (or no EVID column) means 1 where AMT > 0, else
   0. MDV missing (or no MDV column) means 0 for an observation with a DV, else 1. Covariates must
   be given on every record.
+* **Compartments.** CMT 1 is the compartment a dose enters: the depot of a first-order model
+  (NONMEM ADVAN2 and ADVAN4's CMT 1), the first transit compartment of a model with a transit
+  chain (the head of the chain, e.g. Eechoute 2012's), the central compartment of a zero-order
+  model without a chain (its inputs last D1). CMT 2 is always the central compartment, whatever
+  the structure (ADVAN4's numbering for two compartments with a depot; not ADVAN3's, where CMT 2
+  is peripheral). Other codes (a peripheral compartment, a compartment inside a chain) are refused.
 * **Observations** (EVID 0) are predictions in the central compartment (CMT 2, or missing). With
   MDV 0 the record needs a DV; with MDV 1 it is a time at which a prediction is wanted (imapk's
   exported troughs). Every other record has MDV 1 (or missing).
@@ -92,6 +98,9 @@ STANDARD_COLUMNS: dict[str, str | None] = {
 WRITTEN_COLUMNS = ("ID", "TIME", "EVID", "AMT", "RATE", "II", "ADDL", "SS", "CMT", "DV", "MDV")
 #: Allowed codes of the coded columns.
 _CODES = {"EVID": (0, 1, 2, 3, 4), "SS": (0, 1, 2), "CMT": (1, 2), "MDV": (0, 1), "BLQ": (0, 1)}
+#: What the CMT codes mean, for every structure (module docstring).
+_CMT_MEANING = ("1 (the dose compartment: the depot, or the first compartment of a transit chain) or 2 (central); "
+                "doses into the peripheral compartment (NONMEM ADVAN4's CMT 3) or inside a chain are not supported")
 _WHOLE = ("EVID", "ADDL", "SS", "CMT", "MDV", "BLQ")
 _MISSING = ("", ".")
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
@@ -362,7 +371,7 @@ def _record(row, r, standard, covariate_columns, source) -> dict:
     for name, codes in _CODES.items():
         if name in value and not math.isnan(value[name]) and int(value[name]) not in codes:
             raise ScenarioError(f"unknown {name} code", source=source, key=key(name), got=cell(name),
-                                expected=f"one of {', '.join(map(str, codes))}")
+                                expected=_CMT_MEANING if name == "CMT" else f"one of {', '.join(map(str, codes))}")
     for name in ("AMT", "II", "ADDL", "LLOQ"):
         if name in value and value[name] < 0:
             raise ScenarioError(f"negative {name}", source=source, key=key(name), got=cell(name), expected=">= 0")
