@@ -247,6 +247,9 @@ def _run(scenario):
 
     from .runner import run_scenario
 
+    own_run = getattr(scenario, "planner_run", None)
+    if own_run is not None:  # a fitted patient's posterior draws (imapk.tdm.posterior_patient)
+        return own_run()
     if scenario.population.residual_error:
         scenario = replace(scenario, population=replace(scenario.population, residual_error=False))
     return run_scenario(scenario, dense=False, summaries=False, as_dataset=False)
@@ -382,8 +385,22 @@ def _recovery(outcome: _Outcome, index: int, level) -> tuple[np.ndarray, np.ndar
     return doses, days
 
 
-def _who(answered: int, total: int, confidence: float | None = None) -> str:
-    """'for this subject', 'for 90 % of the 27 subjects who reach low', ..."""
+def _posterior(scenario) -> bool:
+    """Whether the subjects are draws from one patient's posterior (:mod:`imapk.tdm.posterior_plan`)."""
+    return bool(getattr(scenario, "about_posterior", False))
+
+
+def _who(answered: int, total: int, confidence: float | None = None, posterior: bool = False) -> str:
+    """'for this subject', 'for 90 % of the 27 subjects who reach low', 'with probability 0.90 under
+    this patient's posterior', ..."""
+    if posterior:
+        if total == 1:
+            return "for this patient (posterior mode, no parameter uncertainty)"
+        at = "under this patient's posterior" if confidence is None else (
+            f"with probability {confidence:.2f} under this patient's posterior")
+        if answered == total:
+            return at
+        return f"{at}, given that the patient reaches it without the hold (probability {answered / total:.2f})"
     if total == 1:
         return "for this subject"
     at = "" if confidence is None else f"{confidence:.0%} of "
@@ -392,9 +409,14 @@ def _who(answered: int, total: int, confidence: float | None = None) -> str:
     return f"for {at}the {answered} of {total} subjects who reach it"
 
 
-def _never_text(never: int, total: int, target) -> str:
+def _never_text(never: int, total: int, target, posterior: bool = False) -> str:
     if never == 0:
         return ""
+    if posterior and total > 1:
+        return (
+            f"Posterior probability that this patient never reaches {target.name} ({target.value:g} ng/mL) even "
+            f"without the hold: {never / total:.2f} (then the answer is a dose change, not a hold length or a ladder)."
+        )
     if total == 1:
         return (
             f"This subject never reaches {target.name} ({target.value:g} ng/mL) even without the hold: "
@@ -557,6 +579,10 @@ class HoldAnswer:
         Units of `cost` and the budget.
     baseline
         What "continuous" means here (see :class:`HoldCost`).
+    within_budget
+        For each length, the share of the subjects answered whose cost is within the budget: for a
+        patient's posterior (:func:`imapk.tdm.posterior_patient`), the posterior probability that
+        this hold length stays within the budget (given that the patient reaches the target).
     """
 
     days: int | None
@@ -579,6 +605,7 @@ class HoldAnswer:
     never_fraction: float = 0.0
     units: str = "d"
     baseline: str = "continuous dosing"
+    within_budget: tuple[float, ...] = ()
 
 
 def _varied(scenario, index: int, days: int):
@@ -730,16 +757,17 @@ def longest_hold(
     answered = reaches if (metric != "recovery" or level == "target") else np.ones_like(reaches)
     n_total, n_answered = int(reaches.size), int(answered.sum())
     level_values = _level(target, without, level, fraction) if metric == "recovery" else None
-    costs, cost, cost_mean = [], [], []
+    costs, cost, cost_mean, within = [], [], [], []
     for n in range(1, top + 1):
         ((c, planned),) = _length_costs(scenario, index, (n,), target, without, reaches)
         row = _recovery(planned, index, level_values)[1] if metric == "recovery" else c.part(metric, against)
         costs.append(c)
         cost.append(quantile(row[answered], confidence))
         cost_mean.append(_mean(row[answered]))
+        within.append(_mean(row[answered] <= budget + 1e-9))
         if stop_early and n >= min(MIN_LENGTHS, top) and not cost[-1] <= budget + 1e-9:
             break  # the answer is settled: this length and so the longer ones are over the budget
-    lengths, cost, cost_mean = tuple(range(1, len(cost) + 1)), tuple(cost), tuple(cost_mean)
+    lengths, cost, cost_mean, within = tuple(range(1, len(cost) + 1)), tuple(cost), tuple(cost_mean), tuple(within)
 
     basis = reaches if reaches.any() else np.ones_like(reaches)  # none reach it: the split over all, for information
 
@@ -769,7 +797,8 @@ def longest_hold(
         what = f"days from the restart until the trough is back at {fraction:.0%} of the subject's own"
     if metric != "recovery":
         what += " caused by the hold itself (its ladder not counted)" if against == "ladder" else " (hold and ladder together)"
-    who = _who(n_answered, n_total, confidence)
+    posterior = _posterior(scenario)
+    who = _who(n_answered, n_total, confidence, posterior)
     if n_answered == 0:
         days = None
         sentence = (
@@ -788,15 +817,21 @@ def longest_hold(
             f"({'the longest tried' if days == top else 'whole days'}) within a budget of {budget:g} {what}: "
             f"{days} days cost {cost[days - 1]:.2f} {units}{more}."
         )
+    if posterior and n_answered and n_total > 1:
+        shown = [n for n in (days, (days or 0) + 1) if n and n <= len(within)]
+        text = "; ".join(
+            f"probability {within[n - 1]:.2f} that a {n}-day hold costs at most {budget:g} {units}" for n in shown
+        )
+        sentence += " " + text[0].upper() + text[1:] + "."
     if never and n_answered and not (metric == "recovery" and level == "steady_state"):
-        sentence += " " + _never_text(never, n_total, target)
+        sentence += " " + _never_text(never, n_total, target, posterior)
     return HoldAnswer(
         days=days, budget_days=float(budget), metric=metric, confidence=float(confidence), target=target.name,
         lengths=lengths, cost=cost, sentence=sentence, against=against, cost_mean=cost_mean,
         time_below=split("time_below", "d"), troughs_below=split("troughs_below", "troughs"),
         hold_index=index, start_day=planned_hold.start_day, ladder=ladder_text, subjects=n_total,
         answered=n_answered, never_fraction=never / n_total if n_total else 0.0, units=units,
-        baseline=_baseline_name(scenario),
+        baseline=_baseline_name(scenario), within_budget=within,
     )
 
 
@@ -905,7 +940,8 @@ def doses_to_target(
         f"{target.name} ({target.value:g} ng/mL)" if level == "target"
         else f"{fraction:.0%} of the subject's own trough without the hold"
     )
-    who = _who(n_answered, n_total, confidence)
+    posterior = _posterior(scenario)
+    who = _who(n_answered, n_total, confidence, posterior)
     if restart_day < 0:
         sentence = f"The schedule ends in {name}: there is no restart."
         q_doses = q_days = math.nan
@@ -918,7 +954,9 @@ def doses_to_target(
         sentence = (
             f"{who[0].upper() + who[1:]}, the trough is not back at {at} before "
             f"{'the next hold' if _next_hold(planned.table, restart) else 'the end of the schedule'} after the restart on "
-            f"day {restart_day}; {fraction_recovered:.0%} of them ever get there."
+            f"day {restart_day}; "
+            + (f"probability {fraction_recovered:.2f} that it ever gets there." if posterior and n_total > 1
+               else f"{fraction_recovered:.0%} of them ever get there.")
         )
     else:
         sentence = (
@@ -926,7 +964,7 @@ def doses_to_target(
             f"restart on day {restart_day}."
         )
     if never and n_answered and level == "target" and restart_day >= 0:
-        sentence += " " + _never_text(never, n_total, target)
+        sentence += " " + _never_text(never, n_total, target, posterior)
     return RecoveryAnswer(
         doses=q_doses, days=q_days, confidence=float(confidence), target=target.name,
         fraction_recovered=fraction_recovered, restart_day=restart_day, sentence=sentence, level=level,
@@ -1147,7 +1185,7 @@ def compare_ladders(scenario, ladders, *, confidence: float = 0.9, labels=None, 
     never = n_total - n_answered
     sentence = _ladder_sentence(rows, target, measure, units, n_answered, all_tie)
     if never and n_answered:
-        sentence += " " + _never_text(never, n_total, target)
+        sentence += " " + _never_text(never, n_total, target, _posterior(scenario))
     return LadderComparison(
         rows=rows, target=target.name, toxicity_measure=measure, toxicity_units=units, confidence=float(confidence),
         sentence=sentence, notes=notes, subjects=n_total, answered=n_answered,
@@ -1258,8 +1296,17 @@ def plan(
         "hold": [_finite(x) for x in s.hold], "ladder": [_finite(x) for x in s.ladder],
         "total": [_finite(x) for x in s.total],
     }
+    posterior = None
+    if _posterior(scenario):
+        posterior = {
+            "model": scenario.parameter_set, "draws": scenario.population.size, "seed": scenario.population.seed,
+            "start_time_h": scenario.start_time,
+            "draws_note": "the subjects are equally weighted draws from the patient's posterior (systematic resampling "
+                          "of the fit's importance samples); shares of them are posterior probabilities",
+        }
     return {
         "scenario": scenario.title,
+        **({"posterior": posterior} if posterior else {}),
         "confidence": confidence,
         "target": answer.target,
         "hold": {
@@ -1279,6 +1326,7 @@ def plan(
             ),
             "cost": [_finite(c) for c in answer.cost],
             "cost_mean": [_finite(c) for c in answer.cost_mean],
+            "within_budget": [_finite(c) for c in answer.within_budget],
             "cost_units": answer.units,
             "cost_days": {str(n): _finite(c) for n, c in zip(answer.lengths, answer.cost)},
             "split_statistic": (
@@ -1322,7 +1370,15 @@ def format_plan(report: dict) -> str:
     hold = report["longest_hold"]
     info = report["hold"]
     n, reach = report["subjects"], report["subjects_reaching_target"]
-    if n == 1:
+    if report.get("posterior") and n == 1:
+        who = "this patient's posterior mode (no parameter uncertainty)"
+    elif report.get("posterior"):
+        who = (
+            f"answers hold with probability {q:.2f} under this patient's posterior ({n} equally weighted draws)"
+            + ("" if reach is None or reach == n else
+               f", given that the patient reaches the target without the hold (probability {reach / n:.2f})")
+        )
+    elif n == 1:
         who = "one subject"
     elif reach is None or reach == n:
         who = f"answers hold for {q:.0%} of the {n} subjects; means over them"

@@ -5,7 +5,11 @@
 * :mod:`imapk.tdm.offtrough`: a level drawn away from the trough converted to the trough (model-based,
   and the log-linear correction of Wang 2009).
 * :mod:`imapk.tdm.planning`: the next dose from the posterior (:func:`plan_next_step`).
+* :mod:`imapk.tdm.posterior_plan`: the planner's questions (:mod:`imapk.planner`: hold cost, longest
+  hold, recovery, ladders) asked of a fitted patient's posterior (:func:`posterior_patient`,
+  :func:`plan_from_posterior`).
 * :mod:`imapk.tdm.records`: one patient's NONMEM-style records as the fit's inputs (:func:`patient_inputs`).
+* :mod:`imapk.tdm.command`: what ``imapk tdm`` prints (:func:`tdm_report`).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 from .estimation import FitWarning, MapResult, Observations, dose_table, map_estimate, posterior_concentrations
 from .offtrough import LogLinearTrough, ModelTrough, loglinear_trough, model_trough
 from .planning import CANDIDATE_DOSES, StepPlan, plan_next_step
+from .posterior_plan import PosteriorPatient, future_schedule, plan_from_posterior, posterior_patient
 from .records import PatientInputs, patient_inputs
 from .summary import summary_lines, summary_record
 
@@ -24,13 +29,17 @@ __all__ = [
     "ModelTrough",
     "Observations",
     "PatientInputs",
+    "PosteriorPatient",
     "StepPlan",
     "dose_table",
+    "future_schedule",
     "loglinear_trough",
     "map_estimate",
     "model_trough",
     "patient_inputs",
+    "plan_from_posterior",
     "plan_next_step",
+    "posterior_patient",
     "posterior_concentrations",
     "summary_lines",
     "summary_record",
