@@ -347,7 +347,7 @@ def test_general_path_equals_the_one_compartment_closed_form(tmp_path, monkeypat
             + obs_lines([41.0, 50.0]) + f"1,60,1,300,{rate},12,0,1,1\n" + obs_lines([60.0, 61.0, 100.0, 200.0]))
     closed = simulate(tmp_path, text, params)
     structure = (0, int(params.ka is not None), 0)
-    monkeypatch.setattr(module, "_kinetics_for", lambda p: _Linear(structure))
+    monkeypatch.setattr(module, "_kinetics_for", lambda p, kernels: _Linear(structure, kernels))
     general = simulate(tmp_path, text, params)
     np.testing.assert_allclose(general.prediction, closed.prediction, rtol=1e-12)
     np.testing.assert_allclose(general.trough, closed.trough, rtol=1e-12, atol=1e-12)
@@ -455,3 +455,21 @@ def test_steady_state_that_does_not_exist_refused(tmp_path):
     slow = PKParams(cl=1e-25, v=128.0, ka=0.699, q=24.9, vp=197.0)
     with pytest.raises(ScenarioError, match=r"row 2, column II: the steady state does not exist"):
         simulate(tmp_path, HEADER + "1,0,1,400,0,24,0,1,1\n", slow)
+
+
+def test_plain_and_compiled_kernels_agree(tmp_path, monkeypatch):
+    """A simulation runs its first exponentials as plain Python while numba is not loaded (a small data
+    set then costs no numba import): the same operations as the compiled kernels, so the same values
+    (to 1e-15: the compiler may pick other but equally rounded instruction sequences)."""
+    import imapk.dataset_simulation as module
+    import imapk.engine._numba as numba_switch
+
+    text = HEADER + "1,0,1,400,0,24,3,1,1\n" + obs_lines([1.0, 30.0, 50.0]) + "1,60,1,100,20,0,0,0,2\n" + obs_lines([70.0])
+    params = PKParams(cl=CL, v=V, ka=KA, q=Q, vp=VP, ktr=KTR, n_transit=N_TR)
+    results = {}
+    for loaded in (True, False):
+        monkeypatch.setattr(numba_switch, "numba_loaded", lambda loaded=loaded: loaded)
+        monkeypatch.setattr(module, "PLAIN_EXPONENTIALS", 10**9)
+        assert (module._Kernels().module is module._Kernels.compiled()) == loaded
+        results[loaded] = simulate(tmp_path, text, params).prediction
+    np.testing.assert_allclose(results[False], results[True], rtol=1e-15, atol=0)

@@ -247,12 +247,34 @@ class _OneCompartment:
         return list(_steady_state(item, interval, (p.ka if p.ka is not None else 1.0), p.k))
 
 
-def _linear_kernels():
-    """The engine's linear kernels (:mod:`imapk.engine._linear_kernels`), compiled on first use: one
-    matrix exponential of a chain of up to 22 compartments costs about 1 ms as plain Python."""
-    from .engine import _linear_kernels
+#: Matrix exponentials a simulation computes as plain Python before it switches to the compiled
+#: kernels, when numba is not loaded yet: importing numba and loading the cached kernels costs about
+#: 0.8 s, a plain exponential of Eechoute 2012's 8 compartments about 17 ms (a 2-cmt one, 5 ms).
+PLAIN_EXPONENTIALS = 32
 
-    return _linear_kernels
+
+class _Kernels:
+    """The engine's linear kernels (:mod:`imapk.engine._linear_kernels`) for one simulation: as plain
+    Python (the same operations) for its first :data:`PLAIN_EXPONENTIALS` exponentials, unless numba
+    is loaded already, then compiled."""
+
+    def __init__(self):
+        from .engine._numba import numba_loaded, plain_module
+
+        self.count = 0
+        self.module = self.compiled() if numba_loaded() else plain_module("imapk.engine._linear_kernels")
+
+    @staticmethod
+    def compiled():
+        from .engine import _linear_kernels
+
+        return _linear_kernels
+
+    def spend(self, exponentials: int):
+        """Count `exponentials` computed; switch to the compiled kernels past the budget."""
+        self.count += exponentials
+        if self.count >= PLAIN_EXPONENTIALS:
+            self.module = self.compiled()
 
 
 class _Linear:
@@ -270,10 +292,10 @@ class _Linear:
     #: Exponentials remembered at most (they are (n, n + 2) matrices of a few hundred bytes).
     CACHE_SIZE = 4096
 
-    def __init__(self, structure: tuple[int, int, int]):
-        self.kernels = _linear_kernels()
+    def __init__(self, structure: tuple[int, int, int], kernels: _Kernels):
+        self.kernels = kernels
         self.structure = structure
-        self.n, self.head, self.c = (int(v) for v in self.kernels.compartments(*structure))
+        self.n, self.head, self.c = (int(v) for v in kernels.module.compartments(*structure))
         size = self.n + 2
         self.m_aug, self.term, self.work = np.empty((size, size)), np.empty((size, size)), np.empty((size, size))
         self.cache: dict = {}
@@ -308,22 +330,29 @@ class _Linear:
             if len(self.cache) >= self.CACHE_SIZE:
                 self.cache.clear()
             e = np.empty_like(self.m_aug)
-            self.kernels.fill_matrix(*self.structure, *key[0], self.m_aug)
-            self.kernels.expm_nonnegative(self.m_aug, dt, e, self.term, self.work)
+            module = self.kernels.module
+            module.fill_matrix(*self.structure, *key[0], self.m_aug)
+            module.expm_nonnegative(self.m_aug, dt, e, self.term, self.work)
+            self.kernels.spend(1)
             self.cache[key] = e
         return e
 
     def step(self, x, rd, rc, p: PKParams, dt):
         out = np.empty(self.n)
-        self.kernels.apply_propagator(self.exponential(p, dt), self.n, x, rd, rc, out)
+        e = self.exponential(p, dt)
+        self.kernels.module.apply_propagator(e, self.n, x, rd, rc, out)
         return out
 
     def train(self, item: _Input, interval: float, p: PKParams):
         """State just before an input of the infinite train (:func:`steady_state_linear`: the fixed point
         x = e^{A tau} x + u of the one-interval map, summed by doubling)."""
         x = np.zeros(self.n)
-        if not self.kernels.steady_state_linear(item.amount, interval, 0.0, item.duration, 0 if item.depot else 1,
-                                                *self.structure, *self.rate_constants(p), x) or not np.all(np.isfinite(x)):
+        converged = self.kernels.module.steady_state_linear(
+            item.amount, interval, 0.0, item.duration, 0 if item.depot else 1, *self.structure,
+            *self.rate_constants(p), x,
+        )
+        self.kernels.spend(2)
+        if not converged or not np.all(np.isfinite(x)):
             raise _NoSteadyState()
         return x
 
@@ -332,11 +361,11 @@ class _NoSteadyState(Exception):
     """The steady-state series did not converge (the caller names the record)."""
 
 
-def _kinetics_for(p: PKParams):
+def _kinetics_for(p: PKParams, kernels: _Kernels):
     """The walker's kinetics for parameters `p`: the one-compartment closed form, or the linear kernels."""
     if p.one_compartment:
         return _OneCompartment(p.ka is None)
-    return _Linear((p.n_transit, int(p.ka is not None), int(p.q is not None)))
+    return _Linear((p.n_transit, int(p.ka is not None), int(p.q is not None)), kernels)
 
 
 class _Walker:
@@ -520,8 +549,10 @@ def simulate_dataset(dataset: DataSet, model, *, occasion_timing: str = "fit",
     out = {key: [] for key in ("id", "row", "time", "dv", "mdv", "prediction", "trough_id", "trough_time",
                                "trough_row", "trough")}
     parameters = {}
+    kernels = _Kernels()
     for subject in dataset.subjects:
-        parameters[subject.id] = _simulate_subject(subject, dataset.source, pop_model, fixed, occasion_timing, out)
+        parameters[subject.id] = _simulate_subject(subject, dataset.source, pop_model, fixed, occasion_timing, kernels,
+                                                   out)
     return DataSetSimulation(
         id=np.array(out["id"], dtype=str), row=np.array(out["row"], dtype=np.int64),
         time=np.array(out["time"], dtype=float), dv=np.array(out["dv"], dtype=float),
@@ -553,7 +584,7 @@ def _processing_order(s: SubjectRecords):
     return items
 
 
-def _simulate_subject(s: SubjectRecords, source, model, fixed, occasion_timing, out) -> PKParams:
+def _simulate_subject(s: SubjectRecords, source, model, fixed, occasion_timing, kernels, out) -> PKParams:
     from .population import occasion_onset_days
     from .schedule import day_start
 
@@ -583,7 +614,7 @@ def _simulate_subject(s: SubjectRecords, source, model, fixed, occasion_timing, 
                                   got=error.got, expected=error.expected) from None
         return cache[key]
 
-    walker = _Walker(_kinetics_for(params(0, float(s.time[0]), True)))
+    walker = _Walker(_kinetics_for(params(0, float(s.time[0]), True), kernels))
     cancelled_before = -1  # additional doses of records before this index were cancelled by a reset
     left_limit = 0.0
     for t, i, k, governing in _processing_order(s):
