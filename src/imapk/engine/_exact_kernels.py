@@ -673,7 +673,8 @@ def troughs_regular(dose_time, given, interval, change_dose, cl, v, ka, f, d1, t
     """Trough-only fast path: each dosing interval is one affine map of the state, reused across doses.
 
     For subjects ``first <= s < last``: troughs C(t_j-) at the shared scheduled times. Dose j
-    (``f[s, p] * given[j]``, p the parameter segment in force at t_j) enters ``tlag[s]`` after its
+    (``f[s, p] * given[r, j]``, p the parameter segment in force at t_j; ``given`` has one row for
+    every subject, r = s, or one row shared by all, r = 0) enters ``tlag[s]`` after its
     time, into the depot (``d1[s] == 0``) or as a zero-order input of duration ``d1[s]``, with
     ``tlag[s] + d1[s]`` shorter than every interval. Parameter segment p + 1 starts at dose
     ``change_dose[p]``, after that dose's trough is recorded (the trough is the left limit, so a
@@ -688,6 +689,7 @@ def troughs_regular(dose_time, given, interval, change_dose, cl, v, ka, f, d1, t
     """
     n_dose = dose_time.shape[0]
     n_ch = change_dose.shape[0]
+    per_subject = given.shape[0] > 1
     coef = np.empty((6, SUBJECT_BLOCK))
     ad = np.empty(SUBJECT_BLOCK)
     ac = np.empty(SUBJECT_BLOCK)
@@ -713,8 +715,8 @@ def troughs_regular(dose_time, given, interval, change_dose, cl, v, ka, f, d1, t
                 for b in range(nb):
                     s = s0 + b
                     interval_map(cl[s, p], v[s, p], ka[s, p], f[s, p], tlag[s], d1[s], tau, coef, b)
-            g = given[j]
             for b in range(nb):
+                g = given[s0 + b if per_subject else 0, j]
                 ac[b] = coef[2, b] * ac[b] + coef[1, b] * ad[b] + coef[4, b] * g
                 ad[b] = coef[0, b] * ad[b] + coef[3, b] * g
         for b in range(nb):

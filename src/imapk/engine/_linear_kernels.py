@@ -807,6 +807,9 @@ def troughs_regular_linear(dose_time, given, interval, change_dose, n_tr, n_abs,
     x = np.zeros((n, SUBJECT_BLOCK))
     x_new = np.zeros((n, SUBJECT_BLOCK))
     scale = np.zeros(SUBJECT_BLOCK)
+    g_block = np.zeros(SUBJECT_BLOCK)
+    per_subject = given.shape[0] > 1  # given: (subjects, doses) or one row (1, doses) shared by all
+    last_row = given.shape[0] - 1
     bad = 0
     for s0 in range(first, last, SUBJECT_BLOCK):
         nb = min(SUBJECT_BLOCK, last - s0)
@@ -834,10 +837,12 @@ def troughs_regular_linear(dose_time, given, interval, change_dose, n_tr, n_abs,
                     interval_map_linear(n_tr, n_abs, n_per, ktr[s, p], ka[s, p], k10[s, p], k12[s, p], k21[s, p],
                                         f[s, p], tlag[s], d1[s], tau, phi, u, b, m_aug, e1, e2, term, work)
                     scale[b] = NG_PER_ML_PER_MG_PER_L / v[s, p]
-            g = given[j]
+            for b in range(SUBJECT_BLOCK):  # the block's padding (b >= nb) repeats the last row
+                g_block[b] = given[min(s0 + b, last_row) if per_subject else 0, j]
             if n == 3 and n_abs == 1:
                 # the common case, two compartments with first-order absorption, written out
                 for b in range(SUBJECT_BLOCK):
+                    g = g_block[b]
                     xa = x[0, b]
                     xc = x[1, b]
                     xp = x[2, b]
@@ -847,7 +852,7 @@ def troughs_regular_linear(dose_time, given, interval, change_dose, n_tr, n_abs,
                 continue
             for i in range(n):
                 for b in range(SUBJECT_BLOCK):
-                    x_new[i, b] = u[i, b] * g
+                    x_new[i, b] = u[i, b] * g_block[b]
                 last_k = i + 1 if i < c else n
                 for k in range(last_k):
                     for b in range(SUBJECT_BLOCK):

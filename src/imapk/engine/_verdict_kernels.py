@@ -92,6 +92,7 @@ def verdicts_regular(
     """
     n_dose = dose_time.shape[0]
     n_ch = change_dose.shape[0]
+    per_subject = given.shape[0] > 1  # given: (subjects, doses) or one row (1, doses) shared by all
     n_lev = levels.shape[0]
     coef = np.empty((6, 1))
     lag_map = np.empty(4)
@@ -134,7 +135,7 @@ def verdicts_regular(
                 piece_map(kap, kp, dur, input_map)
                 cached = False
             scale = coef[5, 0]
-            g = given[j]
+            g = given[s if per_subject else 0, j]
             t = dose_time[j]
             final = j + 1 == n_dose
             t_end = max(window_end, t + lag + dur) if final else dose_time[j + 1]

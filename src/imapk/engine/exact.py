@@ -126,7 +126,8 @@ class DoseInputs:
     pre_times
         Explicit doses before t = 0 of a steady-state start (see :func:`_pre_start_doses`). [h]
     scheduled, given
-        Scheduled times [h] and given amounts [mg] of those and of the table's doses.
+        Scheduled times [h] and given amounts [mg] of those and of the table's doses; `given` is
+        (1, doses), shared by all subjects, or (subjects, doses).
     f
         F per subject and dose (the table's step changes and the time-on-therapy factor applied).
     f_steady_state
@@ -146,6 +147,21 @@ class DoseInputs:
     f_steady_state: np.ndarray | None
 
 
+def given_rows(table: DoseTable, n_subjects: int) -> np.ndarray:
+    """The table's given amounts [mg] as rows: (1, doses) when every subject gets the same doses,
+    (subjects, doses) when each has their own (a population's realised schedules)."""
+    given = np.asarray(table.given, dtype=float)
+    n_dose = table.time.size
+    if given.shape == (n_dose,):
+        return given[None, :]
+    if given.shape == (n_subjects, n_dose) or given.shape == (1, n_dose):
+        return given
+    raise SimulationError(
+        "the given amounts must have one value per scheduled dose, for all subjects or for each",
+        key="given", got=list(given.shape), expected=f"({n_dose},) or ({n_subjects}, {n_dose})",
+    )
+
+
 def dose_inputs(table: DoseTable, parameters: ParameterTable, times, levels, window, dose_factor) -> DoseInputs:
     """Defaults of the outputs, and the doses (steady-state train included) with F applied."""
     times = np.empty(0) if times is None else np.asarray(times, dtype=float)
@@ -157,7 +173,10 @@ def dose_inputs(table: DoseTable, parameters: ParameterTable, times, levels, win
     earliest = min([window[0]] + [float(np.min(a)) for a in (times, change_time) if a.size])
     pre_times, _ = _pre_start_doses(table, tlag, d1, earliest)
     scheduled = np.concatenate([pre_times, table.time])
-    given = np.concatenate([np.full(pre_times.size, table.steady_state.dose if pre_times.size else 0.0), table.given])
+    given = given_rows(table, parameters.n_subjects)
+    given = np.concatenate(
+        [np.full((given.shape[0], pre_times.size), table.steady_state.dose if pre_times.size else 0.0), given], axis=1,
+    )
     f = parameters.at_times("f", scheduled)
     if dose_factor is not None:
         f = f * np.asarray(dose_factor(scheduled), dtype=float)[None, :]
@@ -217,7 +236,7 @@ def prepare_inputs(
     v = parameters.segments("v")
     k = parameters.segments("cl") / v
     input_time = d.scheduled[None, :] + tlag[:, None]
-    input_amount = d.given[None, :] * d.f
+    input_amount = d.given * d.f
     if not np.all(np.isfinite(input_amount)) or not np.all(np.isfinite(input_time)):
         raise SimulationError("dose amounts or times are not finite after applying F and tlag")
 
@@ -308,7 +327,7 @@ def _fast_path_arguments(table: DoseTable, parameters: ParameterTable) -> tuple 
     interval = np.asarray(table.interval, dtype=float)
     segments = {name: np.ascontiguousarray(parameters.segments(name)) for name in ("cl", "v", "ka", "f")}
     return (
-        table.time, np.asarray(table.given, dtype=float), interval, change_dose,
+        table.time, np.ascontiguousarray(given_rows(table, parameters.n_subjects)), interval, change_dose,
         segments["cl"], segments["v"], segments["ka"], segments["f"], d1, tlag,
     )
 

@@ -18,7 +18,9 @@ from ..errors import SimulationError
 from ..params import ParameterTable
 from ..schedule import DoseTable
 from . import _linear_kernels as kernels
-from .exact import MIN_PARALLEL_WORK, ExactResult, dose_inputs, fast_path_applies, finish, observations, run_trough_kernel
+from .exact import (
+    MIN_PARALLEL_WORK, ExactResult, dose_inputs, fast_path_applies, finish, given_rows, observations, run_trough_kernel,
+)
 
 __all__ = ["LinearInputs", "prepare_linear_inputs", "run_linear", "rate_constants", "observation", "OBSERVABLES", "HEAD", "CENTRAL"]
 
@@ -119,7 +121,7 @@ def prepare_linear_inputs(
     duration = np.concatenate([np.zeros(pre_times.size), duration])
     # tlag delays the absorption of an oral dose, not an intravenous one
     input_time = scheduled[None, :] + np.where(target == HEAD, 1.0, 0.0)[None, :] * tlag[:, None]
-    input_amount = given[None, :] * f
+    input_amount = given * f
     input_dur = np.where(target[None, :] == HEAD, d1[:, None], duration[None, :])
     if not np.all(np.isfinite(input_amount)) or not np.all(np.isfinite(input_time)):
         raise SimulationError("dose amounts or times are not finite after applying F and tlag")
@@ -206,7 +208,8 @@ def _fast_troughs(table: DoseTable, parameters: ParameterTable) -> np.ndarray | 
     tlag = np.ascontiguousarray(parameters.values["tlag"], dtype=float)
     d1 = np.ascontiguousarray(parameters.segments("d1")[:, 0])
     args = (
-        table.time, np.asarray(table.given, dtype=float), np.asarray(table.interval, dtype=float), change_dose,
+        table.time, np.ascontiguousarray(given_rows(table, parameters.n_subjects)),
+        np.asarray(table.interval, dtype=float), change_dose,
         *parameters.structure, rates["ktr"], rates["ka"], rates["k10"], rates["k12"], rates["k21"], rates["v"], f, d1, tlag,
     )
     return run_trough_kernel(kernels.troughs_regular_linear, args, tlag.size, table.time.size)
