@@ -715,10 +715,16 @@ def troughs_regular(dose_time, given, interval, change_dose, cl, v, ka, f, d1, t
                 for b in range(nb):
                     s = s0 + b
                     interval_map(cl[s, p], v[s, p], ka[s, p], f[s, p], tlag[s], d1[s], tau, coef, b)
-            for b in range(nb):
-                g = given[s0 + b if per_subject else 0, j]
-                ac[b] = coef[2, b] * ac[b] + coef[1, b] * ad[b] + coef[4, b] * g
-                ad[b] = coef[0, b] * ad[b] + coef[3, b] * g
+            if per_subject:
+                for b in range(nb):
+                    g = given[s0 + b, j]
+                    ac[b] = coef[2, b] * ac[b] + coef[1, b] * ad[b] + coef[4, b] * g
+                    ad[b] = coef[0, b] * ad[b] + coef[3, b] * g
+            else:  # one amount for the block: the loop stays a plain vector update
+                g = given[0, j]
+                for b in range(nb):
+                    ac[b] = coef[2, b] * ac[b] + coef[1, b] * ad[b] + coef[4, b] * g
+                    ad[b] = coef[0, b] * ad[b] + coef[3, b] * g
         for b in range(nb):
             for j in range(n_dose):
                 if not math.isfinite(out[s0 + b, j]):
