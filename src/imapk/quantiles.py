@@ -18,12 +18,13 @@ import numpy as np
 __all__ = ["order_statistics", "quantile_plan", "lerp", "column_quantiles", "kernel_sizes"]
 
 
-def _bin_ranges_py(block, j0, w, nbins, low, origin, scale, logarithmic):
+def _bin_ranges_py(block, j0, w, nbins, low, origin, scale, logarithmic, base, shift):
     """Per column ``j0 <= j < j0 + w``: the histogram's range and scale (see :func:`order_statistics`).
 
     The range is the min and max of the finite values of 128 evenly spaced rows. Positive columns
-    spanning more than an octave are binned on their bit pattern (`logarithmic`): `origin` and
-    `scale` then apply to the int64 bits read as a float.
+    spanning more than an octave are binned on their bit pattern (`logarithmic`): the key is then
+    ``(bits - base) >> shift`` (integer operations only), with `shift` the smallest that puts the
+    sample's range in at most `nbins` bins; the other columns use ``(x - origin) * scale``.
     """
     n = block.shape[0]
     samples = min(n, 128)
@@ -48,32 +49,49 @@ def _bin_ranges_py(block, j0, w, nbins, low, origin, scale, logarithmic):
             hi = 0.0
         low[g] = lo
         logarithmic[g] = lo > 0.0 and hi > 2.0 * lo
+        base[g] = 0
+        shift[g] = 0
         if logarithmic[g]:
             one[0] = lo
-            lo = float(one_bits[0])
+            base[g] = one_bits[0]
             one[0] = hi
-            hi = float(one_bits[0])
+            span = one_bits[0] - base[g]
+            while (span >> shift[g]) >= nbins:
+                shift[g] += 1
+            origin[g] = 0.0
+            scale[g] = 0.0
+            continue
         origin[g] = lo
         sc = nbins / (hi - lo) if hi > lo else 0.0
         scale[g] = sc if sc < np.inf else 0.0  # a range beyond float64: one bin (still monotone)
 
 
-def _count_py(block, first_row, last_row, j0, w, nbins, low, origin, scale, logarithmic, keys, count):
+def _count_py(block, first_row, last_row, j0, w, nbins, low, origin, scale, linear, base, shift, keys, count):
     """Pass 1 over rows ``first_row <= i < last_row``: each value's bin key into `keys` (i, g), counted in `count`.
 
     Keys: below the range -> 0, the `nbins` bins -> 1..nbins, above it (and +inf) -> nbins + 1,
-    NaN -> nbins + 2; `count` holds ``nbins + 3`` counts per column.
+    NaN -> nbins + 2. Every column is first keyed on its bit pattern (integer operations, one loop
+    the compiler vectorises), then the columns listed in `linear` are keyed again on their values.
+    `count` holds the counts bin by bin, ``(nbins + 3, w)`` flattened: a subject has about the same
+    bin in every column (its rank keeps from dose to dose), so the increments of one row fall on a
+    few neighbouring cache lines instead of one per column.
     """
     bits = block.view(np.int64)
-    stride = nbins + 3
     for i in range(first_row, last_row):
-        row = block[i, j0:j0 + w]
-        row_bits = bits[i, j0:j0 + w]
         key = keys[i]
+        row_bits = bits[i, j0:j0 + w]
         for g in range(w):
-            x = row[g]
-            y = float(row_bits[g]) if logarithmic[g] else x
-            f = (y - origin[g]) * scale[g]
+            u = row_bits[g]
+            b = base[g]
+            e = ((u if u > b else b) - b) >> shift[g]
+            k = (e if e < nbins else nbins) + 1
+            k = k if u >= b else 0  # below the range, and every negative value
+            k = k if (u & 0x7FFFFFFFFFFFFFFF) <= 0x7FF0000000000000 else nbins + 2  # NaN (+inf: above)
+            key[g] = k
+        for c in range(linear.shape[0]):
+            g = linear[c]
+            x = block[i, j0 + g]
+            f = (x - origin[g]) * scale[g]
             if not f < nbins:
                 f = nbins
             if x < low[g]:
@@ -82,54 +100,68 @@ def _count_py(block, first_row, last_row, j0, w, nbins, low, origin, scale, loga
                 f = nbins + 1.0
             key[g] = int(f) + 1
         for g in range(w):
-            count[g * stride + key[g]] += 1
+            count[key[g] * w + g] += 1
 
 
 def _plan_py(counts, n, ranks, nbins, j0, w, out, all_nan, bins, before, size, base, wanted, cursors):
-    """The bins of the wanted ranks (from the counts of every row block, `counts` (T, w * stride)),
+    """The bins of the wanted ranks (from the counts of every row block, `counts` (T, (nbins + 3) * w)),
     where each bin's values go in the gathered array, and where each row block starts writing them
     (`cursors` (T, r, w), by distinct wanted bin). Returns (values to gather, distinct bins per column at most).
     """
     blocks = counts.shape[0]
     r = ranks.shape[0]
     stride = nbins + 3
+    below = np.zeros(w, np.int64)
+    next_rank = np.zeros(w, np.int64)
+    open_columns = 0
+    for g in range(w):
+        nan_count = 0
+        for t in range(blocks):
+            nan_count += counts[t, (nbins + 2) * w + g]
+        all_nan[j0 + g] = nan_count == n
+        if nan_count > 0:
+            for k in range(r):
+                out[j0 + g, k] = np.nan
+                bins[g, k] = -1
+            next_rank[g] = r
+        elif r > 0:
+            open_columns += 1
+    # the cumulative counts, bin by bin (the order the counts are stored in), all columns at once
+    for b in range(stride):
+        if open_columns == 0:
+            break
+        for g in range(w):
+            k = next_rank[g]
+            if k >= r:
+                continue
+            here = 0
+            for t in range(blocks):
+                here += counts[t, b * w + g]
+            while k < r and below[g] + here > ranks[k]:
+                bins[g, k] = b
+                before[g, k] = below[g]
+                size[g, k] = here
+                k += 1
+            if k == r:
+                open_columns -= 1
+            next_rank[g] = k
+            below[g] += here
     total = 0
     depth = 1
     for g in range(w):
-        j = j0 + g
-        offset = g * stride
-        nan_count = 0
-        for t in range(blocks):
-            nan_count += counts[t, offset + nbins + 2]
-        all_nan[j] = nan_count == n
-        if nan_count > 0:
-            for k in range(r):
-                out[j, k] = np.nan
-                bins[g, k] = -1
-            continue
-        b = 0
-        below = 0
         distinct = 0
         for k in range(r):
-            while True:
-                here = 0
-                for t in range(blocks):
-                    here += counts[t, offset + b]
-                if below + here > ranks[k]:
-                    break
-                below += here
-                b += 1
-            bins[g, k] = b
-            before[g, k] = below
-            size[g, k] = here
+            b = bins[g, k]
+            if b < 0:
+                break
             if distinct == 0 or wanted[distinct - 1, g] != b:
                 wanted[distinct, g] = b
                 at = total
                 for t in range(blocks):
                     cursors[t, distinct, g] = at
-                    at += counts[t, offset + b]
+                    at += counts[t, b * w + g]
                 base[g, k] = total
-                total += here
+                total += size[g, k]
                 distinct += 1
             else:
                 base[g, k] = base[g, k - 1]
@@ -280,10 +312,12 @@ def order_statistics(
         w = min(width, last - j0)
         low, origin, scale = np.empty(w), np.empty(w), np.empty(w)
         logarithmic = np.zeros(w, dtype=bool)
-        kernels["bin_ranges"](block, j0, w, nbins, low, origin, scale, logarithmic)
+        base, shift = np.zeros(w, np.int64), np.zeros(w, np.int64)
+        kernels["bin_ranges"](block, j0, w, nbins, low, origin, scale, logarithmic, base, shift)
+        linear = np.flatnonzero(~logarithmic)
         counts = np.zeros((threads, w * stride), np.uint16 if n < 1 << 16 else np.int32)
         run_blocks(
-            lambda lo, hi: kernels["count"](block, lo, hi, j0, w, nbins, low, origin, scale, logarithmic, keys, counts[thread_of[lo]]),
+            lambda lo, hi: kernels["count"](block, lo, hi, j0, w, nbins, low, origin, scale, linear, base, shift, keys, counts[thread_of[lo]]),
             n, threads,
         )
         bins = np.empty((w, r), np.int64)
