@@ -372,3 +372,117 @@ def test_cli_plot__help_imports_nothing_heavy():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "--kind KIND" in result.stdout
     assert result.stdout.strip().splitlines()[-1] == "HEAVY:"
+
+
+# --- imapk plot reads a result without xarray ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def clock_and_censored_file(tmp_path_factory) -> Path:
+    """A result with a therapy_clock dimension and a boolean variable (censored simulated assays)."""
+    text = scenario_text(n=4).replace("[population]\n", "[population]\nresidual_error = true\nquantification_limit = \"500 ng/mL\"\n")
+    text = text.replace("[[schedule.phases]]\n", '[schedule]\ntherapy_clock = ["running", "paused"]\n\n[[schedule.phases]]\n', 1)
+    path = tmp_path_factory.mktemp("clock") / "clock.nc"
+    write_netcdf(run_scenario(parse_scenario(text)), path)
+    return path
+
+
+def result_paths(result_files, clock_and_censored_file) -> list[Path]:
+    return [*result_files.values(), clock_and_censored_file]
+
+
+def assert_same_variables(view, ds, where: str) -> None:
+    """Every variable of the xarray Dataset `ds` is in `view` with the same dimensions, type, values
+    (NaN where NaN) and attributes: exact equality, as both read the same stored bytes."""
+    assert dict(view.sizes) == dict(ds.sizes), where
+    assert set(view.dims) == set(ds.dims), where
+    for name in ds.variables:
+        assert name in view, (where, name)
+        mine, theirs = view[name], ds[name]
+        assert mine.dims == theirs.dims, (where, name)
+        assert mine.values.dtype == theirs.values.dtype, (where, name, mine.values.dtype, theirs.values.dtype)
+        np.testing.assert_array_equal(mine.values, theirs.values, err_msg=f"{where}: {name}")
+        assert mine.attrs == theirs.attrs, (where, name)
+
+
+def test_result_view__same_arrays_as_xarray(result_files, clock_and_censored_file):
+    """The reader `imapk plot` uses gives what xarray reads from the same file (the reference): every
+    variable, dimension, attribute and selection by position that the plots make."""
+    from imapk.io import read_netcdf, read_netcdf_view
+    from imapk.result_view import ResultView
+
+    for path in result_paths(result_files, clock_and_censored_file):
+        ds = read_netcdf(path)
+        with read_netcdf_view(path) as view:
+            assert isinstance(view, ResultView), path.name
+            assert view.attrs.keys() == ds.attrs.keys()
+            for key, value in ds.attrs.items():
+                assert type(view.attrs[key]) is type(value) and np.array_equal(view.attrs[key], value), (path.name, key)
+            assert_same_variables(view, ds, path.name)
+            selections = [{"subject": 0}, {"threshold": [1]}, {"subject": [2, 0], "threshold": 0}, {"dose": slice(3, 9)}]
+            selections += [{dim: 0} for dim in ("model", "therapy_clock") if dim in ds.dims]
+            for selection in selections:
+                selection = {dim: index for dim, index in selection.items()
+                             if dim in ds.dims and (isinstance(index, slice) or np.max(index) < ds.sizes[dim])}
+                assert_same_variables(view.isel(selection), ds.isel(selection), f"{path.name} {selection}")
+            one = view.isel(subject=-1).isel(threshold=[1, 0]).isel(threshold=0)
+            assert_same_variables(one, ds.isel(subject=-1).isel(threshold=[1, 0]).isel(threshold=0), path.name)
+            for name in ("trough", "target_attainment"):
+                order = tuple(reversed(view[name].dims))
+                np.testing.assert_array_equal(view[name].transpose(*order).values, ds[name].transpose(*order).values)
+                np.testing.assert_array_equal(view[name].isel(dose=[4, 1]).values, ds[name].isel(dose=[4, 1]).values)
+
+
+def test_result_view__a_file_that_needs_cf_decoding_is_read_with_xarray(result_files, tmp_path):
+    """A variable packed with scale_factor (not written by imapk) is decoded by xarray, not read raw."""
+    import xarray as xr
+
+    from imapk.io import read_netcdf, read_netcdf_view
+
+    ds = read_netcdf(result_files["single"])
+    ds["trough"].encoding.update(dtype="int32", scale_factor=0.01, _FillValue=-1)
+    path = tmp_path / "packed.nc"
+    write_netcdf(ds, path)
+    with read_netcdf_view(path) as again:
+        assert isinstance(again, xr.Dataset)
+        np.testing.assert_allclose(again["trough"].values, ds["trough"].values, atol=0.005)  # half the packing step
+
+
+@pytest.mark.parametrize(
+    ("name", "arguments", "draw"),
+    [
+        ("single", [], lambda ds: plot_troughs(ds).figure),
+        ("population", [], lambda ds: plot_population(ds)[0].figure),
+        ("models", [], lambda ds: plot_models(ds).figure),
+        ("population", ["--kind", "troughs", "--threshold", "toxicity_alarm"],
+         lambda ds: plot_troughs(ds.sel(threshold=["toxicity_alarm"])).figure),
+    ],
+)
+def test_cli_plot__same_picture_as_the_functions_on_xarray(result_files, tmp_path, name, arguments, draw):
+    """What `imapk plot` writes (arrays read without xarray, a Figure drawn without pyplot) is byte for
+    byte the PNG of the plot functions on the xarray Dataset in a pyplot figure (the reference)."""
+    from imapk.io import read_netcdf
+
+    target = tmp_path / "cli.png"
+    assert main(["plot", str(result_files[name]), "-o", str(target), *arguments]) == 0
+    reference = tmp_path / "reference.png"
+    draw(read_netcdf(result_files[name])).savefig(reference, dpi=120)
+    assert target.read_bytes() == reference.read_bytes()
+
+
+def test_cli_plot__a_result_is_drawn_without_xarray_dask_numba_or_pyplot(result_files, clock_and_censored_file, tmp_path):
+    """Design point: drawing a result file imports neither xarray (nor pandas, nor dask through
+    xarray's array checks) nor the engine's numba kernels nor pyplot; the figure still gets drawn."""
+    code = (
+        "import sys\n"
+        "from imapk.cli import main\n"
+        "assert main(sys.argv[1:]) == 0\n"
+        "heavy = ('xarray', 'pandas', 'dask', 'numba', 'scipy', 'zarr', 'matplotlib.pyplot')\n"
+        "print('HEAVY:' + ','.join(m for m in heavy if m in sys.modules))\n"
+    )
+    for path in (result_files["population"], result_files["models"], clock_and_censored_file):
+        target = tmp_path / f"{path.stem}.png"
+        result = subprocess.run([sys.executable, "-c", code, "plot", str(path), "-o", str(target)],
+                                capture_output=True, text=True, check=True)
+        assert result.stdout.strip().splitlines()[-1] == "HEAVY:", path.name
+        assert target.read_bytes()[:8] == PNG_SIGNATURE

@@ -199,14 +199,14 @@ def _save_plot(ds, path: str, subject: str | None = None) -> None:
     if subject is not None:
         index = _subject_index(ds, subject)
         one = ds.isel({dim: 0 for dim in ("model", "therapy_clock") if dim in ds.dims})
-        _save_figure(lambda: plot.plot_troughs(one, subject=index).figure, path, key="--plot")
+        _save_figure(lambda figure: plot.plot_troughs(one, subject=index, ax=figure), path, key="--plot")
     elif "model" in ds.dims:
-        _save_figure(lambda: plot.plot_models(ds).figure, path, key="--plot")
+        _save_figure(lambda figure: plot.plot_models(ds, ax=figure), path, key="--plot")
     elif ds.sizes.get("subject", 1) > 1:
-        _save_figure(lambda: plot.plot_population(ds)[0].figure, path, key="--plot")
+        _save_figure(lambda figure: plot.plot_population(ds, ax=figure), path, key="--plot")
     else:
-        _save_figure(lambda: plot.plot_troughs(ds.isel({dim: 0 for dim in ("therapy_clock",) if dim in ds.dims})).figure,
-                     path, key="--plot")
+        one = ds.isel({dim: 0 for dim in ("therapy_clock",) if dim in ds.dims})
+        _save_figure(lambda figure: plot.plot_troughs(one, ax=figure), path, key="--plot")
 
 
 def _subject_index(ds, subject: str) -> int:
@@ -219,40 +219,41 @@ def _subject_index(ds, subject: str) -> int:
 
 
 def _save_figure(draw, path: str, *, key: str) -> None:
-    """Check `path`, call `draw()` (which returns a matplotlib Figure) and save it atomically."""
+    """Check `path`, call `draw(figure)` on a new matplotlib Figure and save it atomically.
+
+    The Figure is drawn by the Agg renderer without pyplot (no backend is chosen, no figure manager
+    kept), whatever backend the user's matplotlib is set to.
+    """
     import os
     import tempfile
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     from .io import set_default_permissions
 
     suffix = os.path.splitext(path)[1].lower()
     check_output_path(path, key=key, suffixes=PLOT_SUFFIXES, what="PNG, PDF or SVG", noun="plot")
     folder = os.path.dirname(path) or "."
-    figure = draw()
+    figure = Figure()
+    FigureCanvasAgg(figure)
+    draw(figure)
+    handle, temporary = tempfile.mkstemp(prefix=".plot.", suffix=suffix, dir=folder)
+    os.close(handle)
     try:
-        handle, temporary = tempfile.mkstemp(prefix=".plot.", suffix=suffix, dir=folder)
-        os.close(handle)
-        try:
-            figure.savefig(temporary, dpi=120)
-            set_default_permissions(temporary)
-            os.replace(temporary, path)
-        finally:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
+        figure.savefig(temporary, dpi=120)
+        set_default_permissions(temporary)
+        os.replace(temporary, path)
     finally:
-        plt.close(figure)
+        if os.path.exists(temporary):
+            os.unlink(temporary)
 
 
 PLOT_KINDS = ("troughs", "population", "models", "sweep")
 
 
 def _plot(args: argparse.Namespace) -> int:
-    import os
+    import contextlib
 
     result = args.result.rstrip("/\\")
     if args.kind is not None and args.kind not in PLOT_KINDS:
@@ -260,14 +261,31 @@ def _plot(args: argparse.Namespace) -> int:
     if result.endswith(".zarr"):
         from .sweep import open_sweep
 
-        ds = open_sweep(result)
         kind = args.kind or "sweep"
         if kind != "sweep":
             raise ImapkError("a sweep store can only be drawn as a sweep", key="--kind", got=kind, expected="sweep")
+        # Without dask (half a second to import): a map reads a few small summaries.
+        ds = open_sweep(result, dask=False)
     elif result.endswith((".nc", ".nc4", ".netcdf")):
-        from .io import read_netcdf
+        from .io import read_netcdf_view
 
-        ds = read_netcdf(result)
+        # Numpy arrays read by name, without xarray (most of a second to import); closed on return.
+        ds = read_netcdf_view(result)
+        with contextlib.closing(ds):
+            return _plot_result(args, result, ds)
+    else:
+        raise ImapkError(
+            "cannot read this result", source=result,
+            expected="a NetCDF file written by `imapk run -o` (.nc) or a sweep store written by `imapk sweep` (.zarr)",
+        )
+    return _plot_result(args, result, ds, kind)
+
+
+def _plot_result(args: argparse.Namespace, result: str, ds, kind: str | None = None) -> int:
+    """Check the options against the result or sweep store `ds`, draw it and save the figure."""
+    import os
+
+    if kind is None:
         if args.kind == "sweep":
             raise ImapkError("only a sweep store can be drawn as a sweep", key="--kind", got=result, expected="a .zarr store written by `imapk sweep`")
         if args.kind is not None:
@@ -278,11 +296,6 @@ def _plot(args: argparse.Namespace) -> int:
             kind = "population"
         else:
             kind = "troughs"
-    else:
-        raise ImapkError(
-            "cannot read this result", source=result,
-            expected="a NetCDF file written by `imapk run -o` (.nc) or a sweep store written by `imapk sweep` (.zarr)",
-        )
     if kind != "sweep":
         for option in ("x", "y", "day", "baseline"):
             if getattr(args, option):
@@ -299,19 +312,20 @@ def _plot(args: argparse.Namespace) -> int:
         names = [str(t) for t in ds["threshold"].values] if "threshold" in ds.dims else []
         if args.threshold not in names:
             raise ImapkError("unknown threshold", key="--threshold", got=args.threshold, expected=f"one of {', '.join(names)}")
-        ds = ds.sel(threshold=[args.threshold])
+        ds = ds.isel(threshold=[names.index(args.threshold)])
 
     from . import plot
 
-    def draw():
+    def draw(figure):
         if kind == "sweep":
-            return plot.plot_sweep(ds, args.x, args.y, threshold=args.threshold, variable=args.variable,
-                                   day=args.day, baseline=baseline).figure
-        if kind == "models":
-            return plot.plot_models(ds).figure
-        if kind == "population":
-            return plot.plot_population(ds)[0].figure
-        return plot.plot_troughs(ds.isel({dim: 0 for dim in ("model", "therapy_clock") if dim in ds.dims})).figure
+            plot.plot_sweep(ds, args.x, args.y, threshold=args.threshold, variable=args.variable,
+                            day=args.day, baseline=baseline, ax=figure)
+        elif kind == "models":
+            plot.plot_models(ds, ax=figure)
+        elif kind == "population":
+            plot.plot_population(ds, ax=figure)
+        else:
+            plot.plot_troughs(ds.isel({dim: 0 for dim in ("model", "therapy_clock") if dim in ds.dims}), ax=figure)
 
     if kind == "sweep":  # check the dimensions and threshold before making a figure
         import json

@@ -30,7 +30,9 @@ from pathlib import Path
 from .errors import ImapkError, OutputError
 from .files import format_bytes
 
-__all__ = ["write_netcdf", "read_netcdf", "set_default_permissions", "remove_stale_temporaries", "OutputError"]
+__all__ = [
+    "write_netcdf", "read_netcdf", "read_netcdf_view", "set_default_permissions", "remove_stale_temporaries", "OutputError",
+]
 
 ENGINE = "h5netcdf"
 
@@ -292,15 +294,48 @@ def set_default_permissions(path: str | Path) -> None:
     os.chmod(path, 0o666 & ~umask)
 
 
-def _check_hdf5_metadata(path: Path) -> None:
+def _check_hdf5_metadata(path: Path) -> bool:
     """Open the file with h5py and read every object's attributes: damaged metadata raises here,
     cleanly, instead of inside h5netcdf, whose half-built File then fails again when it is collected
-    (an "Exception ignored in File.close" after the one-line error)."""
+    (an "Exception ignored in File.close" after the one-line error).
+
+    Returns True if a variable needs xarray's CF decoding (see :func:`imapk.result_view.needs_xarray`).
+    """
     import h5py
+
+    from .result_view import needs_xarray
+
+    decoded = []
+
+    def visit(name, item):
+        attrs = dict(item.attrs)
+        if isinstance(item, h5py.Dataset) and needs_xarray(attrs):
+            decoded.append(name)
 
     with h5py.File(path, "r") as handle:
         dict(handle.attrs)
-        handle.visititems(lambda name, item: dict(item.attrs) and None)
+        handle.visititems(visit)
+    return bool(decoded)
+
+
+def _check_result_file(path: Path) -> None:
+    """Refuse a missing path, a folder, a non-regular file (a named pipe is not waited on) or a file
+    without the HDF5 signature, each with one line."""
+    from .files import HDF5_SIGNATURE, check_input_file
+
+    # No size limit: a result is as large as the run that made it, and it is read lazily by HDF5.
+    check_input_file(path, "result file", sys.maxsize, error=ImapkError)
+    with open(path, "rb") as handle:  # HDF5's own error for another format is not a sentence
+        signature = handle.read(8)
+    if signature != HDF5_SIGNATURE:
+        raise ImapkError("not a NetCDF-4 result (no HDF5 signature)", source=str(path),
+                         expected="a .nc file written by `imapk run -o` or `imapk rerun`")
+
+
+def _unreadable(error: Exception, path: Path) -> ImapkError:
+    """The one-line error for a file that h5py, h5netcdf or xarray cannot read."""
+    message = str(error).strip("'\"") or type(error).__name__
+    return ImapkError(f"cannot read the result (damaged, or not written by imapk): {message}", source=str(path))
 
 
 def read_netcdf(path: str | Path):
@@ -314,22 +349,48 @@ def read_netcdf(path: str | Path):
     """
     import xarray as xr
 
-    from .files import HDF5_SIGNATURE, check_input_file
-
     path = Path(path)
-    # No size limit: a result is as large as the run that made it, and it is read lazily by HDF5.
-    check_input_file(path, "result file", sys.maxsize, error=ImapkError)
-    with open(path, "rb") as handle:  # HDF5's own error for another format is not a sentence
-        signature = handle.read(8)
-    if signature != HDF5_SIGNATURE:
-        raise ImapkError("not a NetCDF-4 result (no HDF5 signature)", source=str(path),
-                         expected="a .nc file written by `imapk run -o` or `imapk rerun`")
+    _check_result_file(path)
     try:
         _check_hdf5_metadata(path)
         with xr.open_dataset(path, engine=ENGINE) as ds:
             return ds.load()
     except Exception as error:  # noqa: BLE001 - a damaged file fails anywhere in h5py/h5netcdf/xarray
         # (OSError, KeyError 'incorrect metadata checksum', ValueError ...): the file, not imapk
-        message = str(error).strip("'\"") or type(error).__name__
-        raise ImapkError(f"cannot read the result (damaged, or not written by imapk): {message}",
-                         source=str(path)) from None
+        raise _unreadable(error, path) from None
+
+
+def read_netcdf_view(path: str | Path):
+    """Open a result written by :func:`write_netcdf` for drawing, without importing xarray.
+
+    Returns a :class:`imapk.result_view.ResultView` (numpy arrays by name, read on first use; the
+    file stays open until it is closed, e.g. at the end of a ``with`` block), or, for a file with
+    a variable that needs CF decoding beyond a NaN fill value (not written by imapk), the Dataset
+    of :func:`read_netcdf`. Both have the same values, and what :mod:`imapk.plot` draws from.
+
+    Raises
+    ------
+    ImapkError
+        As :func:`read_netcdf`; a variable damaged in its data is found when it is read.
+    """
+    path = Path(path)
+    _check_result_file(path)
+    try:
+        decoded = _check_hdf5_metadata(path)
+    except Exception as error:  # noqa: BLE001 - as in read_netcdf
+        raise _unreadable(error, path) from None
+    if decoded:
+        return read_netcdf(path)
+    import h5netcdf
+
+    from .result_view import ResultView, _File
+
+    try:
+        handle = h5netcdf.File(path, "r", decode_vlen_strings=True)
+    except Exception as error:  # noqa: BLE001 - as in read_netcdf
+        raise _unreadable(error, path) from None
+    try:
+        return ResultView(_File(path, handle))
+    except Exception as error:  # noqa: BLE001 - as in read_netcdf
+        handle.close()
+        raise _unreadable(error, path) from None

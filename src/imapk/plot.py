@@ -1,7 +1,10 @@
 """Pictures of a result: troughs against thresholds, population fans, model comparisons, sweep maps.
 
-Every function takes a result Dataset plus options and an optional ``ax`` (a new figure is made if
-None), and returns what it drew on. matplotlib is imported only when a plot is made.
+Every function takes a result Dataset plus options and an optional ``ax`` (a new pyplot figure is
+made if None; given a :class:`matplotlib.figure.Figure` without axes, the plot sets its size and
+layout and draws on it, without pyplot), and returns what it drew on. matplotlib is imported only
+when a plot is made. The result may also be a :class:`imapk.result_view.ResultView` (a result file
+read without xarray, as `imapk plot` does): the functions read arrays by name and select by position.
 """
 
 from __future__ import annotations
@@ -60,12 +63,24 @@ _KIND_STYLE = {TROUGH_TARGET: "--", TROUGH_CEILING: "-.", CONCENTRATION_CEILING:
 ANNOTATE_MAX_CELLS = 150
 
 
-def _new_axes(ax, figsize):
+def _new_axes(ax, figsize, nrows: int = 1, **subplots):
+    """`ax` itself if it is an Axes (or a pair of them); else new axes, with constrained layout and
+    the size `figsize` [inches], on a new pyplot figure (None) or on the Figure `ax`."""
     if ax is None:
         import matplotlib.pyplot as plt
 
-        _, ax = plt.subplots(figsize=figsize, layout="constrained")
+        return plt.subplots(nrows, 1, figsize=figsize, layout="constrained", **subplots)[1]
+    if _is_figure(ax):
+        ax.set_size_inches(figsize)
+        ax.set_layout_engine("constrained")
+        return ax.subplots(nrows, 1, **subplots)
     return ax
+
+
+def _is_figure(ax) -> bool:
+    from matplotlib.figure import Figure
+
+    return isinstance(ax, Figure)
 
 
 def _status_labels(status) -> np.ndarray:
@@ -161,7 +176,7 @@ def plot_troughs(ds, *, subject: int = 0, ax=None):
     subject
         Which subject to draw.
     ax
-        Axes to draw on; a new figure is made if None.
+        Axes to draw on, or a Figure to draw on; a new figure is made if None.
 
     Returns
     -------
@@ -170,9 +185,10 @@ def plot_troughs(ds, *, subject: int = 0, ax=None):
     ax = _new_axes(ax, (10, 4.5))
     one = ds.isel(subject=subject)
     if one.sizes.get("time", 0):
-        ax.plot(one["time"] / HOURS_PER_DAY + 1, one["concentration"], color="0.6", lw=0.8, label="concentration")
+        ax.plot(one["time"].values / HOURS_PER_DAY + 1, one["concentration"].values, color="0.6", lw=0.8,
+                label="concentration")
     day = _clinical_day(one)
-    ax.plot(day, one["trough"], "o", ms=2.5, color="C0", label="trough C(t-) at each scheduled dose")
+    ax.plot(day, one["trough"].values, "o", ms=2.5, color="C0", label="trough C(t-) at each scheduled dose")
     status = _status_labels(one["dose_status"].values)
     _shade_holds(ax, day, status)
     missed = status == "missed"
@@ -220,9 +236,11 @@ def _label_dose_steps(ax, day, one) -> None:
 
 def _trough_quantiles(ds, quantiles) -> np.ndarray:
     """Trough quantiles per dose, shape (len(quantiles), dose): stored ones if present, else computed."""
-    if "trough_quantile" in ds and all(np.isclose(ds["quantile"].values, q).any() for q in quantiles):
+    stored_quantiles = ds["quantile"].values if "trough_quantile" in ds else ()
+    if len(stored_quantiles) and all(np.isclose(stored_quantiles, q).any() for q in quantiles):
         stored = ds["trough_quantile"]
-        return np.stack([stored.sel(quantile=q, method="nearest").values for q in quantiles])
+        # the stored quantile nearest each one asked for, by position (as xarray's nearest label)
+        return np.stack([stored.isel(quantile=int(np.argmin(np.abs(stored_quantiles - q)))).values for q in quantiles])
     troughs = np.asarray(ds["trough"].transpose("subject", "dose").values, dtype=float)
     return np.nanquantile(troughs, quantiles, axis=0)
 
@@ -242,20 +260,16 @@ def plot_population(ds, *, ax=None):
     ds
         A result Dataset with a ``subject`` dimension (or one cell of a sweep).
     ax
-        None (a new figure with two stacked panels), a pair ``(ax_fan, ax_pta)``, or one Axes (the
-        fan only; no PTA panel is drawn).
+        None (a new figure with two stacked panels), a Figure (the two panels are drawn on it), a
+        pair ``(ax_fan, ax_pta)``, or one Axes (the fan only; no PTA panel is drawn).
 
     Returns
     -------
     tuple
         ``(ax_fan, ax_pta)``; ``ax_pta`` is None if one Axes was given.
     """
-    if ax is None:
-        import matplotlib.pyplot as plt
-
-        _, (ax_fan, ax_pta) = plt.subplots(
-            2, 1, figsize=(10, 7), sharex=True, layout="constrained", gridspec_kw={"height_ratios": (2.2, 1)}
-        )
+    if ax is None or _is_figure(ax):
+        ax_fan, ax_pta = _new_axes(ax, (10, 7), 2, sharex=True, gridspec_kw={"height_ratios": (2.2, 1)})
     elif isinstance(ax, (tuple, list)):
         ax_fan, ax_pta = ax
     else:
@@ -316,7 +330,7 @@ def plot_models(ds, *, quantile: float = 0.5, ax=None):
         Which quantile of the trough over the subjects to draw (0.5, the median; with one subject
         every quantile is its trough).
     ax
-        Axes to draw on; a new figure is made if None.
+        Axes to draw on, or a Figure to draw on; a new figure is made if None.
 
     Returns
     -------
@@ -425,7 +439,7 @@ def plot_sweep(ds, x: str | None = None, y: str | None = None, *, threshold: str
         the cell with those values (per row or column when only one is given), on a diverging colour
         scale centred on no change.
     ax
-        Axes to draw on; a new figure is made if None.
+        Axes to draw on, or a Figure to draw on; a new figure is made if None.
     **select
         Values of the other swept dimensions (``parameter_set="schmidli2005"``); the first value of
         each one not given.
