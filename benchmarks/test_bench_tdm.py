@@ -171,3 +171,78 @@ def test_map_estimate(benchmark, quick, scipy_reference, n_subjects, n_samples):
     if stats is not None:  # None under --benchmark-disable
         per_patient = stats.stats.median / n_subjects
         info.update(seconds_per_patient=per_patient, speedup_vs_scipy=scipy_reference.seconds_per_patient / per_patient)
+
+
+# -- inter-occasion variability, and the planner on a posterior ------------------------------------
+
+
+def fit_all_iov(data, iov_cl):
+    tab = table()
+    return [map_estimate(MODEL, tab, (t, y), warn=False, iov_cl=iov_cl) for t, y, _, _ in data]
+
+
+def test_map_estimate_iov(benchmark, quick):
+    """Full fits with iov_cl = 0.2 (a kappa for each dose interval holding a level, up to three, estimated
+    with the two etas: up to 2 q^2 + 1 = 51 points per Newton iteration instead of 9) for 20 patients;
+    ratio to the same fits without IOV, timed here."""
+    data = patients(20)
+    fit_all(data[:1], 1000)  # warm-up
+    start = time.perf_counter()
+    fit_all(data, 1000)
+    plain = time.perf_counter() - start
+    fits = benchmark.pedantic(fit_all_iov, args=(data, 0.2), rounds=1 if quick else 3, warmup_rounds=0, iterations=1)
+    assert all(1 <= f.kappa.size <= 3 for f in fits)
+    info = benchmark.extra_info
+    info.update(case="map_estimate with iov_cl 0.2, 1000 importance samples", n_subjects=len(data),
+                seconds_without_iov=plain)
+    stats = getattr(benchmark, "stats", None)
+    if stats is not None:
+        info.update(ratio_to_without_iov=stats.stats.median / plain)
+
+
+def test_longest_hold_from_posterior(benchmark, quick):
+    """longest_hold (troughs below, 7 lengths) for one patient's 1000 posterior draws; ratio to the
+    same question on a scenario of 1000 simulated patients with the same 29 + 49 days of doses,
+    timed here (both simulate 1000 subjects per hold length)."""
+    from imapk.planner import longest_hold
+    from imapk.scenario import parse_scenario
+    from imapk.tdm import future_schedule, posterior_patient
+
+    t, y, _, _ = patients(1)[0]
+    fit = map_estimate(MODEL, table(), (t, y), warn=False)
+    patient = posterior_patient(fit, future_schedule(DOSE, hold_days=7, ladder=((200.0, 7.0), (300.0, 7.0))),
+                                target="cml")
+    scenario = parse_scenario(f"""
+[scenario]
+title = "population reference"
+seed = 1
+[model]
+parameter_set = "{MODEL}"
+[population]
+size = 1000
+iiv = true
+[[schedule.phases]]
+dose = "400 mg"
+days = {DAYS + 49}
+[[schedule.holds]]
+start_day = {DAYS + 1}
+days = 7
+restart = [{{ dose = "200 mg", days = 7 }}, {{ dose = "300 mg", days = 7 }}]
+[verdict]
+thresholds = ["cml"]
+window_start_day = {DAYS + 1}
+[output]
+dense = false
+""")
+    longest_hold(scenario, 5, metric="troughs_below")  # warm-up
+    start = time.perf_counter()
+    longest_hold(scenario, 5, metric="troughs_below")
+    population = time.perf_counter() - start
+    answer = benchmark.pedantic(longest_hold, args=(patient, 5), kwargs={"metric": "troughs_below"},
+                                rounds=2 if quick else 5, warmup_rounds=1, iterations=1)
+    assert answer.subjects == 1000
+    info = benchmark.extra_info
+    info.update(case="longest_hold from a posterior (1000 draws)", seconds_population_1000=population)
+    stats = getattr(benchmark, "stats", None)
+    if stats is not None:
+        info.update(ratio_to_population=stats.stats.median / population)

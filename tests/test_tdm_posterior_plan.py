@@ -319,7 +319,15 @@ def test_tdm_report__without_a_hold_is_the_fit_and_next_step():
     ({"ladders": ["200,x"]}, "--ladder"),
     ({"ids": ["nobody"]}, "--id"),
     ({"output": "xml"}, "--format"),
+    ({"iov_cl": -0.1}, "--iov-cl"),
 ])
 def test_tdm_report__refuses_bad_options(kwargs, match):
     with pytest.raises(ImapkError, match=match):
         tdm_report(CASE, "widmer2006", **kwargs)
+
+
+def test_tdm_report__iov_fit_reports_its_kappas():
+    out = json.loads(tdm_report(CASE, "widmer2006", target="cml", iov_cl=0.2, output="json"))
+    (record,) = out["patients"]
+    assert record["iov_cl"] == 0.2 and len(record["kappa"]) == 2  # two levels in two dose intervals
+    assert "inter-occasion effect on CL" in tdm_report(CASE, "widmer2006", target="cml", iov_cl=0.2)

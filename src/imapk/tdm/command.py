@@ -61,6 +61,7 @@ def tdm_report(
     ids=None,
     units: dict | None = None,
     seed: int = 0,
+    iov_cl: float = 0.0,
     output: str = "text",
     hold: float | None = None,
     hold_start_day: int = 1,
@@ -88,6 +89,9 @@ def tdm_report(
         Units of covariate columns without one in their header, ``{name: unit}``.
     seed
         Seed of the posterior samples and of their resampling.
+    iov_cl
+        Inter-occasion variability on CL per dose interval for the fits (see
+        :func:`imapk.tdm.map_estimate`); 0: none.
     output
         ``"text"`` or ``"json"``.
     hold
@@ -123,6 +127,8 @@ def tdm_report(
     from .records import patient_inputs
     from .summary import summary_lines, summary_record
 
+    if isinstance(iov_cl, bool) or not (isinstance(iov_cl, (int, float)) and math.isfinite(iov_cl) and iov_cl >= 0):
+        raise ImapkError("the inter-occasion SD must be a number >= 0", key="--iov-cl", got=iov_cl)
     if output not in ("text", "json"):
         raise ImapkError("unknown output format", key="--format", got=output, expected="text or json")
     planning = hold is not None or bool(ladders)
@@ -147,7 +153,7 @@ def tdm_report(
         if wanted and subject.id not in wanted:
             continue
         p = patient_inputs(subject, source=data)
-        fit = map_estimate(model, p.doses, p.observations, covariates=p.covariates, seed=seed)
+        fit = map_estimate(model, p.doses, p.observations, covariates=p.covariates, seed=seed, iov_cl=iov_cl)
         step = plan_next_step(fit, target=target, ceiling=ceiling, day=day)
         record = summary_record(fit, step, patient=p.id, time_offset=p.time_offset)
         lines = summary_lines(fit, step, patient=p.id, time_offset=p.time_offset)

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -181,17 +181,61 @@ def _as_table(doses) -> DoseTable:
 
 @dataclass(frozen=True)
 class _Prior:
-    """A model's typical parameters for one patient (occasions as step changes) and its IIV."""
+    """A model's typical parameters for one patient (occasions as step changes), its IIV, and the
+    dose intervals whose inter-occasion effect on CL (kappa) is estimated.
+
+    A parameter vector theta is (eta_1..eta_p, kappa_1..kappa_m): kappa_i multiplies CL by
+    exp(kappa_i) from `iov_start[i]` to `iov_end[i]` (the dose interval holding an observation)."""
 
     model: PopulationModel
     typical: ParameterTable  # one subject, occasion changes as in the estimation window
     long_term: ParameterTable  # one subject, every occasion effect in force
     omega: np.ndarray
     omega_inv: np.ndarray
+    iov_cl: float = 0.0
+    iov_start: np.ndarray = field(default_factory=lambda: np.empty(0))  # [h]
+    iov_end: np.ndarray = field(default_factory=lambda: np.empty(0))  # [h]
+    last_observation: float = -math.inf  # [h]
 
     @property
     def names(self) -> tuple[str, ...]:
         return self.model.iiv_parameters
+
+    @property
+    def size(self) -> int:
+        """Length of theta: the random effects, then the estimated kappas."""
+        return len(self.names) + self.iov_start.size
+
+    @property
+    def covariance(self) -> np.ndarray:
+        """Prior covariance of theta: Omega, then iov_cl^2 for each kappa (independent)."""
+        m = self.iov_start.size
+        p = len(self.names)
+        out = np.zeros((p + m, p + m))
+        out[:p, :p] = self.omega
+        out[p:, p:] = np.eye(m) * self.iov_cl**2
+        return out
+
+    @property
+    def precision(self) -> np.ndarray:
+        """Inverse of :attr:`covariance`."""
+        m = self.iov_start.size
+        p = len(self.names)
+        out = np.zeros((p + m, p + m))
+        out[:p, :p] = self.omega_inv
+        if m:
+            out[p:, p:] = np.eye(m) / self.iov_cl**2
+        return out
+
+    def future_intervals(self, table: DoseTable) -> tuple[np.ndarray, np.ndarray]:
+        """(start, end) [h] of the dose intervals of `table` after the last observation that are
+        not estimated: with IOV, each gets a new kappa in predictions; none without IOV."""
+        if self.iov_cl <= 0.0:
+            return np.empty(0), np.empty(0)
+        starts = table.time
+        ends = np.append(table.time[1:], table.end)
+        keep = (starts >= self.last_observation) & ~np.isin(starts, self.iov_start) & (ends > starts)
+        return starts[keep], ends[keep]
 
     def _scaled(self, values: Mapping, eta: np.ndarray) -> dict:
         k = eta.shape[0]
@@ -204,16 +248,60 @@ class _Prior:
                 out[target] = out[target] * np.exp(eta[:, self.names.index(source)])
         return out
 
-    def table(self, eta: np.ndarray, long_term: bool = False) -> ParameterTable:
-        """Parameters of one subject per row of `eta` (k, p)."""
+    def table(self, theta: np.ndarray, long_term: bool = False, extra=None) -> ParameterTable:
+        """Parameters of one subject per row of `theta` (k, p) or (k, p + m).
+
+        The kappas of `theta` (columns p on) act on their dose intervals (not with `long_term`:
+        every occasion effect in force, no interval effect); `extra` = (start [h], end [h], kappa
+        (k, n)) adds interval effects on other intervals (new kappas for future doses)."""
         base = self.long_term if long_term else self.typical
-        eta = np.atleast_2d(np.asarray(eta, dtype=float))
-        return ParameterTable(
+        theta = np.atleast_2d(np.asarray(theta, dtype=float))
+        p = len(self.names)
+        eta = theta[:, :p]
+        table = ParameterTable(
             values=self._scaled(base.values, eta),
             change_times=base.change_times,
             change_values=tuple(self._scaled(change, eta) for change in base.change_values),
             n_transit=base.n_transit,
         )
+        starts, ends, kappas = [], [], []
+        if not long_term and theta.shape[1] > p and self.iov_start.size:
+            starts.append(self.iov_start)
+            ends.append(self.iov_end)
+            kappas.append(theta[:, p:p + self.iov_start.size])
+        if extra is not None and np.asarray(extra[0]).size:
+            starts.append(np.asarray(extra[0], dtype=float))
+            ends.append(np.asarray(extra[1], dtype=float))
+            kappas.append(np.atleast_2d(np.asarray(extra[2], dtype=float)))
+        if not starts:
+            return table
+        return _with_interval_effects(table, np.concatenate(starts), np.concatenate(ends), np.hstack(kappas))
+
+
+def _with_interval_effects(table: ParameterTable, starts: np.ndarray, ends: np.ndarray,
+                           kappa: np.ndarray) -> ParameterTable:
+    """`table` with CL multiplied by exp(kappa[:, i]) from starts[i] to ends[i] [h] (disjoint intervals,
+    as :func:`imapk.population.draw_parameters` applies inter-occasion variability per dose interval)."""
+    k = kappa.shape[0]
+    order = np.argsort(starts)
+    starts, ends, kappa = starts[order], ends[order], kappa[:, order]
+    occasion = dict(zip(table.change_times, table.change_values))
+    points = sorted(set(table.change_times) | set(starts.tolist()) | set(ends.tolist()))
+    cl = np.broadcast_to(np.asarray(table.values["cl"], dtype=float), (k,))
+    values = {name: (None if v is None else np.broadcast_to(np.asarray(v, dtype=float), (k,)).copy())
+              for name, v in table.values.items()}
+    times, changes = [], []
+    for t in points:
+        change = {name: np.broadcast_to(np.asarray(v, dtype=float), (k,)).copy() for name, v in occasion.get(t, {}).items()}
+        if "cl" in change:
+            cl = change["cl"]
+        i = int(np.searchsorted(starts, t, side="right")) - 1
+        inside = i >= 0 and t < ends[i]
+        change["cl"] = cl * np.exp(kappa[:, i]) if inside else cl.copy()
+        times.append(float(t))
+        changes.append(change)
+    return ParameterTable(values=values, change_times=tuple(times), change_values=tuple(changes),
+                          n_transit=table.n_transit)
 
 
 def _prior(model: PopulationModel, covariates, table: DoseTable, time_on_therapy_at_start,
@@ -268,6 +356,7 @@ class _Posterior:
     def __init__(self, prior: _Prior, table: DoseTable, obs: Observations):
         self.prior, self.table, self.obs = prior, table, obs
         self.evaluations = 0
+        self.precision = prior.precision
 
     def run(self, eta: np.ndarray, times=None):
         from ..engine.exact import run_exact
@@ -281,7 +370,7 @@ class _Posterior:
         return self.run(eta).concentration
 
     def objective_from(self, eta: np.ndarray, pred: np.ndarray) -> np.ndarray:
-        prior = 0.5 * np.einsum("ki,ij,kj->k", eta, self.prior.omega_inv, eta) if eta.shape[1] else np.zeros(eta.shape[0])
+        prior = 0.5 * np.einsum("ki,ij,kj->k", eta, self.precision, eta) if eta.shape[1] else np.zeros(eta.shape[0])
         return _negative_log_likelihood(pred, self.obs, self.prior.model.residual) + prior
 
     def objective(self, eta: np.ndarray) -> np.ndarray:
@@ -364,7 +453,7 @@ class MapResult:
     eta
         Posterior mode of the random effects (log scale). [1]
     eta_covariance
-        Laplace covariance of eta: the inverse Hessian of U at the mode. [1]
+        Laplace covariance of eta: the inverse Hessian of U at the mode (its eta block with IOV). [1]
     eta_sd
         Posterior SD of each eta, from the weighted samples. [1]
     shrinkage
@@ -403,6 +492,15 @@ class MapResult:
         Parameter vectors simulated in all (optimiser, Hessian and sampling).
     warnings
         Messages about the quality of the fit (also issued as :class:`FitWarning`).
+    iov_cl
+        SD of the inter-occasion effect on CL per dose interval the fit assumed (0: none). [1]
+    kappa, kappa_sd
+        Posterior mode and SD of the inter-occasion effect (log scale) of each dose interval that
+        holds an observation (empty without IOV). [1]
+    kappa_start
+        Start of each of those dose intervals (the dose time). [h]
+    samples
+        With IOV, each row is (eta, kappa): the random effects, then the kappas.
     """
 
     model: PopulationModel
@@ -434,6 +532,10 @@ class MapResult:
     converged: bool
     evaluations: int
     warnings: tuple[str, ...]
+    iov_cl: float = 0.0
+    kappa: np.ndarray = field(default_factory=lambda: np.empty(0))
+    kappa_sd: np.ndarray = field(default_factory=lambda: np.empty(0))
+    kappa_start: np.ndarray = field(default_factory=lambda: np.empty(0))
     _prior: _Prior = field(repr=False, compare=False, default=None)
 
     def parameter_samples(self, name: str) -> np.ndarray:
@@ -478,6 +580,7 @@ def map_estimate(
     covariates: Mapping[str, object] | None = None,
     time_on_therapy_at_start: float | None = None,
     occasion_timing: str = "fit",
+    iov_cl: float = 0.0,
     coverage: float = 0.9,
     n_samples: int = 1000,
     starts: int = 2,
@@ -508,7 +611,17 @@ def map_estimate(
     occasion_timing
         When a model's occasion effects take effect (:func:`imapk.population.occasion_onset_days`;
         default ``"fit"``: the day after the previous occasion's sampling day, as in simulations).
-        The same random effects apply on every occasion (no inter-occasion variability).
+        The same random effects eta apply on every occasion.
+    iov_cl
+        Inter-occasion variability: SD of a log-normal effect kappa on CL drawn for every dose
+        interval, as :func:`imapk.population.draw_parameters` simulates it (``[population]
+        iov_cl``). With ``iov_cl > 0``, the kappa of each dose interval that holds an observation
+        (t_j < t <= t_j+1) is estimated jointly with eta, with the prior N(0, iov_cl^2); the other
+        intervals keep kappa = 0 in the fitted curve (``trough_median`` etc.), and the dose
+        intervals after the last observation get new kappas, drawn from the prior per sample, in
+        the predictive troughs (``trough_predictive_low``/``high``) and in the planner's answers
+        (:func:`imapk.tdm.posterior_patient`). Steady-state predictions use kappa = 0. 0 (default):
+        no inter-occasion variability, the fit of eta alone.
     coverage
         Probability of the reported central intervals. [1]
     n_samples
@@ -565,32 +678,46 @@ def map_estimate(
                          key="observations.value", got=float(obs.value[~obs.censored & ~(obs.value > 0)][0]))
     if obs.size and (model.residual.proportional == 0 and model.residual.additive == 0):
         raise ParameterError(f"model {model.name} has no residual error: the likelihood is undefined", key="residual")
+    if isinstance(iov_cl, bool) or not (isinstance(iov_cl, (int, float)) and math.isfinite(iov_cl) and iov_cl >= 0):
+        raise ImapkError("`iov_cl` must be an SD >= 0 on the log scale", key="iov_cl", got=iov_cl)
     prior = _prior(model, covariates, table, time_on_therapy_at_start, occasion_timing)
+    if iov_cl > 0 and obs.size:
+        # the dose interval holding each observation: t_j < t <= t_j+1 (a level at a dose time is the
+        # trough C(t-), set by the interval that ends there); none before the first dose
+        j = np.unique(np.searchsorted(table.time, obs.time, side="left") - 1)
+        j = j[j >= 0]
+        ends = np.append(table.time[1:], max(table.end, float(obs.time.max())))
+        prior = replace(prior, iov_cl=float(iov_cl), iov_start=table.time[j].astype(float), iov_end=ends[j],
+                        last_observation=float(obs.time.max()))
+    elif iov_cl > 0:
+        prior = replace(prior, iov_cl=float(iov_cl))
     names = prior.names
     p = len(names)
+    q = prior.size  # eta, then the estimated kappas
     post = _Posterior(prior, table, obs)
     omega_sd = np.sqrt(np.diag(prior.omega)) if p else np.zeros(0)
+    theta_sd = np.sqrt(np.diag(prior.covariance)) if q else np.zeros(0)
 
     # --- the mode -------------------------------------------------------------------------------
     converged = True
-    if p == 0 or obs.size == 0:
-        mode = np.zeros(p)
+    if q == 0 or obs.size == 0:
+        mode = np.zeros(q)
     else:
-        x0s = [np.zeros(p)]
+        x0s = [np.zeros(q)]
         seen = ~obs.censored & (obs.value > 0)
         if starts >= 2 and "cl" in names and seen.any():
-            pred0 = post.predictions(np.zeros((1, p)))[0]
+            pred0 = post.predictions(np.zeros((1, q)))[0]
             ok = seen & (pred0 > 0)
             if ok.any():
-                guess = np.zeros(p)
+                guess = np.zeros(q)
                 guess[names.index("cl")] = float(np.clip(-np.mean(np.log(obs.value[ok] / pred0[ok])),
                                                          -3 * omega_sd[names.index("cl")], 3 * omega_sd[names.index("cl")]))
                 if np.max(np.abs(guess)) > 0.05:
                     x0s.append(guess)
         if starts > len(x0s):
-            z = standard_normals(seed, "tdm:starts", np.arange(starts - len(x0s)), p)
-            x0s.extend(z @ np.linalg.cholesky(prior.omega).T)
-        bound = ETA_BOUND_SD * omega_sd
+            z = standard_normals(seed, "tdm:starts", np.arange(starts - len(x0s)), q)
+            x0s.extend(z @ np.linalg.cholesky(prior.covariance).T)
+        bound = ETA_BOUND_SD * theta_sd
         best = None
         for x0 in x0s:
             x, u, ok = post.minimise(x0, bound)
@@ -603,8 +730,8 @@ def map_estimate(
         messages.append("the optimiser did not report convergence; the mode may be inaccurate")
 
     # --- Laplace approximation --------------------------------------------------------------------
-    if p:
-        hess = post.derivatives(mode)[2] if obs.size else prior.omega_inv.copy()
+    if q:
+        hess = post.derivatives(mode)[2] if obs.size else prior.precision
         hess = 0.5 * (hess + hess.T)
         eigval, eigvec = np.linalg.eigh(hess)
         if np.any(eigval <= 0):
@@ -618,16 +745,16 @@ def map_estimate(
     n_samples = int(n_samples)
     if n_samples < 0:
         raise ImapkError("`n_samples` must be >= 0", key="n_samples", got=n_samples)
-    sampled = bool(p and n_samples)
+    sampled = bool(q and n_samples)
     subjects = np.arange(n_samples)
     if sampled:
         chol = np.linalg.cholesky(cov)
-        z = standard_normals(seed, "tdm:proposal", subjects, p)
+        z = standard_normals(seed, "tdm:proposal", subjects, q)
         g = np.sum(standard_normals(seed, "tdm:proposal_scale", subjects, int(PROPOSAL_DF)) ** 2, axis=1)
         scale = np.sqrt(PROPOSAL_DF / g)
         samples = mode + (z @ chol.T) * scale[:, None]
         maha = np.sum(np.linalg.solve(chol, (samples - mode).T) ** 2, axis=0)
-        log_q = -0.5 * (PROPOSAL_DF + p) * np.log1p(maha / PROPOSAL_DF)
+        log_q = -0.5 * (PROPOSAL_DF + q) * np.log1p(maha / PROPOSAL_DF)
     else:  # no random effect, or no sampling asked: the mode alone
         samples = mode[None, :]
     run = post.run(samples)
@@ -653,20 +780,21 @@ def map_estimate(
     typical = {name: float(np.asarray(v)[0]) for name, v in prior.typical.values.items() if v is not None}
     individual = {name: float(np.asarray(v)[0]) for name, v in prior.table(mode[None, :]).values.items() if v is not None}
     z_hi = float(norm.ppf(hi_q))
-    laplace_sd = np.sqrt(np.diag(cov)) if p else np.zeros(0)
+    theta_laplace_sd = np.sqrt(np.diag(cov)) if q else np.zeros(0)
     if sampled:
         mean = np.sum(weights[:, None] * samples, axis=0)
-        eta_sd = np.sqrt(np.sum(weights[:, None] * (samples - mean) ** 2, axis=0))
+        theta_sd_post = np.sqrt(np.sum(weights[:, None] * (samples - mean) ** 2, axis=0))
     else:
-        eta_sd = laplace_sd
+        theta_sd_post = theta_laplace_sd
+    laplace_sd, eta_sd, kappa_sd = theta_laplace_sd[:p], theta_sd_post[:p], theta_sd_post[p:]
     shrinkage = 1.0 - eta_sd / omega_sd if p else np.zeros(0)
     interval_laplace, interval_sampled = {}, {}
     for i, name in enumerate(names):
         base = typical[name]
         interval_laplace[name] = (base * math.exp(mode[i] - z_hi * laplace_sd[i]), base * math.exp(mode[i] + z_hi * laplace_sd[i]))
         if sampled:
-            q = weighted_quantile(samples[:, i], weights, [lo_q, hi_q])
-            interval_sampled[name] = (base * math.exp(q[0]), base * math.exp(q[1]))
+            qs = weighted_quantile(samples[:, i], weights, [lo_q, hi_q])
+            interval_sampled[name] = (base * math.exp(qs[0]), base * math.exp(qs[1]))
         else:
             interval_sampled[name] = interval_laplace[name]
 
@@ -702,9 +830,9 @@ def map_estimate(
             )
     else:
         ipred, iwres = np.zeros(0), np.zeros(0)
-    if p and obs.size:
-        distance = float(mode @ prior.omega_inv @ mode)
-        tail = float(chi2.sf(distance, p))
+    if q and obs.size:
+        distance = float(mode @ post.precision @ mode)
+        tail = float(chi2.sf(distance, q))
         if tail < TAIL_PROBABILITY:
             messages.append(
                 f"the estimate lies far in the prior's tail (probability {tail:.1e} of a random effect at least as "
@@ -712,6 +840,12 @@ def map_estimate(
             )
 
     trough_q = weighted_quantile(trough, weights, [lo_q, 0.5, hi_q])
+    future = prior.future_intervals(table)
+    if future[0].size:  # new kappas for the dose intervals after the last level, in the predictive troughs
+        kappa_new = prior.iov_cl * standard_normals(seed, "tdm:iov:future", np.arange(samples.shape[0]), future[0].size)
+        from ..engine.exact import run_exact
+
+        trough = run_exact(table, prior.table(samples, extra=(*future, kappa_new)), times=np.empty(0)).trough
     res = model.residual
     e1 = standard_normals(seed, "tdm:residual:proportional", np.arange(trough.shape[0]), trough.shape[1])
     if res.form == "exponential":
@@ -726,12 +860,13 @@ def map_estimate(
             warnings.warn(f"{model.name}: {message}", FitWarning, stacklevel=2)
     return MapResult(
         model=model, doses=table, observations=obs, covariates=dict(covariates or {}), eta_names=names,
-        eta=mode, eta_covariance=cov, eta_sd=eta_sd, shrinkage=shrinkage, typical=typical, parameters=individual,
+        eta=mode[:p].copy(), eta_covariance=cov[:p, :p].copy(), eta_sd=eta_sd, shrinkage=shrinkage, typical=typical, parameters=individual,
         interval_laplace=interval_laplace, interval_sampled=interval_sampled, coverage=float(coverage),
-        objective=float(post.objective(mode[None, :])[0]) if p else float(_negative_log_likelihood(
+        objective=float(post.objective(mode[None, :])[0]) if q else float(_negative_log_likelihood(
             post.predictions(np.zeros((1, 0))), obs, model.residual)[0]),
         prediction=ipred, iwres=iwres, samples=samples, weights=weights, ess=ess,
         trough_time=table.time.copy(), trough_median=trough_q[1], trough_low=trough_q[0], trough_high=trough_q[2],
         trough_predictive_low=measured_q[0], trough_predictive_high=measured_q[1], converged=converged,
-        evaluations=post.evaluations, warnings=tuple(messages), _prior=prior,
+        evaluations=post.evaluations, warnings=tuple(messages), iov_cl=float(iov_cl), kappa=mode[p:].copy(),
+        kappa_sd=np.asarray(kappa_sd, dtype=float), kappa_start=prior.iov_start.copy(), _prior=prior,
     )

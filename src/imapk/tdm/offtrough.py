@@ -8,7 +8,7 @@ Two ways, side by side:
 
       C_trough = C(t) exp(ke (t - tau)) = C(t) exp(-ke (tau - t))                              (1)
 
-  with the typical ke = 0.041 1/h (t1/2 16.9 h). Its error is the patient's own ke differing from
+  with the typical ke = 0.041 1/h of Wang et al. (t1/2 = ln 2 / ke = 16.9 h). Its error is the patient's own ke differing from
   0.041: Wang et al. report, for levels drawn 3 h early (t = 21 h, tau = 24 h), a deviation from
   the true trough of 7.1 %, 13.1 % and 23.4 % without correction for ke = 0.023, 0.041 and
   0.070 1/h, and 5.3 %, 0 % and 9.1 % after correction with 0.041 1/h. The interval reported here
@@ -21,9 +21,13 @@ Two ways, side by side:
 
 References
 ----------
-.. [1] Y. Wang et al., "A therapeutic drug monitoring algorithm for refining the imatinib trough
-   level obtained at different sampling times," Ther. Drug Monit., 2009 (numbers read in the
-   abstract; volume, pages and DOI not checked).
+.. [1] Y. Wang, Y.-L. Chia, J. Nedelman, H. Schran, F.-X. Mahon and M. Molimard, "A therapeutic
+   drug monitoring algorithm for refining the imatinib trough level obtained at different
+   sampling times," Ther. Drug Monit., vol. 31, no. 5, pp. 579-584, Oct. 2009.
+   doi:10.1097/FTD.0b013e3181b2c8cf, PMID 19730279. The numbers used here are the abstract's:
+   the algorithm C_min,std = C(t) exp(ke (t - tau)) with tau = 24 h (qd) or 12 h (bid), the
+   typical ke 0.041 1/h of the Phase III (IRIS) CML patients' model, and the deviations at
+   +-3 h for ke 0.023, 0.041 and 0.070 1/h quoted above.
 """
 
 from __future__ import annotations

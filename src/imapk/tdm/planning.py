@@ -11,6 +11,11 @@ posterior samples of :func:`imapk.tdm.map_estimate`:
   10 % of its steady state: after that, staying on the step adds little exposure and little
   information, so the next step can be taken.
 
+With inter-occasion variability in the fit (``iov_cl``), the troughs here are those of the fitted
+curve: the estimated kappas on the intervals that hold a level, kappa = 0 on the new step's
+intervals and at steady state (the patient's typical occasion); the planner's answers
+(:func:`imapk.tdm.posterior_patient`) draw new kappas instead.
+
 Every model imapk ships is linear in the dose, so a trough is the history's contribution plus the
 new doses' contribution, the latter proportional to the dose: two engine runs serve every candidate.
 Doses are mg of imatinib free base, once daily (a 600 or 800 mg day given as one intake; the

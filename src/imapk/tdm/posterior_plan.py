@@ -15,7 +15,11 @@ take in place of a scenario:
   posterior probability. A fit without sampling (``n_samples=0``) gives one draw, the mode;
 * every draw is simulated on **the patient's real doses up to `start_time` followed by the
   planned future schedule** (its hold and ladder), with the fit's individual parameters
-  (occasion effects at their times on the fit's clock);
+  (occasion effects at their times on the fit's clock). A fit with inter-occasion variability
+  (``map_estimate(..., iov_cl=...)``) keeps each draw's estimated kappas on the dose intervals
+  that hold a level, and gives every dose interval after the last level a new kappa drawn from
+  N(0, iov_cl^2) per draw (stream ``tdm:iov:plan``), the same for every hold length and ladder
+  compared (common random numbers), as a simulated population with ``iov_cl`` has;
 * the future schedule counts its own days: day 1 starts at `start_time`, holds are placed by
   those days, and the evaluation window (default: the whole future schedule) is on that clock.
 
@@ -232,8 +236,16 @@ class PosteriorPatient:
         table = _joined(history, future, self.start_time)
         w0, w1 = self.window
         w1 = future.end if w1 is None else min(w1, future.end)
+        prior = self.fit._prior
+        starts, ends = prior.future_intervals(table)
+        extra = None
+        if starts.size:  # inter-occasion variability: a new kappa per draw for each interval after the last level
+            from ..streams import standard_normals
+
+            kappa = prior.iov_cl * standard_normals(self.seed, "tdm:iov:plan", np.arange(self.draws.shape[0]), starts.size)
+            extra = (starts, ends, kappa)
         result = simulate(
-            table, self.fit._prior.table(self.draws), thresholds=self.thresholds,
+            table, prior.table(self.draws, extra=extra), thresholds=self.thresholds,
             window=(self.start_time + w0, self.start_time + w1), as_dataset=False, quantiles=(),
         )
         result.add("trough", result["trough"].values[:, history.time.size:])

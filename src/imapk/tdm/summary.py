@@ -37,6 +37,10 @@ def summary_lines(fit: MapResult, plan: StepPlan | None = None, *, patient: str 
         lo, hi = fit.interval_sampled[name]
         lines.append(f"  {name:<4} {fit.parameters[name]:9.4g} ({level} {lo:.4g}-{hi:.4g}); typical "
                      f"{fit.typical[name]:.4g}; eta {fit.eta[i]:+.3f}; shrinkage {_pct(fit.shrinkage[i])}")
+    if fit.kappa.size:
+        shown = ", ".join(f"{t + time_offset:g} h {k:+.3f} (SD {sd:.3f})"
+                          for t, k, sd in zip(fit.kappa_start, fit.kappa, fit.kappa_sd))
+        lines.append(f"  inter-occasion effect on CL (prior SD {fit.iov_cl:g}), kappa of the dose interval from: {shown}")
     obs = fit.observations
     for j in range(obs.size):
         shown = f"< {obs.lloq[j]:g} (BLQ)" if obs.censored[j] else f"{obs.value[j]:g}"
@@ -84,6 +88,9 @@ def summary_record(fit: MapResult, plan: StepPlan | None = None, *, patient: str
         "interval_laplace": {name: [num(a), num(b)] for name, (a, b) in fit.interval_laplace.items()},
         "eta": dict(zip(fit.eta_names, map(num, fit.eta))),
         "shrinkage": dict(zip(fit.eta_names, map(num, fit.shrinkage))),
+        "iov_cl": num(fit.iov_cl),
+        "kappa": [{"interval_start": num(t + time_offset), "kappa": num(k), "sd": num(sd)}
+                  for t, k, sd in zip(fit.kappa_start, fit.kappa, fit.kappa_sd)],
         "observations": [
             {"time": num(t + time_offset), "value": None if c else num(v), "censored": bool(c), "lloq": num(q),
              "prediction": num(p), "iwres": num(r)}
