@@ -303,7 +303,7 @@ def test_tdm_report__posterior_plan_for_each_patient():
     assert report["longest_hold"]["days"] == api["longest_hold"]["days"]
     assert report["longest_hold"]["within_budget"] == pytest.approx(api["longest_hold"]["within_budget"], abs=0)
     text = tdm_report(CASE, "widmer2006", hold=7, budget=5, metric="troughs_below", target="cml")
-    assert "under this patient's posterior" in text and "1. Longest hold" in text
+    assert "under this patient's posterior" in text and "1. Longest hold" in text and "P(<= budget)" in text
 
 
 def test_tdm_report__without_a_hold_is_the_fit_and_next_step():

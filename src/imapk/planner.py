@@ -1330,7 +1330,8 @@ def plan(
             "cost_units": answer.units,
             "cost_days": {str(n): _finite(c) for n, c in zip(answer.lengths, answer.cost)},
             "split_statistic": (
-                "mean over the subjects who reach the target without the hold" if answer.answered or answer.subjects == 1
+                "posterior mean, given that the patient reaches the target without the hold" if posterior and answer.answered
+                else "mean over the subjects who reach the target without the hold" if answer.answered or answer.subjects == 1
                 else "mean over all subjects (none reaches the target without the hold)"
             ),
             "time_below_days": split(answer.time_below),
@@ -1402,6 +1403,9 @@ def format_plan(report: dict) -> str:
         f"   {'hold [d]':>8}  {'time below [d]: hold':>20} {'ladder':>7} {'total':>7}  "
         f"{'troughs below: hold':>19} {'ladder':>7} {'total':>7}  {hold['metric'].replace('_', ' ') + ' ' + at:>18}",
     ]
+    posterior_table = bool(report.get("posterior")) and n > 1 and bool(hold.get("within_budget"))
+    if posterior_table:
+        lines[-1] += f"  {'P(<= budget)':>13}"
     tb, tr = hold["time_below_days"], hold["troughs_below"]
     shown = min(14, len(hold["lengths_days"]))
     for k in range(shown):
@@ -1409,6 +1413,7 @@ def format_plan(report: dict) -> str:
             f"   {hold['lengths_days'][k]:>8}  {_num(tb['hold'][k]):>20} {_num(tb['ladder'][k]):>7} {_num(tb['total'][k]):>7}  "
             f"{_num(tr['hold'][k], '.1f'):>19} {_num(tr['ladder'][k], '.1f'):>7} {_num(tr['total'][k], '.1f'):>7}  "
             f"{'never' if hold['cost'][k] is None and reach != 0 else _num(hold['cost'][k]):>18}"
+            + (f"  {_num(hold['within_budget'][k]):>13}" if posterior_table else "")
         )
     if len(hold["lengths_days"]) > shown:
         lines.append(f"   ... up to {hold['lengths_days'][-1]} d (see --format json)")
