@@ -473,3 +473,40 @@ def test_plain_and_compiled_kernels_agree(tmp_path, monkeypatch):
         assert (module._Kernels().module is module._Kernels.compiled()) == loaded
         results[loaded] = simulate(tmp_path, text, params).prediction
     np.testing.assert_allclose(results[False], results[True], rtol=1e-15, atol=0)
+
+
+def test_chain_first_order__infusion_into_the_head_with_lag_and_ss(tmp_path):
+    """Eechoute's structure with F 0.8 and a 0.5 h lag: RATE 200 mg/h on CMT 1 (F AMT / RATE = 1.6 h into
+    the first transit compartment, from 0.5 h), and an SS 1 train of the same input every 24 h whose
+    latest input (lagged) is still to come at the record."""
+    p = PKParams(cl=CL, v=V, ka=KA, q=Q, vp=VP, ktr=KTR, n_transit=N_TR, f=0.8, tlag=0.5)
+    obs = [0.5, 1.0, 2.0, 5.0, 24.0, 30.0]
+    sim = simulate(tmp_path, HEADER + "1,0,1,400,200,0,0,0,1\n" + obs_lines(obs), p)
+    expected = ode_reference(lambda t: p, obs, infusions=[(0.5, 2.1, 0, 200.0)], t0=0.0)
+    np.testing.assert_allclose(sim.prediction, expected, rtol=RTOL_IVP)
+    sim = simulate(tmp_path, HEADER + "1,0,1,400,200,24,0,1,1\n" + obs_lines(obs), p)
+    x_ss = ode_steady_state(p, 24.0, infusion=(0, 200.0, 1.6))  # at an input start: 0.5 - 24 h
+    expected = ode_reference(lambda t: p, obs, infusions=[(-23.5, -21.9, 0, 200.0), (0.5, 2.1, 0, 200.0)],
+                             x0=x_ss, t0=-23.5)
+    np.testing.assert_allclose(sim.prediction, expected, rtol=RTOL_IVP)
+
+
+def test_occasions__two_compartment_model_with_a_chain(tmp_path):
+    """A model with an occasion (sampled on day 29, in force from day 2 under the default timing, i.e.
+    24 h after the first dose): CL 9.12 -> 12 L/h and Vc 128 -> 150 L at 24 h; the trough at 24 h is a
+    left limit, so it keeps Vc 128 L."""
+    from imapk.models.base import PopulationModel
+
+    def typical(covariates, occasion):
+        return {"cl": (9.12, 12.0)[occasion], "v": (128.0, 150.0)[occasion], "q": Q, "vp": VP, "ka": KA, "ktr": 3.0}
+
+    model = PopulationModel(name="occasions", title="test", citation="test", population="-", typical=typical,
+                            occasion_days=(29,), n_transit=2)
+    obs = [12.0, 24.0, 30.0, 48.0]
+    text = HEADER + "1,0,1,400,0,24,2,0,1\n" + obs_lines(obs)
+    sim = simulate(tmp_path, text, model)
+    first, later = model.typical_params({}, 0), model.typical_params({}, 1)
+    expected = ode_reference(lambda t: first if t < 24.0 else later, obs,
+                             boluses=[(t, 0, 400.0) for t in (0.0, 24.0, 48.0)], before={24.0, 48.0})
+    np.testing.assert_allclose(sim.prediction, expected, rtol=RTOL_IVP)
+    np.testing.assert_allclose(sim.trough[1:], expected[[1, 3]], rtol=RTOL_IVP)
