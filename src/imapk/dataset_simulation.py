@@ -249,7 +249,8 @@ class _OneCompartment:
 
 #: Matrix exponentials a simulation computes as plain Python before it switches to the compiled
 #: kernels, when numba is not loaded yet: importing numba and loading the cached kernels costs about
-#: 0.8 s, a plain exponential of Eechoute 2012's 8 compartments about 17 ms (a 2-cmt one, 5 ms).
+#: 0.9 s, a plain exponential of Eechoute 2012's 8 compartments about 17 ms (of 2 compartments
+#: with absorption, about 1-5 ms).
 PLAIN_EXPONENTIALS = 32
 
 
@@ -289,7 +290,7 @@ class _Linear:
 
     one_compartment = False
     head_is_central = False
-    #: Exponentials remembered at most (they are (n, n + 2) matrices of a few hundred bytes).
+    #: Exponentials remembered at most ((n + 2)-square matrices, 800 bytes for Eechoute 2012's structure).
     CACHE_SIZE = 4096
 
     def __init__(self, structure: tuple[int, int, int], kernels: _Kernels):
