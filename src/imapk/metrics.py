@@ -134,7 +134,11 @@ def population_summary(trough: np.ndarray, quantiles, levels: np.ndarray, kinds=
 
     targets, trough_ceilings = _kind_masks(kinds, levels.size)
     if at_or_above is None:
-        at_or_above = trough_counts(trough, levels, np.zeros(trough.shape[1], dtype=bool))[2]
+        at_or_above = (
+            trough_counts(trough, levels, np.zeros(trough.shape[1], dtype=bool))[2]
+            if levels.size
+            else np.zeros((0, trough.shape[1]), dtype=np.int64)  # no thresholds: no pass over the troughs
+        )
     at_or_above = at_or_above / trough.shape[0]  # (threshold, dose)
     out = {
         "trough_quantile": column_quantiles(trough, quantiles),

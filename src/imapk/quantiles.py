@@ -103,11 +103,10 @@ def _count_py(block, first_row, last_row, j0, w, nbins, low, origin, scale, line
             count[int(key[g]) * w + g] += 1
 
 
-def _plan_py(counts, summed, n, ranks, nbins, j0, w, out, all_nan, bins, before, size, base, wanted, cursors):
-    """The bins of the wanted ranks (from `summed`, the counts of all row blocks added, ((nbins + 3) * w,)),
+def _plan_py(counts, n, ranks, nbins, j0, w, out, all_nan, bins, before, size, base, wanted, cursors):
+    """The bins of the wanted ranks (from the counts of every row block, `counts` (T, (nbins + 3) * w)),
     where each bin's values go in the gathered array, and where each row block starts writing them
-    (`cursors` (T, r, w), by distinct wanted bin, from each block's `counts` (T, (nbins + 3) * w)).
-    Returns (values to gather, distinct bins per column at most).
+    (`cursors` (T, r, w), by distinct wanted bin). Returns (values to gather, distinct bins per column at most).
     """
     blocks = counts.shape[0]
     r = ranks.shape[0]
@@ -118,7 +117,9 @@ def _plan_py(counts, summed, n, ranks, nbins, j0, w, out, all_nan, bins, before,
     next_rank = np.zeros(w, np.int64)
     open_columns = 0
     for g in range(w):
-        nan_count = summed[(nbins + 2) * w + g]
+        nan_count = 0
+        for t in range(blocks):
+            nan_count += counts[t, (nbins + 2) * w + g]
         all_nan[j0 + g] = nan_count == n
         if nan_count > 0:
             for k in range(r):
@@ -128,22 +129,26 @@ def _plan_py(counts, summed, n, ranks, nbins, j0, w, out, all_nan, bins, before,
         elif r > 0:
             target[g] = ranks[0]
             open_columns += 1
-    # the cumulative counts, bin by bin (the order they are stored in), all columns at once: one
-    # loop without branches per bin, and the bookkeeping only where a column passes a wanted rank
+    # the cumulative counts, bin by bin (the order they are stored in), all columns at once: loops
+    # without branches per bin, and the bookkeeping only where a column passes a wanted rank
     for b in range(stride):
         if open_columns == 0:
             break
+        for t in range(blocks):
+            row = counts[t, b * w:(b + 1) * w]
+            for g in range(w):
+                upto[g] += row[g]
         passed = False
-        row = summed[b * w:(b + 1) * w]
         for g in range(w):
-            upto[g] += row[g]
             passed |= upto[g] > target[g]
         if not passed:
             continue
         for g in range(w):
             if upto[g] <= target[g]:
                 continue
-            here = row[g]
+            here = 0
+            for t in range(blocks):
+                here += counts[t, b * w + g]
             k = next_rank[g]
             while k < r and upto[g] > ranks[k]:
                 bins[g, k] = b
@@ -343,9 +348,8 @@ def order_statistics(
         base = np.empty((w, r), np.int64)
         wanted = np.full((max(r, 1), w), 65535, np.uint16)
         cursors = np.zeros((threads, max(r, 1), w), np.int64)
-        summed = counts[0] if threads == 1 else counts.sum(axis=0, dtype=np.int64)
         total, depth = kernels["plan"](
-            counts, summed, n, ranks, nbins, j0, w, out, all_nan, bins, before, size, base, wanted, cursors,
+            counts, n, ranks, nbins, j0, w, out, all_nan, bins, before, size, base, wanted, cursors,
         )
         values = np.empty(total)
         if total:
