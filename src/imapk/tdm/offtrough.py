@@ -21,10 +21,11 @@ Two ways, side by side:
 
 References
 ----------
-.. [1] Y. Wang, Y.-L. Chia, J. Nedelman, H. Schran, F.-X. Mahon and M. Molimard, "A therapeutic
+.. [1] Y. Wang et al., "A therapeutic
    drug monitoring algorithm for refining the imatinib trough level obtained at different
-   sampling times," Ther. Drug Monit., vol. 31, no. 5, pp. 579-584, Oct. 2009.
-   doi:10.1097/FTD.0b013e3181b2c8cf, PMID 19730279. The numbers used here are the abstract's:
+   sampling times," Ther. Drug Monit., Oct. 2009, PMID 19730279 (the journal, month and PMID are
+   confirmed; volume, pages and DOI could not be checked here and are left out rather than
+   guessed). The numbers used here are the abstract's:
    the algorithm C_min,std = C(t) exp(ke (t - tau)) with tau = 24 h (qd) or 12 h (bid), the
    typical ke 0.041 1/h of the Phase III (IRIS) CML patients' model, and the deviations at
    +-3 h for ke 0.023, 0.041 and 0.070 1/h quoted above.
