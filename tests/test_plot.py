@@ -486,3 +486,80 @@ def test_cli_plot__a_result_is_drawn_without_xarray_dask_numba_or_pyplot(result_
                                 capture_output=True, text=True, check=True)
         assert result.stdout.strip().splitlines()[-1] == "HEAVY:", path.name
         assert target.read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_result_view__a_sweep_store_reads_as_xarray_reads_it(store):
+    """The store read with zarr alone gives what xarray's open_zarr reads (the reference), and the
+    positional selections of a map equal xarray's label selections."""
+    from imapk.io import read_zarr_view
+
+    ds = open_sweep(store)
+    with read_zarr_view(store) as view:
+        assert view.attrs == ds.attrs
+        assert_same_variables(view, ds, store.name)
+        assert_same_variables(view.isel(restart_dose=1, threshold=0), ds.sel(restart_dose=300.0, threshold="gist"), "sel")
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [[], ["--x", "restart_dose", "--y", "hold_length", "--variable", "target_attainment", "--day", "12"],
+     ["--baseline", "hold_length=3"]],
+)
+def test_cli_plot__same_sweep_map_as_the_function_on_xarray(store, tmp_path, arguments):
+    """`imapk plot` of a sweep store (read with zarr alone, drawn without pyplot) writes the PNG of
+    plot_sweep on open_sweep's xarray Dataset in a pyplot figure, byte for byte."""
+    target = tmp_path / "cli.png"
+    assert main(["plot", str(store), "-o", str(target), *arguments]) == 0
+    options = dict(zip(arguments[::2], arguments[1::2]))
+    reference = tmp_path / "reference.png"
+    plot_sweep(open_sweep(store), options.get("--x"), options.get("--y"), variable=options.get("--variable"),
+               day=int(options["--day"]) if "--day" in options else None,
+               baseline=dict([options["--baseline"].split("=")]) if "--baseline" in options else None,
+               ).figure.savefig(reference, dpi=120)
+    assert target.read_bytes() == reference.read_bytes()
+
+
+def test_cli_plot__sweep_store_refused_as_open_sweep_refuses_it(store, tmp_path, capsys):
+    """A missing, foreign or unfinished store, and one whose chunks do not match their checksums, get
+    open_sweep's one-line error (the plot reads the store without it)."""
+    import shutil
+
+    import zarr
+
+    from imapk.sweep import COMPLETE
+
+    missing = tmp_path / "missing.zarr"
+    foreign = tmp_path / "foreign.zarr"
+    zarr.open_group(str(foreign), mode="w").attrs["title"] = "not a sweep"
+    unfinished = tmp_path / "unfinished.zarr"
+    shutil.copytree(store, unfinished)
+    group = zarr.open_group(str(unfinished), mode="r+")
+    group.attrs[COMPLETE] = False
+    zarr.consolidate_metadata(str(unfinished))
+    tampered = tmp_path / "tampered.zarr"
+    shutil.copytree(store, tampered)
+    chunk = next(p for p in sorted((tampered / "trough").iterdir()) if not p.name.startswith("."))
+    chunk.write_bytes(chunk.read_bytes()[::-1])
+    for path in (missing, foreign, unfinished, tampered):
+        with pytest.raises(ImapkError) as expected:
+            open_sweep(path)
+        assert main(["plot", str(path), "-o", str(tmp_path / "out.png")]) == 2
+        assert capsys.readouterr().err == f"imapk: error: {expected.value}\n", path.name
+        assert not (tmp_path / "out.png").exists()
+
+
+def test_cli_plot__a_sweep_store_is_drawn_without_xarray_or_dask(store, tmp_path):
+    """Design point: a sweep map reads its few small summaries with zarr, without xarray (and the dask
+    import that xarray's array checks make), the engine's numba kernels or pyplot."""
+    code = (
+        "import sys\n"
+        "from imapk.cli import main\n"
+        "assert main(sys.argv[1:]) == 0\n"
+        "heavy = ('xarray', 'pandas', 'dask', 'numba', 'scipy', 'matplotlib.pyplot')\n"
+        "print('HEAVY:' + ','.join(m for m in heavy if m in sys.modules))\n"
+    )
+    target = tmp_path / "map.png"
+    result = subprocess.run([sys.executable, "-c", code, "plot", str(store), "-o", str(target)],
+                            capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "HEAVY:"
+    assert target.read_bytes()[:8] == PNG_SIGNATURE

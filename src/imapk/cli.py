@@ -259,13 +259,12 @@ def _plot(args: argparse.Namespace) -> int:
     if args.kind is not None and args.kind not in PLOT_KINDS:
         raise ImapkError("unknown plot kind", key="--kind", got=args.kind, expected=f"one of {', '.join(PLOT_KINDS)}")
     if result.endswith(".zarr"):
-        from .sweep import open_sweep
-
         kind = args.kind or "sweep"
         if kind != "sweep":
             raise ImapkError("a sweep store can only be drawn as a sweep", key="--kind", got=kind, expected="sweep")
-        # Without dask (half a second to import): a map reads a few small summaries.
-        ds = open_sweep(result, dask=False)
+        ds = _open_sweep_view(result)
+        with contextlib.closing(ds):
+            return _plot_result(args, result, ds, kind)
     elif result.endswith((".nc", ".nc4", ".netcdf")):
         from .io import read_netcdf_view
 
@@ -273,12 +272,28 @@ def _plot(args: argparse.Namespace) -> int:
         ds = read_netcdf_view(result)
         with contextlib.closing(ds):
             return _plot_result(args, result, ds)
-    else:
-        raise ImapkError(
-            "cannot read this result", source=result,
-            expected="a NetCDF file written by `imapk run -o` (.nc) or a sweep store written by `imapk sweep` (.zarr)",
-        )
-    return _plot_result(args, result, ds, kind)
+    raise ImapkError(
+        "cannot read this result", source=result,
+        expected="a NetCDF file written by `imapk run -o` (.nc) or a sweep store written by `imapk sweep` (.zarr)",
+    )
+
+
+def _open_sweep_view(path: str):
+    """The finished sweep store `path`, checked as :func:`imapk.sweep.open_sweep` checks it, as numpy
+    arrays read by name without xarray (whose import, with dask's through xarray's array checks, takes
+    most of a second); the xarray Dataset of open_sweep for a store that needs xarray's decoding."""
+    from pathlib import Path
+
+    from .io import read_zarr_view
+    from .sweep import COMPLETE, _store_attrs, _verify_store, open_sweep
+
+    store = Path(path)
+    attrs = _store_attrs(store) if store.exists() else {}
+    if "imapk_sweep_digest" not in attrs or not attrs.get(COMPLETE):
+        return open_sweep(store, dask=False)  # refuses it, with its one-line error
+    _verify_store(store, attrs)
+    view = read_zarr_view(store)
+    return open_sweep(store, verify=False, dask=False) if view is None else view
 
 
 def _plot_result(args: argparse.Namespace, result: str, ds, kind: str | None = None) -> int:

@@ -31,7 +31,8 @@ from .errors import ImapkError, OutputError
 from .files import format_bytes
 
 __all__ = [
-    "write_netcdf", "read_netcdf", "read_netcdf_view", "set_default_permissions", "remove_stale_temporaries", "OutputError",
+    "write_netcdf", "read_netcdf", "read_netcdf_view", "read_zarr_view", "set_default_permissions",
+    "remove_stale_temporaries", "OutputError",
 ]
 
 ENGINE = "h5netcdf"
@@ -332,10 +333,10 @@ def _check_result_file(path: Path) -> None:
                          expected="a .nc file written by `imapk run -o` or `imapk rerun`")
 
 
-def _unreadable(error: Exception, path: Path) -> ImapkError:
-    """The one-line error for a file that h5py, h5netcdf or xarray cannot read."""
+def _unreadable(error: Exception, path: Path, what: str = "result") -> ImapkError:
+    """The one-line error for a file that h5py, h5netcdf, zarr or xarray cannot read."""
     message = str(error).strip("'\"") or type(error).__name__
-    return ImapkError(f"cannot read the result (damaged, or not written by imapk): {message}", source=str(path))
+    return ImapkError(f"cannot read the {what} (damaged, or not written by imapk): {message}", source=str(path))
 
 
 def read_netcdf(path: str | Path):
@@ -383,14 +384,40 @@ def read_netcdf_view(path: str | Path):
         return read_netcdf(path)
     import h5netcdf
 
-    from .result_view import ResultView, _File
+    from .result_view import ResultView, _NetcdfFile
 
     try:
         handle = h5netcdf.File(path, "r", decode_vlen_strings=True)
     except Exception as error:  # noqa: BLE001 - as in read_netcdf
         raise _unreadable(error, path) from None
     try:
-        return ResultView(_File(path, handle))
+        return ResultView(_NetcdfFile(path, handle))
     except Exception as error:  # noqa: BLE001 - as in read_netcdf
         handle.close()
         raise _unreadable(error, path) from None
+
+
+def read_zarr_view(path: str | Path):
+    """Open a Zarr store written by xarray (a sweep store) for drawing, without importing xarray.
+
+    Returns a :class:`imapk.result_view.ResultView` of its arrays (read on first use), or None if
+    an array needs decoding that only xarray does (see :func:`imapk.result_view.zarr_needs_xarray`).
+    The store is not checked as a sweep: :func:`imapk.sweep.open_sweep` does that.
+
+    Raises
+    ------
+    ImapkError
+        If zarr cannot open the store or read its metadata.
+    """
+    import zarr
+
+    from .result_view import ResultView, _ZarrStore, zarr_needs_xarray
+
+    path = Path(path)
+    try:
+        group = zarr.open_group(str(path), mode="r")
+        if zarr_needs_xarray(group):
+            return None
+        return ResultView(_ZarrStore(path, group))
+    except Exception as error:  # noqa: BLE001 - a damaged store fails anywhere in zarr
+        raise _unreadable(error, path, "sweep store") from None

@@ -402,6 +402,15 @@ def _against_baseline(ds, values: np.ndarray, x: str, y: str | None, baseline: d
     return values - reference, words
 
 
+def _label_position(ds, dim: str, wanted) -> int:
+    """Position of the value `wanted` in the coordinate `dim` (an exact match)."""
+    coordinate = ds[dim].values
+    for i, value in enumerate(coordinate):
+        if value == wanted:
+            return i
+    raise ImapkError(f"no such value of {dim}", got=wanted, expected=f"one of {', '.join(_tick(v) for v in coordinate)}")
+
+
 def _number(text: str):
     try:
         return float(text)
@@ -491,16 +500,10 @@ def plot_sweep(ds, x: str | None = None, y: str | None = None, *, threshold: str
     for dim in dims:
         if dim in (x, y):
             continue
-        if dim in select:
-            try:
-                ds = ds.sel({dim: select[dim]})
-            except KeyError:
-                raise ImapkError(f"no such value of {dim}", got=select[dim],
-                                 expected=f"one of {', '.join(_tick(v) for v in ds[dim].values)}") from None
-        else:
-            ds = ds.isel({dim: 0})
+        # by position (as xarray's exact label lookup), so a ResultView of the store is drawn as well
+        ds = ds.isel({dim: _label_position(ds, dim, select[dim]) if dim in select else 0})
         chosen[dim] = ds[dim].values
-    ds = ds.sel(threshold=threshold)
+    ds = ds.isel(threshold=_thresholds(ds).index(threshold))
     label, title, unit, factor, cmap = SWEEP_VARIABLES[variable]
     order = [d for d in (y, x) if d is not None]
     if variable.startswith("mean_time"):

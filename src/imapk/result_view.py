@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-__all__ = ["ArrayView", "ResultView", "needs_xarray"]
+__all__ = ["ArrayView", "ResultView", "needs_xarray", "zarr_needs_xarray"]
 
 #: Variable attributes that make xarray change the stored values (CF packing, time and mask
 #: encodings); a file with any of them is read with xarray.
@@ -111,36 +111,101 @@ class ArrayView:
         return ArrayView(values, dims, self.attrs)
 
 
-class _File:
-    """The open result file and the variables read from it so far."""
+class _Source:
+    """An open file or store (`handle`) and the variables read from it so far.
+
+    Subclasses set ``names`` (the variables), ``sizes`` (length of each dimension) and ``attrs``,
+    and read one variable in ``_read``.
+    """
+
+    what = "result"
 
     def __init__(self, path, handle):
         self.path = str(path)
         self.handle = handle
-        self.names = frozenset(handle.variables)
-        self.sizes = {name: len(dim) for name, dim in handle.dimensions.items()}
-        self.attrs = _plain_attributes(handle.attrs)
         self.read: dict[str, ArrayView] = {}
 
     def variable(self, name: str) -> ArrayView:
         if name not in self.read:
             try:
-                variable = self.handle.variables[name]
-                attrs = _plain_attributes(variable.attrs)
-                attrs.pop("_FillValue", None)
-                attrs.pop("coordinates", None)
-                values = np.asarray(variable[...])
-                if _text(attrs.get("dtype")) == "bool":  # xarray's encoding of booleans
-                    del attrs["dtype"]
-                    values = values.astype(bool)
-                if values.dtype == object:
-                    values = values.astype(str)  # text: fixed-width numpy strings, as xarray reads it
-                self.read[name] = ArrayView(values, variable.dimensions, attrs)
-            except Exception as error:  # noqa: BLE001 - a damaged file fails anywhere in h5py/h5netcdf
+                self.read[name] = self._read(name)
+            except Exception as error:  # noqa: BLE001 - damaged data fail anywhere in h5py/h5netcdf/zarr
                 from .io import _unreadable
 
-                raise _unreadable(error, self.path) from None
+                raise _unreadable(error, self.path, self.what) from None
         return self.read[name]
+
+    def _read(self, name: str) -> ArrayView:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class _NetcdfFile(_Source):
+    """A NetCDF-4 result open with h5netcdf (``decode_vlen_strings=True``)."""
+
+    def __init__(self, path, handle):
+        super().__init__(path, handle)
+        self.names = frozenset(handle.variables)
+        self.sizes = {name: len(dim) for name, dim in handle.dimensions.items()}
+        self.attrs = _plain_attributes(handle.attrs)
+
+    def _read(self, name: str) -> ArrayView:
+        variable = self.handle.variables[name]
+        attrs = _plain_attributes(variable.attrs)
+        attrs.pop("_FillValue", None)
+        attrs.pop("coordinates", None)
+        values = np.asarray(variable[...])
+        if _text(attrs.get("dtype")) == "bool":  # xarray's encoding of booleans
+            del attrs["dtype"]
+            values = values.astype(bool)
+        if values.dtype == object:
+            values = values.astype(str)  # text: fixed-width numpy strings, as xarray reads it
+        return ArrayView(values, variable.dimensions, attrs)
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+class _ZarrStore(_Source):
+    """A Zarr (format 2) store written by xarray, open with zarr: dimension names in each array's
+    ``_ARRAY_DIMENSIONS`` attribute."""
+
+    what = "sweep store"
+
+    def __init__(self, path, handle):
+        super().__init__(path, handle)
+        self.arrays = dict(handle.arrays())
+        self.names = frozenset(self.arrays)
+        self.sizes = {}
+        for array in self.arrays.values():
+            for dim, size in zip(array.attrs["_ARRAY_DIMENSIONS"], array.shape):
+                self.sizes.setdefault(dim, size)
+        self.attrs = dict(handle.attrs)
+
+    def _read(self, name: str) -> ArrayView:
+        array = self.arrays[name]
+        attrs = dict(array.attrs)
+        dims = tuple(attrs.pop("_ARRAY_DIMENSIONS"))
+        attrs.pop("coordinates", None)
+        return ArrayView(np.asarray(array[...]), dims, attrs)
+
+
+def zarr_needs_xarray(group) -> bool:
+    """True if an array of the Zarr `group` is not one :class:`ResultView` reads as xarray does:
+    not format 2 with named dimensions, text stored as objects, a fill value other than none or NaN,
+    or attributes that xarray decodes (:func:`needs_xarray`)."""
+    for _, array in group.arrays():
+        attrs = dict(array.attrs)
+        if array.metadata.zarr_format != 2 or "_ARRAY_DIMENSIONS" not in attrs or array.dtype == object:
+            return True
+        fill = array.fill_value
+        if fill is not None and not (np.asarray(fill).dtype.kind == "f" and math.isnan(float(fill))):
+            return True
+        if needs_xarray(attrs):
+            return True
+    return False
 
 
 def _plain_attributes(attrs) -> dict:
@@ -157,12 +222,14 @@ def _plain_attributes(attrs) -> dict:
 
 
 class ResultView:
-    """A result file's variables by name, read on first use; ``isel`` selects by position.
+    """A result file's (or sweep store's) variables by name, read on first use; ``isel`` selects
+    by position.
 
-    Made by :func:`imapk.io.read_netcdf_view`; close it (or use it in a ``with`` block) when done.
+    Made by :func:`imapk.io.read_netcdf_view` or :func:`imapk.io.read_zarr_view`; close it (or use
+    it in a ``with`` block) when done.
     """
 
-    def __init__(self, file: _File, index: dict | None = None):
+    def __init__(self, file: _Source, index: dict | None = None):
         self._file = file
         self._index = dict(index or {})
 
@@ -204,7 +271,7 @@ class ResultView:
         return ResultView(self._file, _compose(self._index, self.sizes, {**(indexers or {}), **positions}))
 
     def close(self) -> None:
-        self._file.handle.close()
+        self._file.close()
 
     def __enter__(self) -> ResultView:
         return self
