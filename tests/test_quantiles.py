@@ -177,3 +177,58 @@ finite = st.floats(allow_nan=False, allow_infinity=True, allow_subnormal=True, w
 def test_order_statistics__any_finite_or_infinite_values(block, q):
     got, _ = _from_order_statistics(block, q)
     _assert_bits_equal(got, _expected(block, q))
+
+
+def _unsampled_rows(n: int) -> np.ndarray:
+    """Rows the histogram range is not drawn from (it samples 128 evenly spaced rows)."""
+    sampled = (np.arange(min(n, 128)) * (n - 1)) // max(min(n, 128) - 1, 1)
+    return np.setdiff1d(np.arange(n), sampled)
+
+
+@pytest.mark.parametrize("kernels", [None, PLAIN_PYTHON], ids=["compiled", "plain Python"])
+def test_order_statistics__bit_pattern_bins_meet_values_outside_the_sampled_range(kernels):
+    """A column positive and skewed on the sampled rows is binned on its bit pattern; values the
+    sample did not see (negative numbers, -0.0, zeros, subnormals, the largest doubles, infinities,
+    a NaN with its sign bit set) must land below, above or in the NaN bin, never inside the range."""
+    n = 1000
+    rng = np.random.default_rng(11)
+    unsampled = _unsampled_rows(n)
+    specials = [-0.0, 0.0, -1.0, -np.inf, np.inf, 5e-324, 1.7e308, -1.7e308, 1e-300]
+    edges = rng.lognormal(5.0, 1.0, n)
+    edges[unsampled[: len(specials)]] = specials
+    huge = rng.lognormal(0.0, 1.0, n) * 1e300  # the sampled range near the top of the doubles
+    huge[unsampled[:2]] = [np.inf, 1.7e308]
+    negative_nan = rng.lognormal(5.0, 1.0, n)
+    negative_nan[unsampled[5]] = np.copysign(np.nan, -1.0)
+    ties_at_the_minimum = rng.lognormal(5.0, 1.0, n)
+    ties_at_the_minimum[unsampled[:300]] = ties_at_the_minimum.min()
+    block = np.stack([edges, huge, negative_nan, ties_at_the_minimum], axis=1)
+    for q in QUANTILE_SETS.values():
+        options = {} if kernels is None else {"kernels": kernels}
+        got, all_nan = _from_order_statistics(block, q, **options)
+        _assert_bits_equal(got, _expected(block, q))
+        assert all_nan.tolist() == [False] * 4
+
+
+def test_order_statistics__columns_alike_from_dose_to_dose():
+    """Troughs that rise towards a steady state and then repeat bit for bit (a subject keeps its bin
+    from column to column, the case the bin-by-bin count layout is laid out for), on 1 and 2 threads."""
+    rng = np.random.default_rng(12)
+    n, doses = 3000, 60
+    rate = rng.lognormal(np.log(0.04), 0.3, n)[:, None]
+    level = rng.lognormal(7.0, 0.4, n)[:, None]
+    trough = level * (1.0 - np.exp(-rate * 24.0 * np.arange(doses)[None, :]))
+    trough[:, 40:] = trough[:, 39:40]  # steady state: the same bits from dose 39 on
+    for threads in (1, 2):
+        got, _ = _from_order_statistics(trough, DEFAULT_QUANTILES, threads=threads)
+        _assert_bits_equal(got, _expected(trough, DEFAULT_QUANTILES))
+
+
+def test_population_summary__without_thresholds():
+    """No thresholds: the percentiles alone (numpy's, to the bit), and empty attainment rows."""
+    from imapk.metrics import population_summary
+
+    trough = np.random.default_rng(13).lognormal(6.5, 0.5, (2000, 30))
+    summary = population_summary(trough, DEFAULT_QUANTILES, np.empty(0))
+    _assert_bits_equal(summary["trough_quantile"], np.quantile(trough, DEFAULT_QUANTILES, axis=0))
+    assert summary["target_attainment"].shape == (0, 30)
