@@ -9,7 +9,8 @@ Usage (from the repository root)::
 
 The first table (``test_bench_exact.py``) has, per case and N: the median wall time of one call,
 the subject-doses simulated per second (N x 365 doses / median) and the ratio of that rate to scipy's
-solve_ivp (LSODA) rate measured in the same process. The population tables
+solve_ivp (LSODA) rate measured in the same process; below it, the cost of the default trough
+percentiles (``simulate`` over ``simulate(..., quantiles=())``, timed alternately in one loop). The population tables
 (``test_bench_population.py``) give the same for drawing a population and simulating it, per model,
 and the time of the draw alone against a naive per-subject ``default_rng(i)`` loop. The
 whole-process table (``test_bench_commands.py``, ``test_bench_startup.py``) gives each command's
@@ -87,7 +88,24 @@ def is_population(bench: dict) -> bool:
 
 
 def is_exact(bench: dict) -> bool:
-    return "test_bench_exact" in bench.get("fullname", "test_bench_exact")
+    return "test_bench_exact" in bench.get("fullname", "test_bench_exact") and not is_percentile_cost(bench)
+
+
+def is_percentile_cost(bench: dict) -> bool:
+    """The case timing ``simulate`` with and without the default percentiles alternately (one ratio)."""
+    return bench.get("extra_info", {}).get("suite") == "percentile cost"
+
+
+def percentile_costs(data: dict) -> list[str]:
+    """'N = ...: ratio (default / troughs-only medians)' from the alternating case, by N."""
+    found = sorted(
+        (b["extra_info"] for b in data.get("benchmarks", []) if is_percentile_cost(b)), key=lambda info: info["n_subjects"]
+    )
+    return [
+        f"N = {info['n_subjects']:,}: {info['percentile_cost_ratio']:.2f}× ({format_time(info['default_median_seconds'])} "
+        f"/ {format_time(info['troughs_only_median_seconds'])}, {info['rounds']} rounds)"
+        for info in found
+    ]
 
 
 def is_process(bench: dict) -> bool:
@@ -116,7 +134,10 @@ DETAILS = {
 
 def render_other(data: dict) -> list[str]:
     """One table for the suites that are neither the exact-engine nor the population ones."""
-    others = [b for b in data.get("benchmarks", []) if not is_exact(b) and not is_population(b) and not is_process(b)]
+    others = [
+        b for b in data.get("benchmarks", [])
+        if not is_exact(b) and not is_population(b) and not is_process(b) and not is_percentile_cost(b)
+    ]
     if not others:
         return []
     lines = [
@@ -313,7 +334,7 @@ def render(data: dict, source: str) -> str:
     table = rows(data)
     population = render_population(data)
     processes = render_processes(data)
-    if not table and not population and not processes and not render_other(data):
+    if not table and not population and not processes and not render_other(data) and not percentile_costs(data):
         sys.exit("no benchmarks in the JSON (was the run made with --benchmark-disable?)")
     machine = data.get("machine_info", {})
     when = data.get("datetime") or dt.datetime.now(dt.timezone.utc).isoformat()
@@ -328,7 +349,7 @@ def render(data: dict, source: str) -> str:
     if quick:
         lines += ["Quick mode (N = 1 and 100 only, few rounds).", ""]
     if table:
-        lines += render_exact(table)
+        lines += render_exact(table, percentile_costs(data))
     lines += population
     lines += render_other(data)
     lines += processes
@@ -342,7 +363,7 @@ def render(data: dict, source: str) -> str:
     return "\n".join(lines)
 
 
-def render_exact(table: list[dict]) -> list[str]:
+def render_exact(table: list[dict], alternating: list[str] | None = None) -> list[str]:
     lines = [
         "## Fixed parameters: troughs of a year (`test_bench_exact.py`)",
         "",
@@ -370,7 +391,12 @@ def render_exact(table: list[dict]) -> list[str]:
         "- *subject-doses/s*: N × 365 / median time. The hourly-grid case also fills 8 760 concentrations per subject.",
         *(
             ["- *cost of the default trough percentiles*: `simulate` with them over `simulate(..., quantiles=())`, "
-             "same draw: " + "; ".join(costs) + "."]
+             "same draw, the two calls timed alternately in one loop (ratio of the medians; "
+             "`test_simulate_percentile_cost`): " + "; ".join(alternating) + ". From the two cases above (timed "
+             "one after the other): " + ("; ".join(costs) if costs else "–") + "."]
+            if alternating
+            else ["- *cost of the default trough percentiles*: `simulate` with them over `simulate(..., quantiles=())`, "
+                  "same draw: " + "; ".join(costs) + "."]
             if costs
             else []
         ),

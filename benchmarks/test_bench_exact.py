@@ -6,7 +6,8 @@ log-normal inter-individual variability (30 % CV) around the Widmer 2006 typical
 ``numpy.random.default_rng(SEED)``, outside the timed region.
 
 Timed: the public API ``imapk.simulate(schedule, ParameterTable(...))`` (troughs only, and once with
-an hourly grid) and the engine driver ``run_exact`` directly. Numba compilation is kept out of the
+an hourly grid) and the engine driver ``run_exact`` directly; and the cost of the default trough
+percentiles as a ratio of ``simulate`` with and without them, timed alternately in one loop. Numba compilation is kept out of the
 timed regions: a session fixture runs the engine once before any case, and every case has a
 warm-up round.
 
@@ -193,6 +194,47 @@ def test_simulate_troughs(benchmark, quick, scipy_reference, n_subjects, summari
         kwargs=None if summaries else {"quantiles": ()},
     )
     check_troughs(ds["trough"].values, n_subjects, scipy_reference)
+
+
+#: Alternating rounds of the percentile-cost case (full mode, quick mode), after one warm-up pair.
+PERCENTILE_COST_ROUNDS = (40, 10)
+
+
+@pytest.mark.parametrize("n_subjects", [100, 10_000])
+def test_simulate_percentile_cost(benchmark, quick, n_subjects):
+    """The cost of the default trough percentiles as one ratio: ``simulate`` with them over
+    ``simulate(..., quantiles=())``, the two calls timed alternately in the same loop (the first of
+    each pair alternates too), so a busy machine slows both alike. The ratio of the medians goes in
+    ``extra_info["percentile_cost_ratio"]``; the timed unit is the pair."""
+    sched = schedule()
+    params = draw_parameters(n_subjects)
+    times: dict[bool, list[float]] = {True: [], False: []}
+
+    def timed(summaries: bool) -> None:
+        start = time.perf_counter()
+        simulate(sched, params) if summaries else simulate(sched, params, quantiles=())
+        times[summaries].append(time.perf_counter() - start)
+
+    def pair() -> None:
+        first = len(times[True]) % 2 == 0
+        timed(first)
+        timed(not first)
+
+    rounds = PERCENTILE_COST_ROUNDS[1 if quick else 0]
+    benchmark.pedantic(pair, rounds=rounds, warmup_rounds=1, iterations=1)
+    with_percentiles = statistics.median(times[True][-rounds:])
+    troughs_only = statistics.median(times[False][-rounds:])
+    benchmark.extra_info.update(
+        suite="percentile cost",
+        case="simulate: default trough percentiles over quantiles=(), alternating",
+        n_subjects=n_subjects,
+        n_doses=DAYS,
+        seed=SEED,
+        rounds=rounds,
+        default_median_seconds=with_percentiles,
+        troughs_only_median_seconds=troughs_only,
+        percentile_cost_ratio=with_percentiles / troughs_only,
+    )
 
 
 @pytest.mark.parametrize("n_subjects", [1, 100, 10_000])
