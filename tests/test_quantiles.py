@@ -147,6 +147,7 @@ def test_order_statistics__plain_python_equals_compiled():
 def test_order_statistics__rows_split_between_threads(monkeypatch, threads):
     """Both passes split the rows (each thread its own counts and write positions), the selection the columns."""
     monkeypatch.setattr(quantiles, "MIN_ROWS_PER_THREAD", 1)
+    monkeypatch.setattr(quantiles, "MIN_PARALLEL_SELECT", 0)
     names, block = _block(1001, seed=7)
     for q in QUANTILE_SETS.values():
         got, all_nan = _from_order_statistics(block, q, threads=threads)
@@ -232,3 +233,13 @@ def test_population_summary__without_thresholds():
     summary = population_summary(trough, DEFAULT_QUANTILES, np.empty(0))
     _assert_bits_equal(summary["trough_quantile"], np.quantile(trough, DEFAULT_QUANTILES, axis=0))
     assert summary["target_attainment"].shape == (0, 30)
+
+
+def test_quantile_plan__kept_answers_are_not_shared():
+    """The plan is kept for the next call with the same (n, quantiles); callers get their own arrays."""
+    first = quantiles.quantile_plan(10_000, DEFAULT_QUANTILES)
+    first[0][:] = -1
+    again = quantiles.quantile_plan(10_000, DEFAULT_QUANTILES)
+    # the order statistics either side of numpy's virtual index (n - 1) q: floor and floor + 1
+    assert again[0].tolist() == [499, 500, 2499, 2500, 4999, 5000, 7499, 7500, 9499, 9500]
+    assert quantiles.quantile_plan(10_001, DEFAULT_QUANTILES)[0].tolist() == [500, 501, 2500, 2501, 5000, 5001, 7500, 7501, 9500, 9501]
