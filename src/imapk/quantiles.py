@@ -4,11 +4,13 @@
 kernels find only the order statistics the quantiles need (a histogram pass over the rows narrows
 each rank to one bin, then a selection inside it; see :func:`order_statistics`), and numpy's own
 interpolation rule is applied to them, operation for operation, so the result equals numpy's to the
-bit (tested). For 10 000 subjects x 365 doses of log-normal troughs on a 2-core machine: about 9 ms
-of CPU (one thread) and 5.3 ms on two threads, against 29 ms and 14.6 ms for the column-by-column
-histogram this replaced and about 37 ms for ``numpy.quantile``. Equal-width bins are used for
-light-tailed columns and bins on a nearly logarithmic scale for positive skewed ones, so heavy tails
-cost no more than normal data.
+bit (tested). For 10 000 subjects x 365 daily doses of log-normal troughs (the exact-engine
+benchmark's population) on a 2-core machine: about 5.1 ms of CPU on one thread and 3.0 ms on each
+of two, against 9.0 ms and 5.1 ms for the column-major bin counts and floating-point keys this
+replaced, and about 38 ms for ``numpy.quantile``; ``simulate`` with the default percentiles then
+takes about 1.8 times as long as with ``quantiles=()`` (``benchmarks/test_bench_exact.py``).
+Equal-width bins are used for light-tailed columns and bins on the bit pattern (nearly logarithmic)
+for positive skewed ones, so heavy tails cost no more than normal data.
 """
 
 from __future__ import annotations
@@ -300,13 +302,16 @@ def order_statistics(
        equal bins over the range, above it -> the top bin, NaN -> its own bin), and the keys are
        counted per column. The range is the min and max of 128 evenly spaced rows, so a heavy tail
        does not stretch the bins and no exact min/max pass is needed; positive columns spanning
-       more than an octave are binned on the bit pattern of the values (monotone for x >= 0 and
-       nearly logarithmic: equal bins per octave), so log-normal and heavier-tailed columns fill
-       their bins as evenly as light-tailed ones do.
-    2. the cumulative counts give the bin of each wanted rank (the map is monotone, so bin b holds
-       exactly the ranks start[b] to start[b+1] - 1); the keys are scanned again (vectorised
-       compares against the few wanted bins) and only those bins' values are gathered, then sorted
-       (or partitioned) and the ranks read off.
+       more than an octave are binned on the bit pattern of the values (``(bits - base) >> shift``:
+       integer operations, monotone for x >= 0 and nearly logarithmic, equal bins per octave), so
+       log-normal and heavier-tailed columns fill their bins as evenly as light-tailed ones do. The
+       counts are stored bin by bin, all columns of a bin side by side: a subject keeps about the
+       same bin from dose to dose, so the increments of one row touch a few cache lines, not one
+       per column (this halved the pass on troughs).
+    2. the cumulative counts, read in that same order, give the bin of each wanted rank (the map is
+       monotone, so bin b holds exactly the ranks start[b] to start[b+1] - 1); the keys are scanned
+       again (vectorised compares against the few wanted bins) and only those bins' values are
+       gathered, then sorted (insertion sort for small bins) or partitioned, and the ranks read off.
 
     With `threads` > 1 both passes split the rows between threads (whole rows stay the unit of
     reading) and the selection splits the columns; every column's answer is the same bits whatever
