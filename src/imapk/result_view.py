@@ -1,17 +1,18 @@
-"""A NetCDF result read as named numpy arrays, without xarray: what `imapk plot` draws from.
+"""A result file or sweep store read as named numpy arrays, without xarray: what `imapk plot` draws.
 
 Importing xarray (with pandas, and dask, which xarray's array checks import when it is installed)
-takes most of a second, and a plot of a result needs a dozen of its arrays. :class:`ResultView`
-answers the part of the xarray Dataset interface that :mod:`imapk.plot` uses: ``dims``, ``sizes``,
-``attrs``, ``name in view``, ``view[name]`` (an :class:`ArrayView` with ``values``, ``dims``,
-``attrs``, ``sizes``, ``transpose`` and ``isel``) and ``isel`` by position. Each variable is read from
-the open file the first time it is asked for.
+takes most of a second, and a plot needs a dozen arrays. :class:`ResultView` answers the part of the
+xarray Dataset interface that :mod:`imapk.plot` uses: ``dims``, ``sizes``, ``attrs``, ``name in
+view``, ``view[name]`` (an :class:`ArrayView` with ``values``, ``dims``, ``attrs``, ``sizes``,
+``transpose`` and ``isel``) and ``isel`` by position. Each variable is read from the open NetCDF-4
+file (h5netcdf) or Zarr store (zarr) the first time it is asked for.
 
 The values are those xarray reads from the same file (tested variable by variable on results of
-every kind), for files whose variables need no CF decoding beyond a NaN fill value: text as numpy
-strings, numbers in their stored type. :func:`needs_xarray` tells which files need more
-(packed or time-encoded variables, other fill values); :func:`imapk.io.read_netcdf_view` reads
-those with xarray.
+every kind and on a sweep store), for files whose variables need no CF decoding beyond a NaN fill
+value and xarray's boolean encoding: text as numpy strings, numbers in their stored type.
+:func:`needs_xarray` and :func:`zarr_needs_xarray` tell which files need more (packed or
+time-encoded variables, other fill values); those are read with xarray
+(:func:`imapk.io.read_netcdf_view`, :func:`imapk.io.read_zarr_view`).
 """
 
 from __future__ import annotations
