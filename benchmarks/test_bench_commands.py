@@ -3,8 +3,10 @@
 Each case times a child process ``python -m imapk ...`` from start to exit (interpreter start,
 imports, loading the compiled kernels from a warm numba cache, the work, the output) and, before
 every timed round, ``python -c "import numpy"`` in the same test: the ratio of the two medians
-(``ratio_to_numpy_import`` in ``extra_info``) holds on any machine, where seconds do not. Nothing
-is asserted about the time.
+(``ratio_to_numpy_import`` in ``extra_info``) holds on any machine, where seconds do not. The
+``plot`` cases also time ``python -m imapk run`` of the case report before every round (warm
+cache) and record ``ratio_to_run_case_report``: the goal for a plot is a few times that run.
+Nothing is asserted about the time.
 
 Workloads (the sizes of the shipped scenarios):
 
@@ -149,13 +151,20 @@ def test_command(benchmark, quick, workdir, command, given, args):
     def time_numpy():
         numpy_times.append(_seconds([sys.executable, "-c", "import numpy"], env, folder))
 
+    run_times: list[float] = []
+
+    def baselines():
+        time_numpy()
+        if command == "plot":
+            run_times.append(_seconds([sys.executable, "-m", "imapk", "run", str(CASE)], env, folder))
+
     command_times: list[float] = []
 
     def run():
         command_times.append(_seconds(line, env, folder))
 
     rounds = ROUNDS[1] if quick else ROUNDS[0]
-    benchmark.pedantic(run, setup=time_numpy, rounds=rounds, warmup_rounds=0, iterations=1)
+    benchmark.pedantic(run, setup=baselines, rounds=rounds, warmup_rounds=0, iterations=1)
     if not numpy_times:  # --benchmark-disable: the command ran once, without its setup
         time_numpy()
     seconds = statistics.median(command_times)  # the same runs pytest-benchmark timed, timed here too
@@ -170,3 +179,6 @@ def test_command(benchmark, quick, workdir, command, given, args):
         seconds_over_numpy_import=seconds - numpy_seconds,
         rounds=rounds,
     )
+    if run_times:
+        run_seconds = statistics.median(run_times)
+        benchmark.extra_info.update(run_case_report_seconds=run_seconds, ratio_to_run_case_report=seconds / run_seconds)

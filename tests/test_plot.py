@@ -446,6 +446,8 @@ def test_result_view__a_file_that_needs_cf_decoding_is_read_with_xarray(result_f
     with read_netcdf_view(path) as again:
         assert isinstance(again, xr.Dataset)
         np.testing.assert_allclose(again["trough"].values, ds["trough"].values, atol=0.005)  # half the packing step
+    assert main(["plot", str(path), "-o", str(tmp_path / "packed.png"), "--threshold", "gist"]) == 0
+    assert (tmp_path / "packed.png").read_bytes()[:8] == PNG_SIGNATURE
 
 
 @pytest.mark.parametrize(
