@@ -4,6 +4,8 @@
   with an optional per-patient adherence level.
 * :mod:`imapk.processes.toxicity`: toxicity events from a hazard, holds of random length, restart
   ladders, recurrence and discontinuation.
+* :mod:`imapk.processes.realise`: a schedule and the processes to each patient's doses on the shared
+  scheduled grid (:func:`realise`), which the engine simulates directly.
 
 Every draw is a pure function of (seed, purpose, patient) through :mod:`imapk.streams`: a patient's
 doses are the same whatever the population size, the chunking or the number of workers.
@@ -12,6 +14,7 @@ doses are the same whatever the population size, the chunking or the number of w
 from __future__ import annotations
 
 from .adherence import AdherenceLevel, IndependentMisses, MarkovMisses, missed_doses
+from .realise import RealisedDoses, realise
 from .toxicity import HoldLength, ToxicityProcess, Weibull, draw_events, realised_schedule
 
 __all__ = [
@@ -19,9 +22,11 @@ __all__ = [
     "HoldLength",
     "IndependentMisses",
     "MarkovMisses",
+    "RealisedDoses",
     "ToxicityProcess",
     "Weibull",
     "draw_events",
     "missed_doses",
+    "realise",
     "realised_schedule",
 ]

@@ -1,0 +1,150 @@
+"""Each patient's realised doses on the shared scheduled grid: the schedule, then the random processes.
+
+:func:`realise` takes a :class:`~imapk.schedule.Schedule` (the prescription and its planned holds)
+and the dosing processes of a population (a toxicity that interrupts therapy, missed doses), and
+returns a :class:`RealisedDoses`: for every patient and every scheduled dose, the amount planned and
+given, its status (given, held, missed) and the reason (the phase or ladder step that prescribed a
+given dose, the hold that removed a held one, ``"missed"``). The grid of scheduled times stays the
+schedule's own, so every patient's troughs sit at the same times and the population summaries,
+verdicts and comparisons work as for a shared schedule; the engine takes the given amounts as a
+(patients, doses) array.
+
+Order of the processes: the toxicity's holds are added to the schedule first (a patient cannot miss
+a dose that is held), then the misses are drawn over the whole grid and applied to the doses still
+given. A patient's draws depend on the seed, the process and the patient only (see
+:mod:`imapk.processes.adherence` and :mod:`imapk.processes.toxicity`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ..errors import ImapkError
+from ..schedule import GIVEN, HELD, MISSED, DoseTable, Schedule
+from .adherence import IndependentMisses, MarkovMisses, missed_doses
+from .toxicity import PatientEvents, ToxicityProcess, draw_events, realised_schedule
+
+__all__ = ["RealisedDoses", "realise", "MISSED_REASON"]
+
+#: Reason of a dose the patient missed.
+MISSED_REASON = "missed"
+
+
+@dataclass(frozen=True)
+class RealisedDoses:
+    """Each patient's doses on the shared scheduled grid.
+
+    Attributes
+    ----------
+    table
+        The schedule lowered without the random processes: its times and intervals are every
+        patient's scheduled grid, and its ``given`` is replaced by :attr:`given` for the engine
+        (see :meth:`engine_table`).
+    planned, given
+        Amount planned and given per patient and dose. [mg]
+    status
+        ``GIVEN``, ``HELD`` or ``MISSED`` per patient and dose.
+    reason
+        Index into :attr:`reasons` per patient and dose.
+    reasons
+        The reasons' labels: phase and ladder-step labels, hold labels, ``"missed"``.
+    events
+        Per patient, the toxicity events drawn (empty without a toxicity process).
+    """
+
+    table: DoseTable
+    planned: np.ndarray
+    given: np.ndarray
+    status: np.ndarray
+    reason: np.ndarray
+    reasons: tuple[str, ...]
+    events: tuple[PatientEvents, ...] = ()
+
+    @property
+    def n_subjects(self) -> int:
+        return self.given.shape[0]
+
+    def engine_table(self) -> DoseTable:
+        """The table the engine simulates: the shared grid with each patient's given amounts."""
+        return replace(self.table, given=self.given)
+
+    def reason_labels(self, subject: int) -> list[str]:
+        """One patient's reason per scheduled dose, as text."""
+        return [self.reasons[i] for i in self.reason[subject]]
+
+
+def _grid_key(table: DoseTable) -> tuple:
+    return (table.time.tobytes(), table.interval.tobytes())
+
+
+def realise(
+    schedule: Schedule,
+    subjects,
+    seed: int | None,
+    *,
+    toxicity: ToxicityProcess | None = None,
+    adherence: IndependentMisses | MarkovMisses | None = None,
+) -> RealisedDoses:
+    """Each patient's realised doses (see the module docstring).
+
+    Parameters
+    ----------
+    schedule
+        The prescription with its planned holds, the same for every patient.
+    subjects
+        Patient indices (their draws depend on these, not on who else is realised).
+    seed
+        The scenario's seed; required when a process is given.
+    toxicity, adherence
+        The dosing processes (None: not modelled).
+    """
+    subjects = np.asarray(subjects, dtype=np.int64)
+    base = schedule.lower()
+    n, n_dose = subjects.size, base.time.size
+    if (toxicity is not None or adherence is not None) and seed is None:
+        raise ImapkError("random dosing processes need a seed", key="scenario.seed", expected="an integer >= 0")
+    reasons: dict[str, int] = {}
+
+    def codes(labels) -> np.ndarray:
+        return np.array([reasons.setdefault(str(label), len(reasons)) for label in labels], dtype=np.int32)
+
+    def table_codes(table: DoseTable) -> np.ndarray:
+        labels = [MISSED_REASON if s == MISSED else table.hold_labels[h] if s == HELD and h >= 0 else p
+                  for p, s, h in zip(table.phase, table.status, table.hold)]
+        return codes(labels)
+
+    planned = np.repeat(base.planned[None, :], n, axis=0)
+    given = np.repeat(base.given[None, :], n, axis=0)
+    status = np.repeat(base.status[None, :].astype(np.int8), n, axis=0)
+    reason = np.repeat(table_codes(base)[None, :], n, axis=0)
+    events: tuple[PatientEvents, ...] = ()
+    if toxicity is not None:
+        days = int(np.ceil(base.end / 24.0 - 1e-9))
+        events = tuple(draw_events(toxicity, seed, subjects, days))
+        lowered: dict[tuple, tuple] = {}  # patients with the same holds share one lowering
+        for i, patient in enumerate(events):
+            if not patient.time:
+                continue
+            key = (patient.hold_start_day, patient.hold_days, patient.discontinued)
+            if key not in lowered:
+                try:
+                    table = realised_schedule(schedule, toxicity, patient, days).lower()
+                except ImapkError as error:
+                    raise ImapkError(
+                        f"a {toxicity.label} hold drawn for patient {int(subjects[i])} conflicts with the schedule: "
+                        f"{error.problem}", key=f"toxicity.{toxicity.label}",
+                        expected="random holds on a schedule without planned holds in their way",
+                    ) from None
+                if _grid_key(table) != _grid_key(base):
+                    raise ImapkError("a drawn hold changed the scheduled grid", key=f"toxicity.{toxicity.label}")
+                lowered[key] = (table.planned, table.given, table.status.astype(np.int8), table_codes(table))
+            planned[i], given[i], status[i], reason[i] = lowered[key]
+    if adherence is not None:
+        missed = missed_doses(adherence, seed, subjects, n_dose) & (status == GIVEN)
+        given[missed] = 0.0
+        status[missed] = MISSED
+        reason[missed] = reasons.setdefault(MISSED_REASON, len(reasons))
+    labels = tuple(sorted(reasons, key=reasons.get))
+    return RealisedDoses(base, planned, given, status, reason, labels, events)

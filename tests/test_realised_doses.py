@@ -1,0 +1,94 @@
+"""Each patient's realised doses (imapk.processes.realise): the schedule, the toxicity holds, the misses,
+and the engine on the result against each patient simulated alone."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from imapk.engine.exact import run_exact
+from imapk.errors import ImapkError
+from imapk.params import ParameterTable
+from imapk.processes import HoldLength, MarkovMisses, ToxicityProcess, Weibull, draw_events, realise, realised_schedule
+from imapk.schedule import GIVEN, HELD, MISSED, Hold, LadderStep, Phase, Schedule
+
+SEED = 7
+LADDER = (LadderStep(200, 7), LadderStep(300, 28))
+RASH = ToxicityProcess(first=Weibull(40.0, 1.5), recurrence=Weibull(40.0), hold=HoldLength("uniform", 3, 14),
+                       restart=LADDER, discontinue_after=3)
+SCHEDULE = Schedule(phases=(Phase(dose=400, days=120),))
+
+
+def test_without_processes_every_patient_has_the_schedule():
+    schedule = Schedule(phases=(Phase(dose=400, days=60),), holds=(Hold(start_day=20, days=5, restart=LADDER),),
+                        missed_days=(50,))
+    doses = realise(schedule, range(4), None)
+    table = schedule.lower()
+    for i in range(4):
+        np.testing.assert_array_equal(doses.given[i], table.given)
+        np.testing.assert_array_equal(doses.status[i], table.status)
+    labels = doses.reason_labels(0)
+    assert labels[19] == "hold" and labels[24] == "hold: restart step 1 (200 mg)"
+    assert labels[49] == "missed" and labels[0] == table.phase[0]
+
+
+def test_toxicity_holds_are_each_patients_own_schedule():
+    n = 60
+    doses = realise(SCHEDULE, range(n), SEED, toxicity=RASH)
+    events = draw_events(RASH, SEED, range(n), 120)
+    assert sum(bool(e.time) for e in events) > 10
+    for i, patient in enumerate(events):
+        own = realised_schedule(SCHEDULE, RASH, patient, 120).lower()
+        np.testing.assert_array_equal(doses.given[i], own.given)
+        np.testing.assert_array_equal(doses.planned[i], own.planned)
+        np.testing.assert_array_equal(doses.status[i], own.status)
+        held = [doses.reasons[r] for r in doses.reason[i][own.status == HELD]]
+        assert all(label.startswith("rash ") for label in held)
+
+
+def test_misses_fall_only_on_doses_still_given():
+    n = 200
+    doses = realise(SCHEDULE, range(n), SEED, toxicity=RASH, adherence=MarkovMisses(0.9, 0.5, start="stationary"))
+    only_holds = realise(SCHEDULE, range(n), SEED, toxicity=RASH)
+    missed = doses.status == MISSED
+    assert missed.any()
+    assert np.all(only_holds.status[missed] == GIVEN)  # a held dose is never "missed"
+    np.testing.assert_array_equal(doses.status[~missed], only_holds.status[~missed])
+    assert np.all(doses.given[missed] == 0.0)
+    assert {doses.reasons[r] for r in doses.reason[missed]} == {"missed"}
+
+
+def test_the_engine_simulates_each_patients_own_doses():
+    n = 12
+    doses = realise(SCHEDULE, range(n), SEED, toxicity=RASH, adherence=MarkovMisses(0.9, 0.5))
+    rng = np.random.default_rng(1)
+    values = {"cl": 14.3 * np.exp(0.3 * rng.standard_normal(n)), "v": np.full(n, 347.0), "ka": np.full(n, 0.609),
+              "d1": None, "f": np.ones(n), "tlag": np.zeros(n)}
+    together = run_exact(doses.engine_table(), ParameterTable(values=values))
+    for i in range(n):
+        alone = run_exact(replace(doses.table, given=doses.given[i]),
+                          ParameterTable(values={k: None if v is None else v[i:i + 1] for k, v in values.items()}))
+        np.testing.assert_array_equal(together.trough[i], alone.trough[0])
+
+
+def test_a_patient_is_the_same_whoever_else_is_realised():
+    everyone = realise(SCHEDULE, range(50), SEED, toxicity=RASH, adherence=MarkovMisses(0.9, 0.5))
+    some = realise(SCHEDULE, range(30, 40), SEED, toxicity=RASH, adherence=MarkovMisses(0.9, 0.5))
+    np.testing.assert_array_equal(some.given, everyone.given[30:40])
+    assert some.reason_labels(3) == everyone.reason_labels(33)
+
+
+def test_a_process_without_a_seed_is_refused():
+    with pytest.raises(ImapkError) as error:
+        realise(SCHEDULE, range(3), None, adherence=MarkovMisses(0.9, 0.5))
+    assert error.value.key == "scenario.seed"
+
+
+def test_a_drawn_hold_in_the_way_of_a_planned_one_is_named():
+    schedule = Schedule(phases=(Phase(dose=400, days=120),), holds=(Hold(start_day=2, days=110),))
+    early = ToxicityProcess(first=Weibull(1.0, 1.0), hold=HoldLength("fixed", 5))
+    with pytest.raises(ImapkError) as error:
+        realise(schedule, range(20), SEED, toxicity=early)
+    assert "conflicts with the schedule" in error.value.problem and error.value.key == "toxicity.rash"
