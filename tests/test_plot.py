@@ -565,3 +565,35 @@ def test_cli_plot__a_sweep_store_is_drawn_without_xarray_or_dask(store, tmp_path
                             capture_output=True, text=True, check=True)
     assert result.stdout.strip().splitlines()[-1] == "HEAVY:"
     assert target.read_bytes()[:8] == PNG_SIGNATURE
+
+
+@pytest.fixture(scope="module")
+def store_of_three(tmp_path_factory) -> Path:
+    """The small sweep with a third swept dimension, the population model."""
+    folder = tmp_path_factory.mktemp("sweep3")
+    path = folder / "sweep.toml"
+    axis = '\n[[sweep.axes]]\nname = "parameter_set"\nkey = "model.parameter_set"\nvalues = ["widmer2006", "gotta2014"]\n'
+    path.write_text(SWEEP + axis + SCENARIO.format(n=10, days=20, models='"widmer2006_covariates"', hold=5,
+                                                   restart="200 mg", dense="false"))
+    out = folder / "three.zarr"
+    run_sweep(load_sweep(path), out, workers=1, progress=False)
+    return out
+
+
+def test_sweep__other_dimension_selected_by_value(store_of_three):
+    """A swept dimension that is not mapped is fixed at the value asked for (exact match, as xarray's
+    ``sel``: the reference), on open_sweep's Dataset and on the store read with zarr alone."""
+    from imapk.io import read_zarr_view
+
+    ds = open_sweep(store_of_three)
+    expected = ds["mean_time_below"].sel(parameter_set="gotta2014", threshold="gist").transpose(
+        "restart_dose", "hold_length").values / 24  # h -> d
+    with read_zarr_view(store_of_three) as view:
+        for source in (ds, view):
+            ax = plot_sweep(source, "hold_length", "restart_dose", parameter_set="gotta2014")
+            (image,) = ax.get_images()
+            np.testing.assert_allclose(image.get_array(), expected, rtol=1e-15)  # x (1/24) vs / 24: one rounding
+            assert ax.get_title().endswith("parameter_set = gotta2014")
+            with pytest.raises(ImapkError, match=r"no such value of parameter_set \(got 'judson2005'; expected one of "
+                                                 r"widmer2006, gotta2014\)"):
+                plot_sweep(source, "hold_length", "restart_dose", parameter_set="judson2005")

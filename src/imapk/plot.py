@@ -176,7 +176,8 @@ def plot_troughs(ds, *, subject: int = 0, ax=None):
     subject
         Which subject to draw.
     ax
-        Axes to draw on, or a Figure to draw on; a new figure is made if None.
+        Axes to draw on, a Figure without axes (its size and layout are set here), or None (a new
+        pyplot figure).
 
     Returns
     -------
@@ -330,7 +331,8 @@ def plot_models(ds, *, quantile: float = 0.5, ax=None):
         Which quantile of the trough over the subjects to draw (0.5, the median; with one subject
         every quantile is its trough).
     ax
-        Axes to draw on, or a Figure to draw on; a new figure is made if None.
+        Axes to draw on, a Figure without axes (its size and layout are set here), or None (a new
+        pyplot figure).
 
     Returns
     -------
@@ -448,7 +450,8 @@ def plot_sweep(ds, x: str | None = None, y: str | None = None, *, threshold: str
         the cell with those values (per row or column when only one is given), on a diverging colour
         scale centred on no change.
     ax
-        Axes to draw on, or a Figure to draw on; a new figure is made if None.
+        Axes to draw on, a Figure without axes (its size and layout are set here), or None (a new
+        pyplot figure).
     **select
         Values of the other swept dimensions (``parameter_set="schmidli2005"``); the first value of
         each one not given.
