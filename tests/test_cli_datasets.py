@@ -35,6 +35,7 @@ def test_export_then_run__the_troughs_of_the_scenario(tmp_path, capsys):
         (["run", "scenarios/case-report-data.csv"], "--model: a data set is simulated with a shipped parameter set"),
         (["run", "scenarios/case-report-data.csv", "--model", "widmer2006", "-o", "x.nc"], "-o/--output: applies to scenarios"),
         (["run", CASE, "--units", "weight=kg"], "--units: declares the covariate units of a data set"),
+        (["run", CASE, "--time-variation", "none"], "--time-variation: applies to data sets"),
         (["export", CASE, "-o", "x.txt"], "-o/--output: data set file must be CSV"),
     ],
 )
@@ -77,3 +78,35 @@ def test_a_scenario_or_a_result_given_as_a_data_set_is_named_as_such(tmp_path, c
     assert f"{CASE}: this is a scenario file, not a data set (expected a NONMEM-style data set (CSV); `imapk run {CASE}`" in capsys.readouterr().err
     assert main([command, str(result), "--model", "widmer2006"]) == 2
     assert f"{result}: this is a result file (NetCDF), not a data set (expected a NONMEM-style data set (CSV); `imapk rerun" in capsys.readouterr().err
+
+
+def test_a_model_with_time_on_therapy_factors_needs_the_choice_made(tmp_path, capsys):
+    """eechoute2012 (two compartments, five transit compartments, ka and F changing with time on
+    therapy) is refused by default; with --time-variation none it runs, and its predictions are those
+    of the Python API with the same choice."""
+    from imapk.dataset_simulation import simulate_dataset
+    from imapk.datasets import read_dataset
+
+    with open("scenarios/case-report-data.csv", newline="") as stream:
+        lines = [line for line in stream.read().splitlines() if not line.startswith("#")]
+    data = tmp_path / "with-liver.csv"  # the model's covariate: volume of liver metastases
+    data.write_text("\n".join([lines[0] + ",liver_metastases [cm^3]"] + [line + ",0" for line in lines[1:]]) + "\n")
+    data = str(data)
+    assert main(["run", data, "--model", "eechoute2012"]) == 2
+    assert "time" in capsys.readouterr().err
+    out = tmp_path / "pred.csv"
+    assert main(["run", data, "--model", "eechoute2012", "--time-variation", "none", "--csv", str(out)]) == 0
+    with open(out, newline="") as stream:
+        predicted = [float(r["PRED [ng/mL]"]) for r in csv.DictReader(stream)]
+    expected = simulate_dataset(read_dataset(data), "eechoute2012", time_variation="none").prediction
+    np.testing.assert_array_equal(predicted, expected)
+
+
+def test_tdm__the_planners_questions_from_the_posterior(capsys):
+    assert main(["tdm", "scenarios/case-report-data.csv", "--model", "widmer2006", "--hold", "7", "--ladder", "200,300",
+                 "--format", "json"]) == 0
+    patient = json.loads(capsys.readouterr().out)["patients"][0]
+    assert "posterior_plan" in patient
+    assert main(["tdm", "scenarios/case-report-data.csv", "--model", "widmer2006", "--hold", "7",
+                 "--ladder", "200,abc"]) == 2
+    assert "--ladder" in capsys.readouterr().err

@@ -415,7 +415,15 @@ def test_summarize_prints_the_table_and_writes_the_csv(store, tmp_path, capsys):
     assert len(lines) == 1 + 4 + 2 and lines[-1] == f"Table written to {table}"
     assert sorted(p.name for p in folder.iterdir()) == ["summary.csv"]  # written atomically: no temporary left
     with table.open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
+        header = next(csv.reader(handle))
+    # every header cell names its unit (the swept axes' from the store, the computed columns' own)
+    assert header == [
+        "hold_length [d]", "restart_dose [mg]", "threshold", "threshold_kind", "last_day [clinical day]",
+        "pta_last_dose [fraction]", "trough_above_ceiling_last_dose [fraction]", "median_trough_last_dose [ng/mL]",
+        "mean_time_below_days [d]", "mean_time_above_days [d]",
+    ]
+    with table.open(newline="") as handle:
+        rows = [{key.split(" [")[0]: value for key, value in row.items()} for row in csv.DictReader(handle)]
     expected = summary_table(open_sweep(store))
     assert len(rows) == len(expected) == 4
     for row, want in zip(rows, expected):
@@ -424,6 +432,15 @@ def test_summarize_prints_the_table_and_writes_the_csv(store, tmp_path, capsys):
         assert float(row["pta_last_dose"]) == want["pta_last_dose"]
         assert float(row["median_trough_last_dose"]) == want["median_trough_last_dose"]
         assert float(row["hold_length"]) == want["hold_length"]
+
+
+def test_summarize_csv_with_the_old_bare_names_warns(store, tmp_path, capsys):
+    table = tmp_path / "summary.csv"
+    assert main(["summarize", str(store), "--csv", str(table), "--csv-header", "names"]) == 0
+    assert "--csv-header names is deprecated" in capsys.readouterr().err
+    with table.open(newline="") as handle:
+        header = next(csv.reader(handle))
+    assert header == list(summary_table(open_sweep(store))[0])
 
 
 def test_summarize_refuses_an_unfinished_store(sweep_file, tmp_path, capsys, monkeypatch):

@@ -58,6 +58,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.units:
         raise ImapkError("declares the covariate units of a data set", key="--units", got=args.units[0],
                          expected="a data set (DATA.csv) with --model NAME")
+    if args.time_variation is not None:
+        raise ImapkError("applies to data sets; a scenario states its time variation in [model]",
+                         key="--time-variation", got=args.time_variation, expected="a data set (DATA.csv) with --model NAME")
 
     from .io import write_netcdf
     from .report import format_comparison_text, format_json, format_text, key_doses, patient_table, verdicts, write_patient_csv
@@ -126,7 +129,8 @@ def _run_dataset(args: argparse.Namespace) -> int:
             raise ImapkError("applies to scenarios, not to data sets", key=option,
                              expected="--csv FILE for the predictions of a data set")
     check_output_path(args.csv, key="--csv", suffixes=None, what="CSV", noun="CSV")
-    simulation = simulate_dataset(read_dataset(args.scenario, units=_covariate_units(args.units)), args.model)
+    simulation = simulate_dataset(read_dataset(args.scenario, units=_covariate_units(args.units)), args.model,
+                                  time_variation=args.time_variation or "model")
     if args.csv is not None:
         simulation.write_csv(args.csv)
     if args.format == "json":
@@ -164,30 +168,17 @@ def _covariate_units(items: list[str]) -> dict[str, str]:
 
 
 def _tdm(args: argparse.Namespace) -> int:
-    """`imapk tdm DATA.csv --model NAME [--target gist]`: each patient's MAP fit and next step."""
-    import json
+    """`imapk tdm DATA.csv --model NAME [--target gist] [--hold DAYS --ladder 200,300 --budget N]`: each patient's
+    MAP fit and next step and, with a hold or a ladder, the planner's answers from the patient's posterior."""
+    from .tdm.command import tdm_report
 
-    from .datasets import read_dataset
-    from .tdm import map_estimate, patient_inputs, plan_next_step, summary_lines, summary_record
-
-    data = read_dataset(args.data, units=_covariate_units(args.units))
-    unknown = sorted(set(args.id or ()) - {subject.id for subject in data.subjects})
-    if unknown:
-        raise ImapkError("no patient with this ID in the data set", source=args.data, key="--id", got=unknown[0],
-                         expected=f"one of {', '.join(s.id for s in data.subjects[:10])}")
-    records, blocks = [], []
-    for subject in data.subjects:
-        if args.id and subject.id not in args.id:
-            continue
-        p = patient_inputs(subject, source=args.data)
-        fit = map_estimate(args.model, p.doses, p.observations, covariates=p.covariates, seed=args.seed)
-        plan = plan_next_step(fit, target=args.target, ceiling=args.ceiling, day=args.day)
-        records.append(summary_record(fit, plan, patient=p.id, time_offset=p.time_offset))
-        blocks.append("\n".join(summary_lines(fit, plan, patient=p.id, time_offset=p.time_offset)))
-    if args.format == "json":
-        print(json.dumps({"model": args.model, "data_set": args.data, "patients": records}, indent=2))
-    else:
-        print("\n\n".join(blocks))
+    print(tdm_report(
+        args.data, args.model, target=args.target, ceiling=args.ceiling, day=args.day, ids=args.id,
+        units=_covariate_units(args.units), seed=args.seed, iov_cl=args.iov_cl, output=args.format,
+        hold=args.hold, hold_start_day=args.hold_start_day, ladders=args.ladder or (), step_days=args.step_days,
+        dose=args.dose, plan_days=args.plan_days, budget=args.budget, metric=args.metric, against=args.against,
+        confidence=args.confidence,
+    ))
     return 0
 
 
@@ -285,13 +276,10 @@ def _open_sweep_view(path: str):
     from pathlib import Path
 
     from .io import read_zarr_view
-    from .sweep import COMPLETE, _store_attrs, _verify_store, open_sweep
+    from .sweep import check_sweep_store, open_sweep
 
     store = Path(path)
-    attrs = _store_attrs(store) if store.exists() else {}
-    if "imapk_sweep_digest" not in attrs or not attrs.get(COMPLETE):
-        return open_sweep(store, dask=False)  # refuses it, with its one-line error
-    _verify_store(store, attrs)
+    check_sweep_store(store)
     view = read_zarr_view(store)
     return open_sweep(store, verify=False, dask=False) if view is None else view
 
@@ -399,14 +387,21 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _summarize(args: argparse.Namespace) -> int:
-    from .sweep import open_sweep, summary_table
+    from .sweep import header_with_units, open_sweep, summary_table, summary_units
 
     check_output_path(args.csv, key="--csv", suffixes=None, what="CSV", noun="CSV")
-    rows = summary_table(open_sweep(args.store, dask=False), days=tuple(args.day))
+    ds = open_sweep(args.store, dask=False)
+    rows = summary_table(ds, days=tuple(args.day))
     if args.csv:
         from .io import write_csv
 
-        write_csv(args.csv, list(rows[0]), ([row[c] for c in rows[0]] for row in rows))
+        if args.csv_header == "names":
+            print("imapk summarize: --csv-header names is deprecated and will be removed in a later release; "
+                  "read the columns by the name before ' [' (see CHANGELOG.md)", file=sys.stderr)
+            header = list(rows[0])
+        else:
+            header = header_with_units(summary_units(ds, rows))
+        write_csv(args.csv, header, ([row[c] for c in rows[0]] for row in rows))
     columns = list(rows[0])
     widths = {c: max(len(c), *(len(_cell(r[c])) for r in rows)) for c in columns}
     print("  ".join(f"{c:>{widths[c]}s}" for c in columns))
@@ -686,6 +681,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--units", metavar="NAME=UNIT", action="append", default=[],
                      help="with a data set: the unit of a covariate column whose header has none (e.g. weight=kg; "
                      "may be given several times)")
+    run.add_argument("--time-variation", choices=("model", "none"), default=None,
+                     help="with a data set: 'none' simulates the model without its time-on-therapy factors "
+                     "(eechoute2012: ka 0.699 1/h, F 1, the values reached after months); by default ('model') a model "
+                     "whose rates change with time on therapy is refused")
     run.add_argument("-o", "--output", help="write the result Dataset to this NetCDF file (atomically)")
     run.add_argument("--format", choices=("text", "json"), default="text", help="verdict format (default: text)")
     run.add_argument(
@@ -719,7 +718,12 @@ def _parser() -> argparse.ArgumentParser:
 
     summarize = commands.add_parser("summarize", help="print the per-cell summary of a finished sweep")
     summarize.add_argument("store", help="Zarr store written by `imapk sweep`")
-    summarize.add_argument("--csv", metavar="FILE", help="also write the table as CSV")
+    summarize.add_argument("--csv", metavar="FILE", help="also write the table as CSV (header: name [unit])")
+    summarize.add_argument(
+        "--csv-header", choices=("units", "names"), default="units",
+        help="CSV header cells: 'name [unit]' (default) or the bare names written before units were added "
+        "(deprecated)",
+    )
     summarize.add_argument(
         "--day", metavar="N", type=_positive_int, action="append", default=[],
         help="also report each cell on clinical day N: attainment, exceedance and median trough of the trough "
@@ -846,6 +850,33 @@ def _parser() -> argparse.ArgumentParser:
     tdm.add_argument("--units", action="append", default=[], metavar="NAME=UNIT", help="unit of a covariate column")
     tdm.add_argument("--seed", type=int, default=0, help="seed of the posterior samples (default: 0)")
     tdm.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    tdm.add_argument("--iov-cl", type=float, default=0.0, metavar="SD",
+                     help="inter-occasion variability on CL per dose interval in the fits (log-scale SD; default: 0, none)")
+    tdm.add_argument("--hold", type=float, metavar="DAYS",
+                     help="plan a hold of DAYS days from each patient's posterior: longest hold within --budget, doses "
+                     "until the trough is back at target, ladders compared")
+    tdm.add_argument("--hold-start-day", type=_positive_int, default=1, metavar="N",
+                     help="day of the plan the hold starts; day 1 starts after the last dose in the data (default: 1)")
+    tdm.add_argument("--ladder", action="append", metavar="STEPS",
+                     help="ladder after the hold: doses in mg, each for --step-days ('200,300'), dose x days "
+                     "('200x7,300x14') or 'direct'; the first follows the planned hold, all are compared with a direct "
+                     "restart; repeatable")
+    tdm.add_argument("--step-days", type=float, default=7.0, metavar="D",
+                     help="days of each ladder step given as a bare dose (default: 7)")
+    tdm.add_argument("--dose", type=float, metavar="MG",
+                     help="prescription after the ladder (default: the patient's last dose)")
+    tdm.add_argument("--plan-days", type=float, metavar="D",
+                     help="length of the planned future (default: hold + ladder + 28 days)")
+    tdm.add_argument("--budget", type=float, default=7.0, metavar="N",
+                     help="cost allowed for the hold itself: days below target (default: 7), or troughs with "
+                     "--metric troughs_below")
+    tdm.add_argument("--metric", choices=("time_below", "troughs_below", "recovery"), default="time_below",
+                     help="what the budget counts: days below target, missed troughs, or days to recovery")
+    tdm.add_argument("--against", choices=("ladder", "continuous"), default="ladder",
+                     help="cost of the hold itself, against the same ladder without it (default), or of hold and "
+                     "ladder together")
+    tdm.add_argument("--confidence", type=float, default=0.9, metavar="Q",
+                     help="posterior probability the planner's answers must hold with (default: 0.9)")
     tdm.set_defaults(handler=_tdm)
     return parser
 

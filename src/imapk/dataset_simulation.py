@@ -481,7 +481,7 @@ def _resolve(model_or_params, time_variation: str = "model"):
             "models whose parameters are constant or step with covariates and occasions, and does not follow "
             "time on therapy",
             key="model", got=model.name,
-            expected="a model without time-on-therapy factors, or time_variation='none' (its typical values "
+            expected="a model without time-on-therapy factors, or time_variation='none' (imapk run: --time-variation none; its typical values "
                      "without them)",
         )
     return model.name, model, None

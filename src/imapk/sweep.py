@@ -71,7 +71,8 @@ from .quantiles import order_statistics as _order_statistics
 from .quantiles import quantile_plan as _quantile_plan
 from .units import DIMENSIONS, parse_quantity
 
-__all__ = ["Axis", "Sweep", "load_sweep", "run_sweep", "open_sweep", "summary_table", "SweepError"]
+__all__ = ["Axis", "Sweep", "load_sweep", "run_sweep", "open_sweep", "summary_table", "summary_units", "header_with_units",
+           "check_sweep_store", "SweepError"]
 
 DEFAULT_SUBJECTS_PER_CHUNK = 10_000
 #: Bytes of troughs (all subjects of one cell x a block of doses) that the summaries hold at once
@@ -1272,6 +1273,15 @@ def open_sweep(path: str | Path, *, verify: bool = True, dask: bool = True):
     import xarray as xr
 
     path = Path(path)
+    check_sweep_store(path, verify=verify)
+    # chunks=None: plain lazily loaded arrays without dask (whose import costs half a second).
+    return xr.open_zarr(path) if dask else xr.open_zarr(path, chunks=None)
+
+
+def check_sweep_store(path: str | Path, *, verify: bool = True) -> dict:
+    """Refuse a store as :func:`open_sweep` does (missing, not imapk's, unfinished, or with `verify`
+    not matching the record of its chunks) and return its attributes. Imports zarr, not xarray."""
+    path = Path(path)
     if not path.exists():
         raise SweepError("no such sweep store", source=str(path))
     attrs = _store_attrs(path)
@@ -1285,8 +1295,7 @@ def open_sweep(path: str | Path, *, verify: bool = True, dask: bool = True):
         )
     if verify:
         _verify_store(path, attrs)
-    # chunks=None: plain lazily loaded arrays without dask (whose import costs half a second).
-    return xr.open_zarr(path) if dask else xr.open_zarr(path, chunks=None)
+    return attrs
 
 
 def _verify_store(path: Path, attrs: dict) -> None:
@@ -1395,6 +1404,37 @@ def summary_table(ds, days=()) -> list[dict]:
             row["mean_time_above_days"] = float(above[index][m]) / 24.0 if above is not None else math.nan
             rows.append(row)
     return _column_order(rows)
+
+
+#: Units of the summary table's computed columns, by the start of their name.
+SUMMARY_UNITS = (
+    ("pta_", "fraction"),
+    ("trough_above_ceiling_", "fraction"),
+    ("median_trough_", "ng/mL"),
+    ("mean_time_", "d"),
+    ("last_day", "clinical day"),
+)
+
+
+def summary_units(ds, rows: list[dict]) -> dict[str, str]:
+    """The unit of each column of :func:`summary_table` (``""`` for text and for unitless axes).
+
+    A swept axis takes the ``units`` of its coordinate in the store (a quantity axis such as
+    ``"200 mg"`` is stored as numbers in its canonical unit); the computed columns take theirs from
+    :data:`SUMMARY_UNITS`.
+    """
+    units = {}
+    for name in rows[0] if rows else ():
+        unit = next((u for prefix, u in SUMMARY_UNITS if name.startswith(prefix)), None)
+        if unit is None:
+            unit = str(ds[name].attrs.get("units", "")) if name in ds.coords else ""
+        units[name] = unit
+    return units
+
+
+def header_with_units(units: dict[str, str]) -> list[str]:
+    """CSV header cells ``name [unit]`` (the name alone where there is no unit), as ``imapk run --csv`` writes."""
+    return [f"{name} [{unit}]" if unit else name for name, unit in units.items()]
 
 
 def _column_order(rows: list[dict]) -> list[dict]:
