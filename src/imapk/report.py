@@ -213,6 +213,26 @@ def _key_dose_fractions(ds, j: int, kinds: list[str], kind: str, variable: str) 
     }
 
 
+def realised_dosing(ds) -> dict:
+    """What the random dosing processes did, per patient: doses given, held and missed (each a
+    :func:`_stat` over patients, in doses) and the share of patients with each; the toxicity events
+    (patients with at least one, events per patient, patients who discontinued)."""
+    status = np.asarray(ds["subject_dose_status"].values)
+    n = status.shape[0]
+    out = {"patients": int(n), "scheduled_doses_per_patient": int(status.shape[1])}
+    for code, name in enumerate(("given", "held", "missed")):
+        per_patient = (status == code).sum(axis=1)
+        out[name] = {**_stat(per_patient, "doses"), "patients_with_any": int((per_patient > 0).sum())}
+    if "toxicity_event_count" in ds:
+        events = np.asarray(ds["toxicity_event_count"].values)
+        out["toxicity"] = {
+            "patients_with_events": int((events > 0).sum()),
+            "events": _stat(events, "events"),
+            "discontinued": int(np.asarray(ds["toxicity_discontinued"].values).sum()),
+        }
+    return out
+
+
 def verdict(ds, days=(), patients: bool = False) -> dict:
     """Summarise a result Dataset against its thresholds (and at the clinical `days` asked for).
 
@@ -260,6 +280,8 @@ def verdict(ds, days=(), patients: bool = False) -> dict:
         "interactions": json.loads(ds.attrs.get("interactions", "[]")),
         "thresholds": [],
     }
+    if "subject_dose_status" in ds:
+        result["realised_dosing"] = realised_dosing(ds)
     keys = key_doses(ds, days)
     median = np.median(trough[:, [j for j, _ in keys]], axis=0) if keys else np.empty(0)
     result["key_dose_values"] = [
@@ -416,6 +438,8 @@ def format_text(summary: dict) -> str:
         f"Schedule: {s['scheduled_doses']} scheduled doses over {s['days']:.0f} days: "
         f"{s['given']} given, {s['held']} held, {s['missed']} missed"
     )
+    if summary.get("realised_dosing"):
+        lines.extend(_realised_dosing_lines(summary["realised_dosing"]))
     w = summary["window"]
     lines.append(f"Evaluation window: day {w['start_day']:.0f} to day {w['end_day']:.0f} ({w['length_days']:.0f} days)")
     if summary["subjects"] > 1:
@@ -496,6 +520,26 @@ def format_text(summary: dict) -> str:
         lines.append("Per patient (troughs before the day's first dose; counts in the evaluation window):")
         lines.append(format_patient_table(summary["patients"]))
     return "\n".join(lines)
+
+
+def _realised_dosing_lines(d: dict) -> list[str]:
+    """The realised-dosing block of the text report: per-patient doses, then the toxicity events."""
+    n = d["patients"]
+
+    def doses(name: str) -> str:
+        stat = d[name]
+        share = f"{stat['patients_with_any']} of {n} patients"
+        return f"{name} {_fmt(stat, '', 0)} ({share} with any)"
+
+    lines = [f"Each patient's own doses (the schedule, then the random processes), doses per patient: "
+             f"{doses('given')}, {doses('held')}, {doses('missed')}"]
+    tox = d.get("toxicity")
+    if tox:
+        lines.append(
+            f"Toxicity events: {tox['patients_with_events']} of {n} patients had at least one "
+            f"(events per patient {_fmt(tox['events'], '', 0)}); {tox['discontinued']} discontinued therapy"
+        )
+    return lines
 
 
 def _target_verdict(t: dict, subjects: int) -> str:

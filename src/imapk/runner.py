@@ -200,8 +200,9 @@ def run_scenario(
     ids = covariates.pop(SUBJECT_ID_COLUMN, None)
     for model in scenario.models:
         _check_covariates_given(scenario, model, covariates)
+    doses = _realised_doses(scenario, subjects)
     results = [
-        [_run_model(scenario, model, table, covariates, subjects, clock, solver, times, (start, stop), summaries)
+        [_run_model(scenario, model, table, covariates, subjects, clock, solver, times, (start, stop), summaries, doses)
          for model in scenario.models]
         for clock in scenario.therapy_clocks
     ]
@@ -219,8 +220,24 @@ def run_scenario(
     return by_clock[0] if len(by_clock) == 1 else _stack(by_clock, "therapy_clock", list(scenario.therapy_clocks))
 
 
-def _run_model(scenario, model, table, covariates, subjects, clock, solver, times, window, summaries=True):
-    """One model under one therapy clock: draw the parameters, simulate, add observed troughs (a Result)."""
+def _realised_doses(scenario: Scenario, subjects):
+    """Each subject's doses under the scenario's random dosing processes, or None without any."""
+    toxicity = getattr(scenario, "toxicity", None)
+    adherence = getattr(scenario, "adherence", None)
+    if toxicity is None and adherence is None:
+        return None
+    from .processes import realise
+
+    try:
+        return realise(scenario.schedule, subjects, scenario.seed, toxicity=toxicity, adherence=adherence)
+    except ImapkError as error:
+        raise type(error)(error.problem, source=scenario.source, key=error.key, got=error.got,
+                          expected=error.expected) from None
+
+
+def _run_model(scenario, model, table, covariates, subjects, clock, solver, times, window, summaries=True, doses=None):
+    """One model under one therapy clock: draw the parameters, simulate, add observed troughs (a Result).
+    `doses`: each subject's realised doses on `table`'s grid (random dosing processes), or None."""
     from .params import ParameterTable
     from .interactions import with_interactions
     from .population import draw_parameters, observed
@@ -273,7 +290,7 @@ def _run_model(scenario, model, table, covariates, subjects, clock, solver, time
             attrs["parameter_overrides"] = "; ".join(f"{k} = {v}" for k, v in scenario.overrides)
         ode = {"rtol": solver.rtol, "atol": solver.atol, "max_steps": solver.max_steps} if solver.method == "ode" else {}
         ds = simulate(
-            table, parameters, times=times, thresholds=scenario.thresholds, window=window,
+            table if doses is None else doses, parameters, times=times, thresholds=scenario.thresholds, window=window,
             method=solver.method, variation=model.time_variation, therapy_clock=clock,
             time_on_therapy_at_start=on_therapy, covariates=covariates, subjects=subjects, attrs=attrs,
             peripheral=scenario.peripheral and times is not None and len(times) > 0,

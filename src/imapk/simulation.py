@@ -99,6 +99,23 @@ def engine_inputs(schedule, params, changes=()) -> tuple[DoseTable, ParameterTab
     return table, params
 
 
+def _one_row_per_realised_subject(parameters: ParameterTable, n: int) -> ParameterTable:
+    """`parameters` with one row per subject of realised doses: as given, or one subject's repeated."""
+    if parameters.n_subjects == n:
+        return parameters
+    if parameters.n_subjects != 1:
+        raise ImapkError("realised doses need one parameter row per subject", key="params",
+                         got=parameters.n_subjects, expected=f"{n} subjects, or one repeated for all")
+
+    def rows(values: dict) -> dict:
+        return {k: None if v is None else np.repeat(np.asarray(v)[:1], n) for k, v in values.items()}
+
+    return ParameterTable(
+        values=rows(parameters.values), change_times=parameters.change_times,
+        change_values=tuple(rows(c) for c in parameters.change_values), n_transit=parameters.n_transit,
+    )
+
+
 def _named_parameters(name, table, covariates, variation, changes, time_on_therapy_at_start):
     """The typical parameters of the shipped model `name` (no IIV) for the reference subject or the
     given covariates, with its occasion effects; its time variation unless `variation` is given."""
@@ -165,7 +182,11 @@ def simulate(
     Parameters
     ----------
     schedule
-        The dosing schedule (or its lowered :class:`~imapk.schedule.DoseTable`).
+        The dosing schedule (or its lowered :class:`~imapk.schedule.DoseTable`), or each subject's
+        realised doses on the schedule's grid (:class:`imapk.processes.RealisedDoses`: missed doses,
+        toxicity-driven holds), one row per subject of `params`; the result then also holds
+        ``subject_dose_planned``, ``subject_dose_status`` and ``subject_dose_reason`` (subject, dose)
+        and, with a toxicity process, ``toxicity_event_count`` and ``toxicity_discontinued`` (subject).
     params
         Typical parameters of one subject, a :class:`~imapk.params.ParameterTable` of many, or the
         name of a shipped parameter set (``"widmer2006"``, see :data:`imapk.models.MODELS` and
@@ -246,6 +267,10 @@ def simulate(
     """
     from .models.base import TimeVariation
 
+    realised = None
+    if hasattr(schedule, "engine_table"):  # imapk.processes.RealisedDoses (not imported: it is optional work)
+        realised = schedule
+        schedule = realised.engine_table()
     named_attrs = {}
     if isinstance(params, str):
         schedule = schedule if isinstance(schedule, DoseTable) else schedule.lower()
@@ -267,6 +292,13 @@ def simulate(
         raise ImapkError("tolerances apply to the ODE path only", key="rtol/atol/max_steps", expected="method = 'ode'")
     table, table_params = engine_inputs(schedule, params, changes)
     check_rates(table_params)
+    if realised is not None:
+        table_params = _one_row_per_realised_subject(table_params, realised.n_subjects)
+        if therapy_clock != "running" and not (variation.ka.constant and variation.cl.constant and variation.f.constant):
+            raise ImapkError(
+                "a paused or reset therapy clock follows the schedule's holds; with each subject's own holds it is "
+                "not supported yet", key="therapy_clock", got=therapy_clock, expected="'running'",
+            )
     resolved = [get_threshold(t) if isinstance(t, str) else t for t in thresholds]
     levels = np.array([t.value for t in resolved], dtype=float)
     window = default_window(table) if window is None else (float(window[0]), float(window[1]))
@@ -318,6 +350,14 @@ def simulate(
         "dose_status": np.array([STATUS_LABELS[s] for s in table.status]),
         "phase": table.phase.astype(str),
     }
+    if realised is not None:
+        data.update(
+            subject_dose_planned=realised.planned.copy(),
+            subject_dose_reason=realised.reason.astype(np.int32),
+        )
+        if realised.events:
+            data["toxicity_event_count"] = np.array([len(e.time) for e in realised.events], dtype=np.int64)
+            data["toxicity_discontinued"] = np.array([e.discontinued for e in realised.events], dtype=bool)
     for name in PARAMETER_UNITS:
         values = table_params.values[name]
         data[name] = np.full(n, np.nan) if values is None else np.array(values)
@@ -346,6 +386,8 @@ def simulate(
         "time": times.copy(),
         "day": table.day.copy(),
     }
+    if realised is not None:
+        coords["reason"] = np.array(realised.reasons, dtype=str)
     if resolved:
         coords.update(
             threshold=np.array([t.name for t in resolved]),
@@ -390,4 +432,7 @@ def simulate(
     }
     all_attrs.update(attrs or {})
     result = Result(data, coords, all_attrs)
+    if realised is not None:
+        result.add("subject_dose_status", realised.status.astype(np.int8),
+                   {"flag_values": [0, 1, 2], "flag_meanings": " ".join(STATUS_LABELS)})
     return result.to_dataset() if as_dataset else result

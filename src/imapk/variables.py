@@ -14,7 +14,7 @@ import numpy as np
 __all__ = ["Spec", "SPECS", "DIMENSIONS", "create_dataset", "Result"]
 
 #: Dimension names.
-DIMENSIONS = ("subject", "dose", "time", "threshold", "hold", "quantile", "model", "therapy_clock")
+DIMENSIONS = ("subject", "dose", "time", "threshold", "hold", "quantile", "model", "therapy_clock", "reason")
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,26 @@ SPECS: dict[str, Spec] = {
     ),
     "dose_status": Spec(("dose",), None, "dose status", "'given', 'held' (interruption) or 'missed'"),
     "phase": Spec(("dose",), None, "phase", "Label of the phase or restart step that prescribed the dose"),
+    # each subject's realised doses (random dosing processes: missed doses, toxicity-driven holds)
+    "reason": Spec(("reason",), None, "reason",
+                   "Why a dose was given, held or missed: the phase or ladder step, the hold, or 'missed'"),
+    "subject_dose_planned": Spec(
+        ("subject", "dose"), "mg", "planned dose (subject)",
+        "Amount the subject's own schedule intends (after its drawn holds and their ladders), mg imatinib free base",
+    ),
+    "subject_dose_status": Spec(
+        ("subject", "dose"), None, "dose status (subject)",
+        "Status of the subject's dose: 0 given, 1 held (interruption), 2 missed (flag_values, flag_meanings)",
+    ),
+    "subject_dose_reason": Spec(
+        ("subject", "dose"), None, "dose reason (subject)",
+        "Index into the `reason` coordinate: the phase or ladder step that prescribed a given dose, the hold "
+        "that removed a held one, 'missed'",
+    ),
+    "toxicity_event_count": Spec(("subject",), "1", "toxicity events", "Toxicity events drawn for the subject"),
+    "toxicity_discontinued": Spec(
+        ("subject",), None, "discontinued", "Whether a toxicity event stopped therapy for good",
+    ),
     # concentrations
     "trough": Spec(
         ("subject", "dose"), "ng/mL", "trough concentration",
