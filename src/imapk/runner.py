@@ -224,15 +224,52 @@ def _realised_doses(scenario: Scenario, subjects):
     """Each subject's doses under the scenario's random dosing processes, or None without any."""
     toxicity = getattr(scenario, "toxicity", None)
     adherence = getattr(scenario, "adherence", None)
-    if toxicity is None and adherence is None:
+    if toxicity is None and adherence is None and not getattr(scenario, "policies", ()):
         return None
     from .processes import realise
 
+    from .processes.policies import DoseCap, cap_doses
+
     try:
-        return realise(scenario.schedule, subjects, scenario.seed, toxicity=toxicity, adherence=adherence)
+        doses = realise(scenario.schedule, subjects, scenario.seed, toxicity=toxicity, adherence=adherence)
+        for policy in getattr(scenario, "policies", ()):
+            if isinstance(policy, DoseCap):
+                doses, _ = cap_doses(doses, policy)
+        return doses
     except ImapkError as error:
         raise type(error)(error.problem, source=scenario.source, key=error.key, got=error.got,
                           expected=error.expected) from None
+
+
+def _escalations(scenario: Scenario) -> tuple:
+    from .processes.policies import TroughEscalation
+
+    return tuple(p for p in getattr(scenario, "policies", ()) if isinstance(p, TroughEscalation))
+
+
+def _apply_escalations(scenario, model, doses, run, subjects):
+    """Each trough-escalation policy in order of its day: measure (the first run's troughs, with the
+    model's assay error unless the policy says not), decide, run again. Returns the final result and
+    per policy (measured troughs, escalated)."""
+    from .population import observed
+    from .processes.policies import decision_dose, escalate
+
+    decisions = []
+    ds = run(doses)
+    for policy in sorted(_escalations(scenario), key=lambda p: p.day):
+        j = decision_dose(doses, policy.day)
+        trough = ds["trough"].values
+        if policy.assay:
+            if model.residual is None:
+                raise ScenarioError(f"model {model.name} has no residual error to measure the trough with",
+                                    source=scenario.source, key="policy.assay", expected="assay = false")
+            measured = observed(trough, model.residual, scenario.seed, subjects)[0][:, j]
+        else:
+            measured = trough[:, j].copy()
+        doses, escalated = escalate(doses, policy, measured)
+        decisions.append((policy, measured, escalated))
+        ds = run(doses)
+    return ds, decisions
 
 
 def _run_model(scenario, model, table, covariates, subjects, clock, solver, times, window, summaries=True, doses=None):
@@ -289,13 +326,23 @@ def _run_model(scenario, model, table, covariates, subjects, clock, solver, time
         if scenario.overrides:
             attrs["parameter_overrides"] = "; ".join(f"{k} = {v}" for k, v in scenario.overrides)
         ode = {"rtol": solver.rtol, "atol": solver.atol, "max_steps": solver.max_steps} if solver.method == "ode" else {}
-        ds = simulate(
-            table if doses is None else doses, parameters, times=times, thresholds=scenario.thresholds, window=window,
-            method=solver.method, variation=model.time_variation, therapy_clock=clock,
-            time_on_therapy_at_start=on_therapy, covariates=covariates, subjects=subjects, attrs=attrs,
-            peripheral=scenario.peripheral and times is not None and len(times) > 0,
-            as_dataset=False, **({} if summaries else {"quantiles": ()}), **ode,
-        )
+
+        def run(schedule):
+            return simulate(
+                schedule, parameters, times=times, thresholds=scenario.thresholds, window=window,
+                method=solver.method, variation=model.time_variation, therapy_clock=clock,
+                time_on_therapy_at_start=on_therapy, covariates=covariates, subjects=subjects, attrs=attrs,
+                peripheral=scenario.peripheral and times is not None and len(times) > 0,
+                as_dataset=False, **({} if summaries else {"quantiles": ()}), **ode,
+            )
+
+        if doses is not None and _escalations(scenario):
+            ds, decisions = _apply_escalations(scenario, model, doses, run, subjects)
+            for policy, measured, escalated in decisions[:1]:  # one escalation policy per scenario (checked on load)
+                ds.add("tdm_trough_measured", measured, {"policy": policy.label})
+                ds.add("tdm_escalated", escalated, {"policy": policy.label})
+        else:
+            ds = run(table if doses is None else doses)
     except ImapkError as error:
         if error.source:
             raise

@@ -78,6 +78,11 @@ SPECS: dict[str, Spec] = {
         "Index into the `reason` coordinate: the phase or ladder step that prescribed a given dose, the hold "
         "that removed a held one, 'missed'",
     ),
+    "tdm_trough_measured": Spec(
+        ("subject",), "ng/mL", "measured trough (TDM policy)",
+        "The trough the TDM policy measured on its day (with the model's assay error unless the policy says not)",
+    ),
+    "tdm_escalated": Spec(("subject",), None, "escalated (TDM policy)", "Whether the TDM policy escalated the dose"),
     "toxicity_event_count": Spec(("subject",), "1", "toxicity events", "Toxicity events drawn for the subject"),
     "toxicity_discontinued": Spec(
         ("subject",), None, "discontinued", "Whether a toxicity event stopped therapy for good",

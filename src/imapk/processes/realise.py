@@ -50,6 +50,9 @@ class RealisedDoses:
         Index into :attr:`reasons` per patient and dose.
     reasons
         The reasons' labels: phase and ladder-step labels, hold labels, ``"missed"``.
+    prescribed
+        Index into :attr:`reasons` per patient and dose of what prescribed the planned amount: the
+        phase or the ladder step in force, whatever the dose's status.
     events
         Per patient, the toxicity events drawn (empty without a toxicity process).
     """
@@ -60,6 +63,7 @@ class RealisedDoses:
     status: np.ndarray
     reason: np.ndarray
     reasons: tuple[str, ...]
+    prescribed: np.ndarray
     events: tuple[PatientEvents, ...] = ()
 
     @property
@@ -119,6 +123,7 @@ def realise(
     given = np.repeat(base.given[None, :], n, axis=0)
     status = np.repeat(base.status[None, :].astype(np.int8), n, axis=0)
     reason = np.repeat(table_codes(base)[None, :], n, axis=0)
+    prescribed = np.repeat(codes(base.phase)[None, :], n, axis=0)
     events: tuple[PatientEvents, ...] = ()
     if toxicity is not None:
         days = int(np.ceil(base.end / 24.0 - 1e-9))
@@ -139,12 +144,13 @@ def realise(
                     ) from None
                 if _grid_key(table) != _grid_key(base):
                     raise ImapkError("a drawn hold changed the scheduled grid", key=f"toxicity.{toxicity.label}")
-                lowered[key] = (table.planned, table.given, table.status.astype(np.int8), table_codes(table))
-            planned[i], given[i], status[i], reason[i] = lowered[key]
+                lowered[key] = (table.planned, table.given, table.status.astype(np.int8), table_codes(table),
+                                codes(table.phase))
+            planned[i], given[i], status[i], reason[i], prescribed[i] = lowered[key]
     if adherence is not None:
         missed = missed_doses(adherence, seed, subjects, n_dose) & (status == GIVEN)
         given[missed] = 0.0
         status[missed] = MISSED
         reason[missed] = reasons.setdefault(MISSED_REASON, len(reasons))
     labels = tuple(sorted(reasons, key=reasons.get))
-    return RealisedDoses(base, planned, given, status, reason, labels, events)
+    return RealisedDoses(base, planned, given, status, reason, labels, prescribed, events)

@@ -1,0 +1,154 @@
+"""Dosing policies: rules that change each patient's doses as the simulation runs.
+
+* :class:`TroughEscalation`: measure the trough before the first dose of a clinical day (with the
+  model's assay error, as a clinic would), and for the patients measured below a level, give the
+  prescription at a new dose from that dose on. This is the design of imatinib TDM trials (e.g. a
+  day-29 trough below 1000-1100 ng/mL escalated to 600 mg). The measurement is the trough's
+  simulated assay value :func:`imapk.population.observed` draws for that (patient, dose), so it is
+  the ``trough_observed`` value of the result when residual error is on.
+* :class:`DoseCap`: after a patient's n-th toxicity event, no dose exceeds a ceiling ("after the
+  second rash, stay at 300 mg").
+
+Which doses a policy changes: an escalation replaces the amount of every dose, from the decision
+dose on, that the patient's realised schedule gives (or holds, or misses) *at the prescription*,
+i.e. a dose prescribed by a phase of the schedule rather than by a ladder step; doses of a restart
+ladder keep their steps, and when a ladder ends the prescription resumes at the new dose. Held and
+missed doses keep their status (planned amount updated). A cap applies to the planned and given
+amounts of every dose from the first dose of the n-th event's hold (the event's day under steroid
+management) on.
+
+The troughs at and before the decision dose do not depend on what the policy decides (a trough is
+the left limit before its dose), so deciding on a first simulation and simulating again with the
+decisions gives the troughs of a policy evaluated as the simulation runs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ..errors import ImapkError
+from ..schedule import HOURS_PER_DAY
+from .realise import RealisedDoses
+
+__all__ = ["TroughEscalation", "DoseCap", "decision_dose", "escalate", "cap_doses"]
+
+
+def _positive(value, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ImapkError("must be a positive number", key=key, got=value, expected="a finite number > 0")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class TroughEscalation:
+    """Escalate patients whose measured trough on `day` is below `below`.
+
+    Parameters
+    ----------
+    day
+        Clinical day whose trough is measured: the trough before that day's first scheduled dose.
+    below
+        Level under which the patient is escalated. [ng/mL]
+    dose
+        The prescription's new amount per administration. [mg]
+    assay
+        Measure with the model's residual error (True) or read the model's trough (False).
+    """
+
+    day: int
+    below: float
+    dose: float
+    assay: bool = True
+
+    def __post_init__(self):
+        if isinstance(self.day, bool) or not isinstance(self.day, int) or self.day < 2:
+            raise ImapkError("must be a whole clinical day >= 2 (day 1's trough is before any dose)",
+                             key="policy.day", got=self.day)
+        _positive(self.below, "policy.below")
+        _positive(self.dose, "policy.dose")
+
+    @property
+    def label(self) -> str:
+        return f"TDM escalation to {self.dose:g} mg (day {self.day} trough < {self.below:g} ng/mL)"
+
+
+@dataclass(frozen=True)
+class DoseCap:
+    """After the `events`-th toxicity event, no dose above `dose` [mg]."""
+
+    events: int
+    dose: float
+
+    def __post_init__(self):
+        if isinstance(self.events, bool) or not isinstance(self.events, int) or self.events < 1:
+            raise ImapkError("must be a whole number of events >= 1", key="policy.events", got=self.events)
+        _positive(self.dose, "policy.dose")
+
+    @property
+    def label(self) -> str:
+        return f"capped at {self.dose:g} mg after event {self.events}"
+
+
+def decision_dose(realised: RealisedDoses, day: int) -> int:
+    """Index of the first scheduled dose on clinical `day`; an error if the schedule has none that day."""
+    on_day = np.flatnonzero(realised.table.day == day)
+    if on_day.size == 0:
+        raise ImapkError("no dose is scheduled on the policy's day", key="policy.day", got=day,
+                         expected=f"a day from 2 to {int(realised.table.day[-1])}")
+    return int(on_day[0])
+
+
+def _with_reason(realised: RealisedDoses, label: str) -> tuple[RealisedDoses, int]:
+    reasons = realised.reasons
+    if label not in reasons:
+        reasons = reasons + (label,)
+    return replace(realised, reasons=reasons), reasons.index(label)
+
+
+def escalate(realised: RealisedDoses, policy: TroughEscalation, measured: np.ndarray) -> tuple[RealisedDoses, np.ndarray]:
+    """The realised doses after `policy`, given each patient's `measured` trough [ng/mL] on its day.
+
+    Returns the new doses and which patients were escalated (measured < below; a NaN measurement
+    escalates no one).
+    """
+    j = decision_dose(realised, policy.day)
+    escalated = np.asarray(measured, dtype=float) < policy.below
+    base = realised.table
+    prescription = {realised.reasons.index(str(p)) for p in np.unique(base.phase)
+                    if str(p) in realised.reasons and ": restart step" not in str(p)}
+    at_prescription = np.isin(realised.prescribed, sorted(prescription))
+    at_prescription[:, :j] = False
+    change = at_prescription & escalated[:, None]
+    realised, code = _with_reason(realised, policy.label)
+    planned = realised.planned.copy()
+    given = realised.given.copy()
+    reason = realised.reason.copy()
+    planned[change] = policy.dose
+    given[change & (realised.status == 0)] = policy.dose
+    reason[change & (realised.status == 0)] = code
+    return replace(realised, planned=planned, given=given, reason=reason), escalated
+
+
+def cap_doses(realised: RealisedDoses, policy: DoseCap) -> tuple[RealisedDoses, np.ndarray]:
+    """The realised doses with `policy`'s cap from each patient's n-th event on; and who was capped."""
+    capped = np.zeros(realised.n_subjects, dtype=bool)
+    if not realised.events:
+        return realised, capped
+    realised, code = _with_reason(realised, policy.label)
+    planned, given, reason = realised.planned.copy(), realised.given.copy(), realised.reason.copy()
+    start_time = realised.table.time
+    for i, events in enumerate(realised.events):
+        if len(events.time) < policy.events:
+            continue
+        first_day = events.hold_start_day[policy.events - 1]
+        from_dose = start_time >= (first_day - 1) * HOURS_PER_DAY
+        capped[i] = True
+        over = from_dose & (planned[i] > policy.dose)
+        planned[i, over] = policy.dose
+        lowered = from_dose & (given[i] > policy.dose)
+        given[i, lowered] = policy.dose
+        reason[i, lowered] = code
+    return replace(realised, planned=planned, given=given, reason=reason), capped
