@@ -57,6 +57,23 @@ clinical days are whole numbers, day 1 being the first day of therapy)::
                           "normal"|"lognormal" (mean, sd, optional truncation low, high), "uniform"
                           (low, high), "categorical"
                           (p = {level = probability, ...})}
+    [adherence]           missed doses drawn per patient (imapk.processes.adherence): model
+                          ("independent" or "markov", required); independent: p_missed
+                          (probability); markov: p_remain_adherent (P(take | took the previous
+                          dose)), p_become_adherent (P(take | missed the previous dose), > 0),
+                          start ("adherent" or "stationary", default "adherent"); level (optional
+                          table {mean, sd}: a beta-distributed adherence level per patient, which
+                          replaces p_missed, or p_remain_adherent, per patient)
+    [[toxicity]]          toxicity-driven interruptions (imapk.processes.toxicity; one entry): label
+                          (string, required: names the holds and keys the random draws); first
+                          (hazard of the first event: {probability, by_day (clinical day), shape} or
+                          {scale (time), shape}; shape default 1); recurrence (optional hazard from
+                          each restart: {scale, shape}); hold ({days = whole number} or {low, high}
+                          (times, whole days): uniform whole days); restart (as a hold's ladder);
+                          management ("hold" or "steroids", default "hold"); discontinue_after
+                          (integer >= 1, the event that stops therapy). A process needs
+                          [scenario].seed; random holds need a schedule without planned holds or
+                          planned misses, intervals that divide 24 h and whole days in all
 
 A dose is a mass of imatinib free base, ``"400 mg"`` or explicitly ``"400 mg base"``; a mass of the
 mesylate salt in the tablets, ``"478 mg mesylate"``, is converted to free base by the molar masses
@@ -66,7 +83,8 @@ days, or of dosing intervals where doses come more often than daily (``days = 3.
 ``interval = "12 h"``): ``days = 365.5`` of daily doses is refused, never rounded.
 
 Keys added to the original contract: ``[population] quantification_limit``, ``[model] occasion_timing``,
-``[[interactions]]``, inline ``q``, ``vp``, ``ktr``, ``n_transit``, ``[output] peripheral``. Checks made here rather than at run time: the evaluation
+``[[interactions]]``, inline ``q``, ``vp``, ``ktr``, ``n_transit``, ``[output] peripheral``, ``[adherence]``,
+``[[toxicity]]``. Checks made here rather than at run time: the evaluation
 window must lie inside the schedule, two parameter changes may not fall at the same time, and the dense
 grid may not exceed :data:`MAX_DENSE_POINTS` points.
 """
@@ -77,6 +95,7 @@ import math
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import ImapkError, ScenarioError
 from .metrics import DEFAULT_WINDOW_START_DAY
@@ -87,6 +106,9 @@ from .population import DISTRIBUTIONS, CovariateDistribution, PopulationSpec
 from .schedule import HOURS_PER_DAY, Hold, LadderStep, Phase, Schedule, SteadyState, day_start
 from .thresholds import KINDS, LEGACY_KINDS, TROUGH_TARGET, Threshold, get_threshold
 from .units import parse_dose, parse_quantity
+
+if TYPE_CHECKING:  # the processes import numpy: read lazily, when a scenario has them
+    from .processes import HoldLength, IndependentMisses, MarkovMisses, ToxicityProcess, Weibull
 
 __all__ = ["Scenario", "load_scenario", "parse_scenario", "scenario_from_data", "MAX_DENSE_POINTS"]
 
@@ -272,6 +294,12 @@ class Scenario:
         ``<key>: '<text>' = <amount> mg imatinib free base (...)``: imapk converts them to free base
         (:func:`imapk.units.parse_dose`) and records this in the result's ``dose_conversions``
         attribute.
+    adherence
+        Missed doses drawn per patient (``[adherence]``; :mod:`imapk.processes.adherence`), or None.
+    toxicity
+        Toxicity-driven interruptions drawn per patient (``[[toxicity]]``;
+        :mod:`imapk.processes.toxicity`), or None. With either process, each patient's doses are
+        :func:`imapk.processes.realise` of :attr:`schedule`, and :attr:`seed` is set.
     """
 
     source: str
@@ -294,6 +322,8 @@ class Scenario:
     interactions: tuple[tuple[float, float, float, str], ...] = ()
     peripheral: bool = False
     dose_conversions: tuple[str, ...] = ()
+    adherence: IndependentMisses | MarkovMisses | None = None
+    toxicity: ToxicityProcess | None = None
 
     @property
     def parameter_set(self) -> str:
@@ -756,26 +786,14 @@ def _schedule(root: _Table) -> tuple[Schedule, float, tuple[str, ...], tuple[str
     holds = []
     for entry in table.tables("holds"):
         entry.known("start_day", "days", "doses", "restart", "label")
-        steps = []
-        for step in entry.tables("restart"):
-            step.known("dose", "days")
-            try:
-                steps.append(
-                    LadderStep(
-                        dose=_amounts(step, "dose", conversions),
-                        days=step.number("days", expected="a number of days without quotes, e.g. 7"),
-                    )
-                )
-            except ImapkError as error:
-                raise error if error.source else _located(error, step) from None
-            step.done()
+        steps = _ladder(entry, conversions)
         try:
             holds.append(
                 Hold(
                     start_day=entry.day("start_day"),
                     days=entry.number("days", None, expected="a number of days without quotes, e.g. 14"),
                     doses=entry.number("doses", None, integer=True, expected="a whole number of doses, e.g. 14"),
-                    restart=tuple(steps),
+                    restart=steps,
                     label=entry.string("label", ""),
                 )
             )
@@ -814,6 +832,242 @@ def _schedule(root: _Table) -> tuple[Schedule, float, tuple[str, ...], tuple[str
         key = f"schedule.{error.key}" if error.key else "schedule"
         raise type(error)(error.problem, source=root.source, key=key, got=error.got, expected=error.expected) from None
     return schedule, end, clocks, tuple(conversions)
+
+
+def _ladder(entry: _Table, conversions: list[str]) -> tuple[LadderStep, ...]:
+    """The `restart` ladder of a hold: an array of tables {dose = dose or array, days = length}."""
+    steps = []
+    for step in entry.tables("restart"):
+        step.known("dose", "days")
+        try:
+            steps.append(
+                LadderStep(
+                    dose=_amounts(step, "dose", conversions),
+                    days=step.number("days", expected="a number of days without quotes, e.g. 7"),
+                )
+            )
+        except ImapkError as error:
+            raise error if error.source else _located(error, step) from None
+        step.done()
+    return tuple(steps)
+
+
+#: The adherence models of ``[adherence] model`` and the keys each takes besides `model` and `level`.
+ADHERENCE_MODELS = {"independent": ("p_missed",), "markov": ("p_remain_adherent", "p_become_adherent", "start")}
+#: The first keys of a ``[[toxicity]]`` entry's hazard tables, by form.
+_HAZARD_FORMS = "{ probability = 0.068, by_day = 365, shape = 1.0 } or { scale = '60 d', shape = 1.5 }"
+
+
+def _probability(table: _Table, name: str, *, open_low: bool = False, open_high: bool = False) -> float:
+    """A probability without quotes, in [0, 1] (or with open ends)."""
+    interval = f"{'(' if open_low else '['}0, 1{')' if open_high else ']'}"
+    value = table.number(name, expected=f"a probability in {interval} without quotes, e.g. 0.9")
+    if (value <= 0 if open_low else value < 0) or (value >= 1 if open_high else value > 1):
+        table.fail("must be a probability", name, got=value, expected=f"a number in {interval}")
+    return float(value)
+
+
+def _as_scenario_error(error: ImapkError, source: str, key: str) -> ScenarioError:
+    return ScenarioError(error.problem, source=source, key=key, got=error.got, expected=error.expected)
+
+
+def _adherence(root: _Table) -> IndependentMisses | MarkovMisses | None:
+    """`[adherence]`: missed doses drawn per patient (:mod:`imapk.processes.adherence`), or None."""
+    table = root.table("adherence", None)
+    if table is None:
+        return None
+    from .processes.adherence import AdherenceLevel, IndependentMisses, MarkovMisses
+
+    table.known("model", "level", *(key for keys in ADHERENCE_MODELS.values() for key in keys))
+    if not table.has("model"):
+        table.fail("required key is missing", "model", expected="model = 'independent' or 'markov'")
+    model = table.string("model")
+    if model not in ADHERENCE_MODELS:
+        table.fail("unknown adherence model", "model", got=model,
+                   expected=" or ".join(f"'{name}'" for name in ADHERENCE_MODELS))
+    for other, keys in ADHERENCE_MODELS.items():
+        for key in keys:
+            if other != model and table.has(key):
+                table.fail(f"applies to model '{other}' only", key, got=table.data[key],
+                           expected=f"the keys of model '{model}': {', '.join(ADHERENCE_MODELS[model])}, level")
+    level = None
+    entry = table.table("level", None)
+    if entry is not None:
+        entry.known("mean", "sd")
+        mean = _probability(entry, "mean", open_low=True, open_high=True)
+        sd = entry.number("sd", expected="a positive number without quotes, e.g. 0.08")
+        try:
+            level = AdherenceLevel(mean=float(mean), sd=float(sd))
+        except ImapkError as error:
+            raise _as_scenario_error(error, root.source, entry.path(error.key.rsplit(".", 1)[-1])) from None
+        entry.done()
+    # a value the per-patient level replaces would be ignored: refused instead
+    replaced = "p_missed" if model == "independent" else "p_remain_adherent"
+    if level is not None and table.has(replaced):
+        table.fail("is set per patient from `level`", replaced, got=table.data[replaced],
+                   expected=f"either `{replaced}` or `level`, not both")
+    if model == "independent":
+        process = IndependentMisses(p_missed=0.0 if level is not None else _probability(table, "p_missed"), level=level)
+    else:
+        start = table.string("start", "adherent")
+        if start not in ("adherent", "stationary"):
+            table.fail("unknown start of the chain", "start", got=start, expected="'adherent' or 'stationary'")
+        process = MarkovMisses(
+            p_remain_adherent=1.0 if level is not None else _probability(table, "p_remain_adherent"),
+            p_become_adherent=_probability(table, "p_become_adherent", open_low=True),
+            start=start,
+            level=level,
+        )
+    table.done()
+    return process
+
+
+def _weibull(entry: _Table, *, first: bool) -> Weibull:
+    """A hazard table: {probability, by_day, shape} (first event only) or {scale, shape}."""
+    from .processes.toxicity import Weibull
+
+    entry.known("probability", "by_day", "scale", "shape")
+    if not first and (entry.has("probability") or entry.has("by_day")):
+        name = "probability" if entry.has("probability") else "by_day"
+        entry.fail("a recurrence's hazard is given by its `scale` (its clock starts at each restart)", name,
+                   got=entry.data[name], expected="e.g. { scale = '40 d', shape = 1.0 }")
+    if entry.has("scale") == (entry.has("probability") or entry.has("by_day")):
+        entry.fail("give either `probability` with `by_day`, or `scale`", expected=_HAZARD_FORMS)
+    shape = entry.number("shape", 1.0, expected="a positive number without quotes, e.g. 1.5")
+    if not shape > 0:
+        entry.fail("must be positive", "shape", got=shape, expected="> 0 (1: a constant hazard)")
+    if entry.has("scale"):
+        scale = entry.quantity("scale", "time")
+        if not scale > 0:
+            entry.fail("must be positive", "scale", got=entry.data["scale"], expected="a time > 0, e.g. '60 d'")
+        hazard = Weibull(scale=scale / HOURS_PER_DAY, shape=float(shape))
+    else:
+        probability = _probability(entry, "probability", open_low=True, open_high=True)
+        by_day = entry.day("by_day")
+        hazard = Weibull.from_probability(probability, by_days=float(by_day), shape=float(shape))
+    entry.done()
+    return hazard
+
+
+def _whole_days(entry: _Table, name: str) -> int:
+    """A length written as a time with a unit ('14 d', '2 wk') that is a whole number of days >= 1."""
+    hours = entry.quantity(name, "time")
+    days = hours / HOURS_PER_DAY
+    if not (days >= 1 and abs(days - round(days)) <= 1e-9 * days):
+        entry.fail("a hold lasts a whole number of days >= 1", name, got=entry.data[name], expected="e.g. '3 d'")
+    return int(round(days))
+
+
+def _hold_length(entry: _Table) -> HoldLength:
+    """`hold = { days = 14 }` (fixed) or `{ low = '3 d', high = '14 d' }` (uniform over the whole days)."""
+    from .processes.toxicity import HoldLength
+
+    entry.known("days", "low", "high")
+    if entry.has("days") == (entry.has("low") or entry.has("high")):
+        entry.fail("give either `days` (a fixed length) or `low` and `high` (uniform whole days)",
+                   expected="{ days = 14 } or { low = '3 d', high = '14 d' }")
+    if entry.has("days"):
+        length = HoldLength("fixed", entry.number("days", integer=True, minimum=1,
+                                                  expected="a whole number of days >= 1 without quotes, e.g. 14"))
+    else:
+        low, high = _whole_days(entry, "low"), _whole_days(entry, "high")
+        if high < low:
+            entry.fail("must not be below `low`", "high", got=entry.data["high"],
+                       expected=f"at least {entry.data['low']!r}")
+        length = HoldLength("uniform", low, high)
+    entry.done()
+    return length
+
+
+def _toxicity(root: _Table, schedule: Schedule, end: float, conversions: list[str]) -> ToxicityProcess | None:
+    """`[[toxicity]]`: toxicity-driven interruptions (:mod:`imapk.processes.toxicity`), or None."""
+    entries = root.tables("toxicity")
+    if not entries:
+        return None
+    if len(entries) > 1:
+        entries[1].fail("one toxicity process per scenario for now", got=f"{len(entries)} [[toxicity]] entries",
+                        expected="one [[toxicity]] entry")
+    from .processes.toxicity import MANAGEMENTS, ToxicityProcess
+
+    entry = entries[0]
+    entry.known("label", "first", "recurrence", "hold", "restart", "management", "discontinue_after")
+    for name, example in (("label", "label = 'rash' (it names the holds and the toxicity's random draws)"),
+                          ("first", f"first = {_HAZARD_FORMS}")):
+        if not entry.has(name):
+            entry.fail("required key is missing", name, expected=example)
+    label = entry.string("label")
+    if not label.strip():
+        entry.fail("a toxicity needs a name", "label", got=label, expected="e.g. 'rash'")
+    management = entry.string("management", "hold")
+    if management not in MANAGEMENTS:
+        entry.fail("unknown management", "management", got=management,
+                   expected=" or ".join(f"'{m}'" for m in MANAGEMENTS))
+    if management == "steroids":
+        for name in ("hold", "restart"):
+            if entry.has(name):
+                entry.fail("steroid management treats the event without interrupting dosing", name,
+                           got=entry.data[name], expected="no `hold` or `restart` with management = 'steroids'")
+    first = _weibull(entry.table("first"), first=True)
+    recurrence = entry.table("recurrence", None)
+    recurrence = None if recurrence is None else _weibull(recurrence, first=False)
+    if management == "hold" and not entry.has("hold"):
+        entry.fail("required key is missing", "hold", expected="the length of each hold, "
+                   "{ days = 14 } or { low = '3 d', high = '14 d' } (or management = 'steroids')")
+    hold = entry.table("hold") if management == "hold" else None
+    hold = _hold_length(hold) if hold is not None else None
+    restart = _ladder(entry, conversions)
+    discontinue_after = entry.number("discontinue_after", None, integer=True, minimum=1,
+                                     expected="a whole number of events >= 1, e.g. 3")
+    if discontinue_after is not None and discontinue_after > 1 and recurrence is None:
+        entry.fail("without `recurrence` a patient has one event at most", "discontinue_after",
+                   got=discontinue_after, expected="discontinue_after = 1, or a `recurrence` hazard")
+    entry.done()
+    try:
+        process = ToxicityProcess(
+            label=label, first=first, recurrence=recurrence, restart=restart, management=management,
+            discontinue_after=discontinue_after, **({"hold": hold} if hold is not None else {}),
+        )
+    except ImapkError as error:
+        raise _as_scenario_error(error, root.source, f"{entry.key}.{error.key.split('.', 1)[-1]}") from None
+    _check_toxicity_schedule(entry, process, schedule, end)
+    return process
+
+
+def _check_toxicity_schedule(entry: _Table, process: ToxicityProcess, schedule: Schedule, end: float) -> None:
+    """Refuse a schedule on which some drawn hold could not be realised
+    (:func:`imapk.processes.realise` would raise for some patients at run time)."""
+    from .schedule import _check_length
+
+    interrupts = process.management == "hold" or process.discontinue_after is not None
+    if not interrupts:
+        return  # the events change no dose
+    holds = "hold or discontinue" if process.management == "hold" else "discontinue"
+    if schedule.holds:
+        entry.fail("random toxicity holds cannot be combined with planned [[schedule.holds]] yet",
+                   got=f"{len(schedule.holds)} planned hold(s)",
+                   expected="a schedule without [[schedule.holds]] (or management = 'steroids' without "
+                   "discontinue_after)")
+    if schedule.missed_days or schedule.missed_doses:
+        name = "missed_days" if schedule.missed_days else "missed_doses"
+        entry.fail(f"random toxicity holds cannot be combined with planned missed doses (schedule.{name}) yet",
+                   expected="a schedule without planned misses; draw misses with [adherence] instead")
+    for i, phase in enumerate(schedule.phases):
+        per_day = HOURS_PER_DAY / phase.interval
+        if abs(per_day - round(per_day)) > 1e-9 * per_day or round(per_day) < 1:
+            entry.fail(f"the drawn events {holds} therapy for whole days, which needs a whole number of doses "
+                       "per day", got=f"schedule.phases[{i}].interval = {phase.interval:g} h",
+                       expected="intervals that divide 24 h (24 h, 12 h, 8 h, ...)")
+    if abs(end / HOURS_PER_DAY - round(end / HOURS_PER_DAY)) > 1e-9 * end:
+        entry.fail(f"the drawn events {holds} therapy for whole days, which needs a schedule of whole days",
+                   got=f"the schedule ends after {end:g} h", expected="phases whose lengths add up to whole days")
+    for s, step in enumerate(process.restart):
+        for interval in sorted({phase.interval for phase in schedule.phases}, reverse=True):
+            try:
+                _check_length(step.days, interval, f"restart[{s}].days", "a ladder step", by_doses=False)
+            except ImapkError as error:
+                # a drawn hold can end in any phase: the step must be whole there
+                raise ScenarioError(error.problem, source=entry.source, key=f"{entry.key}.{error.key}",
+                                    got=error.got, expected=error.expected) from None
 
 
 def _clocks(table: _Table) -> tuple[str, ...]:
@@ -968,7 +1222,10 @@ def scenario_from_data(data: dict, source: str, text: str) -> Scenario:
         raise ScenarioError(
             "this file describes a sweep", key="sweep", expected=f"`imapk sweep {source} -o OUT.zarr`", source=source
         )
-    root.known("scenario", "model", "schedule", "verdict", "output", "population", "solver", "interactions")
+    root.known(
+        "scenario", "model", "schedule", "verdict", "output", "population", "solver", "interactions", "adherence",
+        "toxicity",
+    )
     meta = root.table("scenario")
     meta.known("title", "description", "seed")
     title = meta.string("title")
@@ -980,6 +1237,15 @@ def scenario_from_data(data: dict, source: str, text: str) -> Scenario:
     interactions = _interactions(root)
     schedule, end, clocks, conversions = _schedule(root)
     population, seed, quantification_limit = _population(root, seed)
+    conversions = list(conversions)
+    adherence = _adherence(root)
+    toxicity = _toxicity(root, schedule, end, conversions)
+    if (adherence is not None or toxicity is not None) and seed is None:
+        raise ScenarioError(
+            "random dosing processes need a seed", source=source, key="scenario.seed",
+            got=f"{'[adherence]' if adherence is not None else '[[toxicity]]'} without a seed",
+            expected="seed = 20260101 (any integer >= 0) in [scenario]",
+        )
     if changes and (population.size != 1 or population.iiv or population.iov_cl or any(m.occasion_days for m in models)):
         raise ScenarioError(
             "[[model.changes]] apply to one subject without variability or model occasions",
@@ -1045,7 +1311,9 @@ def scenario_from_data(data: dict, source: str, text: str) -> Scenario:
         occasion_timing=occasion_timing,
         interactions=interactions,
         peripheral=peripheral,
-        dose_conversions=conversions,
+        dose_conversions=tuple(conversions),
+        adherence=adherence,
+        toxicity=toxicity,
     )
 
 
