@@ -51,14 +51,45 @@ def test_records__steady_state_start(tmp_path):
     np.testing.assert_array_equal(a.eta, b.eta)
 
 
-@pytest.mark.parametrize("row, column", [
-    ("1,48,3,0,0,0,0,1,.,1,0,.,70\n", "EVID"),
-    ("1,48,1,400,0,0,0,2,.,1,0,.,70\n", "CMT"),
-    ("1,48,1,400,24,0,2,1,.,1,0,.,70\n", "SS"),
+@pytest.mark.parametrize("row, column, value", [
+    ("1,48,3,0,0,0,0,1,.,1,0,.,70\n", "EVID", "3"),
+    ("1,48,1,400,0,0,0,2,.,1,0,.,70\n", "CMT", "2"),
+    ("1,48,1,400,24,0,2,1,.,1,0,.,70\n", "SS", "2"),
 ])
-def test_records__unhandled_records_are_refused_with_their_row(tmp_path, row, column):
+def test_records__records_a_dose_table_cannot_express_are_walked(tmp_path, row, column, value):
+    """A reset, a central dose or SS 2 no longer stops the fit: the doses are the records themselves
+    (the general path), with the first such record named as the reason."""
+    from imapk.tdm.records import PatientRecords
+
     data = write(tmp_path, "1,0,1,400,24,1,0,1,.,1,0,.,70\n" + row)
-    with pytest.raises(ImapkError, match=rf"row 3, {column}"):
+    p = patient_inputs(data.subjects[0], source="data.csv")
+    assert isinstance(p.doses, PatientRecords)
+    assert f"row 3, {column} {value}" in p.doses.reason
+
+
+@pytest.mark.parametrize("model, rows, match", [
+    # RATE -2 (the model's duration) with a first-order model, on the general path (a central dose)
+    ("widmer2006", "1,0,1,400,24,1,0,1,0,.,1,0,.,70\n1,48,1,400,0,0,0,1,-2,.,1,0,.,70\n1,50,1,100,0,0,0,2,0,.,1,0,.,70\n",
+     r"data.csv: row 3, column RATE: RATE -2 \(modelled duration\) needs a model with a duration D1 .*got -2.0;"),
+    # a bolus into CMT 1 of a zero-order input model without a depot, after a reset
+    ("golabchifar2014", "1,0,1,400,24,1,0,1,-2,.,1,0,.,70\n1,48,4,400,0,0,0,1,0,.,1,0,.,70\n",
+     r"data.csv: row 3, column RATE: the model has zero-order input and no depot: a bolus into CMT 1 is undefined "
+     r"\(got 0"),
+])
+def test_records__records_the_model_cannot_give_are_refused_at_the_fit(tmp_path, model, rows, match):
+    """What remains refused on the general path is what the model cannot give, named by row, column
+    and value (the data set walker's messages), before any optimisation."""
+    path = tmp_path / "data.csv"
+    path.write_text("ID,TIME,EVID,AMT,II,ADDL,SS,CMT,RATE,DV,MDV,BLQ,LLOQ,weight [kg]\n" + rows
+                    + "1,70,0,0,0,0,0,2,0,900,0,0,.,70\n")
+    p = patient_inputs(read_dataset(path).subjects[0], source="data.csv")
+    with pytest.raises(ImapkError, match=match):
+        map_estimate(model, p.doses, p.observations, covariates=p.covariates, warn=False)
+
+
+def test_records__no_dose_is_refused_naming_the_id(tmp_path):
+    data = write(tmp_path, "5,10,0,0,0,0,0,2,900,0,0,.,70\n")
+    with pytest.raises(ImapkError, match=r"data.csv: ID 5: a MAP fit needs the patient's doses"):
         patient_inputs(data.subjects[0], source="data.csv")
 
 

@@ -108,7 +108,7 @@ from .datasets import DataSet, SubjectRecords
 from .errors import ImapkError, ScenarioError
 from .params import PKParams
 
-__all__ = ["simulate_dataset", "DataSetSimulation", "NG_PER_ML_PER_MG_PER_L"]
+__all__ = ["simulate_dataset", "DataSetSimulation", "SubjectWalker", "SubjectPrediction", "NG_PER_ML_PER_MG_PER_L"]
 
 #: mg/L -> ng/mL.
 NG_PER_ML_PER_MG_PER_L = 1000.0
@@ -325,7 +325,11 @@ class _Linear:
         return float(x[self.c])
 
     def exponential(self, p: PKParams, dt: float) -> np.ndarray:
-        key = (self.rate_constants(p), dt)
+        return self.exponential_of(self.rate_constants(p), dt)
+
+    def exponential_of(self, rates: tuple, dt: float) -> np.ndarray:
+        """The augmented exponential for rate constants (ktr, ka, k10, k12, k21) [1/h] over dt [h]."""
+        key = (rates, dt)
         e = self.cache.get(key)
         if e is None:
             if len(self.cache) >= self.CACHE_SIZE:
@@ -347,15 +351,160 @@ class _Linear:
     def train(self, item: _Input, interval: float, p: PKParams):
         """State just before an input of the infinite train (:func:`steady_state_linear`: the fixed point
         x = e^{A tau} x + u of the one-interval map, summed by doubling)."""
+        return self.train_of(item, interval, self.rate_constants(p))
+
+    def train_of(self, item: _Input, interval: float, rates: tuple):
+        """:meth:`train` for rate constants (ktr, ka, k10, k12, k21) [1/h]."""
         x = np.zeros(self.n)
         converged = self.kernels.module.steady_state_linear(
-            item.amount, interval, 0.0, item.duration, 0 if item.depot else 1, *self.structure,
-            *self.rate_constants(p), x,
+            item.amount, interval, 0.0, item.duration, 0 if item.depot else 1, *self.structure, *rates, x,
         )
         self.kernels.spend(2)
         if not converged or not np.all(np.isfinite(x)):
             raise _NoSteadyState()
         return x
+
+
+class _Rows:
+    """The parameters of k subjects that share their input timing: the rate parameters (cl, v, ka, q,
+    vp, ktr) as arrays (k,), F, ALAG and D1 as floats (they set when and how fast doses enter)."""
+
+    RATES = ("cl", "v", "ka", "q", "vp", "ktr")
+
+    def __init__(self, base: PKParams, factors: dict, timing: dict):
+        for name in self.RATES:
+            value = getattr(base, name)
+            setattr(self, name, None if value is None else value * factors.get(name, 1.0))
+        self.f = base.f * timing.get("f", 1.0)
+        self.tlag = base.tlag * timing.get("tlag", 1.0)
+        self.d1 = None if base.d1 is None else base.d1 * timing.get("d1", 1.0)
+        self.n_transit = base.n_transit
+        self.one_compartment = base.one_compartment
+        self.k = self.cl / self.v
+
+    def rate_constants(self) -> tuple:
+        """(ktr, ka, k10, k12, k21) [1/h], each (k,), as :meth:`_Linear.rate_constants`."""
+        zero = np.zeros_like(self.cl)
+        q = zero if self.q is None else self.q
+        return (zero if self.ktr is None else self.ktr, zero if self.ka is None else self.ka, self.cl / self.v,
+                q / self.v, zero if self.vp is None else q / self.vp)
+
+
+def _phi_rows(x: np.ndarray) -> np.ndarray:
+    """phi(x) = (1 - e^{-x}) / x elementwise, 1 at x = 0 (the kernels' ``phi``)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(x == 0.0, 1.0, -np.expm1(-x) / np.where(x == 0.0, 1.0, x))
+
+
+def _advance_rows(ad, ac, rd, rc, ka, k, dt):
+    """:func:`_advance` (E1'-E2') for arrays of subjects: the same formulas, elementwise."""
+    if dt == 0.0:
+        return ad, ac
+    decay = np.exp(-k * dt)
+    depot_decay = np.exp(-ka * dt)
+    transfer = ka * dt * np.where(k <= ka, decay, depot_decay) * _phi_rows(np.abs(ka - k) * dt)
+    ac_new = ac * decay + ad * transfer
+    if rc != 0.0:
+        ac_new = ac_new + rc * dt * _phi_rows(k * dt)
+    ad_new = ad * depot_decay
+    if rd != 0.0:
+        ad_new = ad_new + rd * dt * _phi_rows(ka * dt)
+        ac_new = ac_new + rd * ka * dt * dt * (_phi_rows(k * dt) - _phi_rows(ka * dt)) / (ka * dt - k * dt)
+    return ad_new, ac_new
+
+
+class _OneCompartmentRows:
+    """:class:`_OneCompartment` for k subjects at once: the state is (k, 2) [mg], [ad, ac] per row."""
+
+    one_compartment = True
+
+    def __init__(self, zero_order: bool, size: int):
+        self.head_is_central = zero_order
+        self.size = size
+
+    def zero(self):
+        return np.zeros((self.size, 2))
+
+    @staticmethod
+    def add(x, depot: bool, amount: float):
+        x = x.copy()
+        x[:, 0 if depot else 1] += amount
+        return x
+
+    @staticmethod
+    def plus(x, y):
+        return x + y
+
+    @staticmethod
+    def central(x):
+        return x[:, 1]
+
+    @staticmethod
+    def _ka(p: _Rows):
+        return p.ka if p.ka is not None else np.ones_like(p.cl)
+
+    def step(self, x, rd, rc, p: _Rows, dt):
+        ad, ac = _advance_rows(x[:, 0], x[:, 1], rd, rc, self._ka(p), p.k, dt)
+        return np.column_stack([ad, ac])
+
+    def train(self, item: _Input, interval: float, p: _Rows):
+        """Pre-input state of the infinite train (:func:`_steady_state`), per row."""
+        ka, k = self._ka(p), p.k
+        zero = np.zeros(self.size)
+        if item.duration:
+            rd = item.rate if item.depot else 0.0
+            rc = 0.0 if item.depot else item.rate
+            ud, uc = _advance_rows(zero, zero, rd, rc, ka, k, item.duration)
+            ud, uc = _advance_rows(ud, uc, 0.0, 0.0, ka, k, interval - item.duration)
+        else:
+            ud, uc = (zero + item.amount, zero) if item.depot else (zero, zero + item.amount)
+            ud, uc = _advance_rows(ud, uc, 0.0, 0.0, ka, k, interval)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            xd = np.where(ud > 0.0, ud / -np.expm1(-ka * interval), 0.0)
+        transfer = ka * interval * np.exp(-np.minimum(ka, k) * interval) * _phi_rows(np.abs(ka - k) * interval)
+        xc = (uc + transfer * xd) / -np.expm1(-k * interval)
+        return np.column_stack([xd, xc])
+
+
+class _LinearRows:
+    """:class:`_Linear` for k subjects: the state is (k, n) [mg]; each row is stepped by the kernels'
+    propagator for its own rate constants (exponentials remembered per rates and dt)."""
+
+    one_compartment = False
+    head_is_central = False
+
+    def __init__(self, structure: tuple[int, int, int], kernels: _Kernels, size: int):
+        self.linear = _Linear(structure, kernels)
+        self.n, self.head, self.c = self.linear.n, self.linear.head, self.linear.c
+        self.size = size
+
+    def zero(self):
+        return np.zeros((self.size, self.n))
+
+    def add(self, x, depot: bool, amount: float):
+        x = x.copy()
+        x[:, self.head if depot else self.c] += amount
+        return x
+
+    @staticmethod
+    def plus(x, y):
+        return x + y
+
+    def central(self, x):
+        return x[:, self.c]
+
+    def _rates(self, p: _Rows):
+        return [tuple(float(v) for v in row) for row in zip(*p.rate_constants())]
+
+    def step(self, x, rd, rc, p: _Rows, dt):
+        out = np.empty_like(x)
+        apply = self.linear.kernels.module.apply_propagator
+        for r, rates in enumerate(self._rates(p)):
+            apply(self.linear.exponential_of(rates, dt), self.n, np.ascontiguousarray(x[r]), rd, rc, out[r])
+        return out
+
+    def train(self, item: _Input, interval: float, p: _Rows):
+        return np.vstack([self.linear.train_of(item, interval, rates) for rates in self._rates(p)])
 
 
 class _NoSteadyState(Exception):
@@ -564,6 +713,197 @@ def simulate_dataset(dataset: DataSet, model, *, occasion_timing: str = "fit",
     )
 
 
+@dataclass(frozen=True)
+class SubjectPrediction:
+    """One ID's records simulated for k parameter vectors (:meth:`SubjectWalker.predict`).
+
+    Attributes
+    ----------
+    observation
+        (k, n) concentration at each observation record (EVID 0), in file order. [ng/mL]
+    observation_record
+        Index of each of those records among the ID's records.
+    dose_time, dose_record
+        Time [h] of each dose given (records and additional doses not cancelled by a reset), in the
+        order walked, and the index of the record that prescribed it.
+    trough
+        (k, doses) left limit C(t-) before each of those doses; for a dose record with SS, the
+        concentration once its steady state is in place, before its own dose (the train's trough,
+        as a :class:`~imapk.schedule.SteadyState` start has it). [ng/mL]
+    extra
+        (k, len(times)) concentration at each of the extra times asked for. [ng/mL]
+    """
+
+    observation: np.ndarray
+    observation_record: np.ndarray
+    dose_time: np.ndarray
+    dose_record: np.ndarray
+    trough: np.ndarray
+    extra: np.ndarray
+
+
+class SubjectWalker:
+    """The records of one ID, walked for many parameter vectors at once (the fit of one patient).
+
+    Parameter vector r of a call has, on every interval, the model's typical values for the
+    covariates and occasion of that interval (as :func:`simulate_dataset`: covariates of the record
+    that ends the interval, NOCB; occasions by clinical day from the first dose) multiplied by
+    factors: ``factors[name][r]`` on parameter `name` throughout, and on CL a factor per time
+    interval (inter-occasion effects). Vectors with the same F, ALAG and D1 (the parameters that set
+    when and how fast doses enter) are walked together, their states as the rows of one array.
+
+    Parameters
+    ----------
+    subject
+        The ID's records (:class:`imapk.datasets.SubjectRecords`).
+    model
+        A :class:`~imapk.models.PopulationModel` or a shipped model's name (refused where its rates
+        change continuously with time on therapy, as by :func:`simulate_dataset`).
+    source
+        The data set's file name, for messages.
+    occasion_timing
+        When the model's occasion effects take effect (:func:`imapk.population.occasion_onset_days`).
+    """
+
+    TIMING = ("f", "tlag", "d1")
+
+    def __init__(self, subject: SubjectRecords, model, *, source: str | None = None, occasion_timing: str = "fit"):
+        _, self.model, _ = _resolve(model)
+        missing = [c for c in self.model.covariates if c not in subject.covariates]
+        if missing:
+            raise ImapkError(f"model {self.model.name} needs covariate `{missing[0]}`, not a column of the data set",
+                             source=source, key="columns", expected=f"columns {', '.join(self.model.covariates)}")
+        self.subject, self.source = subject, source
+        self.boundaries, start = _occasion_boundaries(subject, self.model, occasion_timing)
+        self.typical = _typical_for(subject, source, self.model, self.boundaries, start)
+        self.kernels = _Kernels()
+        self._linear = {}
+
+    def _kinetics(self, p: _Rows, size: int):
+        if p.one_compartment:
+            return _OneCompartmentRows(p.ka is None, size)
+        structure = (p.n_transit, int(p.ka is not None), int(p.q is not None))
+        if structure not in self._linear:
+            self._linear[structure] = _LinearRows(structure, self.kernels, size)
+        kin = self._linear[structure]
+        kin.size = size
+        return kin
+
+    def predict(self, factors=None, *, cl_intervals=None, times=()) -> SubjectPrediction:
+        """Simulate the records for k parameter vectors.
+
+        Parameters
+        ----------
+        factors
+            ``{name: (k,) array}``: multipliers of the typical values (e.g. exp(eta)); names among
+            cl, v, ka, q, vp, ktr, f, tlag, d1. None: k = 1, the typical values.
+        cl_intervals
+            (start (m,), end (m,), factor (k, m)): CL is multiplied by factor[:, i] from start[i] to
+            end[i] [h, the data set's clock]; disjoint intervals.
+        times
+            Extra output times [h, the data set's clock], increasing.
+
+        Returns
+        -------
+        SubjectPrediction
+        """
+        s = self.subject
+        factors = {name: np.atleast_1d(np.asarray(v, dtype=float)) for name, v in (factors or {}).items()}
+        k = max([v.size for v in factors.values()] + [1 if cl_intervals is None else np.atleast_2d(cl_intervals[2]).shape[0]])
+        factors = {name: np.broadcast_to(v, (k,)) for name, v in factors.items()}
+        if cl_intervals is not None and np.asarray(cl_intervals[0]).size:
+            starts, ends = np.asarray(cl_intervals[0], dtype=float), np.asarray(cl_intervals[1], dtype=float)
+            order = np.argsort(starts)
+            starts, ends = starts[order], ends[order]
+            interval_factor = np.broadcast_to(np.atleast_2d(np.asarray(cl_intervals[2], dtype=float)), (k, order.size))[:, order]
+        else:
+            starts = ends = np.empty(0)
+            interval_factor = np.ones((k, 0))
+        walk_boundaries = sorted(set(self.boundaries) | set(starts.tolist()) | set(ends.tolist()))
+        times = np.asarray(times, dtype=float).reshape(-1)
+        timing = np.column_stack([factors.get(name, np.ones(k)) for name in self.TIMING])
+        groups, group_of = np.unique(timing, axis=0, return_inverse=True)
+        group_of = np.asarray(group_of).reshape(-1)
+        obs_parts, trough_parts, extra_parts = [], [], []
+        obs_record, dose_time, dose_record = [], [], []
+        for g, row in enumerate(groups):
+            members = np.flatnonzero(group_of == g)
+            sub = {name: v[members] for name, v in factors.items() if name not in self.TIMING}
+            timing_g = {name: float(row[j]) for j, name in enumerate(self.TIMING)}
+            intervals_g = interval_factor[members]
+            cache: dict = {}
+
+            def params(record: int, t: float, at_or_after: bool, sub=sub, timing_g=timing_g, intervals_g=intervals_g,
+                       cache=cache) -> _Rows:
+                base = self.typical(record, t, at_or_after)
+                j = int(np.searchsorted(starts, t, side="right" if at_or_after else "left")) - 1
+                inside = j >= 0 and (t < ends[j] if at_or_after else t <= ends[j])
+                key = (id(base), j if inside else -1)
+                if key not in cache:
+                    f = dict(sub)
+                    if inside:
+                        f["cl"] = f.get("cl", 1.0) * intervals_g[:, j]
+                    cache[key] = _Rows(base, f, timing_g)
+                return cache[key]
+
+            first = params(0, float(s.time[0]), True)
+            kin = self._kinetics(first, members.size)
+            obs, troughs, extra = [], [], np.zeros((members.size, times.size))
+            record_obs = g == 0
+
+            def observation(i, t, c, obs=obs, record=record_obs):
+                obs.append(c)
+                if record:
+                    obs_record.append(i)
+
+            def dose(i, t, c, troughs=troughs, record=record_obs):
+                troughs.append(np.broadcast_to(c, (members.size,)))
+                if record:
+                    dose_time.append(t)
+                    dose_record.append(i)
+
+            def at_time(j, c, extra=extra):
+                extra[:, j] = c
+
+            _walk(s, self.source, params, kin, walk_boundaries, observation, dose, times, at_time,
+                  steady_state_troughs=True)
+            obs_parts.append((members, np.array(obs).reshape(len(obs), members.size).T))
+            trough_parts.append((members, np.array(troughs).reshape(len(troughs), members.size).T))
+            extra_parts.append((members, extra))
+
+        def assemble(parts):
+            width = parts[0][1].shape[1]
+            out = np.empty((k, width))
+            for members, values in parts:
+                out[members] = values
+            return out
+
+        return SubjectPrediction(
+            observation=assemble(obs_parts), observation_record=np.asarray(obs_record, dtype=np.int64),
+            dose_time=np.asarray(dose_time, dtype=float), dose_record=np.asarray(dose_record, dtype=np.int64),
+            trough=assemble(trough_parts), extra=assemble(extra_parts),
+        )
+
+
+def walked_doses(s: SubjectRecords) -> tuple[np.ndarray, np.ndarray]:
+    """(time [h], record index) of every dose the walker gives for the records of one ID, in the order
+    walked: dose records (EVID 1 and 4) and the additional doses (ADDL) a reset (EVID 3 or 4, or an
+    SS 1 dose) has not cancelled: those of :attr:`SubjectPrediction.dose_time`."""
+    times, records = [], []
+    cancelled_before = -1
+    for t, i, k, _ in _processing_order(s):
+        if k and i < cancelled_before:
+            continue
+        if k == 0 and s.evid[i] in (3, 4):
+            cancelled_before = i
+        if k == 0 and s.evid[i] in (1, 4) and s.ss[i] == 1:
+            cancelled_before = i
+        if k or s.evid[i] in (1, 4):
+            times.append(t)
+            records.append(i)
+    return np.asarray(times, dtype=float), np.asarray(records, dtype=np.int64)
+
+
 def _processing_order(s: SubjectRecords):
     """The records and additional doses in the order they are processed: records in file order,
     each additional dose before the first record at or after its time. Items are (record index,
@@ -585,25 +925,28 @@ def _processing_order(s: SubjectRecords):
     return items
 
 
-def _simulate_subject(s: SubjectRecords, source, model, fixed, occasion_timing, kernels, out) -> PKParams:
+def _occasion_boundaries(s: SubjectRecords, model, occasion_timing) -> tuple[list[float], int]:
+    """(times [h] where the model's occasion effects step, occasion in force at the first dose): by
+    clinical day from the ID's first dose, or every occasion from the start after a steady state."""
     from .population import occasion_onset_days
     from .schedule import day_start
 
     dose_rows = np.flatnonzero(np.isin(s.evid, (1, 4)))
-    boundaries: list[float] = []
-    start_occasion = 0
-    if model is not None and model.occasion_days:
-        onsets = occasion_onset_days(model, occasion_timing)
-        if dose_rows.size and s.ss[dose_rows[0]]:
-            start_occasion = len(onsets)
-        else:
-            first = float(s.time[dose_rows[0]]) if dose_rows.size else float(s.time[0])
-            boundaries = [first + day_start(day) for day in onsets]
+    if model is None or not model.occasion_days:
+        return [], 0
+    onsets = occasion_onset_days(model, occasion_timing)
+    if dose_rows.size and s.ss[dose_rows[0]]:
+        return [], len(onsets)
+    first = float(s.time[dose_rows[0]]) if dose_rows.size else float(s.time[0])
+    return [first + day_start(day) for day in onsets], 0
+
+
+def _typical_for(s: SubjectRecords, source, model, boundaries, start_occasion):
+    """``typical(record, t, at_or_after)``: the model's typical PKParams for the covariates of `record`
+    and the occasion at time t (a step at t counts when `at_or_after`), remembered per value."""
     cache: dict = {}
 
-    def params(record: int, t: float, at_or_after: bool) -> PKParams:
-        if fixed is not None:
-            return fixed
+    def typical(record: int, t: float, at_or_after: bool) -> PKParams:
         passed = sum(1 for c in boundaries if (c <= t if at_or_after else c < t))
         occasion = start_occasion + passed
         key = (tuple(values[record] for values in s.covariates.values()), occasion)  # records often repeat values
@@ -615,10 +958,63 @@ def _simulate_subject(s: SubjectRecords, source, model, fixed, occasion_timing, 
                                   got=error.got, expected=error.expected) from None
         return cache[key]
 
-    walker = _Walker(_kinetics_for(params(0, float(s.time[0]), True), kernels))
+    return typical
+
+
+def _simulate_subject(s: SubjectRecords, source, model, fixed, occasion_timing, kernels, out) -> PKParams:
+    boundaries, start_occasion = _occasion_boundaries(s, model, occasion_timing)
+    typical = _typical_for(s, source, model, boundaries, start_occasion) if fixed is None else None
+
+    def params(record: int, t: float, at_or_after: bool) -> PKParams:
+        return fixed if fixed is not None else typical(record, t, at_or_after)
+
+    def observation(i, t, concentration):
+        for key, value in (("id", s.id), ("row", int(s.row[i])), ("time", t), ("dv", float(s.dv[i])),
+                           ("mdv", int(s.mdv[i])), ("prediction", concentration)):
+            out[key].append(value)
+
+    def dose(i, t, left_limit):
+        for key, value in (("trough_id", s.id), ("trough_time", t), ("trough_row", int(s.row[i])),
+                           ("trough", left_limit)):
+            out[key].append(value)
+
+    kin = _kinetics_for(params(0, float(s.time[0]), True), kernels)
+    _walk(s, source, params, kin, boundaries, observation, dose)
+    return params(0, float(s.time[0]), True)
+
+
+def _walk(s: SubjectRecords, source, params, kin, boundaries, observation, dose, extra_times=(), extra=None,
+          steady_state_troughs: bool = False) -> None:
+    """Walk the records of one ID (the event semantics of the module docstring).
+
+    `params(record, t, at_or_after)` gives the parameters of the interval that record ends at time t;
+    `kin` the kinetics (the state may hold one subject or k subjects as rows). Calls
+    ``observation(record, t, C)`` at each EVID 0 record, ``dose(record, t, C(t-))`` at each dose, and
+    ``extra(j, C)`` at each of `extra_times` [h] (increasing; the concentration there after the
+    inputs that start by then, before the records and additional doses at that time). C in ng/mL.
+    With `steady_state_troughs`, the trough of a dose record with SS is the concentration once its
+    steady state is in place, before the record's own dose (the trough of the train; as
+    :class:`~imapk.schedule.SteadyState` starts have it), not the left limit."""
+    walker = _Walker(kin)
     cancelled_before = -1  # additional doses of records before this index were cancelled by a reset
     left_limit = 0.0
-    for t, i, k, governing in _processing_order(s):
+    items = _processing_order(s)
+    if len(extra_times):
+        last = len(s) - 1
+        marks = [(float(t), -1, j, min(int(np.searchsorted(np.asarray(s.time, dtype=float), t, side="left")), last))
+                 for j, t in enumerate(extra_times)]
+        merged, p = [], 0
+        for item in items:
+            while p < len(marks) and marks[p][0] <= item[0]:
+                merged.append(marks[p])
+                p += 1
+            merged.append(item)
+        items = merged + marks[p:]
+    for t, i, k, governing in items:
+        if i < 0:
+            walker.advance(t, lambda t0, g=governing: params(g, t0, True), boundaries)
+            extra(k, walker.central / params(governing, t, False).v * NG_PER_ML_PER_MG_PER_L)
+            continue
         if k and i < cancelled_before:
             continue
         arriving = walker.t != t
@@ -627,27 +1023,25 @@ def _simulate_subject(s: SubjectRecords, source, model, fixed, occasion_timing, 
             left_limit = walker.central / params(governing, t, False).v * NG_PER_ML_PER_MG_PER_L
         record_dose = k == 0 and s.evid[i] in (1, 4)
         if k == 0 and s.evid[i] == 0:
-            p = params(i, t, False)
-            for key, value in (("id", s.id), ("row", int(s.row[i])), ("time", t), ("dv", float(s.dv[i])),
-                               ("mdv", int(s.mdv[i])), ("prediction", walker.central / p.v * NG_PER_ML_PER_MG_PER_L)):
-                out[key].append(value)
+            observation(i, t, walker.central / params(i, t, False).v * NG_PER_ML_PER_MG_PER_L)
             continue
         if k == 0 and s.evid[i] in (3, 4):
             walker.reset()
             cancelled_before = i
         if not (record_dose or k):
             continue  # EVID 2 (other) and 3 (reset) records carry no dose
-        for key, value in (("trough_id", s.id), ("trough_time", t), ("trough_row", int(s.row[i])),
-                           ("trough", left_limit)):
-            out[key].append(value)
+        steady = record_dose and s.ss[i]
+        if not (steady and steady_state_troughs):
+            dose(i, t, left_limit)
         dose_params = params(governing if k else i, t, True)
         item = _dose_input(s, i, t, dose_params, walker.kin, source)
-        if record_dose and s.ss[i]:
+        if steady:
             _steady_state_record(walker, s, i, item, params(i, t, True), source)
             if s.ss[i] == 1:
                 cancelled_before = i
+            if steady_state_troughs:
+                dose(i, t, walker.central / params(i, t, False).v * NG_PER_ML_PER_MG_PER_L)
         walker.give(item)
-    return params(0, float(s.time[0]), True)
 
 
 def _dose_input(s: SubjectRecords, i: int, t: float, p: PKParams, kin, source: str) -> _Input:
@@ -664,21 +1058,26 @@ def _dose_input(s: SubjectRecords, i: int, t: float, p: PKParams, kin, source: s
     if rate == -2.0:
         if not zero_order_model:
             raise ScenarioError("RATE -2 (modelled duration) needs a model with a duration D1 (zero-order input)",
-                                source=source, key=key, got=s.rate[i], expected="RATE 0 or > 0 with this model")
+                                source=source, key=key, got=float(s.rate[i]), expected="RATE 0 or > 0 with this model")
         if cmt != 1:
             raise ScenarioError("RATE -2 models the duration of doses into the dose compartment (CMT 1)",
-                                source=source, key=key, got=s.rate[i], expected="CMT 1, or RATE 0 or > 0")
+                                source=source, key=key, got=float(s.rate[i]), expected="CMT 1, or RATE 0 or > 0")
         return _Input(start, amount, p.d1, into_head)
     if rate > 0.0:
-        if into_head and kin.one_compartment and abs(p.ka - p.k) <= DEPOT_INFUSION_MIN_SEPARATION * max(p.ka, p.k):
-            raise ScenarioError(
-                "a zero-order input into the depot needs ka and k = CL/V at least 0.1 % apart",
-                source=source, key=key, got=s.rate[i], expected=f"ka ({p.ka:g} 1/h) not within 0.1 % of k ({p.k:g} 1/h)",
-            )
+        if into_head and kin.one_compartment:
+            ka, k = np.asarray(p.ka, dtype=float), np.asarray(p.k, dtype=float)
+            close = np.abs(ka - k) <= DEPOT_INFUSION_MIN_SEPARATION * np.maximum(ka, k)
+            if np.any(close):
+                j = int(np.argmax(close)) if close.ndim else 0
+                ka_j, k_j = float(ka.reshape(-1)[j]), float(k.reshape(-1)[j])
+                raise ScenarioError(
+                    "a zero-order input into the depot needs ka and k = CL/V at least 0.1 % apart",
+                    source=source, key=key, got=float(s.rate[i]), expected=f"ka ({ka_j:g} 1/h) not within 0.1 % of k ({k_j:g} 1/h)",
+                )
         return _Input(start, amount, amount / rate, into_head)
     if cmt == 1 and zero_order_model and p.n_transit == 0:
         raise ScenarioError("the model has zero-order input and no depot: a bolus into CMT 1 is undefined",
-                            source=source, key=key, got=s.rate[i], expected="RATE -2 (the model's D1), or CMT 2")
+                            source=source, key=key, got=float(s.rate[i]), expected="RATE -2 (the model's D1), or CMT 2")
     return _Input(start, amount, 0.0, into_head)
 
 
@@ -690,16 +1089,16 @@ def _steady_state_record(walker: _Walker, s: SubjectRecords, i: int, item: _Inpu
     key = f"row {s.row[i]}, column II"
     if item.duration > interval:
         raise ScenarioError("the input of a steady-state dose lasts longer than its interval", source=source, key=key,
-                            got=s.ii[i], expected=f"II >= {item.duration:g} h")
+                            got=float(s.ii[i]), expected=f"II >= {item.duration:g} h")
     if lag >= interval:
         raise ScenarioError("the lag time of a steady-state dose is as long as its interval", source=source, key=key,
-                            got=s.ii[i], expected=f"II > {lag:g} h (the lag)")
+                            got=float(s.ii[i]), expected=f"II > {lag:g} h (the lag)")
     kin = walker.kin
     try:
         x = kin.train(item, interval, p)
     except _NoSteadyState:
         raise ScenarioError("the steady state does not exist: elimination is too slow for the interval (the "
-                            "series over 2^64 intervals did not converge)", source=source, key=key, got=s.ii[i],
+                            "series over 2^64 intervals did not converge)", source=source, key=key, got=float(s.ii[i]),
                             expected="a shorter interval, or doses without SS") from None
     running = []
     if lag > 0.0:  # the train's latest input began at t + lag - II: apply it and advance to t

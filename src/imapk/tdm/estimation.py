@@ -8,7 +8,9 @@ The posterior of the patient's random effects eta (log scale, one per parameter 
 
 where C_j(eta) is the concentration predicted by imapk's closed-form engine at the j-th sampling
 time for the parameters P = P_typical(covariates, occasion) exp(eta) (as
-:func:`imapk.population.draw_parameters` applies the random effects), and l_j is the negative log
+:func:`imapk.population.draw_parameters` applies the random effects) or, for a patient's records
+that a dose table cannot express (:mod:`imapk.tdm.records`), by walking those records with
+NONMEM's event semantics (:class:`imapk.dataset_simulation.SubjectWalker`), and l_j is the negative log
 likelihood of the residual error model in the form its source fitted (constants dropped):
 
 * combined (proportional and/or additive), sd_j = sqrt((prop C_j)^2 + add^2):
@@ -350,19 +352,35 @@ def _negative_log_likelihood(pred: np.ndarray, obs: Observations, residual: Resi
     return terms.sum(axis=1)
 
 
+class _EnginePredictor:
+    """The fit's predictions on a dose table: the closed-form engine (:func:`imapk.engine.exact.run_exact`)
+    with the prior's parameters. The other predictor, on a patient's records, is
+    :class:`imapk.tdm.records.RecordsPredictor`; both have :meth:`run`."""
+
+    def __init__(self, table: DoseTable, observation_times: np.ndarray):
+        self.table, self.observation_times = table, observation_times
+
+    def run(self, prior: _Prior, theta: np.ndarray, times=None, extra=None):
+        """The engine's result (``.concentration`` (k, n) at `times` [h], default the observations';
+        ``.trough`` (k, doses)) for the parameters of each row of `theta` (see :meth:`_Prior.table`)."""
+        from ..engine.exact import run_exact
+
+        return run_exact(self.table, prior.table(theta, extra=extra),
+                         times=self.observation_times if times is None else times)
+
+
 class _Posterior:
     """U(eta) of (1) for one patient, evaluated for many eta at once."""
 
-    def __init__(self, prior: _Prior, table: DoseTable, obs: Observations):
+    def __init__(self, prior: _Prior, table: DoseTable, obs: Observations, predictor=None):
         self.prior, self.table, self.obs = prior, table, obs
+        self.predictor = _EnginePredictor(table, obs.time) if predictor is None else predictor
         self.evaluations = 0
         self.precision = prior.precision
 
     def run(self, eta: np.ndarray, times=None):
-        from ..engine.exact import run_exact
-
         self.evaluations += eta.shape[0]
-        return run_exact(self.table, self.prior.table(eta), times=self.obs.time if times is None else times)
+        return self.predictor.run(self.prior, eta, times)
 
     def predictions(self, eta: np.ndarray) -> np.ndarray:
         if self.obs.size == 0:
@@ -499,6 +517,10 @@ class MapResult:
         holds an observation (empty without IOV). [1]
     kappa_start
         Start of each of those dose intervals (the dose time). [h]
+    records
+        The patient's records (:class:`imapk.tdm.records.PatientRecords`) where the fit predicted by
+        walking them (the general path); None for a fit on a dose table. `doses` is then the dose
+        table of the doses the records give (times and AMT), which does not say how they entered.
     samples
         With IOV, each row is (eta, kappa): the random effects, then the kappas.
     """
@@ -536,7 +558,9 @@ class MapResult:
     kappa: np.ndarray = field(default_factory=lambda: np.empty(0))
     kappa_sd: np.ndarray = field(default_factory=lambda: np.empty(0))
     kappa_start: np.ndarray = field(default_factory=lambda: np.empty(0))
+    records: object = field(repr=False, compare=False, default=None)
     _prior: _Prior = field(repr=False, compare=False, default=None)
+    _predictor: object = field(repr=False, compare=False, default=None)
 
     def parameter_samples(self, name: str) -> np.ndarray:
         """Individual values of parameter `name` (first occasion) for each importance sample."""
@@ -599,7 +623,12 @@ def map_estimate(
         The doses the patient took: a :class:`~imapk.schedule.DoseTable` (e.g.
         ``Schedule(...).lower()``), a :class:`~imapk.schedule.Schedule`, or a pair (times [h],
         amounts [mg]); amounts in mg of imatinib free base. Doses after the last observation are
-        allowed and give the posterior forecast in the trough curve.
+        allowed and give the posterior forecast in the trough curve. Or a patient's records
+        (:class:`imapk.tdm.records.PatientRecords`, from :func:`imapk.tdm.patient_inputs` where a
+        dose table cannot express them: resets, infusions at a RATE, central doses, SS 2): the
+        same posterior, with each C_j(eta) from walking the records
+        (:class:`imapk.dataset_simulation.SubjectWalker`; see :mod:`imapk.tdm.records` for the
+        covariates and occasions it uses), and the troughs at the doses they give.
     observations
         :class:`Observations`, or a tuple (times [h], values [ng/mL]) or (times, values, censored,
         lloq); None or empty for none (the estimate is then the typical patient).
@@ -664,7 +693,12 @@ def map_estimate(
         from ..models import get_model
 
         model = get_model(model)
-    table = _as_table(doses)
+    records = None
+    if type(doses).__name__ == "PatientRecords":  # the general path: predictions walk the records
+        records = doses
+        table = records.doses
+    else:
+        table = _as_table(doses)
     if observations is None:
         obs = Observations.from_arrays(np.empty(0), np.empty(0))
     elif isinstance(observations, Observations):
@@ -680,6 +714,10 @@ def map_estimate(
         raise ParameterError(f"model {model.name} has no residual error: the likelihood is undefined", key="residual")
     if isinstance(iov_cl, bool) or not (isinstance(iov_cl, (int, float)) and math.isfinite(iov_cl) and iov_cl >= 0):
         raise ImapkError("`iov_cl` must be an SD >= 0 on the log scale", key="iov_cl", got=iov_cl)
+    if records is not None and time_on_therapy_at_start is not None:
+        raise ImapkError("a fit on a patient's records counts time on therapy from the records' first dose (every "
+                         "occasion in force after a steady-state start)", key="time_on_therapy_at_start",
+                         got=time_on_therapy_at_start, expected="None with records")
     prior = _prior(model, covariates, table, time_on_therapy_at_start, occasion_timing)
     if iov_cl > 0 and obs.size:
         # the dose interval holding each observation: t_j < t <= t_j+1 (a level at a dose time is the
@@ -694,7 +732,12 @@ def map_estimate(
     names = prior.names
     p = len(names)
     q = prior.size  # eta, then the estimated kappas
-    post = _Posterior(prior, table, obs)
+    predictor = None
+    if records is not None:
+        from .records import RecordsPredictor
+
+        predictor = RecordsPredictor(records, model, occasion_timing=occasion_timing)
+    post = _Posterior(prior, table, obs, predictor)
     omega_sd = np.sqrt(np.diag(prior.omega)) if p else np.zeros(0)
     theta_sd = np.sqrt(np.diag(prior.covariance)) if q else np.zeros(0)
 
@@ -843,9 +886,7 @@ def map_estimate(
     future = prior.future_intervals(table)
     if future[0].size:  # new kappas for the dose intervals after the last level, in the predictive troughs
         kappa_new = prior.iov_cl * standard_normals(seed, "tdm:iov:future", np.arange(samples.shape[0]), future[0].size)
-        from ..engine.exact import run_exact
-
-        trough = run_exact(table, prior.table(samples, extra=(*future, kappa_new)), times=np.empty(0)).trough
+        trough = post.predictor.run(prior, samples, np.empty(0), extra=(*future, kappa_new)).trough
     res = model.residual
     e1 = standard_normals(seed, "tdm:residual:proportional", np.arange(trough.shape[0]), trough.shape[1])
     if res.form == "exponential":
@@ -868,5 +909,6 @@ def map_estimate(
         trough_time=table.time.copy(), trough_median=trough_q[1], trough_low=trough_q[0], trough_high=trough_q[2],
         trough_predictive_low=measured_q[0], trough_predictive_high=measured_q[1], converged=converged,
         evaluations=post.evaluations, warnings=tuple(messages), iov_cl=float(iov_cl), kappa=mode[p:].copy(),
-        kappa_sd=np.asarray(kappa_sd, dtype=float), kappa_start=prior.iov_start.copy(), _prior=prior,
+        kappa_sd=np.asarray(kappa_sd, dtype=float), kappa_start=prior.iov_start.copy(), records=records, _prior=prior,
+        _predictor=post.predictor,
     )
