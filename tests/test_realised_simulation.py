@@ -85,3 +85,42 @@ def test_parameters_for_another_number_of_subjects_are_refused():
     with pytest.raises(ImapkError) as error:
         simulate(doses, population(4))
     assert error.value.key == "params"
+
+
+def test_patients_without_events_and_a_policy_that_never_fires_change_nothing():
+    from imapk.processes.policies import TroughEscalation, escalate
+
+    n = 40
+    rare = replace(RASH, first=Weibull(300.0, 1.5))  # about 15 % with an event within 90 days
+    doses = realise(SCHEDULE, range(n), 5, toxicity=rare)
+    params = population(n)
+    fixed = simulate(SCHEDULE, params, thresholds=["gist"])
+    drawn = simulate(doses, params, thresholds=["gist"])
+    quiet = np.array([not e.time for e in doses.events])
+    assert quiet.any() and not quiet.all()
+    np.testing.assert_array_equal(drawn["trough"].values[quiet], fixed["trough"].values[quiet])
+    np.testing.assert_array_equal(drawn["time_below"].values[quiet], fixed["time_below"].values[quiet])
+    never, escalated = escalate(doses, TroughEscalation(day=29, below=1e-9, dose=600.0), drawn["trough"].values[:, 28])
+    assert not escalated.any()
+    np.testing.assert_array_equal(simulate(never, params)["trough"].values, simulate(doses, params)["trough"].values)
+
+
+def test_compare_reports_what_the_holds_cost_on_the_same_patients():
+    """A fixed schedule against the same patients with rash-driven holds: per patient, the extra held
+    doses are the holds drawn (counted here from the realised statuses) and the time below target
+    can only grow (less drug, linear PK)."""
+    from imapk.counterfactual import compare, format_comparison
+
+    n = 60
+    doses = realise(SCHEDULE, range(n), 5, toxicity=RASH)
+    params = population(n)
+    summary = compare({"fixed": simulate(SCHEDULE, params, thresholds=["gist"]),
+                       "rash holds": simulate(doses, params, thresholds=["gist"])})
+    rows = {row["metric"]: row for row in summary["rows"]}
+    held = (doses.status == HELD).sum(axis=1)
+    assert rows["doses_held"]["alternative_mean"] == pytest.approx(held.mean(), rel=1e-12)
+    assert rows["doses_held"]["fraction_worse"] == pytest.approx(np.mean(held > 0), rel=1e-12)
+    assert rows["toxicity_events"]["alternative_mean"] == pytest.approx(np.mean([len(e.time) for e in doses.events]))
+    assert rows["time_below"]["fraction_better"] == 0.0 and rows["time_below"]["fraction_worse"] > 0
+    text = format_comparison(summary)
+    assert "Dosing, mean per subject" in text and "doses_held [doses]" in text

@@ -13,7 +13,7 @@ import numpy as np
 from .errors import ImapkError
 from .thresholds import CONCENTRATION_CEILING, TROUGH_CEILING, TROUGH_TARGET, kinds_of
 
-__all__ = ["compare", "format_comparison", "labels_for", "METRICS", "METRICS_BY_KIND"]
+__all__ = ["compare", "format_comparison", "labels_for", "METRICS", "METRICS_BY_KIND", "DOSING_METRICS"]
 
 #: Per-subject metrics compared, with how they are reported: (variable, conversion factor, unit).
 #: Each counts the wrong side of a threshold (or, for the peak, how high the curve goes), so that
@@ -34,6 +34,30 @@ METRICS_BY_KIND = {
     TROUGH_CEILING: ("troughs_above", "longest_run_above"),
     CONCENTRATION_CEILING: ("time_above",),
 }
+
+
+#: Per-subject dosing metrics compared when a run has each subject's own doses (random dosing
+#: processes, policies): (unit, what it counts). More is worse for each.
+DOSING_METRICS = {
+    "doses_held": ("doses", "scheduled doses held (interruptions, discontinuation)"),
+    "doses_missed": ("doses", "scheduled doses missed"),
+    "toxicity_events": ("events", "toxicity events"),
+    "discontinued": ("patients", "therapy stopped for good by a toxicity event (1 = yes)"),
+}
+
+
+def _dosing_values(ds, metric: str) -> np.ndarray:
+    """Per-subject values of a :data:`DOSING_METRICS` metric; from the shared schedule (the same for
+    every subject) when the run has no per-subject doses, 0 where the run has no such process."""
+    n = int(ds.sizes["subject"])
+    if metric in ("doses_held", "doses_missed"):
+        code = 1 if metric == "doses_held" else 2
+        if "subject_dose_status" in ds:
+            return (np.asarray(ds["subject_dose_status"].values) == code).sum(axis=1).astype(float)
+        shared = float((np.asarray(ds["dose_status"].values) == ("held" if code == 1 else "missed")).sum())
+        return np.full(n, shared)
+    name = "toxicity_event_count" if metric == "toxicity_events" else "toxicity_discontinued"
+    return np.asarray(ds[name].values, dtype=float) if name in ds else np.zeros(n)
 
 
 def _same_subjects(reference, other, label: str) -> None:
@@ -88,14 +112,23 @@ def compare(results: dict) -> dict:
             raise ImapkError("the scenarios must judge against the same thresholds", key=label)
         pairs = [(m, metric) for m in range(len(thresholds)) for metric in METRICS_BY_KIND[kinds[m]]]
         pairs.append((None, "peak"))  # the peak does not depend on the threshold: report it once
+        if "subject_dose_status" in reference or "subject_dose_status" in other:
+            pairs += [(None, metric) for metric in DOSING_METRICS
+                      if metric in ("doses_held", "doses_missed") or any(
+                          ("toxicity_event_count" if metric == "toxicity_events" else "toxicity_discontinued") in r
+                          for r in (reference, other))]
         for m, metric in pairs:
-            variable, factor, unit = METRICS[metric]
-            a = reference[variable].values
-            b = other[variable].values
-            if m is not None:
-                a, b = a[:, m], b[:, m]
-            a = a * factor
-            b = b * factor
+            if metric in DOSING_METRICS:
+                unit = DOSING_METRICS[metric][0]
+                a, b = _dosing_values(reference, metric), _dosing_values(other, metric)
+            else:
+                variable, factor, unit = METRICS[metric]
+                a = reference[variable].values
+                b = other[variable].values
+                if m is not None:
+                    a, b = a[:, m], b[:, m]
+                a = a * factor
+                b = b * factor
             difference = b - a
             p05, p50, p95 = np.percentile(difference, [5, 50, 95])
             rows.append(
@@ -106,6 +139,8 @@ def compare(results: dict) -> dict:
                     "unit": unit,
                     "reference_median": float(np.median(a)),
                     "alternative_median": float(np.median(b)),
+                    "reference_mean": float(np.mean(a)),
+                    "alternative_mean": float(np.mean(b)),
                     "difference_median": float(p50),
                     "difference_p05": float(p05),
                     "difference_p95": float(p95),
@@ -129,6 +164,7 @@ _METRIC_TEXT = {
     "longest_run_above": "most consecutive troughs at or above it",
     "time_above": "time with the concentration at or above it",
     "peak": "highest concentration in the window",
+    **{metric: text for metric, (_, text) in DOSING_METRICS.items()},
 }
 
 
@@ -158,6 +194,13 @@ def format_comparison(summary: dict) -> str:
             f"{row['reference_median']:10.1f} {row['alternative_median']:11.1f} {difference:>28s} "
             f"{row['fraction_worse'] * 100:5.0f}% " + ("     -" if better is None else f"{better * 100:5.0f}%")
         )
+    dosing = [row for row in summary["rows"] if row["metric"] in DOSING_METRICS]
+    if dosing:
+        lines.append("")
+        lines.append("Dosing, mean per subject (the medians above hide rare events): reference -> alternative")
+        for row in dosing:
+            lines.append(f"  {row['alternative']:{aw}s} {metrics[row['metric']]:{mw}s} "
+                         f"{row['reference_mean']:8.3f} -> {row['alternative_mean']:8.3f}")
     lines.append("")
     lines.append("Metrics (each counts the wrong side of its threshold, so an increase is worse):")
     lines.extend(f"  {m}: {_METRIC_TEXT[m]}" for m in metrics)
