@@ -70,6 +70,8 @@ def test_a_cap_after_the_first_event_lowers_every_later_dose_above_it():
     (lambda: TroughEscalation(day=29, below=-1.0, dose=600.0), "policy.below"),
     (lambda: TroughEscalation(day=29, below=1100.0, dose=0.0), "policy.dose"),
     (lambda: DoseCap(events=0, dose=300.0), "policy.events"),
+    (lambda: TroughEscalation(day=29, below=1100.0, dose=650.0), "policy.dose"),  # not made of 100/400 mg tablets
+    (lambda: DoseCap(events=1, dose=250.0), "policy.dose"),
 ])
 def test_bad_policies_are_refused_naming_the_key(make, key):
     with pytest.raises(ImapkError) as error:

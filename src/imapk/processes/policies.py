@@ -33,13 +33,26 @@ from ..errors import ImapkError
 from ..schedule import HOURS_PER_DAY
 from .realise import RealisedDoses
 
-__all__ = ["TroughEscalation", "DoseCap", "decision_dose", "escalate", "cap_doses"]
+__all__ = ["TroughEscalation", "DoseCap", "TABLET_STRENGTHS", "decision_dose", "escalate", "cap_doses"]
 
 
 def _positive(value, key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise ImapkError("must be a positive number", key=key, got=value, expected="a finite number > 0")
     return float(value)
+
+
+#: Imatinib tablet strengths [mg free base]: a dose a policy prescribes must be made of them.
+TABLET_STRENGTHS = (100.0, 400.0)
+
+
+def _tablet_dose(value, key: str) -> float:
+    dose = _positive(value, key)
+    if dose % min(TABLET_STRENGTHS) != 0.0:
+        raise ImapkError("a dose a policy prescribes must be made of tablets", key=key, got=value,
+                         expected=f"a multiple of {min(TABLET_STRENGTHS):g} mg (tablets of "
+                         f"{' and '.join(f'{t:g}' for t in TABLET_STRENGTHS)} mg)")
+    return dose
 
 
 @dataclass(frozen=True)
@@ -68,7 +81,7 @@ class TroughEscalation:
             raise ImapkError("must be a whole clinical day >= 2 (day 1's trough is before any dose)",
                              key="policy.day", got=self.day)
         _positive(self.below, "policy.below")
-        _positive(self.dose, "policy.dose")
+        _tablet_dose(self.dose, "policy.dose")
 
     @property
     def label(self) -> str:
@@ -85,7 +98,7 @@ class DoseCap:
     def __post_init__(self):
         if isinstance(self.events, bool) or not isinstance(self.events, int) or self.events < 1:
             raise ImapkError("must be a whole number of events >= 1", key="policy.events", got=self.events)
-        _positive(self.dose, "policy.dose")
+        _tablet_dose(self.dose, "policy.dose")
 
     @property
     def label(self) -> str:
