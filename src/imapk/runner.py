@@ -220,8 +220,20 @@ def run_scenario(
     return by_clock[0] if len(by_clock) == 1 else _stack(by_clock, "therapy_clock", list(scenario.therapy_clocks))
 
 
+class _CoupledDoses:
+    """The realisation of a toxicity whose hazard rises with the trough: done per model (and therapy
+    clock) by :func:`_run_model`, on that model's simulated troughs."""
+
+    def __init__(self, toxicity, adherence, caps):
+        self.toxicity, self.adherence, self.caps = toxicity, adherence, caps
+
+
 def _realised_doses(scenario: Scenario, subjects):
-    """Each subject's doses under the scenario's random dosing processes, or None without any."""
+    """Each subject's doses under the scenario's random dosing processes, or None without any.
+
+    A toxicity with an exposure effect is realised per model on its troughs (a :class:`_CoupledDoses`
+    to be realised by :func:`_run_model`); such a scenario with a trough-escalation policy is refused.
+    """
     toxicity = getattr(scenario, "toxicity", None)
     adherence = getattr(scenario, "adherence", None)
     if toxicity is None and adherence is None and not getattr(scenario, "policies", ()):
@@ -230,15 +242,40 @@ def _realised_doses(scenario: Scenario, subjects):
 
     from .processes.policies import DoseCap, cap_doses
 
+    caps = tuple(p for p in getattr(scenario, "policies", ()) if isinstance(p, DoseCap))
+    if toxicity is not None and toxicity.exposure is not None:
+        if _escalations(scenario):
+            raise ScenarioError(
+                "a toxicity whose hazard rises with the trough cannot be combined with a trough-escalation policy "
+                "(the escalation would change the troughs that decided the events before it)",
+                source=scenario.source, key=f"toxicity.{toxicity.label}.exposure",
+                expected="either the exposure effect or the escalation policy",
+            )
+        if scenario.seed is None:
+            raise ScenarioError("random dosing processes need a seed", source=scenario.source, key="scenario.seed",
+                                expected="an integer >= 0")
+        return _CoupledDoses(toxicity, adherence, caps)
     try:
         doses = realise(scenario.schedule, subjects, scenario.seed, toxicity=toxicity, adherence=adherence)
-        for policy in getattr(scenario, "policies", ()):
-            if isinstance(policy, DoseCap):
-                doses, _ = cap_doses(doses, policy)
+        for policy in caps:
+            doses, _ = cap_doses(doses, policy)
         return doses
     except ImapkError as error:
         raise type(error)(error.problem, source=scenario.source, key=error.key, got=error.got,
                           expected=error.expected) from None
+
+
+def _take_rows(parameters, rows):
+    """The parameter table of the subjects at positions `rows` (a table of one subject stays as it is:
+    it stands for every subject)."""
+    if parameters.n_subjects == 1:
+        return parameters
+
+    def take(values: dict) -> dict:
+        return {name: None if v is None else v[rows] for name, v in values.items()}
+
+    return replace(parameters, values=take(parameters.values),
+                   change_values=tuple(take(c) for c in parameters.change_values))
 
 
 def _escalations(scenario: Scenario) -> tuple:
@@ -270,6 +307,36 @@ def _apply_escalations(scenario, model, doses, run, subjects):
         decisions.append((policy, measured, escalated))
         ds = run(doses)
     return ds, decisions
+
+
+def _coupled_realisation(scenario, coupled, parameters, covariates, subjects, window, solver, model, clock,
+                         on_therapy, ode):
+    """Each subject's doses when the toxicity's hazard rises with the trough: events and troughs of
+    this model realised together (:func:`imapk.processes.coupled.realise_coupled`), the dose caps
+    applied to the doses whose troughs decide the later events."""
+    import numpy as np
+
+    from .processes.coupled import realise_coupled
+    from .processes.policies import cap_doses
+    from .simulation import simulate
+
+    def with_caps(realised):
+        for policy in coupled.caps:
+            realised, _ = cap_doses(realised, policy)
+        return realised
+
+    def troughs(realised, rows):
+        rows = np.asarray(rows, dtype=np.int64)
+        result = simulate(
+            with_caps(realised), _take_rows(parameters, rows), window=window, method=solver.method,
+            variation=model.time_variation, therapy_clock=clock, time_on_therapy_at_start=on_therapy,
+            covariates={name: np.asarray(v)[rows] for name, v in covariates.items()}, subjects=subjects[rows],
+            quantiles=(), as_dataset=False, **ode,
+        )
+        return result["trough"].values
+
+    return with_caps(realise_coupled(scenario.schedule, subjects, scenario.seed, toxicity=coupled.toxicity,
+                                     adherence=coupled.adherence, troughs=troughs))
 
 
 def _run_model(scenario, model, table, covariates, subjects, clock, solver, times, window, summaries=True, doses=None):
@@ -335,6 +402,10 @@ def _run_model(scenario, model, table, covariates, subjects, clock, solver, time
                 peripheral=scenario.peripheral and times is not None and len(times) > 0,
                 as_dataset=False, **({} if summaries else {"quantiles": ()}), **ode,
             )
+
+        if isinstance(doses, _CoupledDoses):
+            doses = _coupled_realisation(scenario, doses, parameters, covariates, subjects, window, solver, model,
+                                         clock, on_therapy, ode)
 
         if doses is not None and _escalations(scenario):
             ds, decisions = _apply_escalations(scenario, model, doses, run, subjects)

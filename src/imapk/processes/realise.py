@@ -26,7 +26,7 @@ from ..schedule import GIVEN, HELD, MISSED, DoseTable, Schedule
 from .adherence import IndependentMisses, MarkovMisses, missed_doses
 from .toxicity import PatientEvents, ToxicityProcess, draw_events, realised_schedule
 
-__all__ = ["RealisedDoses", "realise", "MISSED_REASON"]
+__all__ = ["RealisedDoses", "realise", "realise_events", "schedule_days", "MISSED_REASON"]
 
 #: Reason of a dose the patient missed.
 MISSED_REASON = "missed"
@@ -105,7 +105,35 @@ def realise(
         The dosing processes (None: not modelled).
     """
     subjects = np.asarray(subjects, dtype=np.int64)
+    if (toxicity is not None or adherence is not None) and seed is None:
+        raise ImapkError("random dosing processes need a seed", key="scenario.seed", expected="an integer >= 0")
     base = schedule.lower()
+    events = None
+    if toxicity is not None:
+        events = draw_events(toxicity, seed, subjects, schedule_days(base))
+    return realise_events(schedule, subjects, seed, toxicity=toxicity, adherence=adherence, events=events, base=base)
+
+
+def schedule_days(table: DoseTable) -> int:
+    """Days of therapy the schedule spans (its end rounded up to a whole day)."""
+    return int(np.ceil(table.end / 24.0 - 1e-9))
+
+
+def realise_events(
+    schedule: Schedule,
+    subjects,
+    seed: int | None,
+    *,
+    toxicity: ToxicityProcess | None,
+    adherence: IndependentMisses | MarkovMisses | None,
+    events,
+    base: DoseTable | None = None,
+) -> RealisedDoses:
+    """The realised doses of patients whose toxicity `events` (one :class:`PatientEvents` each, or
+    None without a toxicity) are known: their holds, then the misses (see :func:`realise`).
+    `base`: ``schedule.lower()`` if already at hand."""
+    subjects = np.asarray(subjects, dtype=np.int64)
+    base = schedule.lower() if base is None else base
     n, n_dose = subjects.size, base.time.size
     if (toxicity is not None or adherence is not None) and seed is None:
         raise ImapkError("random dosing processes need a seed", key="scenario.seed", expected="an integer >= 0")
@@ -124,10 +152,9 @@ def realise(
     status = np.repeat(base.status[None, :].astype(np.int8), n, axis=0)
     reason = np.repeat(table_codes(base)[None, :], n, axis=0)
     prescribed = np.repeat(codes(base.phase)[None, :], n, axis=0)
-    events: tuple[PatientEvents, ...] = ()
     if toxicity is not None:
-        days = int(np.ceil(base.end / 24.0 - 1e-9))
-        events = tuple(draw_events(toxicity, seed, subjects, days))
+        days = schedule_days(base)
+        events = tuple(events)
         lowered: dict[tuple, tuple] = {}  # patients with the same holds share one lowering
         for i, patient in enumerate(events):
             if not patient.time:
@@ -153,4 +180,4 @@ def realise(
         status[missed] = MISSED
         reason[missed] = reasons.setdefault(MISSED_REASON, len(reasons))
     labels = tuple(sorted(reasons, key=reasons.get))
-    return RealisedDoses(base, planned, given, status, reason, labels, prescribed, events)
+    return RealisedDoses(base, planned, given, status, reason, labels, prescribed, events if toxicity is not None else ())

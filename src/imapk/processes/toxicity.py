@@ -47,7 +47,8 @@ from ..errors import ImapkError
 from ..schedule import Hold, LadderStep, Schedule
 from ..streams import uniforms
 
-__all__ = ["Weibull", "HoldLength", "ToxicityProcess", "PatientEvents", "draw_events", "realised_schedule"]
+__all__ = ["Weibull", "HoldLength", "ExposureEffect", "ToxicityProcess", "PatientEvents", "draw_events",
+           "realised_schedule"]
 
 MANAGEMENTS = ("hold", "steroids")
 
@@ -94,6 +95,42 @@ class Weibull:
     def time_to(self, exposure_draw):
         """The time [d] at which H reaches `exposure_draw` (a unit exponential): (2) less s_k."""
         return self.scale * np.asarray(exposure_draw, dtype=float) ** (1.0 / self.shape)
+
+
+@dataclass(frozen=True)
+class ExposureEffect:
+    """A hazard that rises with exposure: multiplied by `factor` while the trough is at or above `above`.
+
+    Over the dosing interval [t_j, t_{j+1}) of the scheduled grid (the last one ends with the
+    schedule) the hazard is
+
+        h(t) = h0(t - s_k) m_j,   m_j = factor if C(t_j-) >= above else 1,                       (3)
+
+    where C(t_j-) is the patient's simulated trough at the scheduled time of dose j (the left limit,
+    whether or not the dose is given): the exposure known at the start of the interval, so an event
+    depends on the past only (causal). The cumulative hazard since the clock started at s_k is then
+    H(t) = sum over intervals of m_j [H0(min(t, t_{j+1}) - s_k) - H0(max(t_j, s_k) - s_k)], with H0
+    the hazard's own (Weibull) cumulative hazard; the event is where it reaches E_k, found exactly by
+    inverting H0 inside the interval (see :mod:`imapk.processes.coupled`).
+
+    Parameters
+    ----------
+    above
+        Trough level from which the hazard is raised. [ng/mL]
+    factor
+        Hazard ratio while the trough is at or above `above` (1: no effect; < 1 lowers the hazard).
+    """
+
+    above: float
+    factor: float
+
+    def __post_init__(self):
+        _positive_number(self.above, "exposure.above")
+        _positive_number(self.factor, "exposure.factor")
+
+    def multiplier(self, trough: np.ndarray) -> np.ndarray:
+        """m_j of (3) for troughs C(t_j-) [ng/mL] (any shape)."""
+        return np.where(np.asarray(trough) >= self.above, float(self.factor), 1.0)
 
 
 @dataclass(frozen=True)
@@ -146,6 +183,10 @@ class ToxicityProcess:
         ``"hold"`` (interrupt, then the ladder) or ``"steroids"`` (treat without interruption).
     discontinue_after
         The event at which therapy stops for good (None: never).
+    exposure
+        How the hazards (first and recurrence) rise with the trough (None: they do not); such a
+        process is realised by :func:`imapk.processes.coupled.realise_coupled`, which simulates the
+        troughs its holds cause.
     """
 
     label: str = "rash"
@@ -155,6 +196,7 @@ class ToxicityProcess:
     restart: tuple[LadderStep, ...] = ()
     management: str = "hold"
     discontinue_after: int | None = None
+    exposure: ExposureEffect | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "restart", tuple(self.restart))
@@ -166,6 +208,9 @@ class ToxicityProcess:
         d = self.discontinue_after
         if d is not None and (isinstance(d, bool) or not isinstance(d, int) or d < 1):
             raise ImapkError("must be a whole number of events >= 1", key="toxicity.discontinue_after", got=d)
+        if self.exposure is not None and not isinstance(self.exposure, ExposureEffect):
+            raise ImapkError("must be an ExposureEffect", key="toxicity.exposure", got=self.exposure,
+                             expected="ExposureEffect(above=..., factor=...)")
 
     @property
     def max_events(self) -> int:
@@ -195,17 +240,26 @@ class PatientEvents:
     discontinued: bool
 
 
+def event_draws(process: ToxicityProcess, seed: int, subjects: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each patient's unit exponentials E_k = -log(1 - U_k) and hold lengths [d] from V_k, shape
+    (patients, :attr:`~ToxicityProcess.max_events`)."""
+    k_max = process.max_events
+    exponential = -np.log1p(-uniforms(seed, process.purpose("event"), subjects, k_max))
+    lengths = process.hold.days(uniforms(seed, process.purpose("hold"), subjects, k_max))
+    return exponential, lengths
+
+
 def draw_events(process: ToxicityProcess, seed: int, subjects, schedule_days: int) -> list[PatientEvents]:
     """Each patient's events within `schedule_days` days of therapy, by (1)-(2).
 
     Events are independent of exposure here: the hazards depend on time since their clock started
-    only. A patient's draws (U_k for the events, V_k for the hold lengths) depend on the seed, the
-    toxicity's label and the patient only.
+    only (a process's :attr:`~ToxicityProcess.exposure` is ignored; see
+    :func:`imapk.processes.coupled.realise_coupled`). A patient's draws (U_k for the events, V_k for
+    the hold lengths) depend on the seed, the toxicity's label and the patient only.
     """
     subjects = np.asarray(subjects, dtype=np.int64)
     k_max = process.max_events
-    exponential = -np.log1p(-uniforms(seed, process.purpose("event"), subjects, k_max))
-    lengths = process.hold.days(uniforms(seed, process.purpose("hold"), subjects, k_max))
+    exponential, lengths = event_draws(process, seed, subjects)
     first = process.first.time_to(exponential[:, 0])
     later = process.recurrence.time_to(exponential[:, 1:]) if process.recurrence is not None else None
     out = []

@@ -1,0 +1,197 @@
+"""Toxicity events whose hazard rises with exposure: the events and the troughs, realised together.
+
+With an :class:`~imapk.processes.toxicity.ExposureEffect` the hazard over the dosing interval
+[t_j, t_{j+1}) is multiplied by m_j, which the patient's trough C(t_j-) decides (equation (3) of
+:mod:`imapk.processes.toxicity`). The troughs depend on the holds the earlier events caused, and
+the events on the troughs, so the two are realised in turn, for every patient at once:
+
+1. realise each patient's doses with the events found so far (holds, ladders, then the misses);
+2. simulate them (the `troughs` callback: :mod:`imapk.processes` does not import the engine);
+3. from each patient's clock start s_k, integrate the cumulative hazard interval by interval,
+
+       H(T) = X_j + H0(T - s_k) - H0(a_j - s_k) + (m_j - 1) [H0(T - s_k) - H0(a_j - s_k)],  (4)
+
+   with a_j = max(t_j, s_k), X_j = sum over the intervals i < j of m_i [H0(t_{i+1} - s_k) - H0(a_i - s_k)]
+   minus the plain H0 over them, i.e. the hazard in excess of H0 accumulated before interval j,
+   and find the first interval where H reaches E_k; inside it (4) is inverted exactly:
+
+       H0(T - s_k) = (E_k - X_j + (m_j - 1) H0(a_j - s_k)) / m_j;                                 (5)
+
+4. record the event and its hold exactly as :func:`~imapk.processes.toxicity.draw_events` does
+   (an event under steroid management changes no dose, so the search goes on with the same
+   troughs); patients whose hold changed their doses go back to 1., the others are done.
+
+The troughs up to an event do not depend on its hold (the hold starts with the first dose after the
+event, and C(t_j-) is the level before dose j), so the events found are those of the hazard (3) on
+the patient's final doses: exact, not an iteration to convergence. A patient with K events costs
+K + 1 simulations of that patient; a population costs as many engine runs as its largest number of
+hold-causing events, plus one.
+
+While every multiplier is 1 the excess X_j is exactly 0 and (5) gives H0(T - s_k) = E_k, so the
+event times are those of :func:`~imapk.processes.toxicity.draw_events` to the bit. The draws U_k
+(events) and V_k (hold lengths) are the same as there: common random numbers across policies.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from ..errors import ImapkError
+from ..schedule import Schedule
+from .adherence import IndependentMisses, MarkovMisses
+from .realise import RealisedDoses, realise, realise_events, schedule_days
+from .toxicity import PatientEvents, ToxicityProcess, Weibull, event_draws
+
+__all__ = ["realise_coupled", "first_crossing"]
+
+#: Patients searched at once (bounds the (patients, doses) work arrays: 4096 x 366 doubles = 12 MB).
+CHUNK = 4096
+
+
+def first_crossing(hazard: Weibull, bounds_days: np.ndarray, clock: np.ndarray, draw: np.ndarray,
+                   multiplier: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each patient's cumulative hazard (4) first reaches its draw, by (5).
+
+    Parameters
+    ----------
+    hazard
+        The baseline hazard H0 (its clock starting at `clock`).
+    bounds_days
+        The scheduled dose times and the schedule's end, t_0 < ... < t_n. [d]
+    clock
+        Each patient's clock start s_k. [d]
+    draw
+        Each patient's unit exponential E_k.
+    multiplier
+        m_j per patient and interval, shape (patients, n).
+
+    Returns
+    -------
+    found, time
+        Whether H reaches E_k by t_n, and the event time T [d] (meaningless where not found).
+    """
+    clock = np.asarray(clock, dtype=float)
+    draw = np.asarray(draw, dtype=float)
+    p = clock.size
+    found = np.zeros(p, dtype=bool)
+    time = np.full(p, np.inf)
+    for lo in range(0, p, CHUNK):
+        hi = min(lo + CHUNK, p)
+        s, e, m = clock[lo:hi], draw[lo:hi], multiplier[lo:hi]
+        h0 = hazard.cumulative(bounds_days[None, :] - s[:, None])  # H0 of the time since s (0 before it)
+        dh = np.diff(h0, axis=1)
+        excess = np.cumsum((m - 1.0) * dh, axis=1)  # X_{j+1}
+        reached = h0[:, 1:] + excess >= e[:, None]
+        hit = reached.any(axis=1)
+        rows = np.flatnonzero(hit)
+        j = reached[rows].argmax(axis=1)
+        x_before = np.where(j > 0, excess[rows, np.maximum(j - 1, 0)], 0.0)
+        mj = m[rows, j]
+        target = (e[rows] - x_before + (mj - 1.0) * h0[rows, j]) / mj  # (5)
+        found[lo:hi] = hit
+        time[lo + rows] = s[rows] + hazard.time_to(target)
+    return found, time
+
+
+TroughCallback = Callable[[RealisedDoses, np.ndarray], np.ndarray]
+
+
+def realise_coupled(
+    schedule: Schedule,
+    subjects,
+    seed: int | None,
+    *,
+    toxicity: ToxicityProcess | None,
+    adherence: IndependentMisses | MarkovMisses | None = None,
+    troughs: TroughCallback,
+) -> RealisedDoses:
+    """Each patient's realised doses when the toxicity's hazard rises with the trough (module docstring).
+
+    Parameters
+    ----------
+    schedule, subjects, seed, toxicity, adherence
+        As for :func:`~imapk.processes.realise.realise`.
+    troughs
+        ``troughs(realised, rows)``: the troughs C(t_j-) [ng/mL], shape (len(rows), doses), of the
+        patients ``subjects[rows]`` on their realised doses `realised` (row i of `realised` is patient
+        ``subjects[rows[i]]``), e.g. ``simulate(realised, parameters of those patients, quantiles=(),
+        as_dataset=False)["trough"]``.
+
+    Without an exposure effect this is :func:`~imapk.processes.realise.realise` (the callback is not
+    called).
+    """
+    subjects = np.asarray(subjects, dtype=np.int64)
+    if toxicity is None or toxicity.exposure is None:
+        return realise(schedule, subjects, seed, toxicity=toxicity, adherence=adherence)
+    if seed is None:
+        raise ImapkError("random dosing processes need a seed", key="scenario.seed", expected="an integer >= 0")
+    base = schedule.lower()
+    days = schedule_days(base)
+    bounds = np.append(base.time, base.end) / 24.0
+    n, n_dose = subjects.size, base.time.size
+    k_max = toxicity.max_events
+    exponential, lengths = event_draws(toxicity, seed, subjects)
+    times: list[list[float]] = [[] for _ in range(n)]
+    starts: list[list[int]] = [[] for _ in range(n)]
+    holds: list[list[int]] = [[] for _ in range(n)]
+    discontinued = np.zeros(n, dtype=bool)
+    clock = np.zeros(n)
+    count = np.zeros(n, dtype=np.int64)
+
+    def events_of(i: int) -> PatientEvents:
+        return PatientEvents(tuple(times[i]), tuple(starts[i]), tuple(holds[i]), bool(discontinued[i]))
+
+    active = np.arange(n)
+    while active.size:
+        realised = realise_events(schedule, subjects[active], seed, toxicity=toxicity, adherence=adherence,
+                                  events=[events_of(i) for i in active], base=base)
+        level = np.asarray(troughs(realised, active), dtype=float)
+        if level.shape != (active.size, n_dose):
+            raise ImapkError("the trough callback returned the wrong shape", key="troughs", got=level.shape,
+                             expected=f"({active.size}, {n_dose})")
+        multiplier = toxicity.exposure.multiplier(level)
+        changed = []
+        pending = np.arange(active.size)  # rows of `realised` still searched with these troughs
+        while pending.size:
+            patients = active[pending]
+            found = np.zeros(pending.size, dtype=bool)
+            when = np.empty(pending.size)
+            for hazard, which in ((toxicity.first, count[patients] == 0), (toxicity.recurrence, count[patients] > 0)):
+                if not which.any():
+                    continue
+                k = count[patients[which]]
+                f, t = first_crossing(hazard, bounds, clock[patients[which]],
+                                      exponential[patients[which], k], multiplier[pending[which]])
+                found[which], when[which] = f, t
+            again = []
+            for r, i, hit, t in zip(pending, patients, found, when):
+                if not hit:
+                    continue
+                t = float(t)
+                start_day = int(math.ceil(t)) + 1
+                if t >= days or start_day > days:  # as draw_events: no dose left after the event
+                    continue
+                times[i].append(t)
+                count[i] += 1
+                k = int(count[i])
+                starts[i].append(start_day)
+                if toxicity.discontinue_after is not None and k >= toxicity.discontinue_after:
+                    holds[i].append(days - start_day + 1)
+                    discontinued[i] = True
+                    continue
+                if toxicity.management == "steroids":
+                    holds[i].append(0)
+                    clock[i] = t
+                else:
+                    holds[i].append(int(lengths[i, k - 1]))
+                    clock[i] = float(start_day - 1 + int(lengths[i, k - 1]))
+                if toxicity.recurrence is None or k >= k_max:
+                    continue
+                (again if toxicity.management == "steroids" else changed).append(r if toxicity.management == "steroids" else i)
+            pending = np.asarray(again, dtype=np.int64)
+        active = np.asarray(changed, dtype=np.int64)
+    return realise_events(schedule, subjects, seed, toxicity=toxicity, adherence=adherence,
+                          events=[events_of(i) for i in range(n)], base=base)
