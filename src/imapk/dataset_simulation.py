@@ -758,7 +758,8 @@ class SubjectWalker:
         The ID's records (:class:`imapk.datasets.SubjectRecords`).
     model
         A :class:`~imapk.models.PopulationModel` or a shipped model's name (refused where its rates
-        change continuously with time on therapy, as by :func:`simulate_dataset`).
+        change continuously with time on therapy, as by :func:`simulate_dataset`), or
+        :class:`~imapk.params.PKParams` as the typical values throughout.
     source
         The data set's file name, for messages.
     occasion_timing
@@ -768,14 +769,18 @@ class SubjectWalker:
     TIMING = ("f", "tlag", "d1")
 
     def __init__(self, subject: SubjectRecords, model, *, source: str | None = None, occasion_timing: str = "fit"):
-        _, self.model, _ = _resolve(model)
-        missing = [c for c in self.model.covariates if c not in subject.covariates]
-        if missing:
-            raise ImapkError(f"model {self.model.name} needs covariate `{missing[0]}`, not a column of the data set",
-                             source=source, key="columns", expected=f"columns {', '.join(self.model.covariates)}")
+        _, self.model, fixed = _resolve(model)
         self.subject, self.source = subject, source
-        self.boundaries, start = _occasion_boundaries(subject, self.model, occasion_timing)
-        self.typical = _typical_for(subject, source, self.model, self.boundaries, start)
+        if fixed is not None:
+            self.boundaries = []
+            self.typical = lambda record, t, at_or_after: fixed
+        else:
+            missing = [c for c in self.model.covariates if c not in subject.covariates]
+            if missing:
+                raise ImapkError(f"model {self.model.name} needs covariate `{missing[0]}`, not a column of the data set",
+                                 source=source, key="columns", expected=f"columns {', '.join(self.model.covariates)}")
+            self.boundaries, start = _occasion_boundaries(subject, self.model, occasion_timing)
+            self.typical = _typical_for(subject, source, self.model, self.boundaries, start)
         self.kernels = _Kernels()
         self._linear = {}
 

@@ -5,6 +5,11 @@ plan (:func:`imapk.tdm.plan_next_step`) and, when a hold or a ladder is asked fo
 answers from the patient's posterior (:func:`imapk.tdm.plan_from_posterior`): the longest hold
 within a budget, the doses until the trough is back at the target, and the ladders compared, for
 the patient's real doses followed by the planned hold and ladder.
+
+A patient whose records a dose table cannot express (a reset after the first dose, an infusion at
+a RATE, a dose into the central compartment, SS 2) is fitted by walking the records
+(:mod:`imapk.tdm.records`), and gets the fit and the next-step plan; the planner's answers are
+not computed for such a patient (a note says so), as they simulate the history as a dose table.
 """
 
 from __future__ import annotations
@@ -157,7 +162,13 @@ def tdm_report(
         step = plan_next_step(fit, target=target, ceiling=ceiling, day=day)
         record = summary_record(fit, step, patient=p.id, time_offset=p.time_offset)
         lines = summary_lines(fit, step, patient=p.id, time_offset=p.time_offset)
-        if planning:
+        if planning and fit.records is not None:
+            note = ("planner questions not answered for this patient: they simulate the history as a dose table, "
+                    f"and these records are not one ({fit.records.reason})")
+            record["posterior_plan"] = None
+            record["posterior_plan_refused"] = note
+            lines += ["", "  " + note]
+        elif planning:
             prescription = _current_dose(fit) if dose is None else float(dose)
             if not prescription > 0:
                 raise ImapkError("no dose given to plan from; give the prescription", source=data, key="--dose",

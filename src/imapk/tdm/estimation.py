@@ -574,6 +574,10 @@ class MapResult:
 def posterior_concentrations(result: MapResult, doses, times=None, *, long_term: bool = False):
     """Simulate every posterior sample of `result` on another dose table (same clock origin).
 
+    The samples are simulated on the closed-form engine with the prior's typical values (the
+    fit's covariates), for the doses of `doses` only: for a fit on a patient's records
+    (:attr:`MapResult.records`), the records' history is not part of it unless `doses` holds it.
+
     Parameters
     ----------
     result

@@ -134,7 +134,12 @@ def plan_next_step(
     Parameters
     ----------
     result
-        The patient's fit; its dose table is the history (doses before `start_time`).
+        The patient's fit; its dose table is the history (doses before `start_time`). For a fit on
+        the patient's records (``result.records``, :mod:`imapk.tdm.records`), the history's part of
+        each trough is the records walked for every sample (resets, infusions and central doses as
+        they happened), and the new step starts after the records' last dose; the new step's
+        part, and the steady state, use the prior's typical values (the first dose record's
+        covariates), as for any fit.
     target, ceiling
         Threshold names (:data:`imapk.thresholds.THRESHOLDS`), :class:`~imapk.thresholds.Threshold`
         objects, or values [ng/mL] (numbers, or text such as ``"1200"``); `ceiling` None (or
@@ -206,7 +211,13 @@ def plan_next_step(
     a_table = replace(dose_table(times, np.concatenate([hist_given, np.zeros(horizon)]), interval=interval),
                       steady_state=table.steady_state)
     b_table = dose_table(times, np.concatenate([np.zeros(hist_time.size), np.full(horizon, UNIT_DOSE)]), interval=interval)
-    a = posterior_concentrations(result, a_table)[0].trough[:, hist_time.size :]
+    if result.records is None:
+        a = posterior_concentrations(result, a_table)[0].trough[:, hist_time.size :]
+    else:  # the history is the records: walk them for every sample, up to each new dose's time
+        if not past.all():
+            raise ImapkError("a plan from a fit on the patient's records starts after the records' last dose",
+                             key="start_time", got=start, expected=f"> {float(table.time[-1]):g} h")
+        a = result._predictor.run(result._prior, result.samples, times=new_time).concentration
     b = posterior_concentrations(result, b_table)[0].trough[:, hist_time.size :]
 
     day_fields = (None,) * 5

@@ -295,13 +295,22 @@ def posterior_patient(
     ------
     ImapkError
         Without a trough target, for a schedule that is not a Schedule, a start before the fit's
-        first dose, or a window outside the future schedule.
+        first dose, a window outside the future schedule, or a fit on records that a dose table
+        does not express (:attr:`MapResult.records`: resets, infusions at a RATE, central doses,
+        SS 2), whose history the population engine cannot simulate.
     """
     from ..schedule import day_start
     from .planning import _threshold
 
     if not isinstance(fit, MapResult):
         raise ImapkError("the planner plans from a fit", key="fit", got=type(fit).__name__, expected="a MapResult")
+    if fit.records is not None:
+        raise ImapkError(
+            "the planner's questions simulate the patient's history as a dose table on the population engine, and "
+            f"this patient's records are not one: {fit.records.reason}; the next-step plan (plan_next_step) "
+            "handles such records", key="fit", got="a fit on the patient's records",
+            expected="records a dose table expresses (EVID 1 doses into CMT 1, RATE 0 or -2, SS 1 on the first dose only)",
+        )
     if not isinstance(schedule, Schedule):
         raise ImapkError("the future schedule must be a Schedule (day 1 at the plan's start)", key="schedule",
                          got=type(schedule).__name__, expected="Schedule(phases=..., holds=...) or future_schedule(...)")

@@ -19,7 +19,8 @@ def _pct(x: float) -> str:
 def summary_lines(fit: MapResult, plan: StepPlan | None = None, *, patient: str | None = None,
                   time_offset: float = 0.0) -> list[str]:
     """Text lines: the individual parameters with their intervals and shrinkage, each level with its
-    prediction and IWRES, the quality messages, and the candidate doses of `plan`.
+    prediction and IWRES, the quality messages, and the candidate doses of `plan`; for a fit on the
+    patient's records (:attr:`MapResult.records`), a line saying so and why.
 
     Parameters
     ----------
@@ -33,6 +34,8 @@ def summary_lines(fit: MapResult, plan: StepPlan | None = None, *, patient: str 
     level = f"{100 * fit.coverage:g} %"
     lines = [f"Patient {patient}" if patient is not None else "Patient", f"  model {fit.model.name}; "
              f"{fit.observations.size} level(s); importance samples ESS {fit.ess:.0f}"]
+    if fit.records is not None:
+        lines.append(f"  predictions walk the patient's records, which a dose table cannot express: {fit.records.reason}")
     for i, name in enumerate(fit.eta_names):
         lo, hi = fit.interval_sampled[name]
         lines.append(f"  {name:<4} {fit.parameters[name]:9.4g} ({level} {lo:.4g}-{hi:.4g}); typical "
@@ -99,6 +102,8 @@ def summary_record(fit: MapResult, plan: StepPlan | None = None, *, patient: str
         ],
         "warnings": list(fit.warnings),
     }
+    if fit.records is not None:  # the general path (only then, so the dose-table records stay as they were)
+        record["predictions"] = {"from": "records", "reason": fit.records.reason}
     if plan is not None:
         record["plan"] = {
             "target": {"name": plan.target.name, "value": plan.target.value},
