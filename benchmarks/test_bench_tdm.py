@@ -10,6 +10,10 @@ importance samples, posterior trough curve over the 29 doses) and (b) the mode a
 only (``n_samples=0``). Numba compilation is kept out of the timed regions (a session fixture fits
 one patient first; every case has a warm-up round).
 
+Also timed: one patient whose records a dose table cannot express (a dose into the central
+compartment), fitted on the walker path (:mod:`imapk.tdm.records`), as ratios to the same mode by
+scipy L-BFGS-B on solve_ivp predictions and to the dose-table fit of the patient without that dose.
+
 Reference: the same posterior (equation (1) of :mod:`imapk.tdm.estimation`) minimised by scipy
 L-BFGS-B (finite-difference gradient) with predictions from scipy ``solve_ivp`` (LSODA, rtol 1e-8,
 atol 1e-8 on amounts, dose to dose) for the first few patients, in the same process; the ratios in
@@ -246,3 +250,102 @@ dense = false
     stats = getattr(benchmark, "stats", None)
     if stats is not None:
         info.update(ratio_to_population=stats.stats.median / population)
+
+
+# -- a fit on a patient's records (the walker path) ------------------------------------------------------
+
+#: The records patient: the 29 daily doses of the others plus 100 mg into the central compartment on day
+#: 10 (CMT 2, which a dose table does not express), 2 h after that day's dose. [mg], [h]
+CENTRAL_DOSE, CENTRAL_TIME = 100.0, 9 * 24.0 + 2.0
+
+
+def records_patient(tmp_path, t, y):
+    """The inputs of :func:`imapk.tdm.patient_inputs` for the records patient with levels (t, y)."""
+    from imapk.datasets import read_dataset
+    from imapk.tdm import patient_inputs
+
+    rows = [f"1,0,1,{DOSE:g},24,{DAYS - 1},0,1,0,.,1", f"1,{CENTRAL_TIME:g},1,{CENTRAL_DOSE:g},0,0,0,2,0,.,1"]
+    rows += [f"1,{float(ti)!r},0,0,0,0,0,2,0,{float(yi)!r},0" for ti, yi in zip(t, y)]
+    rows.sort(key=lambda r: float(r.split(",")[1]))
+    path = tmp_path / "records.csv"
+    path.write_text("ID,TIME,EVID,AMT,II,ADDL,SS,CMT,RATE,DV,MDV\n" + "\n".join(rows) + "\n")
+    return patient_inputs(read_dataset(path).subjects[0])
+
+
+def scipy_records_mode(t_obs, y):
+    """The posterior mode of eta by L-BFGS-B on solve_ivp predictions (LSODA, rtol 1e-8, atol 1e-8) of
+    the records patient: depot doses every 24 h and the central dose, event to event."""
+    from scipy.integrate import solve_ivp
+    from scipy.optimize import minimize
+
+    model = get_model(MODEL)
+    typical = model.typical_params()
+    omega_inv = np.linalg.inv(model.omega_matrix)
+    prop = model.residual.proportional
+    events = sorted([(24.0 * j, (DOSE, 0.0)) for j in range(DAYS)] + [(CENTRAL_TIME, (0.0, CENTRAL_DOSE))])
+
+    def predictions(cl, v, ka):
+        rhs = lambda _, a: [-ka * a[0], ka * a[0] - cl / v * a[1]]
+        out = np.empty(len(t_obs))
+        state = np.zeros(2)
+        for j, (t0, bolus) in enumerate(events):
+            t1 = events[j + 1][0] if j + 1 < len(events) else float(max(t_obs))
+            state = state + np.asarray(bolus)
+            inside = [i for i, t in enumerate(t_obs) if t0 < t <= t1]
+            if t1 <= t0:
+                continue
+            sol = solve_ivp(rhs, (t0, t1), state, method="LSODA", rtol=1e-8, atol=1e-8,
+                            t_eval=sorted({t_obs[i] for i in inside} | {t1}))
+            for i in inside:
+                out[i] = NG_PER_ML * sol.y[1, list(sol.t).index(t_obs[i])] / v
+            state = sol.y[:, -1]
+            if t1 >= max(t_obs):
+                break
+        return out
+
+    def objective(eta):
+        c = predictions(typical.cl * math.exp(eta[0]), typical.v * math.exp(eta[1]), typical.ka)
+        sd = prop * c
+        return float(np.sum(np.log(sd) + 0.5 * ((y - c) / sd) ** 2) + 0.5 * eta @ omega_inv @ eta)
+
+    return minimize(objective, np.zeros(2), method="L-BFGS-B", options={"ftol": 1e-12, "gtol": 1e-7}).x
+
+
+@pytest.mark.parametrize("n_samples", [1000, 0], ids=["full fit", "mode and Laplace"])
+def test_map_estimate_records(benchmark, quick, tmp_path, n_samples):
+    """One patient's fit on the walker path (its records hold a central dose: 29 depot doses, the
+    central dose, three levels): the full fit and the mode with its Laplace covariance. Ratios, timed
+    in the same process: to the same patient's mode by L-BFGS-B on solve_ivp predictions
+    (``ratio_to_scipy``, < 1 is faster), and to the engine-path fit of the patient without the
+    central dose (``ratio_to_dose_table``: what walking the records costs)."""
+    t, y, _, _ = patients(1)[0]
+    p = records_patient(tmp_path, t, y)
+    assert type(p.doses).__name__ == "PatientRecords"
+    run = lambda: map_estimate(MODEL, p.doses, p.observations, warn=False, n_samples=n_samples)
+    run()  # warm-up (imports, kernels)
+    repeats = 1 if quick else 3
+    scipy_times, mode = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        mode = scipy_records_mode(list(p.observations.time), p.observations.value)
+        scipy_times.append(time.perf_counter() - start)
+    plain_times = []
+    for _ in range(5 if quick else 20):
+        start = time.perf_counter()
+        map_estimate(MODEL, table(), (t, y), warn=False, n_samples=n_samples)
+        plain_times.append(time.perf_counter() - start)
+    fit = benchmark.pedantic(run, rounds=5 if quick else 20, warmup_rounds=1, iterations=1)
+    # L-BFGS-B with a finite-difference gradient on rtol-1e-8 ODE predictions: agreement to ~1e-4.
+    np.testing.assert_allclose(fit.eta, mode, atol=5e-4)
+    info = benchmark.extra_info
+    info.update(
+        case="map_estimate on a patient's records (walker), " + ("mode and Laplace" if n_samples == 0 else
+                                                                 f"{n_samples} importance samples"),
+        n_doses=DAYS + 1, levels=3, evaluations=fit.evaluations, scipy_seconds=statistics.median(scipy_times),
+        dose_table_seconds=statistics.median(plain_times),
+        max_abs_eta_difference_vs_scipy=float(np.max(np.abs(fit.eta - mode))),
+    )
+    stats = getattr(benchmark, "stats", None)
+    if stats is not None:
+        info.update(seconds=stats.stats.median, ratio_to_scipy=stats.stats.median / statistics.median(scipy_times),
+                    ratio_to_dose_table=stats.stats.median / statistics.median(plain_times))
