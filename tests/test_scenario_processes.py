@@ -272,6 +272,15 @@ def test_toxicity__restart_ladder_as_a_holds():
     assert scenario.dose_conversions[0].startswith("toxicity[0].restart[1].dose: '358.5 mg mesylate'")
 
 
+@pytest.mark.parametrize("text, above", [("'1500 ng/mL'", 1500.0), ("'1.5 mg/L'", 1500.0), ("'1.5 ug/mL'", 1500.0)])
+def test_toxicity__exposure_effect(text, above):
+    from imapk.processes.toxicity import ExposureEffect
+
+    process = parse(BASE + toxicity(exposure=f"{{ above = {text}, factor = 2 }}")).toxicity
+    assert process.exposure == ExposureEffect(above=above, factor=2.0)
+    assert parse(BASE + toxicity()).toxicity.exposure is None
+
+
 def test_toxicity__no_entry_is_no_process():
     assert parse("toxicity = []\n" + BASE).toxicity is None
 
@@ -343,6 +352,19 @@ def test_toxicity__no_entry_is_no_process():
         ({"management": "'steroids'"}, "toxicity[0].hold", "steroid management treats the event without", ScenarioError),
         ({"management": "'steroids'", "hold": None, "restart": "[ { dose = '200 mg', days = 7 } ]"},
          "toxicity[0].restart", "steroid management treats the event without", ScenarioError),
+        ({"exposure": "{ above = 1500, factor = 2.0 }"}, "toxicity[0].exposure.above", "a concentration needs a unit",
+         UnitError),
+        ({"exposure": "{ above = '0 ng/mL', factor = 2.0 }"}, "toxicity[0].exposure.above",
+         "must be a positive concentration", ScenarioError),
+        ({"exposure": "{ above = '1500 ng/mL', factor = 0 }"}, "toxicity[0].exposure.factor",
+         "must be a positive hazard ratio", ScenarioError),
+        ({"exposure": "{ above = '1500 ng/mL', factor = '2x' }"}, "toxicity[0].exposure.factor", "must be a number",
+         ScenarioError),
+        ({"exposure": "{ above = '1500 ng/mL' }"}, "toxicity[0].exposure.factor", "required key is missing",
+         ScenarioError),
+        ({"exposure": "{ trough = '1500 ng/mL', factor = 2.0 }"}, "toxicity[0].exposure.trough", "unknown key",
+         ScenarioError),
+        ({"exposure": "2.0"}, "toxicity[0].exposure", "must be a table", ScenarioError),
         ({"discontinue_after": "0"}, "toxicity[0].discontinue_after", "out of range", ScenarioError),
         ({"discontinue_after": "1.5"}, "toxicity[0].discontinue_after", "must be a whole number", ScenarioError),
         ({"discontinue_after": "2"}, "toxicity[0].discontinue_after", "without `recurrence` a patient has one event",
@@ -357,7 +379,9 @@ def test_toxicity__bad_values(keys, key, problem, kind):
 
 def test_toxicity__unknown_key_lists_the_known_ones():
     error = error_of(BASE + toxicity(grade="3"))
-    assert error.expected == "one of: discontinue_after, first, hold, label, management, recurrence, restart"
+    assert error.expected == (
+        "one of: discontinue_after, exposure, first, hold, label, management, recurrence, restart"
+    )
 
 
 def test_toxicity__the_example_messages():
@@ -535,3 +559,20 @@ def test_accepted_schedules_realise_for_every_patient(schedule):
         held = doses.status[i] == HELD
         expected = sum(per_day[s - 1 : s - 1 + d].sum() for s, d in zip(patient.hold_start_day, patient.hold_days))
         assert held.sum() == expected
+
+
+def test_a_run_simulates_the_doses_the_keys_describe():
+    """run_scenario on a scenario with both sections gives each patient the doses realise() draws from the
+    objects read (statuses equal exactly)."""
+    from imapk.runner import run_scenario
+
+    text = BASE.replace("days = 120", "days = 90") + "\n[population]\nsize = 20\n[output]\ndense = false\n"
+    text += toxicity(first="{ scale = '30 d' }", hold="{ low = '3 d', high = '14 d' }",
+                     restart="[ { dose = '300 mg', days = 14 } ]")
+    text += adherence(model="'markov'", p_remain_adherent="0.9", p_become_adherent="0.5")
+    scenario = parse(text)
+    ds = run_scenario(scenario)
+    doses = realise(scenario.schedule, range(20), scenario.seed, toxicity=scenario.toxicity,
+                    adherence=scenario.adherence)
+    assert np.array_equal(ds["subject_dose_status"].values, doses.status)
+    assert np.any(doses.status == HELD) and np.any(doses.status == MISSED)

@@ -71,7 +71,9 @@ clinical days are whole numbers, day 1 being the first day of therapy)::
                           each restart: {scale, shape}); hold ({days = whole number} or {low, high}
                           (times, whole days): uniform whole days); restart (as a hold's ladder);
                           management ("hold" or "steroids", default "hold"); discontinue_after
-                          (integer >= 1, the event that stops therapy). A process needs
+                          (integer >= 1, the event that stops therapy); exposure (optional table
+                          {above (concentration), factor (number > 0)}: the hazard times factor over
+                          each dosing interval whose starting trough is >= above). A process needs
                           [scenario].seed; random holds need a schedule without planned holds or
                           planned misses, intervals that divide 24 h and whole days in all
 
@@ -109,6 +111,7 @@ from .units import parse_dose, parse_quantity
 
 if TYPE_CHECKING:  # the processes import numpy: read lazily, when a scenario has them
     from .processes import HoldLength, IndependentMisses, MarkovMisses, ToxicityProcess, Weibull
+    from .processes.toxicity import ExposureEffect
 
 __all__ = ["Scenario", "load_scenario", "parse_scenario", "scenario_from_data", "MAX_DENSE_POINTS"]
 
@@ -979,6 +982,22 @@ def _hold_length(entry: _Table) -> HoldLength:
     return length
 
 
+def _exposure(entry: _Table) -> ExposureEffect:
+    """`exposure = { above = '1500 ng/mL', factor = 2.0 }`: the hazard times `factor` over each dosing
+    interval whose starting trough is at or above `above` (:class:`imapk.processes.toxicity.ExposureEffect`)."""
+    from .processes.toxicity import ExposureEffect
+
+    entry.known("above", "factor")
+    above = entry.quantity("above", "concentration")
+    if not above > 0:
+        entry.fail("must be a positive concentration", "above", got=entry.data["above"], expected="e.g. '1500 ng/mL'")
+    factor = entry.number("factor", expected="a hazard ratio without quotes, e.g. 2.0")
+    if not factor > 0:
+        entry.fail("must be a positive hazard ratio", "factor", got=factor, expected="> 0 (1: no effect)")
+    entry.done()
+    return ExposureEffect(above=float(above), factor=float(factor))
+
+
 def _toxicity(root: _Table, schedule: Schedule, end: float, conversions: list[str]) -> ToxicityProcess | None:
     """`[[toxicity]]`: toxicity-driven interruptions (:mod:`imapk.processes.toxicity`), or None."""
     entries = root.tables("toxicity")
@@ -990,7 +1009,7 @@ def _toxicity(root: _Table, schedule: Schedule, end: float, conversions: list[st
     from .processes.toxicity import MANAGEMENTS, ToxicityProcess
 
     entry = entries[0]
-    entry.known("label", "first", "recurrence", "hold", "restart", "management", "discontinue_after")
+    entry.known("label", "first", "recurrence", "hold", "restart", "management", "discontinue_after", "exposure")
     for name, example in (("label", "label = 'rash' (it names the holds and the toxicity's random draws)"),
                           ("first", f"first = {_HAZARD_FORMS}")):
         if not entry.has(name):
@@ -1021,11 +1040,13 @@ def _toxicity(root: _Table, schedule: Schedule, end: float, conversions: list[st
     if discontinue_after is not None and discontinue_after > 1 and recurrence is None:
         entry.fail("without `recurrence` a patient has one event at most", "discontinue_after",
                    got=discontinue_after, expected="discontinue_after = 1, or a `recurrence` hazard")
+    exposure = entry.table("exposure", None)
+    exposure = None if exposure is None else _exposure(exposure)
     entry.done()
     try:
         process = ToxicityProcess(
             label=label, first=first, recurrence=recurrence, restart=restart, management=management,
-            discontinue_after=discontinue_after, **({"hold": hold} if hold is not None else {}),
+            discontinue_after=discontinue_after, exposure=exposure, **({"hold": hold} if hold is not None else {}),
         )
     except ImapkError as error:
         raise _as_scenario_error(error, root.source, f"{entry.key}.{error.key.split('.', 1)[-1]}") from None
