@@ -372,3 +372,81 @@ def test_outputs__table_and_summary(tmp_path):
     lines = sim.summary_lines()
     assert lines[1].startswith("ID 1: 367 observation records, 351 doses, troughs ")
     assert lines[2].startswith("  TIME 1174.5 h: measured 545, predicted ")
+
+
+# -- SubjectWalker: one ID for many parameter vectors (the MAP fit's predictions) ---------------------
+
+WALKER_ROWS = (
+    "ID,TIME,EVID,AMT,II,ADDL,SS,CMT,RATE,DV,MDV\n"
+    "1,0,1,400,24,4,1,1,0,.,1\n"          # steady state, 4 more daily doses
+    "1,100,0,0,0,0,0,2,0,.,1\n"
+    "1,110,1,400,24,1,2,1,0,.,1\n"        # a steady state superposed, one more dose
+    "1,130,0,0,0,0,0,2,0,.,1\n"
+    "1,150,4,300,0,0,0,1,0,.,1\n"         # restart (cancels the additional doses still to come)
+    "1,170,1,200,0,0,0,1,50,.,1\n"        # into the depot at 50 mg/h
+    "1,172,0,0,0,0,0,2,0,.,1\n"
+    "1,180,1,100,0,0,0,2,0,.,1\n"         # into central
+    "1,181,0,0,0,0,0,2,0,.,1\n"
+    "1,200,0,0,0,0,0,2,0,.,1\n"
+)
+
+
+@pytest.mark.parametrize("typical", [
+    PKParams(cl=CL, v=V, ka=KA, tlag=0.5),
+    PKParams(cl=CL, v=V, ka=KA, q=8.0, vp=200.0, tlag=0.5),
+], ids=["one compartment", "two compartments"])
+def test_subject_walker__rows_equal_simulating_each_vector_alone(tmp_path, typical):
+    """k parameter vectors walked as the rows of one state equal simulate_dataset run with each
+    vector's PKParams alone (1e-12 relative: the same formulas, elementwise numpy against scalar
+    math), with F and the lag varying between vectors (walked as separate groups), and the extra
+    output times equal observation records added at those times. Records: SS 1, SS 2, EVID 4, a
+    RATE > 0 input into the depot, a central dose, a lag."""
+    from dataclasses import replace as dc_replace
+
+    from imapk.dataset_simulation import SubjectWalker
+
+    path = tmp_path / "d.csv"
+    path.write_text(WALKER_ROWS)
+    subject = read_dataset(path).subjects[0]
+    factors = {"cl": np.array([1.0, 0.7, 1.3, 1.3]), "v": np.array([1.0, 1.2, 0.8, 0.8]),
+               "tlag": np.array([1.0, 1.0, 2.0, 2.0]), "f": np.array([1.0, 1.0, 0.9, 0.9])}
+    extra = [120.0, 171.0, 250.0]
+    result = SubjectWalker(subject, typical).predict(factors, times=extra)
+    assert result.observation.shape == (4, 5) and result.extra.shape == (4, 3)
+    with_extra = tmp_path / "e.csv"
+    lines = WALKER_ROWS.splitlines()
+    added = lines[1:] + [f"1,{t:g},0,0,0,0,0,2,0,.,1" for t in extra]
+    added.sort(key=lambda r: float(r.split(",")[1]))  # stable: an added record follows the file's at that time
+    with_extra.write_text(lines[0] + "\n" + "\n".join(added) + "\n")
+    data = read_dataset(with_extra)
+    for r in range(4):
+        p = dc_replace(typical, cl=typical.cl * factors["cl"][r], v=typical.v * factors["v"][r],
+                       tlag=typical.tlag * factors["tlag"][r], f=typical.f * factors["f"][r])
+        alone = simulate_dataset(data, p)
+        at_extra = np.isin(alone.time, extra)  # no record of the file is at these times
+        np.testing.assert_allclose(result.observation[r], alone.prediction[~at_extra], rtol=1e-12, atol=1e-9)
+        np.testing.assert_allclose(result.trough[r][[1, 2, 3, 4, 6, 7, 8, 9]], alone.trough[[1, 2, 3, 4, 6, 7, 8, 9]],
+                                   rtol=1e-12, atol=1e-9)
+        # at an SS 1 dose the walker's trough is the train's (the data set simulation's is the empty body
+        # before the record): at steady state, the trough before the next dose (1e-9: a fixed point
+        # against one step of it)
+        assert alone.trough[0] == 0.0
+        assert result.trough[r][0] == pytest.approx(alone.trough[1], rel=1e-9)
+        np.testing.assert_allclose(result.extra[r], alone.prediction[at_extra], rtol=1e-12, atol=1e-9)
+    np.testing.assert_array_equal(result.dose_time, alone.trough_time)
+
+
+def test_subject_walker__walked_doses_are_the_walkers(tmp_path):
+    """walked_doses lists the doses the walker gives: ADDL cancelled by a reset or an SS 1 dose left out."""
+    from imapk.dataset_simulation import SubjectWalker, walked_doses
+
+    path = tmp_path / "d.csv"
+    path.write_text(WALKER_ROWS)
+    subject = read_dataset(path).subjects[0]
+    times, records = walked_doses(subject)
+    result = SubjectWalker(subject, WIDMER).predict()
+    np.testing.assert_array_equal(times, result.dose_time)
+    np.testing.assert_array_equal(records, result.dose_record)
+    # SS 1 at 0 and its 4 additional doses, SS 2 at 110 and its one (SS 2 resets nothing), the restart
+    # at 150 (no additional dose of earlier records left to cancel), the input at a RATE, the central dose
+    np.testing.assert_array_equal(times, [0, 24, 48, 72, 96, 110, 134, 150, 170, 180])

@@ -79,6 +79,14 @@ Event semantics (see :mod:`imapk.datasets` for the columns and the record rules)
 * **Troughs.** The trough of a dose (a dose record or an additional dose) is the left limit
   C(t-) at its time, before any record at that time.
 
+**One ID, many parameter vectors.** :class:`SubjectWalker` walks the records of one ID for k
+parameter vectors at once (the typical values times a factor per vector and parameter, and CL
+factors on time intervals for inter-occasion effects): the states are the rows of one array,
+stepped by the same formulas elementwise (one compartment) or row by row with the kernels'
+propagators (other structures). It gives the predictions of a MAP fit on a patient's records
+(:mod:`imapk.tdm.records`); there the trough at a dose record with SS is the train's trough (as
+for a :class:`~imapk.schedule.SteadyState` start) rather than the left limit.
+
 Models whose rates change continuously with time on therapy (e.g. Eechoute 2012's ka, and its F
 with the time of each dose) are refused: the walker has no time-on-therapy clock, and a rate that
 changes between events has no matrix-exponential step. ``time_variation="none"`` simulates such a
@@ -371,10 +379,10 @@ class _Rows:
 
     RATES = ("cl", "v", "ka", "q", "vp", "ktr")
 
-    def __init__(self, base: PKParams, factors: dict, timing: dict):
+    def __init__(self, base: PKParams, factors: dict, timing: dict, size: int):
         for name in self.RATES:
             value = getattr(base, name)
-            setattr(self, name, None if value is None else value * factors.get(name, 1.0))
+            setattr(self, name, None if value is None else np.broadcast_to(value * factors.get(name, 1.0), (size,)))
         self.f = base.f * timing.get("f", 1.0)
         self.tlag = base.tlag * timing.get("tlag", 1.0)
         self.d1 = None if base.d1 is None else base.d1 * timing.get("d1", 1.0)
@@ -848,7 +856,7 @@ class SubjectWalker:
                     f = dict(sub)
                     if inside:
                         f["cl"] = f.get("cl", 1.0) * intervals_g[:, j]
-                    cache[key] = _Rows(base, f, timing_g)
+                    cache[key] = _Rows(base, f, timing_g, members.size)
                 return cache[key]
 
             first = params(0, float(s.time[0]), True)
