@@ -8,7 +8,9 @@
 * :mod:`imapk.tdm.posterior_plan`: the planner's questions (:mod:`imapk.planner`: hold cost, longest
   hold, recovery, ladders) asked of a fitted patient's posterior (:func:`posterior_patient`,
   :func:`plan_from_posterior`).
-* :mod:`imapk.tdm.records`: one patient's NONMEM-style records as the fit's inputs (:func:`patient_inputs`).
+* :mod:`imapk.tdm.records`: one patient's NONMEM-style records as the fit's inputs (:func:`patient_inputs`);
+  records a dose table cannot express (resets, infusions at a RATE, central doses, SS 2) are fitted by
+  walking them (:class:`PatientRecords`).
 * :mod:`imapk.tdm.command`: what ``imapk tdm`` prints (:func:`tdm_report`).
 """
 
@@ -18,7 +20,7 @@ from .estimation import FitWarning, MapResult, Observations, dose_table, map_est
 from .offtrough import LogLinearTrough, ModelTrough, loglinear_trough, model_trough
 from .planning import CANDIDATE_DOSES, StepPlan, plan_next_step
 from .posterior_plan import PosteriorPatient, future_schedule, plan_from_posterior, posterior_patient
-from .records import PatientInputs, patient_inputs
+from .records import PatientInputs, PatientRecords, patient_inputs
 from .summary import summary_lines, summary_record
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "ModelTrough",
     "Observations",
     "PatientInputs",
+    "PatientRecords",
     "PosteriorPatient",
     "StepPlan",
     "dose_table",
