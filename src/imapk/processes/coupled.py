@@ -144,10 +144,11 @@ def realise_coupled(
     def events_of(i: int) -> PatientEvents:
         return PatientEvents(tuple(times[i]), tuple(starts[i]), tuple(holds[i]), bool(discontinued[i]))
 
+    tables: dict = {}  # each hold pattern lowered once over the passes
     active = np.arange(n)
     while active.size:
         realised = realise_events(schedule, subjects[active], seed, toxicity=toxicity, adherence=adherence,
-                                  events=[events_of(i) for i in active], base=base)
+                                  events=[events_of(i) for i in active], base=base, tables=tables)
         level = np.asarray(troughs(realised, active), dtype=float)
         if level.shape != (active.size, n_dose):
             raise ImapkError("the trough callback returned the wrong shape", key="troughs", got=level.shape,
@@ -194,4 +195,4 @@ def realise_coupled(
             pending = np.asarray(again, dtype=np.int64)
         active = np.asarray(changed, dtype=np.int64)
     return realise_events(schedule, subjects, seed, toxicity=toxicity, adherence=adherence,
-                          events=[events_of(i) for i in range(n)], base=base)
+                          events=[events_of(i) for i in range(n)], base=base, tables=tables)

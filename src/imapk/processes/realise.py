@@ -128,10 +128,12 @@ def realise_events(
     adherence: IndependentMisses | MarkovMisses | None,
     events,
     base: DoseTable | None = None,
+    tables: dict | None = None,
 ) -> RealisedDoses:
     """The realised doses of patients whose toxicity `events` (one :class:`PatientEvents` each, or
     None without a toxicity) are known: their holds, then the misses (see :func:`realise`).
-    `base`: ``schedule.lower()`` if already at hand."""
+    `base`: ``schedule.lower()`` if already at hand; `tables`: a dict kept between calls on the same
+    schedule and process, in which each hold pattern's lowering is kept."""
     subjects = np.asarray(subjects, dtype=np.int64)
     base = schedule.lower() if base is None else base
     n, n_dose = subjects.size, base.time.size
@@ -139,12 +141,16 @@ def realise_events(
         raise ImapkError("random dosing processes need a seed", key="scenario.seed", expected="an integer >= 0")
     reasons: dict[str, int] = {}
 
-    def codes(labels) -> np.ndarray:
-        return np.array([reasons.setdefault(str(label), len(reasons)) for label in labels], dtype=np.int32)
+    def codes(labels) -> np.ndarray:  # codes in order of first appearance, each label looked up once
+        index = {label: reasons.setdefault(str(label), len(reasons)) for label in dict.fromkeys(labels)}
+        return np.fromiter(map(index.__getitem__, labels), dtype=np.int32, count=len(labels))
 
     def table_codes(table: DoseTable) -> np.ndarray:
-        labels = [MISSED_REASON if s == MISSED else table.hold_labels[h] if s == HELD and h >= 0 else p
-                  for p, s, h in zip(table.phase, table.status, table.hold)]
+        labels = np.array(table.phase, dtype=object)
+        held = np.flatnonzero((table.status == HELD) & (table.hold >= 0))
+        if held.size:
+            labels[held] = np.array(table.hold_labels, dtype=object)[table.hold[held]]
+        labels[table.status == MISSED] = MISSED_REASON
         return codes(labels)
 
     planned = np.repeat(base.planned[None, :], n, axis=0)
@@ -156,13 +162,16 @@ def realise_events(
         days = schedule_days(base)
         events = tuple(events)
         lowered: dict[tuple, tuple] = {}  # patients with the same holds share one lowering
+        tables = {} if tables is None else tables
         for i, patient in enumerate(events):
             if not patient.time:
                 continue
             key = (patient.hold_start_day, patient.hold_days, patient.discontinued)
             if key not in lowered:
                 try:
-                    table = realised_schedule(schedule, toxicity, patient, days).lower()
+                    table = tables.get(key)
+                    if table is None:
+                        table = tables[key] = realised_schedule(schedule, toxicity, patient, days).lower()
                 except ImapkError as error:
                     raise ImapkError(
                         f"a {toxicity.label} hold drawn for patient {int(subjects[i])} conflicts with the schedule: "
