@@ -857,7 +857,7 @@ def _ladder(entry: _Table, conversions: list[str]) -> tuple[LadderStep, ...]:
 
 #: The adherence models of ``[adherence] model`` and the keys each takes besides `model` and `level`.
 ADHERENCE_MODELS = {"independent": ("p_missed",), "markov": ("p_remain_adherent", "p_become_adherent", "start")}
-#: The first keys of a ``[[toxicity]]`` entry's hazard tables, by form.
+#: The two forms of a hazard table of ``[[toxicity]]`` (``first``; ``recurrence`` takes the second), for messages.
 _HAZARD_FORMS = "{ probability = 0.068, by_day = 365, shape = 1.0 } or { scale = '60 d', shape = 1.5 }"
 
 
@@ -907,7 +907,7 @@ def _adherence(root: _Table) -> IndependentMisses | MarkovMisses | None:
     # a value the per-patient level replaces would be ignored: refused instead
     replaced = "p_missed" if model == "independent" else "p_remain_adherent"
     if level is not None and table.has(replaced):
-        table.fail("is set per patient from `level`", replaced, got=table.data[replaced],
+        table.fail("is replaced per patient by `level` (this value would be ignored)", replaced, got=table.data[replaced],
                    expected=f"either `{replaced}` or `level`, not both")
     if model == "independent":
         process = IndependentMisses(p_missed=0.0 if level is not None else _probability(table, "p_missed"), level=level)
