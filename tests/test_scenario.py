@@ -357,7 +357,8 @@ def test_missing_model(tmp_path):
 def test_unknown_top_level_key(tmp_path):
     message = error_of(tmp_path, MINIMAL + "[outputs]\ndense = true\n", ScenarioError)
     assert message == (
-        "outputs: unknown key (expected one of: interactions, model, output, population, scenario, schedule, solver, verdict)"
+        "outputs: unknown key (expected one of: adherence, interactions, model, output, policy, population, scenario, "
+        "schedule, solver, toxicity, verdict)"
     )
 
 

@@ -75,7 +75,13 @@ clinical days are whole numbers, day 1 being the first day of therapy)::
                           {above (concentration), factor (number > 0)}: the hazard times factor over
                           each dosing interval whose starting trough is >= above). A process needs
                           [scenario].seed; random holds need a schedule without planned holds or
-                          planned misses, intervals that divide 24 h and whole days in all
+                          planned misses, intervals that divide 24 h and whole days in all phases
+    [[policy]]            dosing rules (imapk.processes.policies): kind = "trough_escalation" (day:
+                          clinical day whose trough is measured, with the model's assay error unless
+                          assay = false; below: a concentration or a threshold name; dose: the
+                          prescription's new amount from that day for those below; one per scenario),
+                          or kind = "dose_cap" (after_events: the toxicity event from which no dose
+                          exceeds dose; needs [[toxicity]]); doses made of 100 and 400 mg tablets
 
 A dose is a mass of imatinib free base, ``"400 mg"`` or explicitly ``"400 mg base"``; a mass of the
 mesylate salt in the tablets, ``"478 mg mesylate"``, is converted to free base by the molar masses
@@ -299,6 +305,10 @@ class Scenario:
         attribute.
     adherence
         Missed doses drawn per patient (``[adherence]``; :mod:`imapk.processes.adherence`), or None.
+    policies
+        Dosing policies (``[[policy]]``; :mod:`imapk.processes.policies`): a
+        :class:`~imapk.processes.policies.TroughEscalation` (at most one) and
+        :class:`~imapk.processes.policies.DoseCap` entries.
     toxicity
         Toxicity-driven interruptions drawn per patient (``[[toxicity]]``;
         :mod:`imapk.processes.toxicity`), or None. With either process, each patient's doses are
@@ -327,6 +337,7 @@ class Scenario:
     dose_conversions: tuple[str, ...] = ()
     adherence: IndependentMisses | MarkovMisses | None = None
     toxicity: ToxicityProcess | None = None
+    policies: tuple = ()
 
     @property
     def parameter_set(self) -> str:
@@ -1054,6 +1065,64 @@ def _toxicity(root: _Table, schedule: Schedule, end: float, conversions: list[st
     return process
 
 
+#: The kinds of ``[[policy]]`` and the keys each takes besides `kind`.
+POLICY_KINDS = {
+    "trough_escalation": ("day", "below", "dose", "assay"),
+    "dose_cap": ("after_events", "dose"),
+}
+
+
+def _policies(root: _Table, toxicity, end: float, conversions: list[str]) -> tuple:
+    """`[[policy]]`: dosing rules evaluated as the simulation runs (:mod:`imapk.processes.policies`)."""
+    from .processes.policies import DoseCap, TroughEscalation
+    from .thresholds import THRESHOLDS
+
+    policies = []
+    for entry in root.tables("policy"):
+        kind = entry.string("kind") if entry.has("kind") else None
+        if kind is None:
+            entry.fail("required key is missing", "kind", expected=" or ".join(f"kind = '{k}'" for k in POLICY_KINDS))
+        if kind not in POLICY_KINDS:
+            entry.fail("unknown policy", "kind", got=kind, expected=" or ".join(f"'{k}'" for k in POLICY_KINDS))
+        entry.known("kind", *POLICY_KINDS[kind])
+        try:
+            if kind == "trough_escalation":
+                day = entry.day("day")
+                if day < 2 or (day - 1) * HOURS_PER_DAY >= end:
+                    entry.fail("the trough is measured before a dose of the schedule after day 1", "day", got=day,
+                               expected=f"a day from 2 to {math.ceil(end / HOURS_PER_DAY)}")
+                below = entry.raw("below")
+                if isinstance(below, str) and below in THRESHOLDS:
+                    level = THRESHOLDS[below].value
+                else:
+                    level = entry.quantity("below", "concentration")
+                assay = entry.raw("assay", True)
+                if not isinstance(assay, bool):
+                    entry.fail("must be true or false", "assay", got=assay, expected="true or false, without quotes")
+                dose = _dose(entry, entry.path("dose"), entry.raw("dose"), conversions)
+                policies.append(TroughEscalation(day=day, below=float(level), dose=dose, assay=assay))
+            else:
+                if toxicity is None:
+                    entry.fail("a dose cap after toxicity events needs a [[toxicity]] process", "kind", got=kind)
+                events = entry.number("after_events", integer=True, minimum=1, expected="a whole number of events >= 1")
+                if toxicity.discontinue_after is not None and events >= toxicity.discontinue_after:
+                    entry.fail("therapy stops at that event: the cap would never apply", "after_events", got=events,
+                               expected=f"fewer than toxicity discontinue_after = {toxicity.discontinue_after}")
+                dose = _dose(entry, entry.path("dose"), entry.raw("dose"), conversions)
+                policies.append(DoseCap(events=events, dose=dose))
+        except ImapkError as error:
+            if isinstance(error, ScenarioError) and error.source:
+                raise
+            name = (error.key or "").rsplit(".", 1)[-1]
+            name = {"events": "after_events"}.get(name, name)
+            raise _as_scenario_error(error, root.source, entry.path(name) if name else entry.key) from None
+        entry.done()
+    if sum(isinstance(p, TroughEscalation) for p in policies) > 1:
+        root.fail("one trough-escalation policy per scenario for now", "policy",
+                  expected="one [[policy]] with kind = 'trough_escalation'")
+    return tuple(policies)
+
+
 def _check_toxicity_schedule(entry: _Table, process: ToxicityProcess, schedule: Schedule, end: float) -> None:
     """Refuse a schedule on which some drawn hold could not be realised
     (:func:`imapk.processes.realise` would raise for some patients at run time)."""
@@ -1245,7 +1314,7 @@ def scenario_from_data(data: dict, source: str, text: str) -> Scenario:
         )
     root.known(
         "scenario", "model", "schedule", "verdict", "output", "population", "solver", "interactions", "adherence",
-        "toxicity",
+        "toxicity", "policy",
     )
     meta = root.table("scenario")
     meta.known("title", "description", "seed")
@@ -1261,10 +1330,13 @@ def scenario_from_data(data: dict, source: str, text: str) -> Scenario:
     conversions = list(conversions)
     adherence = _adherence(root)
     toxicity = _toxicity(root, schedule, end, conversions)
-    if (adherence is not None or toxicity is not None) and seed is None:
+    policies = _policies(root, toxicity, end, conversions)
+    if (adherence is not None or toxicity is not None or any(getattr(p, "assay", False) for p in policies)) \
+            and seed is None:
         raise ScenarioError(
             "random dosing processes need a seed", source=source, key="scenario.seed",
-            got=f"{'[adherence]' if adherence is not None else '[[toxicity]]'} without a seed",
+            got=f"{'[adherence]' if adherence is not None else '[[toxicity]]' if toxicity is not None else '[[policy]]'} "
+                "without a seed",
             expected="seed = 20260101 (any integer >= 0) in [scenario]",
         )
     if changes and (population.size != 1 or population.iiv or population.iov_cl or any(m.occasion_days for m in models)):
@@ -1335,6 +1407,7 @@ def scenario_from_data(data: dict, source: str, text: str) -> Scenario:
         dose_conversions=tuple(conversions),
         adherence=adherence,
         toxicity=toxicity,
+        policies=policies,
     )
 
 

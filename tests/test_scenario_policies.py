@@ -1,0 +1,132 @@
+"""`[[policy]]` in scenario files: parsed into the policy objects, refused clearly, and run.
+
+The run is checked against an independent path: a patient the day-29 policy escalates has the troughs
+of a plain two-phase schedule (400 mg for 28 days, then 600 mg) simulated with that patient's
+parameters."""
+
+from __future__ import annotations
+
+import textwrap
+
+import numpy as np
+import pytest
+
+from imapk import simulate
+from imapk.errors import ScenarioError
+from imapk.params import ParameterTable
+from imapk.processes.policies import DoseCap, TroughEscalation
+from imapk.runner import run_scenario
+from imapk.scenario import parse_scenario
+from imapk.schedule import Phase, Schedule
+
+BASE = """
+[scenario]
+title = "policy test"
+seed = 11
+
+[model]
+parameter_set = "widmer2006"
+
+[population]
+size = 40
+
+[[schedule.phases]]
+dose = "400 mg"
+days = 60
+
+[verdict]
+thresholds = ["gist"]
+"""
+
+TDM = """
+[[policy]]
+kind = "trough_escalation"
+day = 29
+below = "gist"
+dose = "600 mg"
+assay = false
+"""
+
+RASH = """
+[[toxicity]]
+label = "rash"
+first = { scale = "20 d", shape = 1.0 }
+recurrence = { scale = "20 d" }
+hold = { days = 5 }
+restart = [ { dose = "200 mg", days = 7 }, { dose = "300 mg", days = 7 } ]
+discontinue_after = 4
+"""
+
+
+def scenario(extra: str):
+    return parse_scenario(textwrap.dedent(BASE) + textwrap.dedent(extra), "s.toml")
+
+
+def error(extra: str) -> ScenarioError:
+    with pytest.raises(ScenarioError) as caught:
+        scenario(extra)
+    return caught.value
+
+
+def test_policies_are_read_into_their_objects():
+    s = scenario(TDM)
+    assert s.policies == (TroughEscalation(day=29, below=1100.0, dose=600.0, assay=False),)
+    s = scenario(RASH + '[[policy]]\nkind = "dose_cap"\nafter_events = 2\ndose = "300 mg"\n'
+                 + '[[policy]]\nkind = "trough_escalation"\nday = 29\nbelow = "1000 ng/mL"\ndose = "500 mg"\n')
+    assert s.policies == (DoseCap(events=2, dose=300.0), TroughEscalation(day=29, below=1000.0, dose=500.0, assay=True))
+    assert scenario("").policies == ()
+
+
+@pytest.mark.parametrize("extra, key, problem", [
+    ('[[policy]]\nday = 29\n', "policy[0].kind", "required key is missing"),
+    ('[[policy]]\nkind = "escalate"\n', "policy[0].kind", "unknown policy"),
+    (TDM.replace("assay = false", "assay = false\nlevel = 3"), "policy[0].level", "unknown key"),
+    (TDM.replace('"600 mg"', '"650 mg"'), "policy[0].dose", "made of tablets"),
+    (TDM.replace("day = 29", "day = 1"), "policy[0].day", "after day 1"),
+    (TDM.replace("day = 29", "day = 61"), "policy[0].day", "after day 1"),
+    (TDM.replace('"gist"', '"1100 mg"'), "policy[0].below", ""),
+    (TDM.replace("assay = false", 'assay = "no"'), "policy[0].assay", "true or false"),
+    (TDM + TDM, "policy", "one trough-escalation policy"),
+    ('[[policy]]\nkind = "dose_cap"\nafter_events = 2\ndose = "300 mg"\n', "policy[0].kind", "needs a [[toxicity]]"),
+    (RASH + '[[policy]]\nkind = "dose_cap"\nafter_events = 4\ndose = "300 mg"\n', "policy[0].after_events",
+     "therapy stops"),
+    (RASH + '[[policy]]\nkind = "dose_cap"\nafter_events = 0\ndose = "300 mg"\n', "policy[0].after_events", ""),
+])
+def test_bad_policies_name_the_key(extra, key, problem):
+    e = error(extra)
+    assert e.key == key and problem in e.problem and e.source == "s.toml"
+
+
+def test_an_assayed_measurement_needs_a_seed():
+    text = textwrap.dedent(BASE).replace("seed = 11\n", "") + textwrap.dedent(TDM).replace("assay = false", "")
+    with pytest.raises(ScenarioError) as caught:
+        parse_scenario(text.replace("[population]\nsize = 40", "[population]\nsize = 1\niiv = false"), "s.toml")
+    assert caught.value.key == "scenario.seed"
+
+
+def test_escalated_patients_have_the_troughs_of_the_two_phase_schedule():
+    ds = run_scenario(scenario(TDM))
+    escalated = ds["tdm_escalated"].values
+    measured = ds["tdm_trough_measured"].values
+    assert escalated.any() and not escalated.all()
+    np.testing.assert_array_equal(escalated, measured < 1100.0)
+    np.testing.assert_array_equal(measured, ds["trough"].values[:, 28])  # assay = false: the model's trough
+    two_phase = Schedule(phases=(Phase(dose=400, days=28), Phase(dose=600, days=32)))
+    for i in np.flatnonzero(escalated)[:5]:
+        params = ParameterTable(values={k: None if k not in ds else np.asarray(ds[k].values)[i:i + 1]
+                                        for k in ("cl", "v", "ka", "d1", "f", "tlag")})
+        alone = simulate(two_phase, params)
+        np.testing.assert_allclose(ds["trough"].values[i], alone["trough"].values[0], rtol=1e-13, atol=0)
+    for i in np.flatnonzero(~escalated)[:3]:
+        assert np.all(ds["dose_given"].values[i] == 400.0)
+
+
+def test_with_the_assay_the_measurement_is_the_observed_trough():
+    text = TDM.replace("assay = false", "assay = true")
+    s = scenario(text)
+    ds = run_scenario(s)
+    from imapk.population import observed
+
+    # the assay value of the day-29 trough, drawn as imapk.population.observed draws it
+    expected = observed(ds["trough"].values, s.models[0].residual, 11, np.arange(40))[0][:, 28]
+    np.testing.assert_array_equal(ds["tdm_trough_measured"].values, expected)
