@@ -592,8 +592,10 @@ def scenario_to_dataset(scenario, *, subjects=None, dv=None) -> DataSet:
     ScenarioError
         For what a data set cannot say: step changes of parameters (``[model] changes``),
         co-medication periods, inter-occasion variability (these belong to the scenario, not to a
-        model that reads the data set), several models of different input kinds, or a steady-state start with a stated time on therapy
-        under a model with occasion effects. Random effects (IIV) are not written: a data set
+        model that reads the data set), several models of different input kinds, a steady-state start with a stated time on therapy
+        under a model with occasion effects, or a trough-escalation policy (its decisions depend on
+        a model's troughs). Random dosing processes (``[adherence]``, ``[[toxicity]]``) and dose
+        caps are written as each subject's own dose records (their realised doses). Random effects (IIV) are not written: a data set
         carries covariates, and :func:`imapk.dataset_simulation.simulate_dataset` gives each ID
         its typical values.
 
@@ -649,24 +651,32 @@ def scenario_to_dataset(scenario, *, subjects=None, dv=None) -> DataSet:
     if dv is not None and dv.shape != (indices.size, table.time.size):
         raise ScenarioError("dv must have one value per subject and scheduled dose", key="dv", got=list(dv.shape),
                             expected=f"[{indices.size}, {table.time.size}]")
-    # One template of events (time, evid, amt, ii, ss, dose index of an observation), shared by all subjects.
-    events = []
-    if ss is not None:
-        events.append((-ss.interval, 1, ss.dose, ss.interval, 1, -1))
-    for j, (t, amount, status) in enumerate(zip(table.time, table.given, table.status)):
-        events.append((float(t), 0, 0.0, 0.0, 0, j))
-        if status == GIVEN and amount > 0:
-            events.append((float(t), 1, float(amount), 0.0, 0, -1))
-    time = np.array([e[0] for e in events])
-    evid = np.array([e[1] for e in events], dtype=np.int64)
-    amt = np.array([e[2] for e in events])
-    ii = np.array([e[3] for e in events])
-    ssv = np.array([e[4] for e in events], dtype=np.int64)
-    obs_dose = np.array([e[5] for e in events], dtype=np.int64)
-    dose = evid == 1
-    n = time.size
+    from .processes.policies import TroughEscalation
+    from .runner import _realised_doses
+
+    if any(isinstance(p, TroughEscalation) for p in scenario.policies):
+        refuse("a trough-escalation policy (its decisions depend on the model's simulated troughs)", "policy")
+    realised = _realised_doses(scenario, indices)  # each subject's own doses under random processes, or None
+
+    def template(given, status) -> tuple:
+        """Events (time, evid, amt, ii, ss, dose index of an observation) of one row of doses."""
+        events = []
+        if ss is not None:
+            events.append((-ss.interval, 1, ss.dose, ss.interval, 1, -1))
+        for j, (t, amount, state) in enumerate(zip(table.time, given, status)):
+            events.append((float(t), 0, 0.0, 0.0, 0, j))
+            if state == GIVEN and amount > 0:
+                events.append((float(t), 1, float(amount), 0.0, 0, -1))
+        return (np.array([e[0] for e in events]), np.array([e[1] for e in events], dtype=np.int64),
+                np.array([e[2] for e in events]), np.array([e[3] for e in events]),
+                np.array([e[4] for e in events], dtype=np.int64), np.array([e[5] for e in events], dtype=np.int64))
+
+    shared = template(table.given, table.status) if realised is None else None
     result = []
     for s, label in enumerate(labels):
+        time, evid, amt, ii, ssv, obs_dose = shared or template(realised.given[s], realised.status[s])
+        dose = evid == 1
+        n = time.size
         values = np.full(n, np.nan)
         if dv is not None:
             values[obs_dose >= 0] = dv[s, obs_dose[obs_dose >= 0]]
