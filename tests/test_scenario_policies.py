@@ -130,3 +130,19 @@ def test_with_the_assay_the_measurement_is_the_observed_trough():
     # the assay value of the day-29 trough, drawn as imapk.population.observed draws it
     expected = observed(ds["trough"].values, s.models[0].residual, 11, np.arange(40))[0][:, 28]
     np.testing.assert_array_equal(ds["tdm_trough_measured"].values, expected)
+
+
+def test_validate_and_run_say_what_is_drawn(tmp_path, capsys):
+    from imapk.cli import main
+
+    path = tmp_path / "s.toml"
+    path.write_text(textwrap.dedent(BASE) + textwrap.dedent(RASH) + textwrap.dedent(TDM)
+                    + '[adherence]\nmodel = "independent"\np_missed = 0.1\n')
+    assert main(["validate", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "drawn per patient: missed doses, each independently with probability 0.1" in out
+    assert "drawn per patient: rash holds (first event Weibull scale 20 d, shape 1; recurrence scale 20 d;" in out
+    assert "policy: TDM escalation to 600 mg (day 29 trough < 1100 ng/mL)" in out
+    assert main(["run", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "Schedule as written: 60 scheduled doses" in out and "Toxicity events: " in out

@@ -483,6 +483,8 @@ def _validate(args: argparse.Namespace) -> int:
         f"({held} held, {missed} missed), parameter set {scenario.parameter_set}, "
         f"{subjects} subject(s), {len(scenario.thresholds)} threshold(s)"
     )
+    for line in _random_dosing_lines(scenario):
+        print(f"  {line}")
     for line in scenario.dose_conversions:
         print(f"  dose converted: {line}")
     if args.schedule:
@@ -490,6 +492,32 @@ def _validate(args: argparse.Namespace) -> int:
 
         print(format_schedule(table))
     return 0
+
+
+def _random_dosing_lines(scenario) -> list[str]:
+    """What `validate` says about the scenario's random dosing processes and policies (the counts above
+    are the schedule as written; each patient's own doses are drawn at run time)."""
+    lines = []
+    a = scenario.adherence
+    if a is not None:
+        level = f", adherence level beta(mean {a.level.mean:g}, sd {a.level.sd:g}) per patient" if a.level else ""
+        if type(a).__name__ == "MarkovMisses":
+            chain = "" if a.level else f"P(take | took) {a.p_remain_adherent:g}, "
+            lines.append(f"drawn per patient: missed doses in runs (Markov: {chain}"
+                         f"P(take | missed) {a.p_become_adherent:g}, start {a.start}{level})")
+        else:
+            lines.append("drawn per patient: missed doses, each independently"
+                         + (f" with probability {a.p_missed:g}" if not a.level else level))
+    t = scenario.toxicity
+    if t is not None:
+        what = "events without interruption (steroids)" if t.management == "steroids" else "holds"
+        lines.append(f"drawn per patient: {t.label} {what} (first event Weibull scale {t.first.scale:.4g} d, shape "
+                     f"{t.first.shape:g}"
+                     + (f"; recurrence scale {t.recurrence.scale:.4g} d" if t.recurrence else "; no recurrence")
+                     + (f"; discontinued at event {t.discontinue_after}" if t.discontinue_after else "") + ")")
+    for policy in scenario.policies:
+        lines.append(f"policy: {policy.label}")
+    return lines
 
 
 def _params(args: argparse.Namespace) -> int:

@@ -435,7 +435,8 @@ def format_text(summary: dict) -> str:
         lines.append(f"Co-medication: {period}")
     s = summary["schedule"]
     lines.append(
-        f"Schedule: {s['scheduled_doses']} scheduled doses over {s['days']:.0f} days: "
+        f"{'Schedule as written' if summary.get('realised_dosing') else 'Schedule'}: "
+        f"{s['scheduled_doses']} scheduled doses over {s['days']:.0f} days: "
         f"{s['given']} given, {s['held']} held, {s['missed']} missed"
     )
     if summary.get("realised_dosing"):
@@ -621,7 +622,8 @@ def format_comparison_text(comparison: dict) -> str:
     lines = [comparison["title"] or "imapk model comparison"]
     s = first["schedule"]
     lines.append(
-        f"Schedule: {s['scheduled_doses']} scheduled doses over {s['days']:.0f} days: "
+        f"{'Schedule as written' if first.get('realised_dosing') else 'Schedule'}: "
+        f"{s['scheduled_doses']} scheduled doses over {s['days']:.0f} days: "
         f"{s['given']} given, {s['held']} held, {s['missed']} missed"
     )
     population = first["subjects"] > 1
