@@ -24,7 +24,7 @@ from imapk.params import ParameterTable
 from imapk.processes import HoldLength, MarkovMisses, ToxicityProcess, Weibull, realise
 from imapk.processes.coupled import first_crossing, realise_coupled
 from imapk.processes.policies import TroughEscalation
-from imapk.processes.toxicity import ExposureEffect
+from imapk.processes.toxicity import ExposureEffect, ExposurePower
 from imapk.runner import _realised_doses, run_scenario
 from imapk.scenario import parse_scenario
 from imapk.schedule import HELD, LadderStep, Phase, Schedule
@@ -257,3 +257,27 @@ def test_a_callback_of_the_wrong_shape_is_refused():
         realise_coupled(Schedule(phases=(Phase(dose=400, days=30),)), range(3), SEED, toxicity=process,
                         troughs=lambda realised, rows: np.zeros((len(rows), 5)))
     assert error.value.key == "troughs"
+
+
+def test_a_power_of_the_trough__by_hand():
+    """m_j = (C_j / 1000)^2 with C = 0 before the first dose (no hazard on day 1), 500 (x 0.25) on
+    days 2-3, 2000 (x 4) after; shape 1, scale 10 d: H(1) = 0, H(3) = 0.05, then 0.4 per day."""
+    level = np.full(30, 2000.0)
+    level[0], level[1:3] = 0.0, 500.0
+    process = ToxicityProcess(first=Weibull(10.0), exposure=ExposurePower(reference=1000.0, gamma=2.0))
+    subjects = np.arange(200)
+    doses = realise_coupled(Schedule(phases=(Phase(dose=400, days=30),)), subjects, SEED, toxicity=process,
+                            troughs=lambda realised, rows: np.repeat(level[None, :], len(rows), axis=0))
+    draws = -np.log1p(-uniforms(SEED, process.purpose("event"), subjects, 1)[:, 0])
+    expected = np.where(draws <= 0.05, 1 + draws / 0.025, 3 + (draws - 0.05) / 0.4)
+    seen = np.array([e.time[0] if e.time else np.inf for e in doses.events])
+    inside = expected <= 28.0
+    assert inside.sum() > 190 and (expected < 3).sum() > 0
+    np.testing.assert_allclose(seen[inside], expected[inside], rtol=0, atol=1e-12)  # days; a few ulps of 30
+
+
+@pytest.mark.parametrize("reference, gamma, key", [(0.0, 1.0, "exposure.reference"), (1000.0, -1.0, "exposure.gamma")])
+def test_bad_exposure_powers_are_refused_naming_the_key(reference, gamma, key):
+    with pytest.raises(ImapkError) as error:
+        ExposurePower(reference=reference, gamma=gamma)
+    assert error.value.key == key

@@ -1,8 +1,9 @@
 """Toxicity events whose hazard rises with exposure: the events and the troughs, realised together.
 
-With an :class:`~imapk.processes.toxicity.ExposureEffect` the hazard over the dosing interval
-[t_j, t_{j+1}) is multiplied by m_j, which the patient's trough C(t_j-) decides (equation (3) of
-:mod:`imapk.processes.toxicity`). The troughs depend on the holds the earlier events caused, and
+With an :class:`~imapk.processes.toxicity.ExposureEffect` (a step at a trough level) or an
+:class:`~imapk.processes.toxicity.ExposurePower` ((C / reference)^gamma) the hazard over the dosing
+interval [t_j, t_{j+1}) is multiplied by m_j, which the patient's trough C(t_j-) decides (equation
+(3) of :mod:`imapk.processes.toxicity`). The troughs depend on the holds the earlier events caused, and
 the events on the troughs, so the two are realised in turn, for every patient at once:
 
 1. realise each patient's doses with the events found so far (holds, ladders, then the misses);
@@ -41,7 +42,7 @@ import numpy as np
 
 from ..errors import ImapkError
 from ..schedule import Schedule
-from .adherence import IndependentMisses, MarkovMisses
+from .adherence import IndependentMisses, MarkovMisses, missed_doses
 from .realise import RealisedDoses, realise, realise_events, schedule_days
 from .toxicity import PatientEvents, ToxicityProcess, Weibull, event_draws
 
@@ -84,7 +85,9 @@ def first_crossing(hazard: Weibull, bounds_days: np.ndarray, clock: np.ndarray, 
         h0 = hazard.cumulative(bounds_days[None, :] - s[:, None])  # H0 of the time since s (0 before it)
         dh = np.diff(h0, axis=1)
         excess = np.cumsum((m - 1.0) * dh, axis=1)  # X_{j+1}
-        reached = h0[:, 1:] + excess >= e[:, None]
+        # an interval without hazard (m = 0, or before the clock) cannot hold the crossing, however
+        # the rounding of the running sums falls
+        reached = (h0[:, 1:] + excess >= e[:, None]) & (m > 0.0)
         hit = reached.any(axis=1)
         rows = np.flatnonzero(hit)
         j = reached[rows].argmax(axis=1)
@@ -145,10 +148,12 @@ def realise_coupled(
         return PatientEvents(tuple(times[i]), tuple(starts[i]), tuple(holds[i]), bool(discontinued[i]))
 
     tables: dict = {}  # each hold pattern lowered once over the passes
+    missed = None if adherence is None else missed_doses(adherence, seed, subjects, n_dose)  # drawn once
     active = np.arange(n)
     while active.size:
         realised = realise_events(schedule, subjects[active], seed, toxicity=toxicity, adherence=adherence,
-                                  events=[events_of(i) for i in active], base=base, tables=tables)
+                                  events=[events_of(i) for i in active], base=base, tables=tables,
+                                  missed=None if missed is None else missed[active])
         level = np.asarray(troughs(realised, active), dtype=float)
         if level.shape != (active.size, n_dose):
             raise ImapkError("the trough callback returned the wrong shape", key="troughs", got=level.shape,
@@ -195,4 +200,4 @@ def realise_coupled(
             pending = np.asarray(again, dtype=np.int64)
         active = np.asarray(changed, dtype=np.int64)
     return realise_events(schedule, subjects, seed, toxicity=toxicity, adherence=adherence,
-                          events=[events_of(i) for i in range(n)], base=base, tables=tables)
+                          events=[events_of(i) for i in range(n)], base=base, tables=tables, missed=missed)

@@ -129,11 +129,14 @@ def realise_events(
     events,
     base: DoseTable | None = None,
     tables: dict | None = None,
+    missed: np.ndarray | None = None,
 ) -> RealisedDoses:
     """The realised doses of patients whose toxicity `events` (one :class:`PatientEvents` each, or
     None without a toxicity) are known: their holds, then the misses (see :func:`realise`).
     `base`: ``schedule.lower()`` if already at hand; `tables`: a dict kept between calls on the same
-    schedule and process, in which each hold pattern's lowering is kept."""
+    schedule and process, in which each hold pattern's lowering is kept; `missed`: the adherence's
+    misses over the whole grid (:func:`~imapk.processes.adherence.missed_doses` of these patients) if
+    already drawn."""
     subjects = np.asarray(subjects, dtype=np.int64)
     base = schedule.lower() if base is None else base
     n, n_dose = subjects.size, base.time.size
@@ -184,7 +187,9 @@ def realise_events(
                                 codes(table.phase))
             planned[i], given[i], status[i], reason[i], prescribed[i] = lowered[key]
     if adherence is not None:
-        missed = missed_doses(adherence, seed, subjects, n_dose) & (status == GIVEN)
+        if missed is None:
+            missed = missed_doses(adherence, seed, subjects, n_dose)
+        missed = missed & (status == GIVEN)
         given[missed] = 0.0
         status[missed] = MISSED
         reason[missed] = reasons.setdefault(MISSED_REASON, len(reasons))

@@ -47,7 +47,7 @@ from ..errors import ImapkError
 from ..schedule import Hold, LadderStep, Schedule
 from ..streams import uniforms
 
-__all__ = ["Weibull", "HoldLength", "ExposureEffect", "ToxicityProcess", "PatientEvents", "draw_events",
+__all__ = ["Weibull", "HoldLength", "ExposureEffect", "ExposurePower", "ToxicityProcess", "PatientEvents", "draw_events",
            "realised_schedule"]
 
 MANAGEMENTS = ("hold", "steroids")
@@ -134,6 +134,38 @@ class ExposureEffect:
 
 
 @dataclass(frozen=True)
+class ExposurePower:
+    """A hazard proportional to a power of the trough: m_j = (C(t_j-) / reference)^gamma in (3).
+
+    The continuous counterpart of :class:`ExposureEffect`, with the same timing (the trough at the
+    start of each dosing interval governs the interval). Before the first dose (C = 0) the hazard is
+    0 for gamma > 0.
+
+    Parameters
+    ----------
+    reference
+        Trough at which the hazard is the baseline's. [ng/mL]
+    gamma
+        Exponent (>= 0): a trough twice the reference multiplies the hazard by 2^gamma.
+    """
+
+    reference: float
+    gamma: float
+
+    def __post_init__(self):
+        _positive_number(self.reference, "exposure.reference")
+        gamma = self.gamma
+        if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not math.isfinite(gamma) or gamma < 0:
+            raise ImapkError("must be a number >= 0 (a hazard that rises with the trough)", key="exposure.gamma",
+                             got=gamma, expected="a finite number >= 0")
+
+    def multiplier(self, trough: np.ndarray) -> np.ndarray:
+        """m_j for troughs C(t_j-) [ng/mL] (any shape; negative troughs count as 0)."""
+        with np.errstate(divide="ignore"):
+            return (np.maximum(np.asarray(trough, dtype=float), 0.0) / self.reference) ** float(self.gamma)
+
+
+@dataclass(frozen=True)
 class HoldLength:
     """Length of a hold in whole days: ``fixed`` (`low`), or ``uniform`` over the integers `low`..`high`."""
 
@@ -196,7 +228,7 @@ class ToxicityProcess:
     restart: tuple[LadderStep, ...] = ()
     management: str = "hold"
     discontinue_after: int | None = None
-    exposure: ExposureEffect | None = None
+    exposure: ExposureEffect | ExposurePower | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "restart", tuple(self.restart))
@@ -208,9 +240,9 @@ class ToxicityProcess:
         d = self.discontinue_after
         if d is not None and (isinstance(d, bool) or not isinstance(d, int) or d < 1):
             raise ImapkError("must be a whole number of events >= 1", key="toxicity.discontinue_after", got=d)
-        if self.exposure is not None and not isinstance(self.exposure, ExposureEffect):
-            raise ImapkError("must be an ExposureEffect", key="toxicity.exposure", got=self.exposure,
-                             expected="ExposureEffect(above=..., factor=...)")
+        if self.exposure is not None and not isinstance(self.exposure, (ExposureEffect, ExposurePower)):
+            raise ImapkError("must be an ExposureEffect or an ExposurePower", key="toxicity.exposure",
+                             got=self.exposure, expected="ExposureEffect(above=..., factor=...)")
 
     @property
     def max_events(self) -> int:
