@@ -12,6 +12,7 @@ FIGURES = {
     "model_comparison.py": ["model-comparison.png"],
     "sweep_hold_and_restart.py": ["sweep-hold-and-restart.png"],
     "tdm_case_report.py": ["tdm-case-report.png"],
+    "rash_policies.py": ["rash-policies.png"],
 }
 
 
