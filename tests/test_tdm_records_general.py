@@ -318,3 +318,27 @@ def test_general__tdm_report_fits_every_patient(tmp_path):
     assert first["predictions"]["from"] == "records" and "predictions" not in second
     assert first["posterior_plan"] is None and "CMT 2" in first["posterior_plan_refused"]
     assert second["posterior_plan"] is not None
+
+
+def test_general__covariates_follow_the_records_as_in_the_data_set_simulation(tmp_path):
+    """With a covariate that changes between records (Wang 2019: CL with weight), the walker path's
+    predictions at eta = 0 are imapk run DATA.csv's (simulate_dataset: the covariates of the record
+    that ends each interval), to 1e-12 relative (the same formulas; numpy's exp on arrays may differ
+    from math.exp by an ulp); the reported typical values are the first dose record's."""
+    from imapk.dataset_simulation import simulate_dataset
+
+    path = tmp_path / "data.csv"
+    path.write_text("ID,TIME,EVID,AMT,II,ADDL,SS,CMT,RATE,DV,MDV,weight [kg]\n"
+                    "1,0,1,400,24,9,0,1,0,.,1,60\n"
+                    "1,100,0,0,0,0,0,2,0,1500,0,60\n"
+                    "1,150,4,400,24,0,0,1,0,.,1,80\n"
+                    "1,174,1,400,24,3,0,1,0,.,1,80\n"
+                    "1,200,0,0,0,0,0,2,0,1200,0,95\n")
+    data = read_dataset(path)
+    p = patient_inputs(data.subjects[0], source="data.csv")
+    result = map_estimate("wang2019", p.doses, p.observations, covariates=p.covariates, warn=False, n_samples=0)
+    predicted = result._predictor.run(result._prior, np.zeros((1, 1))).concentration[0]
+    np.testing.assert_allclose(predicted, simulate_dataset(data, "wang2019").prediction, rtol=1e-12)
+    from imapk.models import get_model
+
+    assert result.typical["cl"] == get_model("wang2019").typical_params({"weight": 60.0}).cl
