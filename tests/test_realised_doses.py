@@ -92,3 +92,32 @@ def test_a_drawn_hold_in_the_way_of_a_planned_one_is_named():
     with pytest.raises(ImapkError) as error:
         realise(schedule, range(20), SEED, toxicity=early)
     assert "conflicts with the schedule" in error.value.problem and error.value.key == "toxicity.rash"
+
+
+@pytest.mark.parametrize("schedule", [
+    Schedule(phases=(Phase(dose=400, days=200),)),
+    Schedule(phases=(Phase(dose=400, days=60), Phase(dose=600, days=140, label="escalated"))),
+    Schedule(phases=(Phase(dose=400, days=50), Phase(dose=300, days=150, interval=12.0))),
+], ids=["one phase", "two doses", "daily then twice daily"])
+def test_patient_tables_from_single_hold_lowerings_equal_the_full_lowering(schedule):
+    """Each patient's holds laid on the prescription from lowerings of one hold each (patient_table)
+    against the whole schedule with its holds lowered: equal, array for array. Short recurrence
+    clocks and a long ladder make later holds interrupt earlier ladders."""
+    from imapk.processes.realise import patient_table
+
+    process = ToxicityProcess(first=Weibull(30.0), recurrence=Weibull(15.0), hold=HoldLength("uniform", 2, 9),
+                              restart=(LadderStep(200, 10), LadderStep(300, 20)), discontinue_after=5)
+    days, base, singles = 200, schedule.lower(), {}
+    events = draw_events(process, SEED, range(400), days)
+    assert sum(len(e.time) >= 3 for e in events) > 50 and any(e.discontinued for e in events)
+    interrupted = 0
+    for patient in events:
+        if not patient.time:
+            continue
+        full = realised_schedule(schedule, process, patient, days).lower()
+        fast = patient_table(schedule, base, process, patient, days, singles)
+        for name in ("time", "interval", "planned", "given", "status", "hold"):
+            np.testing.assert_array_equal(getattr(fast, name), getattr(full, name), err_msg=name)
+        assert list(fast.phase) == list(full.phase) and fast.hold_labels == full.hold_labels
+        interrupted += any(b - a < 30 for a, b in zip(patient.hold_start_day, patient.hold_start_day[1:]))
+    assert interrupted > 20

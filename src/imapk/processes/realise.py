@@ -26,7 +26,7 @@ from ..schedule import GIVEN, HELD, MISSED, DoseTable, Schedule
 from .adherence import IndependentMisses, MarkovMisses, missed_doses
 from .toxicity import PatientEvents, ToxicityProcess, draw_events, realised_schedule
 
-__all__ = ["RealisedDoses", "realise", "realise_events", "schedule_days", "MISSED_REASON"]
+__all__ = ["RealisedDoses", "realise", "realise_events", "patient_table", "schedule_days", "MISSED_REASON"]
 
 #: Reason of a dose the patient missed.
 MISSED_REASON = "missed"
@@ -119,6 +119,68 @@ def schedule_days(table: DoseTable) -> int:
     return int(np.ceil(table.end / 24.0 - 1e-9))
 
 
+#: Label of the one hold of a lowering kept for :func:`patient_table` (replaced by the hold's own).
+_CANONICAL = "\x00hold"
+
+
+@dataclass(frozen=True)
+class _Lowered:
+    """What :func:`realise_events` reads of one patient's lowered schedule (as :class:`DoseTable`)."""
+
+    time: np.ndarray
+    interval: np.ndarray
+    planned: np.ndarray
+    given: np.ndarray
+    status: np.ndarray
+    phase: np.ndarray
+    hold: np.ndarray
+    hold_labels: tuple[str, ...]
+
+
+def patient_table(schedule: Schedule, base: DoseTable, process: ToxicityProcess, events: PatientEvents,
+                  days: int, singles: dict):
+    """One patient's schedule with its toxicity holds, lowered: equal to
+    ``realised_schedule(schedule, process, events, days).lower()`` in its times, amounts, statuses,
+    phase labels, hold indices and hold labels, built from one lowering per distinct single hold.
+
+    A schedule without planned holds or misses only (else the full lowering). Each hold is lowered
+    alone once (`singles` keeps them: start day, days, ladder or not); the patient's holds are then
+    laid on the prescription in time order, each hold's ladder running until its steps end or the
+    next hold ends, whichever comes first: the rule of :class:`~imapk.schedule.Hold`.
+    """
+    patient = realised_schedule(schedule, process, events, days)
+    if schedule.holds or schedule.missed_days or schedule.missed_doses:
+        return patient.lower()
+    holds = patient.holds
+    planned, status = base.planned.copy(), base.status.copy()
+    phase, hold_index = np.array(base.phase, dtype=object), base.hold.copy()
+    windows = []
+    for hold in holds:
+        key = (hold.start_day, hold.days, bool(hold.restart))
+        single = singles.get(key)
+        if single is None:
+            table = replace(schedule, holds=(replace(hold, label=_CANONICAL),)).lower()
+            held = np.flatnonzero(table.hold == 0)
+            first, restart = int(held[0]), int(held[-1]) + 1
+            changed = np.flatnonzero(table.phase[restart:] != base.phase[restart:])
+            stop = restart + (int(changed[-1]) + 1 if changed.size else 0)
+            single = singles[key] = (first, restart, stop, table.planned[restart:stop].copy(),
+                                     [label[len(_CANONICAL):] for label in table.phase[restart:stop]])
+        windows.append(single)
+    for k, (hold, (first, restart, stop, amounts, suffixes)) in enumerate(zip(holds, windows)):
+        status[first:restart] = HELD
+        hold_index[first:restart] = k
+        if k + 1 < len(windows):
+            stop = min(stop, windows[k + 1][1])  # the next hold interrupts the ladder when it ends
+        n = stop - restart
+        if n > 0:
+            planned[restart:stop] = amounts[:n]
+            phase[restart:stop] = [hold.label + suffix for suffix in suffixes[:n]]
+    given = np.where(status == GIVEN, planned, 0.0)
+    return _Lowered(base.time, base.interval, planned, given, status, phase, hold_index,
+                    tuple(h.label for h in holds))
+
+
 def realise_events(
     schedule: Schedule,
     subjects,
@@ -156,11 +218,14 @@ def realise_events(
         labels[table.status == MISSED] = MISSED_REASON
         return codes(labels)
 
-    planned = np.repeat(base.planned[None, :], n, axis=0)
-    given = np.repeat(base.given[None, :], n, axis=0)
-    status = np.repeat(base.status[None, :].astype(np.int8), n, axis=0)
-    reason = np.repeat(table_codes(base)[None, :], n, axis=0)
-    prescribed = np.repeat(codes(base.phase)[None, :], n, axis=0)
+    def rows(values: np.ndarray) -> np.ndarray:  # one row per patient (a copy each)
+        return np.broadcast_to(values, (n, n_dose)).copy()
+
+    planned = rows(base.planned)
+    given = rows(base.given)
+    status = rows(base.status.astype(np.int8))
+    reason = rows(table_codes(base))
+    prescribed = rows(codes(base.phase))
     if toxicity is not None:
         days = schedule_days(base)
         events = tuple(events)
@@ -174,7 +239,8 @@ def realise_events(
                 try:
                     table = tables.get(key)
                     if table is None:
-                        table = tables[key] = realised_schedule(schedule, toxicity, patient, days).lower()
+                        table = tables[key] = patient_table(schedule, base, toxicity, patient, days,
+                                                            tables.setdefault("single holds", {}))
                 except ImapkError as error:
                     raise ImapkError(
                         f"a {toxicity.label} hold drawn for patient {int(subjects[i])} conflicts with the schedule: "
