@@ -33,7 +33,8 @@ def test_export_then_run__the_troughs_of_the_scenario(tmp_path, capsys):
     ("argv", "message"),
     [
         (["run", "scenarios/case-report-data.csv"], "--model: a data set is simulated with a shipped parameter set"),
-        (["run", "scenarios/case-report-data.csv", "--model", "widmer2006", "-o", "x.nc"], "-o/--output: applies to scenarios"),
+        (["run", "scenarios/case-report-data.csv", "--model", "widmer2006", "--plot", "x.png"], "--plot: applies to scenarios"),
+        (["run", "scenarios/case-report-data.csv", "--model", "widmer2006", "-o", "x.txt"], "-o/--output: output file must be NetCDF"),
         (["run", CASE, "--units", "weight=kg"], "--units: declares the covariate units of a data set"),
         (["run", CASE, "--time-variation", "none"], "--time-variation: applies to data sets"),
         (["export", CASE, "-o", "x.txt"], "-o/--output: data set file must be CSV"),

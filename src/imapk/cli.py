@@ -58,6 +58,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.units:
         raise ImapkError("declares the covariate units of a data set", key="--units", got=args.units[0],
                          expected="a data set (DATA.csv) with --model NAME")
+    if args.threshold:
+        raise ImapkError("applies to data sets; a scenario states its thresholds in [verdict]", key="--threshold",
+                         got=args.threshold[0], expected="a data set (DATA.csv) with --model NAME")
     if args.time_variation is not None:
         raise ImapkError("applies to data sets; a scenario states its time variation in [model]",
                          key="--time-variation", got=args.time_variation, expected="a data set (DATA.csv) with --model NAME")
@@ -114,33 +117,78 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _run_dataset(args: argparse.Namespace) -> int:
-    """`imapk run DATA.csv --model NAME`: simulate a NONMEM-style data set with a model's typical values."""
+    """`imapk run DATA.csv --model NAME`: simulate a NONMEM-style data set with a model's typical values:
+    per ID (every record type), and, when its IDs share a grid of doses, as a scenario's population (the
+    verdict, percentiles and the result file of a scenario)."""
     import json
 
+    from .dataset_doses import DataSetGridError
+    from .dataset_runner import run_dataset
     from .dataset_simulation import simulate_dataset
     from .datasets import read_dataset
 
     if args.model is None:
         raise ImapkError("a data set is simulated with a shipped parameter set", key="--model", got=args.scenario,
                          expected="--model NAME (see `imapk params`)")
-    for option, given in (("-o/--output", args.output), ("--plot", args.plot), ("--method", args.method),
-                          ("--subject", args.subject), ("--day", args.day), ("--patients", args.patients)):
+    for option, given in (("--plot", args.plot), ("--method", args.method), ("--subject", args.subject)):
         if given:
             raise ImapkError("applies to scenarios, not to data sets", key=option,
-                             expected="--csv FILE for the predictions of a data set")
+                             expected="--csv FILE for the predictions of a data set, -o FILE.nc for its result")
     check_output_path(args.csv, key="--csv", suffixes=None, what="CSV", noun="CSV")
-    simulation = simulate_dataset(read_dataset(args.scenario, units=_covariate_units(args.units)), args.model,
-                                  time_variation=args.time_variation or "model")
+    check_output_path(args.output, key="-o/--output", suffixes=NETCDF_SUFFIXES, what="NetCDF")
+    data = read_dataset(args.scenario, units=_covariate_units(args.units))
+    time_variation = args.time_variation or "model"
+    simulation = simulate_dataset(data, args.model, time_variation=time_variation)
+    try:
+        ds = run_dataset(data, args.model, thresholds=tuple(args.threshold), time_variation=time_variation,
+                         as_dataset=args.output is not None)
+        grid_reason = None
+    except DataSetGridError as error:
+        ds, grid_reason = None, str(error)
+    if ds is None and (args.output or args.threshold or args.day or args.patients):
+        option = next(o for o, v in (("-o/--output", args.output), ("--threshold", args.threshold),
+                                     ("--day", args.day), ("--patients", args.patients)) if v)
+        raise ImapkError("needs the data set's IDs on one grid of scheduled doses, and they are not: " + grid_reason,
+                         key=option, expected="IDs dosing at one interval over one span (see `imapk.dataset_doses`)")
+    summary = None
+    if ds is not None:
+        from .report import verdicts
+
+        ds.attrs["history"] = f"imapk {__version__}: imapk run {args.scenario} --model {args.model}"
+        summary = verdicts(ds, days=tuple(args.day), patients=args.patients)
     if args.csv is not None:
         simulation.write_csv(args.csv)
+    if args.output is not None:
+        from .io import write_netcdf
+
+        write_netcdf(ds, args.output)
     if args.format == "json":
         header, rows = simulation.observation_rows()
-        print(json.dumps({"model": simulation.model, "data_set": args.scenario,
-                          "observations": [dict(zip(header, row)) for row in rows]}, indent=2))
+        record = {"model": simulation.model, "data_set": args.scenario,
+                  "observations": [dict(zip(header, row)) for row in rows]}
+        if summary is not None:
+            from .report import format_json
+
+            record["population"] = json.loads(format_json(summary))
+        else:
+            record["population_not_simulated"] = grid_reason
+        print(json.dumps(record, indent=2))
     else:
         print("\n".join(simulation.summary_lines()))
+        if summary is not None:
+            from .report import format_text
+
+            interval = float(ds.attrs["data_set_grid_interval_h"])
+            print(f"\nThe IDs as a population on one grid of doses (every {interval:g} h from each ID's first dose; "
+                  "a grid dose without a record counts as missed):\n")
+            print(format_text(summary))
+        else:
+            print(f"\n(Not simulated as a population on one grid of doses: {grid_reason}. The predictions above "
+                  "are per ID.)")
         if args.csv is not None:
             print(f"Predictions written to {args.csv}")
+        if args.output is not None:
+            print(f"Result written to {args.output}")
     return 0
 
 
@@ -713,6 +761,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="with a data set: 'none' simulates the model without its time-on-therapy factors "
                      "(eechoute2012: ka 0.699 1/h, F 1, the values reached after months); by default ('model') a model "
                      "whose rates change with time on therapy is refused")
+    run.add_argument("--threshold", action="append", default=[], metavar="NAME",
+                     help="with a data set: judge its IDs against this shipped threshold (gist, cml, toxicity_alarm; "
+                     "may be given several times); a scenario states its thresholds in [verdict]")
     run.add_argument("-o", "--output", help="write the result Dataset to this NetCDF file (atomically)")
     run.add_argument("--format", choices=("text", "json"), default="text", help="verdict format (default: text)")
     run.add_argument(

@@ -282,6 +282,8 @@ def verdict(ds, days=(), patients: bool = False) -> dict:
     }
     if "subject_dose_status" in ds:
         result["realised_dosing"] = realised_dosing(ds)
+        if "data_set_source" in ds.attrs:  # a data set's IDs on one grid: no schedule was written
+            result["realised_dosing"]["source"] = "data set"
     keys = key_doses(ds, days)
     median = np.median(trough[:, [j for j, _ in keys]], axis=0) if keys else np.empty(0)
     result["key_dose_values"] = [
@@ -434,11 +436,13 @@ def format_text(summary: dict) -> str:
     for period in summary.get("interactions", []):
         lines.append(f"Co-medication: {period}")
     s = summary["schedule"]
-    lines.append(
-        f"{'Schedule as written' if summary.get('realised_dosing') else 'Schedule'}: "
-        f"{s['scheduled_doses']} scheduled doses over {s['days']:.0f} days: "
-        f"{s['given']} given, {s['held']} held, {s['missed']} missed"
-    )
+    from_data_set = summary.get("realised_dosing", {}).get("source") == "data set"
+    if not from_data_set:
+        lines.append(
+            f"{'Schedule as written' if summary.get('realised_dosing') else 'Schedule'}: "
+            f"{s['scheduled_doses']} scheduled doses over {s['days']:.0f} days: "
+            f"{s['given']} given, {s['held']} held, {s['missed']} missed"
+        )
     if summary.get("realised_dosing"):
         lines.extend(_realised_dosing_lines(summary["realised_dosing"]))
     w = summary["window"]
@@ -532,8 +536,12 @@ def _realised_dosing_lines(d: dict) -> list[str]:
         share = f"{stat['patients_with_any']} of {n} patients"
         return f"{name} {_fmt(stat, '', 0)} ({share} with any)"
 
-    lines = [f"Each patient's own doses (the schedule, then the random processes), doses per patient: "
-             f"{doses('given')}, {doses('held')}, {doses('missed')}"]
+    if d.get("source") == "data set":
+        lines = [f"Doses on the grid ({d['scheduled_doses_per_patient']} per ID), per ID: {doses('given')}, "
+                 f"without a record {doses('missed').split(' ', 1)[1]}"]
+    else:
+        lines = [f"Each patient's own doses (the schedule, then the random processes), doses per patient: "
+                 f"{doses('given')}, {doses('held')}, {doses('missed')}"]
     tox = d.get("toxicity")
     if tox:
         lines.append(
