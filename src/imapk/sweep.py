@@ -85,6 +85,14 @@ COMPLETE = "imapk_complete"
 SUBJECT_VARIABLES = ("trough", "time_below", "longest_below", "time_above")
 #: Per-subject variables on (subject, threshold) among them.
 _THRESHOLD_VARIABLES = ("time_below", "longest_below", "time_above")
+#: Per-subject outcomes of the random dosing processes, stored for every cell (on (cells..., subject))
+#: only when the sweep's scenarios have such processes: held and missed doses with any of them, the
+#: toxicity's events and discontinuation with a ``[[toxicity]]``, escalation with a trough-escalation policy.
+PROCESS_VARIABLES = ("held_dose_count", "missed_dose_count", "toxicity_event_count", "toxicity_discontinued",
+                     "tdm_escalated")
+#: How each is stored: counts as int32, yes/no as int8 0/1.
+_PROCESS_DTYPES = {"held_dose_count": np.int32, "missed_dose_count": np.int32, "toxicity_event_count": np.int32,
+                   "toxicity_discontinued": np.int8, "tdm_escalated": np.int8}
 #: With a scheduler: how often the chunk futures are polled, and how long the scheduler may have
 #: no worker at all before the sweep stops [s].
 POLL_SECONDS = 0.1
@@ -94,6 +102,14 @@ CHECKSUM_METHOD = (
     "2**32 + CRC-32 of the bytes of the chunk's region (its subjects, every column) of trough, time_below, "
     "longest_below and time_above, in that order, as stored (C order)"
 )
+#: ``chunk_checksum`` of a store with the per-subject variables of random dosing processes (a store
+#: without them records CHECKSUM_METHOD, as before such variables existed).
+CHECKSUM_METHOD_PROCESSES = (
+    "2**32 + CRC-32 of the bytes of the chunk's region (its subjects, every column) of trough, time_below, "
+    "longest_below and time_above, then of those of held_dose_count, missed_dose_count, toxicity_event_count, "
+    "toxicity_discontinued and tdm_escalated the store has, in that order, as stored (C order)"
+)
+_CHECKSUM_METHODS = (CHECKSUM_METHOD, CHECKSUM_METHOD_PROCESSES)
 _KEY_PART = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)((?:\[\d+\])*)$")
 
 
@@ -441,10 +457,12 @@ class _Layout:
     dose_given: np.ndarray
     dose_status: np.ndarray  # int8 codes, -1 padding
     day: np.ndarray  # int64, 0 padding
+    #: The PROCESS_VARIABLES the cells' random dosing processes give (none without any).
+    processes: tuple[str, ...] = ()
 
 
 def _layout(sweep: Sweep) -> _Layout:
-    tables, sizes, thresholds = {}, set(), set()
+    tables, sizes, thresholds, processes = {}, set(), set(), set()
     known: dict[str | None, int] = {}  # population size per covariate file (each parsed once)
     for index, values in sweep.cells():
         scenario = cell_scenario(sweep, values)
@@ -455,6 +473,7 @@ def _layout(sweep: Sweep) -> _Layout:
                 key="sweep.base",
             )
         tables[index] = scenario.schedule.lower()
+        processes |= _process_variables(scenario)
         file = scenario.population.covariate_file
         if file not in known or file is None:
             with _with_inputs(sweep, scenario) as copied:
@@ -479,7 +498,24 @@ def _layout(sweep: Sweep) -> _Layout:
         given[index][:m] = table.given
         status[index][:m] = table.status
         day[index][:m] = table.day
-    return _Layout(sizes.pop(), n_doses, thresholds.pop(), dose_time, planned, given, status, day)
+    return _Layout(sizes.pop(), n_doses, thresholds.pop(), dose_time, planned, given, status, day,
+                   tuple(name for name in PROCESS_VARIABLES if name in processes))
+
+
+def _process_variables(scenario) -> set[str]:
+    """The PROCESS_VARIABLES a scenario's random dosing processes give (empty without any)."""
+    from .processes.policies import TroughEscalation
+
+    toxicity, adherence = getattr(scenario, "toxicity", None), getattr(scenario, "adherence", None)
+    policies = tuple(getattr(scenario, "policies", ()))
+    if toxicity is None and adherence is None and not policies:
+        return set()
+    names = {"held_dose_count", "missed_dose_count"}
+    if toxicity is not None:
+        names |= {"toxicity_event_count", "toxicity_discontinued"}
+    if any(isinstance(p, TroughEscalation) for p in policies):
+        names.add("tdm_escalated")
+    return names
 
 
 def _population_size(scenario) -> int:
@@ -510,6 +546,7 @@ def _template(sweep: Sweep, layout: _Layout):
     from .metrics import DEFAULT_QUANTILES
 
     dims, shape = sweep.dims, sweep.shape
+    method = CHECKSUM_METHOD_PROCESSES if layout.processes else CHECKSUM_METHOD
     n, m, s = layout.n_subjects, layout.n_doses, min(sweep.subjects_per_chunk, layout.n_subjects)
     dose_chunk = _dose_chunk(n, m)
     blocks = math.ceil(n / sweep.subjects_per_chunk)
@@ -534,6 +571,10 @@ def _template(sweep: Sweep, layout: _Layout):
         "trough_quantile": ((*dims, "quantile", "dose"), lazy((len(DEFAULT_QUANTILES), m), (len(DEFAULT_QUANTILES), m))),
         "mean_time_below": ((*dims, "threshold"), lazy((len(names),), (len(names),))),
         "mean_time_above": ((*dims, "threshold"), lazy((len(names),), (len(names),))),
+        **{
+            name: ((*dims, "subject"), lazy((n,), (s,), dtype=_PROCESS_DTYPES[name], fill=0))
+            for name in layout.processes
+        },
         "chunk_done": ((*dims, "subject_block"), lazy((blocks,), (1,), dtype=np.int8, fill=0)),
         "chunk_checksum": ((*dims, "subject_block"), lazy((blocks,), (1,), dtype=np.int64, fill=0)),
         "dose_time": ((*dims, "dose"), layout.dose_time),
@@ -552,7 +593,7 @@ def _template(sweep: Sweep, layout: _Layout):
     )
     ds["chunk_checksum"].attrs.update(
         long_name="chunk checksum",
-        description=f"{CHECKSUM_METHOD}; 0: none recorded. A rerun recomputes a chunk marked done whose data "
+        description=f"{method}; 0: none recorded. A rerun recomputes a chunk marked done whose data "
         "do not match it, and the readers refuse such a store",
     )
     ds["dose_status"].attrs.update(
@@ -560,6 +601,9 @@ def _template(sweep: Sweep, layout: _Layout):
         description="Status code of the scheduled dose: 0 given, 1 held, 2 missed; -1 pads cells with fewer doses",
     )
     ds["day"].attrs["description"] += "; 0 pads cells with fewer doses"
+    for name in layout.processes:
+        if _PROCESS_DTYPES[name] == np.int8:
+            ds[name].attrs.update(flag_values=[0, 1], flag_meanings="no yes")
     coords = {
         "subject": np.arange(n),
         "dose": np.arange(m),
@@ -587,7 +631,7 @@ def _template(sweep: Sweep, layout: _Layout):
         imapk_sweep_digest=sweep.digest,
         sweep=sweep.text,
         imapk_inputs=json.dumps([{"role": r, "file": f, "sha256": h} for r, f, h in sweep.inputs]),
-        chunk_checksums=CHECKSUM_METHOD,
+        chunk_checksums=method,
         scenario=sweep.base_text,
         swept_dimensions=json.dumps(list(dims)),
         subjects_per_chunk=s,
@@ -615,7 +659,7 @@ def _dose_chunk(n_subjects: int, n_doses: int) -> int:
 
 def _chunk_variables(root) -> list[str]:
     """The per-subject variables a chunk writes (a store begun by an earlier version may lack some)."""
-    return [name for name in SUBJECT_VARIABLES if name in root]
+    return [name for name in (*SUBJECT_VARIABLES, *PROCESS_VARIABLES) if name in root]
 
 
 def _checksum(arrays) -> int:
@@ -638,7 +682,7 @@ def _array_checksums(out: str) -> dict[str, int]:
     root = zarr.open_group(out, mode="r", use_consolidated=False)
     sums = {}
     for name, array in sorted(root.arrays()):
-        if name in SUBJECT_VARIABLES or name in ("chunk_done", "chunk_checksum"):
+        if name in SUBJECT_VARIABLES or name in PROCESS_VARIABLES or name in ("chunk_done", "chunk_checksum"):
             continue
         value = np.asarray(array[...])
         data = json.dumps(value.tolist()).encode() if value.dtype.kind == "O" else np.ascontiguousarray(value)
@@ -676,9 +720,14 @@ def _rows(s: int, n: int, block: int) -> slice:
 def _stored_checksum(root, index: tuple, rows: slice) -> int | None:
     """The checksum of what the store holds for one chunk; None if its data cannot be read."""
     try:
-        return _checksum(root[name][(*index, rows, slice(None))] for name in _chunk_variables(root))
+        return _checksum(_region(root[name], index, rows) for name in _chunk_variables(root))
     except Exception:  # a missing array, or a chunk file that does not decompress
         return None
+
+
+def _region(array, index: tuple, rows: slice):
+    """One chunk's region of a per-subject array: cell `index`, subjects `rows`, every column."""
+    return array[(*index, rows, *(slice(None),) * (array.ndim - len(index) - 1))]
 
 
 def _read_records(out: str) -> tuple[np.ndarray, np.ndarray]:
@@ -764,7 +813,7 @@ def _forget(out: str, elements: list, s: int, n: int) -> None:
         *index, block = element
         done[element] = 0
         checksum[element] = 0
-        for name in SUBJECT_VARIABLES:
+        for name in (*SUBJECT_VARIABLES, *PROCESS_VARIABLES):
             for path in _chunk_files(out, name, tuple(index), _rows(s, n, block)):
                 path.unlink(missing_ok=True)
 
@@ -855,6 +904,7 @@ def _run_chunk(sweep: Sweep, out: str, index: tuple, values: dict, block: int, l
     if "threshold" in ds.dims:
         for name in _THRESHOLD_VARIABLES:
             written[name] = ds[name].values
+    written.update(_process_outcomes(ds, subjects.size))
     variables = _chunk_variables(root)
     for name in variables:
         for path in _chunk_files(out, name, index, rows):
@@ -863,12 +913,34 @@ def _run_chunk(sweep: Sweep, out: str, index: tuple, values: dict, block: int, l
     for name in variables:
         array = root[name]
         value = np.ascontiguousarray(written.get(name, np.empty((rows.stop - rows.start, 0))), dtype=array.dtype)
-        if value.shape[-1]:
+        if value.ndim == 1:  # a per-subject outcome of the dosing processes
+            array[(*index, rows)] = value
+        elif value.shape[-1]:
             array[(*index, rows, slice(0, value.shape[-1]))] = value
         stored.append(value)
     root["chunk_checksum"][(*index, block)] = _checksum(stored)
     root["chunk_done"][(*index, block)] = 1
     return 1
+
+
+def _process_outcomes(ds, n: int) -> dict[str, np.ndarray]:
+    """PROCESS_VARIABLES of one run's subjects: held and missed doses per subject (from each subject's
+    own dose statuses, or the schedule's for a cell without random dosing), toxicity events and
+    discontinuation (0 without a toxicity), escalation by the TDM policy (0 without one)."""
+    if "subject_dose_status" in ds:
+        status = np.asarray(ds["subject_dose_status"].values)
+        held, missed = (status == 1).sum(axis=1), (status == 2).sum(axis=1)
+    else:
+        labels = np.asarray(ds["dose_status"].values).astype(str)
+        held, missed = np.full(n, (labels == "held").sum()), np.full(n, (labels == "missed").sum())
+    zeros = np.zeros(n, dtype=np.int64)
+    return {
+        "held_dose_count": held,
+        "missed_dose_count": missed,
+        "toxicity_event_count": np.asarray(ds["toxicity_event_count"].values) if "toxicity_event_count" in ds else zeros,
+        "toxicity_discontinued": np.asarray(ds["toxicity_discontinued"].values) if "toxicity_discontinued" in ds else zeros,
+        "tdm_escalated": np.asarray(ds["tdm_escalated"].values) if "tdm_escalated" in ds else zeros,
+    }
 
 
 def _summaries(sweep: Sweep, out: str, layout: _Layout, workers: int | None = None) -> None:
@@ -1303,7 +1375,7 @@ def _verify_store(path: Path, attrs: dict) -> None:
     naming the first bad chunk). Stores written before checksums were recorded are not checked."""
     import zarr
 
-    if attrs.get("chunk_checksums") != CHECKSUM_METHOD:
+    if attrs.get("chunk_checksums") not in _CHECKSUM_METHODS:
         return
     out = str(path)
     try:
@@ -1356,6 +1428,16 @@ def summary_table(ds, days=()) -> list[dict]:
     ``pta_day_N``, ``trough_above_ceiling_day_N`` and ``median_trough_day_N`` [ng/mL] of the trough
     before that day's first dose (NaN in a cell with no dose that day).
 
+    A sweep whose scenarios draw doses at random (``[adherence]``, ``[[toxicity]]``, ``[[policy]]``)
+    adds, per cell, from each patient's own doses: ``mean_held_doses`` (scheduled doses held per
+    patient: holds written in the schedule, toxicity holds, and every dose after a discontinuation),
+    with ``p05_held_doses`` and ``p95_held_doses`` (5th and 95th percentiles over the patients, linear
+    interpolation as ``numpy.quantile``), and ``mean_missed_doses`` (doses missed per patient)
+    [doses per patient]; with a toxicity, ``fraction_toxicity_event`` (patients with at least one
+    event) and ``fraction_discontinued`` (patients whose event stopped therapy for good); with a
+    trough-escalation policy, ``fraction_escalated`` (patients the policy escalated) [fraction]. The
+    same in every threshold's row of a cell.
+
     Every summary is read from the store once (not cell by cell), so the table costs one read of the
     summaries whatever the number of cells.
     """
@@ -1379,6 +1461,7 @@ def summary_table(ds, days=()) -> list[dict]:
     coordinates = {c: ds[c].values for c in columns}
     kinds = kinds_of(ds)
     names = [str(n) for n in ds["threshold"].values]
+    processes = {name: load(name, "subject") for name in PROCESS_VARIABLES if name in ds}
     rows = []
     for index in itertools.product(*(range(ds.sizes[d]) for d in dims)):
         real = np.flatnonzero(status[index] >= 0)
@@ -1402,8 +1485,28 @@ def summary_table(ds, days=()) -> list[dict]:
                 row[f"median_trough_{suffix}"] = math.nan if j is None else float(median[index][j])
             row["mean_time_below_days"] = float(below[index][m]) / 24.0
             row["mean_time_above_days"] = float(above[index][m]) / 24.0 if above is not None else math.nan
+            row.update(_process_columns({name: values[index] for name, values in processes.items()}))
             rows.append(row)
     return _column_order(rows)
+
+
+def _process_columns(outcomes: dict[str, np.ndarray]) -> dict[str, float]:
+    """The summary columns of one cell's PROCESS_VARIABLES (each over the cell's subjects); see
+    :func:`summary_table`."""
+    columns = {}
+    if "held_dose_count" in outcomes:
+        held = outcomes["held_dose_count"].astype(float)
+        low, high = np.quantile(held, [0.05, 0.95])
+        columns.update(mean_held_doses=float(held.mean()), p05_held_doses=float(low), p95_held_doses=float(high))
+    if "missed_dose_count" in outcomes:
+        columns["mean_missed_doses"] = float(outcomes["missed_dose_count"].mean())
+    if "toxicity_event_count" in outcomes:
+        columns["fraction_toxicity_event"] = float((outcomes["toxicity_event_count"] > 0).mean())
+    if "toxicity_discontinued" in outcomes:
+        columns["fraction_discontinued"] = float((outcomes["toxicity_discontinued"] != 0).mean())
+    if "tdm_escalated" in outcomes:
+        columns["fraction_escalated"] = float((outcomes["tdm_escalated"] != 0).mean())
+    return columns
 
 
 #: Units of the summary table's computed columns, by the start of their name.
@@ -1413,6 +1516,11 @@ SUMMARY_UNITS = (
     ("median_trough_", "ng/mL"),
     ("mean_time_", "d"),
     ("last_day", "clinical day"),
+    ("mean_held_doses", "doses per patient"),
+    ("p05_held_doses", "doses per patient"),
+    ("p95_held_doses", "doses per patient"),
+    ("mean_missed_doses", "doses per patient"),
+    ("fraction_", "fraction"),
 )
 
 
@@ -1437,15 +1545,21 @@ def header_with_units(units: dict[str, str]) -> list[str]:
     return [f"{name} [{unit}]" if unit else name for name, unit in units.items()]
 
 
+#: The columns of the random dosing processes, last, in this order.
+_PROCESS_COLUMNS = ("mean_held_doses", "p05_held_doses", "p95_held_doses", "mean_missed_doses",
+                    "fraction_toxicity_event", "fraction_discontinued", "fraction_escalated")
+
+
 def _column_order(rows: list[dict]) -> list[dict]:
     """The last-dose columns first (their historical order), then each asked day's, then the window's."""
     if not rows:
         return rows
     keys = list(rows[0])
     window = ["mean_time_below_days", "mean_time_above_days"]
-    head = [k for k in keys if not k.endswith(tuple(window)) and "_day_" not in k]
+    processes = [k for k in _PROCESS_COLUMNS if k in keys]
+    head = [k for k in keys if not k.endswith(tuple(window)) and "_day_" not in k and k not in processes]
     days = [k for k in keys if "_day_" in k and k not in head]
-    order = head + days + window
+    order = head + days + window + processes
     return [{k: row[k] for k in order} for row in rows]
 
 

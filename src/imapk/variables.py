@@ -87,6 +87,14 @@ SPECS: dict[str, Spec] = {
     "toxicity_discontinued": Spec(
         ("subject",), None, "discontinued", "Whether a toxicity event stopped therapy for good",
     ),
+    "held_dose_count": Spec(
+        ("subject",), "1", "held doses",
+        "Scheduled doses the subject's own schedule held: interruptions written in the schedule, toxicity holds "
+        "and every dose after a discontinuation (status 1 of subject_dose_status)",
+    ),
+    "missed_dose_count": Spec(
+        ("subject",), "1", "missed doses", "Scheduled doses the subject missed (status 2 of subject_dose_status)",
+    ),
     # concentrations
     "trough": Spec(
         ("subject", "dose"), "ng/mL", "trough concentration",
