@@ -289,3 +289,43 @@ def test_adherence_alone_gives_held_and_missed_doses_only(tmp_path):
         # the written hold (hold_length doses from day 10) is held for every patient; misses fall on the others
         assert (held == row["hold_length"]).all()
         assert row["mean_missed_doses"] == ds["missed_dose_count"].values[i, j].mean() > 0
+
+
+@pytest.mark.parametrize("variable", ["mean_held_doses", "mean_missed_doses", "fraction_toxicity_event",
+                                      "fraction_discontinued", "fraction_escalated"])
+def test_sweep_map_of_a_process_outcome_shows_the_summary_column(reference, variable):
+    """The map, drawn from the store read without xarray (as `imapk plot` reads it), shows each cell's
+    summary_table value (fractions in %); the outcome over a whole schedule has no day."""
+    from matplotlib.figure import Figure
+
+    from imapk.io import read_zarr_view
+    from imapk.plot import plot_sweep
+
+    view = read_zarr_view(reference)
+    assert view is not None  # int32 / int8 counts need no xarray decoding
+    ax = plot_sweep(view, "tdm_level", "discontinue_after", variable=variable, ax=Figure())
+    image = np.asarray(ax.images[0].get_array())
+    factor = 100.0 if variable.startswith("fraction_") else 1.0
+    for row in summary_table(open_sweep(reference)):
+        i = DISCONTINUE.index(int(row["discontinue_after"]))
+        j = [700.0, 1100.0].index(row["tdm_level"])
+        # the mean of the same integers, scaled: equal to the last bit but for the factor's rounding
+        assert image[i, j] == pytest.approx(row[variable] * factor, rel=1e-15, abs=0)
+    with pytest.raises(imapk.ImapkError, match="over each patient's whole schedule, not one day"):
+        plot_sweep(view, variable=variable, day=29, ax=Figure())
+
+
+def test_sweep_map_of_a_process_outcome_is_refused_for_a_sweep_without_it(tmp_path):
+    from matplotlib.figure import Figure
+
+    from imapk.plot import plot_sweep
+
+    text = sweep_text(n=10, days=20, chunk=10).replace("[verdict]", (
+        "[adherence]\nmodel = \"independent\"\np_missed = 0.2\n\n[verdict]"
+    ))
+    out = tmp_path / "out.zarr"
+    run_sweep(write(tmp_path / "sweep.toml", text), out, workers=1, progress=False)
+    with pytest.raises(imapk.ImapkError) as refused:
+        plot_sweep(open_sweep(out), variable="fraction_discontinued", ax=Figure())
+    assert "this sweep store has no such outcome" in str(refused.value)
+    assert "expected mean_held_doses, mean_missed_doses" in str(refused.value)

@@ -43,6 +43,27 @@ SWEEP_VARIABLES = {
         "mean time above threshold", "mean time per subject with the concentration >= {threshold} ({value:g} ng/mL)",
         "d", 1 / HOURS_PER_DAY, "YlOrRd",
     ),
+    # per cell, from each patient's own doses (sweeps whose scenarios draw doses at random)
+    "mean_held_doses": (
+        "mean held doses", "scheduled doses held per patient (interruptions, toxicity holds, after a discontinuation)",
+        "doses per patient", 1.0, "YlOrRd",
+    ),
+    "mean_missed_doses": ("mean missed doses", "scheduled doses missed per patient", "doses per patient", 1.0,
+                          "YlOrRd"),
+    "fraction_toxicity_event": ("patients with a toxicity event", "patients with at least one toxicity event", "%",
+                                100.0, "YlOrRd"),
+    "fraction_discontinued": ("patients discontinued", "patients whose toxicity event stopped therapy for good", "%",
+                              100.0, "YlOrRd"),
+    "fraction_escalated": ("patients escalated", "patients escalated by the TDM policy", "%", 100.0, "YlGnBu"),
+}
+#: The per-subject variable of the sweep store each per-cell process quantity is computed from,
+#: and how: the mean over the cell's patients, or the fraction of them with a value above 0.
+SWEEP_PROCESS_VARIABLES = {
+    "mean_held_doses": ("held_dose_count", "mean"),
+    "mean_missed_doses": ("missed_dose_count", "mean"),
+    "fraction_toxicity_event": ("toxicity_event_count", "fraction"),
+    "fraction_discontinued": ("toxicity_discontinued", "fraction"),
+    "fraction_escalated": ("tdm_escalated", "fraction"),
 }
 #: The kinds of threshold each sweep variable judges (None: any).
 SWEEP_VARIABLE_KINDS = {
@@ -50,6 +71,7 @@ SWEEP_VARIABLE_KINDS = {
     "target_attainment": (TROUGH_TARGET,),
     "trough_ceiling_exceedance": (TROUGH_CEILING,),
     "mean_time_above": None,
+    **{name: None for name in SWEEP_PROCESS_VARIABLES},
 }
 #: What a sweep map shows by default for a threshold of each kind: its wrong side.
 DEFAULT_SWEEP_VARIABLE = {
@@ -438,7 +460,10 @@ def plot_sweep(ds, x: str | None = None, y: str | None = None, *, threshold: str
         ``"mean_time_below"`` (mean time below the threshold per subject, in days),
         ``"mean_time_above"`` (mean time at or above it, in days), ``"target_attainment"`` (for a
         trough target: % of subjects with trough at or above it at each cell's last scheduled
-        dose) or ``"trough_ceiling_exceedance"`` (the same for a trough ceiling). Default: the
+        dose), ``"trough_ceiling_exceedance"`` (the same for a trough ceiling), or, for a sweep whose
+        scenarios draw doses at random, one of the per-cell outcomes of :func:`imapk.sweep.summary_table`
+        (``"mean_held_doses"``, ``"mean_missed_doses"`` [doses per patient], ``"fraction_toxicity_event"``,
+        ``"fraction_discontinued"``, ``"fraction_escalated"`` [% of patients]). Default: the
         wrong side of the threshold's kind (:data:`DEFAULT_SWEEP_VARIABLE`): mean time below a
         trough target, exceedance of a trough ceiling, mean time above a concentration ceiling.
     day
@@ -488,9 +513,19 @@ def plot_sweep(ds, x: str | None = None, y: str | None = None, *, threshold: str
             key="variable", got=variable,
             expected=", ".join(v for v, k in SWEEP_VARIABLE_KINDS.items() if k is None or kind in k),
         )
-    if variable not in ds:
+    if variable in SWEEP_PROCESS_VARIABLES and SWEEP_PROCESS_VARIABLES[variable][0] not in ds:
+        raise ImapkError(
+            "this sweep store has no such outcome (its scenarios draw no doses at random, or not this kind, or it "
+            "was written by an earlier version)", key="variable", got=variable,
+            expected=", ".join(v for v, (name, _) in SWEEP_PROCESS_VARIABLES.items() if name in ds)
+            or "a variable of the threshold: " + ", ".join(v for v in SWEEP_VARIABLES if v not in SWEEP_PROCESS_VARIABLES),
+        )
+    if variable not in SWEEP_PROCESS_VARIABLES and variable not in ds:
         raise ImapkError("this sweep store has no such summary (written by an earlier version?)", key="variable",
                          got=variable, expected="rerun the sweep into a new store")
+    if day is not None and variable in SWEEP_PROCESS_VARIABLES:
+        raise ImapkError(f"{variable} is over each patient's whole schedule, not one day", key="--day", got=day,
+                         expected="--variable target_attainment or trough_ceiling_exceedance")
     if day is not None and variable.startswith("mean_time"):
         raise ImapkError(f"{variable} is over the evaluation window, not one day", key="--day", got=day,
                          expected="--variable target_attainment or trough_ceiling_exceedance")
@@ -509,7 +544,11 @@ def plot_sweep(ds, x: str | None = None, y: str | None = None, *, threshold: str
     ds = ds.isel(threshold=_thresholds(ds).index(threshold))
     label, title, unit, factor, cmap = SWEEP_VARIABLES[variable]
     order = [d for d in (y, x) if d is not None]
-    if variable.startswith("mean_time"):
+    if variable in SWEEP_PROCESS_VARIABLES:
+        name, statistic = SWEEP_PROCESS_VARIABLES[variable]
+        outcome = np.asarray(ds[name].transpose(*order, "subject").values)
+        field = outcome.mean(axis=-1) if statistic == "mean" else (outcome > 0).mean(axis=-1)
+    elif variable.startswith("mean_time"):
         field = ds[variable].transpose(*order).values
     else:
         status = ds["dose_status"].transpose(*order, "dose").values

@@ -34,6 +34,12 @@ their checksums. Local worker processes (``processes=True``) end with the sweep'
 when it is killed (see :func:`_die_with_parent`); with a scheduler, a Ctrl-C cancels the chunks
 left, and a scheduler without any worker for WORKERS_GONE_SECONDS stops the sweep.
 
+A sweep whose scenarios draw doses at random (``[adherence]``, ``[[toxicity]]``, ``[[policy]]``) also
+stores, per cell and patient, what the processes did (PROCESS_VARIABLES: held and missed doses,
+toxicity events, discontinuation, escalation by a TDM policy), written by the chunk tasks and covered
+by their checksums (CHECKSUM_METHOD_PROCESSES); :func:`summary_table` summarises them per cell. A
+sweep without such processes writes the store it always did.
+
 Summaries per cell are computed from the store, one block of doses (all subjects) at a time, so
 memory stays bounded whatever the population (a cell whose troughs exceed ``SUMMARY_BLOCK_BYTES``
 stores them in Zarr chunks of that many doses); the quantiles are exact and bit-identical to
