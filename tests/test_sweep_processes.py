@@ -181,6 +181,16 @@ def test_summary_columns_equal_the_single_runs(reference, singles):
         assert by_cell[stop, 700.0]["fraction_escalated"] < by_cell[stop, 1100.0]["fraction_escalated"]
 
 
+def test_summary_columns_read_cell_by_cell_for_large_stores(reference, monkeypatch):
+    """Counts larger than a summary block are read one cell at a time: the same columns."""
+    whole = summary_table(open_sweep(reference, dask=False))
+    monkeypatch.setattr(imapk.sweep, "SUMMARY_BLOCK_BYTES", 8)
+    by_cell = summary_table(open_sweep(reference, dask=False))
+    columns = ["mean_held_doses", "p05_held_doses", "p95_held_doses", "mean_missed_doses", "fraction_toxicity_event",
+               "fraction_discontinued", "fraction_escalated"]
+    assert [[row[c] for c in columns] for row in by_cell] == [[row[c] for c in columns] for row in whole]
+
+
 def test_summarize_csv_names_the_units_of_the_new_columns(reference, tmp_path, capsys):
     table = tmp_path / "summary.csv"
     assert main(["summarize", str(reference), "--csv", str(table)]) == 0

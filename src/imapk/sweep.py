@@ -1467,7 +1467,7 @@ def summary_table(ds, days=()) -> list[dict]:
     coordinates = {c: ds[c].values for c in columns}
     kinds = kinds_of(ds)
     names = [str(n) for n in ds["threshold"].values]
-    processes = {name: load(name, "subject") for name in PROCESS_VARIABLES if name in ds}
+    processes = _process_summaries(ds, dims)
     rows = []
     for index in itertools.product(*(range(ds.sizes[d]) for d in dims)):
         real = np.flatnonzero(status[index] >= 0)
@@ -1491,27 +1491,36 @@ def summary_table(ds, days=()) -> list[dict]:
                 row[f"median_trough_{suffix}"] = math.nan if j is None else float(median[index][j])
             row["mean_time_below_days"] = float(below[index][m]) / 24.0
             row["mean_time_above_days"] = float(above[index][m]) / 24.0 if above is not None else math.nan
-            row.update(_process_columns({name: values[index] for name, values in processes.items()}))
+            row.update(processes.get(index, {}))
             rows.append(row)
     return _column_order(rows)
 
 
-def _process_columns(outcomes: dict[str, np.ndarray]) -> dict[str, float]:
-    """The summary columns of one cell's PROCESS_VARIABLES (each over the cell's subjects); see
-    :func:`summary_table`."""
-    columns = {}
-    if "held_dose_count" in outcomes:
-        held = outcomes["held_dose_count"].astype(float)
-        low, high = np.quantile(held, [0.05, 0.95])
-        columns.update(mean_held_doses=float(held.mean()), p05_held_doses=float(low), p95_held_doses=float(high))
-    if "missed_dose_count" in outcomes:
-        columns["mean_missed_doses"] = float(outcomes["missed_dose_count"].mean())
-    if "toxicity_event_count" in outcomes:
-        columns["fraction_toxicity_event"] = float((outcomes["toxicity_event_count"] > 0).mean())
-    if "toxicity_discontinued" in outcomes:
-        columns["fraction_discontinued"] = float((outcomes["toxicity_discontinued"] != 0).mean())
-    if "tdm_escalated" in outcomes:
-        columns["fraction_escalated"] = float((outcomes["tdm_escalated"] != 0).mean())
+def _process_summaries(ds, dims: list[str]) -> dict[tuple, dict[str, float]]:
+    """Per cell index, the summary columns of the store's PROCESS_VARIABLES (see :func:`summary_table`).
+
+    One variable at a time, all cells at once when they fit in SUMMARY_BLOCK_BYTES, else cell by cell.
+    """
+    cells = list(itertools.product(*(range(ds.sizes[d]) for d in dims)))
+    columns: dict[tuple, dict[str, float]] = {index: {} for index in cells}
+    for name in PROCESS_VARIABLES:
+        if name not in ds:
+            continue
+        array = ds[name].transpose(*dims, "subject")
+        whole = np.asarray(array.values) if array.size * array.dtype.itemsize <= SUMMARY_BLOCK_BYTES else None
+        for index in cells:
+            values = whole[index] if whole is not None else np.asarray(array[index].values)
+            row = columns[index]
+            if name == "held_dose_count":
+                held = values.astype(float)
+                low, high = np.quantile(held, [0.05, 0.95])
+                row.update(mean_held_doses=float(held.mean()), p05_held_doses=float(low), p95_held_doses=float(high))
+            elif name == "missed_dose_count":
+                row["mean_missed_doses"] = float(values.mean())
+            else:
+                column = {"toxicity_event_count": "fraction_toxicity_event",
+                          "toxicity_discontinued": "fraction_discontinued", "tdm_escalated": "fraction_escalated"}[name]
+                row[column] = float((values > 0).mean())
     return columns
 
 
