@@ -12,7 +12,8 @@ verdicts and comparisons work as for a shared schedule; the engine takes the giv
 Order of the processes: the toxicity's holds are added to the schedule first (a patient cannot miss
 a dose that is held), then the misses are drawn over the whole grid and applied to the doses still
 given. A patient's draws depend on the seed, the process and the patient only (see
-:mod:`imapk.processes.adherence` and :mod:`imapk.processes.toxicity`).
+:mod:`imapk.processes.adherence` and :mod:`imapk.processes.toxicity`). A toxicity whose hazard
+rises with the trough is realised with the troughs by :mod:`imapk.processes.coupled`.
 """
 
 from __future__ import annotations

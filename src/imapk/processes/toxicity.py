@@ -16,6 +16,10 @@ draws U_k the same whatever happens to them: a policy that changes the holds or 
 *when* the events fall, not the random numbers (common random numbers across policies, as
 ``imapk compare`` needs), and a hazard that rises with exposure changes H, not E_k.
 
+With an :class:`ExposureEffect` (or :class:`ExposurePower`) the hazard over each dosing interval is
+multiplied by a factor that the trough at the start of the interval decides, (3) below; the events
+then depend on the simulated troughs and are realised by :func:`imapk.processes.coupled.realise_coupled`.
+
 An event at time T (days from the first dose) interrupts therapy from the first scheduled dose
 after it: the hold starts on clinical day ceil(T) + 1 and lasts the patient's k-th hold length
 (whole days, drawn from :attr:`ToxicityProcess.hold`); the restart ladder follows. The management
