@@ -240,7 +240,7 @@ def test_run_scenario__refused_with_a_trough_escalation():
                                   policies=(TroughEscalation(day=29, below=1000.0, dose=600.0),))
     with pytest.raises(ScenarioError) as error:
         _realised_doses(with_policy, np.arange(10))
-    assert error.value.key == "toxicity.rash.exposure" and "trough-escalation" in error.value.problem
+    assert error.value.key == "toxicity[0].exposure" and "trough-escalation" in error.value.problem
 
 
 @pytest.mark.parametrize("above, factor, key", [(0.0, 3.0, "exposure.above"), (1000.0, -1.0, "exposure.factor"),

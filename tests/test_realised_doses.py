@@ -91,7 +91,7 @@ def test_a_drawn_hold_in_the_way_of_a_planned_one_is_named():
     early = ToxicityProcess(first=Weibull(1.0, 1.0), hold=HoldLength("fixed", 5))
     with pytest.raises(ImapkError) as error:
         realise(schedule, range(20), SEED, toxicity=early)
-    assert "conflicts with the schedule" in error.value.problem and error.value.key == "toxicity.rash"
+    assert "conflicts with the schedule" in error.value.problem and error.value.key == "toxicity[0]"
 
 
 @pytest.mark.parametrize("schedule", [

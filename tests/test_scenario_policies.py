@@ -146,3 +146,17 @@ def test_validate_and_run_say_what_is_drawn(tmp_path, capsys):
     assert main(["run", str(path)]) == 0
     out = capsys.readouterr().out
     assert "Schedule as written: 60 scheduled doses" in out and "Toxicity events: " in out
+
+
+def test_the_exposure_forms_are_read_and_an_escalation_with_exposure_is_refused():
+    from imapk.processes.toxicity import ExposureEffect, ExposurePower
+
+    step = scenario(RASH.replace("discontinue_after = 4", 'discontinue_after = 4\nexposure = { above = "3000 ng/mL", factor = 3.0 }'))
+    assert step.toxicity.exposure == ExposureEffect(above=3000.0, factor=3.0)
+    power = scenario(RASH.replace("discontinue_after = 4", 'discontinue_after = 4\nexposure = { reference = "1 mg/L", gamma = 1.5 }'))
+    assert power.toxicity.exposure == ExposurePower(reference=1000.0, gamma=1.5)
+    e = error(RASH.replace("discontinue_after = 4", 'discontinue_after = 4\nexposure = { reference = "1 mg/L", gamma = -1 }'))
+    assert e.key == "toxicity[0].exposure.gamma"
+    e = error(RASH.replace("discontinue_after = 4", 'discontinue_after = 4\nexposure = { above = "3000 ng/mL", factor = 3.0 }')
+              + TDM)
+    assert e.key == "policy" and "not supported yet" in e.problem

@@ -248,7 +248,7 @@ def _realised_doses(scenario: Scenario, subjects):
             raise ScenarioError(
                 "a toxicity whose hazard rises with the trough cannot be combined with a trough-escalation policy "
                 "(the escalation would change the troughs that decided the events before it)",
-                source=scenario.source, key=f"toxicity.{toxicity.label}.exposure",
+                source=scenario.source, key="toxicity[0].exposure",
                 expected="either the exposure effect or the escalation policy",
             )
         if scenario.seed is None:

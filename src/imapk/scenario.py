@@ -117,7 +117,6 @@ from .units import parse_dose, parse_quantity
 
 if TYPE_CHECKING:  # the processes import numpy: read lazily, when a scenario has them
     from .processes import HoldLength, IndependentMisses, MarkovMisses, ToxicityProcess, Weibull
-    from .processes.toxicity import ExposureEffect
 
 __all__ = ["Scenario", "load_scenario", "parse_scenario", "scenario_from_data", "MAX_DENSE_POINTS"]
 
@@ -993,11 +992,24 @@ def _hold_length(entry: _Table) -> HoldLength:
     return length
 
 
-def _exposure(entry: _Table) -> ExposureEffect:
+def _exposure(entry: _Table):
     """`exposure = { above = '1500 ng/mL', factor = 2.0 }`: the hazard times `factor` over each dosing
-    interval whose starting trough is at or above `above` (:class:`imapk.processes.toxicity.ExposureEffect`)."""
-    from .processes.toxicity import ExposureEffect
+    interval whose starting trough is at or above `above` (:class:`imapk.processes.toxicity.ExposureEffect`);
+    or `exposure = { reference = '1000 ng/mL', gamma = 1.5 }`: the hazard times (C(t_j-) / reference)^gamma
+    over each interval (:class:`imapk.processes.toxicity.ExposurePower`)."""
+    from .processes.toxicity import ExposureEffect, ExposurePower
 
+    if entry.has("reference") or entry.has("gamma"):
+        entry.known("reference", "gamma")
+        reference = entry.quantity("reference", "concentration")
+        if not reference > 0:
+            entry.fail("must be a positive concentration", "reference", got=entry.data["reference"],
+                       expected="e.g. '1000 ng/mL'")
+        gamma = entry.number("gamma", expected="an exponent >= 0 without quotes, e.g. 1.5")
+        if not gamma >= 0:
+            entry.fail("must be >= 0", "gamma", got=gamma, expected="an exponent >= 0 (0: no effect)")
+        entry.done()
+        return ExposurePower(reference=float(reference), gamma=float(gamma))
     entry.known("above", "factor")
     above = entry.quantity("above", "concentration")
     if not above > 0:
@@ -1117,6 +1129,10 @@ def _policies(root: _Table, toxicity, end: float, conversions: list[str]) -> tup
             name = {"events": "after_events"}.get(name, name)
             raise _as_scenario_error(error, root.source, entry.path(name) if name else entry.key) from None
         entry.done()
+    if toxicity is not None and toxicity.exposure is not None and any(isinstance(p, TroughEscalation) for p in policies):
+        root.fail("an exposure-dependent toxicity hazard with a trough-escalation policy is not supported yet (the "
+                  "escalation changes the exposure the events depend on)", "policy",
+                  expected="either [[toxicity]] exposure or a trough_escalation policy")
     if sum(isinstance(p, TroughEscalation) for p in policies) > 1:
         root.fail("one trough-escalation policy per scenario for now", "policy",
                   expected="one [[policy]] with kind = 'trough_escalation'")

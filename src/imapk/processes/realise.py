@@ -245,11 +245,11 @@ def realise_events(
                 except ImapkError as error:
                     raise ImapkError(
                         f"a {toxicity.label} hold drawn for patient {int(subjects[i])} conflicts with the schedule: "
-                        f"{error.problem}", key=f"toxicity.{toxicity.label}",
+                        f"{error.problem}", key="toxicity[0]",
                         expected="random holds on a schedule without planned holds in their way",
                     ) from None
                 if _grid_key(table) != _grid_key(base):
-                    raise ImapkError("a drawn hold changed the scheduled grid", key=f"toxicity.{toxicity.label}")
+                    raise ImapkError("a drawn hold changed the scheduled grid", key="toxicity[0]")
                 lowered[key] = (table.planned, table.given, table.status.astype(np.int8), table_codes(table),
                                 codes(table.phase))
             planned[i], given[i], status[i], reason[i], prescribed[i] = lowered[key]
