@@ -61,9 +61,6 @@ def error_of(tmp_path, text, **kwargs) -> str:
         (HEADER + DOSE + "1,5,0,100,.,.,.,.,2,300,0\n", "row 3, column AMT: AMT on a record that is not a dose (EVID 0)"),
         (HEADER + DOSE + "1,5,0,.,.,.,.,.,2,-3,0\n", "row 3, column DV: negative concentration (got '-3'"),
         (HEADER + "1,0,1,400,0,0,0,0,1,.,0\n", "row 2, column MDV: a dose record has MDV 0 (got '0'"),
-        (HEADER + "1,0,4,400,0,24,2,0,1,.,1\n", "row 2, column ADDL: ADDL on a reset-and-dose record (EVID 4)"),
-        (HEADER + "1,0,1,400,100,24,0,1,1,.,1\n1,1,1,400,10,24,0,1,1,.,1\n",
-         "row 3, column RATE: a steady-state infusion longer than its interval (AMT/RATE > II) is not supported"),
         (HEADER + DOSE + "2,0,1,400,0,0,0,0,1,.,1\n1,5,0,.,.,.,.,.,2,.,1\n",
          "row 4, column ID: ID '1' returns after other IDs (its last record was row 2) (got '1'; expected the "
          "records of each ID together (sort by ID, then TIME))"),
