@@ -160,3 +160,18 @@ def test_the_exposure_forms_are_read_and_an_escalation_with_exposure_is_refused(
     e = error(RASH.replace("discontinue_after = 4", 'discontinue_after = 4\nexposure = { above = "3000 ng/mL", factor = 3.0 }')
               + TDM)
     assert e.key == "policy" and "not supported yet" in e.problem
+
+
+def test_a_patient_off_the_previous_dose_is_not_measured_nor_escalated():
+    """Every patient has a rash on day 1 that stops therapy (discontinue_after = 1): no trough on day 29
+    judges a dose, so no one is measured or escalated (their troughs are 0, which is 'below')."""
+    stop = """
+[[toxicity]]
+label = "rash"
+first = { scale = "0.001 d" }
+hold = { days = 3 }
+discontinue_after = 1
+"""
+    ds = run_scenario(scenario(stop + TDM))
+    assert np.all(np.isnan(ds["tdm_trough_measured"].values)) and not ds["tdm_escalated"].values.any()
+    assert np.all(ds["dose_given"].values[:, 1:] == 0.0)

@@ -834,9 +834,13 @@ def _parser() -> argparse.ArgumentParser:
         "(e.g. hold_length=3; repeatable, one per axis)",
     )
     plot.add_argument(
-        "--variable", choices=("mean_time_below", "mean_time_above", "target_attainment", "trough_ceiling_exceedance"),
+        "--variable", choices=("mean_time_below", "mean_time_above", "target_attainment", "trough_ceiling_exceedance",
+                               "mean_held_doses", "mean_missed_doses", "fraction_toxicity_event",
+                               "fraction_discontinued", "fraction_escalated"),
         help="sweep: what to map (default: the wrong side of the threshold's kind: mean_time_below for a trough "
-        "target, trough_ceiling_exceedance for a trough ceiling, mean_time_above for a concentration ceiling)",
+        "target, trough_ceiling_exceedance for a trough ceiling, mean_time_above for a concentration ceiling; "
+        "for a sweep whose scenarios draw doses at random also mean_held_doses, mean_missed_doses [doses per "
+        "patient], fraction_toxicity_event, fraction_discontinued, fraction_escalated [%])",
     )
     plot.set_defaults(handler=_plot)
 

@@ -288,8 +288,11 @@ def _apply_escalations(scenario, model, doses, run, subjects):
     """Each trough-escalation policy in order of its day: measure (the first run's troughs, with the
     model's assay error unless the policy says not), decide, run again. Returns the final result and
     per policy (measured troughs, escalated)."""
+    import numpy as np
+
     from .population import observed
     from .processes.policies import decision_dose, escalate
+    from .schedule import GIVEN
 
     decisions = []
     ds = run(doses)
@@ -303,6 +306,9 @@ def _apply_escalations(scenario, model, doses, run, subjects):
             measured = observed(trough, model.residual, scenario.seed, subjects)[0][:, j]
         else:
             measured = trough[:, j].copy()
+        # A patient who did not take the dose before the measured trough (held, missed, discontinued)
+        # has no trough to judge the dose by: not measured (NaN), not escalated.
+        measured = np.where(doses.status[:, j - 1] == GIVEN, measured, np.nan)
         doses, escalated = escalate(doses, policy, measured)
         decisions.append((policy, measured, escalated))
         ds = run(doses)

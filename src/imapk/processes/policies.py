@@ -5,7 +5,9 @@
   prescription at a new dose from that dose on. This is the design of imatinib TDM trials (e.g. a
   day-29 trough below 1000-1100 ng/mL escalated to 600 mg). The measurement is the trough's
   simulated assay value :func:`imapk.population.observed` draws for that (patient, dose), so it is
-  the ``trough_observed`` value of the result when residual error is on.
+  the ``trough_observed`` value of the result when residual error is on. A patient who did not take
+  the dose before the measured trough (held, missed, discontinued) is not measured (NaN) and not
+  escalated: that trough says nothing about the dose.
 * :class:`DoseCap`: after a patient's n-th toxicity event, no dose exceeds a ceiling ("after the
   second rash, stay at 300 mg").
 
