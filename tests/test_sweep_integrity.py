@@ -35,9 +35,10 @@ def reference(tmp_path_factory) -> Path:
     return out
 
 
-def interrupted(tmp_path, monkeypatch, after: int = 2) -> tuple[Path, Path, list]:
-    """A sweep stopped after `after` chunks, on one worker; the (cell..., block) elements done."""
-    path = write(tmp_path / "sweep.toml", sweep_text())
+def interrupted(tmp_path, monkeypatch, after: int = 2, text: str | None = None) -> tuple[Path, Path, list]:
+    """A sweep (`text`, default `sweep_text()`) stopped after `after` chunks, on one worker; the
+    (cell..., block) elements done."""
+    path = write(tmp_path / "sweep.toml", sweep_text() if text is None else text)
     out = tmp_path / "out.zarr"
     run_chunk = imapk.sweep._run_chunk
     calls = []

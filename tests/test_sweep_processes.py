@@ -211,24 +211,9 @@ def test_any_chunking_writes_the_same_counts(reference, tmp_path):
 
 
 def _interrupted(tmp_path, monkeypatch, after=3) -> tuple[Path, Path, list]:
-    path = write(tmp_path / "sweep.toml", process_sweep_text())
-    out = tmp_path / "out.zarr"
-    run_chunk = imapk.sweep._run_chunk
-    calls = []
+    from test_sweep_integrity import interrupted
 
-    def stopping(*args):
-        calls.append(args)
-        if len(calls) > after:
-            raise RuntimeError("interrupted")
-        return run_chunk(*args)
-
-    monkeypatch.setattr(imapk.sweep, "_run_chunk", stopping)
-    with pytest.raises(RuntimeError, match="interrupted"):
-        run_sweep(path, out, workers=1, progress=False)
-    monkeypatch.setattr(imapk.sweep, "_run_chunk", run_chunk)
-    done = arrays(out)["chunk_done"]
-    assert done.sum() == after
-    return path, out, [tuple(int(i) for i in e) for e in np.argwhere(done)]
+    return interrupted(tmp_path, monkeypatch, after, process_sweep_text())
 
 
 def test_interrupted_sweep_resumes_to_the_uninterrupted_store(tmp_path, monkeypatch, reference):
