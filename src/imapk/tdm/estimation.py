@@ -266,18 +266,28 @@ class _Prior:
             change_values=tuple(self._scaled(change, eta) for change in base.change_values),
             n_transit=base.n_transit,
         )
-        starts, ends, kappas = [], [], []
-        if not long_term and theta.shape[1] > p and self.iov_start.size:
-            starts.append(self.iov_start)
-            ends.append(self.iov_end)
-            kappas.append(theta[:, p:p + self.iov_start.size])
-        if extra is not None and np.asarray(extra[0]).size:
-            starts.append(np.asarray(extra[0], dtype=float))
-            ends.append(np.asarray(extra[1], dtype=float))
-            kappas.append(np.atleast_2d(np.asarray(extra[2], dtype=float)))
-        if not starts:
-            return table
-        return _with_interval_effects(table, np.concatenate(starts), np.concatenate(ends), np.hstack(kappas))
+        intervals = kappa_intervals(self, theta, extra, estimated=not long_term)
+        return table if intervals is None else _with_interval_effects(table, *intervals)
+
+
+def kappa_intervals(prior, theta: np.ndarray, extra=None, *, estimated: bool = True):
+    """(starts [h], ends [h], kappa (k, m)) of the inter-occasion effects on CL for the rows of `theta`:
+    the estimated kappas (columns p on) on the prior's intervals (unless not `estimated`), then `extra`
+    = (start, end, kappa) on other intervals; None when there are none."""
+    p = len(prior.names)
+    starts, ends, kappas = [], [], []
+    if estimated and theta.shape[1] > p and prior.iov_start.size:
+        starts.append(prior.iov_start)
+        ends.append(prior.iov_end)
+        kappas.append(theta[:, p:p + prior.iov_start.size])
+    if extra is not None and np.asarray(extra[0]).size:
+        starts.append(np.asarray(extra[0], dtype=float))
+        ends.append(np.asarray(extra[1], dtype=float))
+        kappas.append(np.broadcast_to(np.atleast_2d(np.asarray(extra[2], dtype=float)),
+                                      (theta.shape[0], np.asarray(extra[0]).size)))
+    if not starts:
+        return None
+    return np.concatenate(starts), np.concatenate(ends), np.hstack(kappas)
 
 
 def _with_interval_effects(table: ParameterTable, starts: np.ndarray, ends: np.ndarray,

@@ -43,7 +43,7 @@ import numpy as np
 
 from ..errors import ImapkError
 from ..schedule import DoseTable, SteadyState
-from .estimation import Observations, dose_table
+from .estimation import Observations, dose_table, kappa_intervals
 
 __all__ = ["PatientInputs", "PatientRecords", "RecordsPredictor", "patient_inputs"]
 
@@ -151,24 +151,13 @@ class RecordsPredictor:
         """
         theta = np.atleast_2d(np.asarray(theta, dtype=float))
         names = prior.names
-        p = len(names)
         factors = {name: np.exp(theta[:, i]) for i, name in enumerate(names)}
         for target, source in prior.model.eta_shared.items():
             factors[target] = np.exp(theta[:, names.index(source)])
-        starts, ends, kappas = [], [], []
-        if theta.shape[1] > p and prior.iov_start.size:
-            starts.append(prior.iov_start)
-            ends.append(prior.iov_end)
-            kappas.append(theta[:, p:p + prior.iov_start.size])
-        if extra is not None and np.asarray(extra[0]).size:
-            starts.append(np.asarray(extra[0], dtype=float))
-            ends.append(np.asarray(extra[1], dtype=float))
-            kappas.append(np.broadcast_to(np.atleast_2d(np.asarray(extra[2], dtype=float)),
-                                          (theta.shape[0], np.asarray(extra[0]).size)))
         offset = self.records.time_offset
-        intervals = None
-        if starts:
-            intervals = (np.concatenate(starts) + offset, np.concatenate(ends) + offset, np.exp(np.hstack(kappas)))
+        intervals = kappa_intervals(prior, theta, extra)
+        if intervals is not None:
+            intervals = (intervals[0] + offset, intervals[1] + offset, np.exp(intervals[2]))
         if not factors and intervals is None:
             factors = {"cl": np.ones(theta.shape[0])}
         out_times = () if times is None else np.asarray(times, dtype=float) + offset
