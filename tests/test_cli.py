@@ -529,3 +529,18 @@ def test_sweep__malformed_scheduler_address_is_one_line(tmp_path, capsys):
     assert main(["sweep", "scenarios/sweep-hold-and-restart.toml", "-o", str(tmp_path / "s.zarr"),
                  "--scheduler", "not an address"]) == 2
     assert "--scheduler: cannot connect to the scheduler" in capsys.readouterr().err
+
+
+def test_every_command_prints_its_help(capsys):
+    """argparse formats each help text with %: a stray % in one (e.g. '[%]') breaks that command's --help."""
+    import argparse
+
+    from imapk.cli import _parser
+
+    commands = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert {"run", "plot", "tdm", "summarize"} <= set(commands)
+    for name in commands:
+        with pytest.raises(SystemExit) as stop:
+            main([name, "--help"])
+        assert stop.value.code == 0, name
+        assert "usage: imapk " + name in capsys.readouterr().out

@@ -840,7 +840,7 @@ def _parser() -> argparse.ArgumentParser:
         help="sweep: what to map (default: the wrong side of the threshold's kind: mean_time_below for a trough "
         "target, trough_ceiling_exceedance for a trough ceiling, mean_time_above for a concentration ceiling; "
         "for a sweep whose scenarios draw doses at random also mean_held_doses, mean_missed_doses [doses per "
-        "patient], fraction_toxicity_event, fraction_discontinued, fraction_escalated [%])",
+        "patient], fraction_toxicity_event, fraction_discontinued, fraction_escalated [%%])",
     )
     plot.set_defaults(handler=_plot)
 
