@@ -189,7 +189,7 @@ def test_adherence__bad_values(keys, key, problem):
 def test_adherence__unknown_key_lists_the_known_ones():
     error = error_of(BASE + adherence(model="'markov'", p_remain="0.9"))
     assert error.expected == (
-        "one of: level, model, p_become_adherent, p_missed, p_remain_adherent, start"
+        "one of: late, level, model, p_become_adherent, p_missed, p_remain_adherent, start"
     )
 
 

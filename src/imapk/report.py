@@ -223,6 +223,9 @@ def realised_dosing(ds) -> dict:
     for code, name in enumerate(("given", "held", "missed")):
         per_patient = (status == code).sum(axis=1)
         out[name] = {**_stat(per_patient, "doses"), "patients_with_any": int((per_patient > 0).sum())}
+    if "subject_dose_delay" in ds:
+        per_patient = (np.asarray(ds["subject_dose_delay"].values) > 0).sum(axis=1)
+        out["late"] = {**_stat(per_patient, "doses"), "patients_with_any": int((per_patient > 0).sum())}
     if "toxicity_event_count" in ds:
         events = np.asarray(ds["toxicity_event_count"].values)
         out["toxicity"] = {
@@ -541,7 +544,8 @@ def _realised_dosing_lines(d: dict) -> list[str]:
                  f"without a record {doses('missed').split(' ', 1)[1]}"]
     else:
         lines = [f"Each patient's own doses (the schedule, then the random processes), doses per patient: "
-                 f"{doses('given')}, {doses('held')}, {doses('missed')}"]
+                 f"{doses('given')}, {doses('held')}, {doses('missed')}"
+                 + (f"; taken late: {doses('late').split(' ', 1)[1]}" if "late" in d else "")]
     tox = d.get("toxicity")
     if tox:
         lines.append(

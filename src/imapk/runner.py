@@ -236,7 +236,8 @@ def _realised_doses(scenario: Scenario, subjects):
     """
     toxicity = getattr(scenario, "toxicity", None)
     adherence = getattr(scenario, "adherence", None)
-    if toxicity is None and adherence is None and not getattr(scenario, "policies", ()):
+    late = getattr(scenario, "late", None)
+    if toxicity is None and adherence is None and late is None and not getattr(scenario, "policies", ()):
         return None
     from .processes import realise
 
@@ -259,6 +260,10 @@ def _realised_doses(scenario: Scenario, subjects):
         doses = realise(scenario.schedule, subjects, scenario.seed, toxicity=toxicity, adherence=adherence)
         for policy in caps:
             doses, _ = cap_doses(doses, policy)
+        if late is not None:  # after the caps: a capped dose is late as the dose it replaces
+            from .processes.realise import with_late_doses
+
+            doses = with_late_doses(doses, late, scenario.seed, subjects)
         return doses
     except ImapkError as error:
         raise type(error)(error.problem, source=scenario.source, key=error.key, got=error.got,

@@ -304,6 +304,8 @@ class Scenario:
         attribute.
     adherence
         Missed doses drawn per patient (``[adherence]``; :mod:`imapk.processes.adherence`), or None.
+    late
+        Doses taken late (``[adherence] late``; :class:`imapk.processes.adherence.LateDoses`), or None.
     policies
         Dosing policies (``[[policy]]``; :mod:`imapk.processes.policies`): a
         :class:`~imapk.processes.policies.TroughEscalation` (at most one) and
@@ -337,6 +339,7 @@ class Scenario:
     adherence: IndependentMisses | MarkovMisses | None = None
     toxicity: ToxicityProcess | None = None
     policies: tuple = ()
+    late: object = None
 
     @property
     def parameter_set(self) -> str:
@@ -884,14 +887,15 @@ def _as_scenario_error(error: ImapkError, source: str, key: str) -> ScenarioErro
     return ScenarioError(error.problem, source=source, key=key, got=error.got, expected=error.expected)
 
 
-def _adherence(root: _Table) -> IndependentMisses | MarkovMisses | None:
-    """`[adherence]`: missed doses drawn per patient (:mod:`imapk.processes.adherence`), or None."""
+def _adherence(root: _Table):
+    """`[adherence]`: (missed doses drawn per patient, late doses) (:mod:`imapk.processes.adherence`), each
+    or both None."""
     table = root.table("adherence", None)
     if table is None:
-        return None
+        return None, None
     from .processes.adherence import AdherenceLevel, IndependentMisses, MarkovMisses
 
-    table.known("model", "level", *(key for keys in ADHERENCE_MODELS.values() for key in keys))
+    table.known("model", "level", "late", *(key for keys in ADHERENCE_MODELS.values() for key in keys))
     if not table.has("model"):
         table.fail("required key is missing", "model", expected="model = 'independent' or 'markov'")
     model = table.string("model")
@@ -931,8 +935,22 @@ def _adherence(root: _Table) -> IndependentMisses | MarkovMisses | None:
             start=start,
             level=level,
         )
+    late = None
+    entry = table.table("late", None)
+    if entry is not None:
+        from .processes.adherence import LateDoses
+
+        entry.known("probability", "low", "high")
+        probability = _probability(entry, "probability")
+        low = entry.quantity("low", "time", 0.0)
+        high = entry.quantity("high", "time")
+        try:
+            late = LateDoses(probability=float(probability), low=float(low), high=float(high))
+        except ImapkError as error:
+            raise _as_scenario_error(error, root.source, entry.path(error.key.rsplit(".", 1)[-1])) from None
+        entry.done()
     table.done()
-    return process
+    return process, late
 
 
 def _weibull(entry: _Table, *, first: bool) -> Weibull:
@@ -1084,7 +1102,7 @@ POLICY_KINDS = {
 }
 
 
-def _policies(root: _Table, toxicity, end: float, conversions: list[str]) -> tuple:
+def _policies(root: _Table, toxicity, end: float, conversions: list[str], late=None) -> tuple:
     """`[[policy]]`: dosing rules evaluated as the simulation runs (:mod:`imapk.processes.policies`)."""
     from .processes.policies import DoseCap, TroughEscalation
     from .thresholds import THRESHOLDS
@@ -1129,6 +1147,9 @@ def _policies(root: _Table, toxicity, end: float, conversions: list[str]) -> tup
             name = {"events": "after_events"}.get(name, name)
             raise _as_scenario_error(error, root.source, entry.path(name) if name else entry.key) from None
         entry.done()
+    if toxicity is not None and toxicity.exposure is not None and late is not None:
+        root.fail("late doses with an exposure-dependent toxicity hazard are not supported yet", "adherence",
+                  expected="either [adherence] late or [[toxicity]] exposure")
     if toxicity is not None and toxicity.exposure is not None and any(isinstance(p, TroughEscalation) for p in policies):
         root.fail("an exposure-dependent toxicity hazard with a trough-escalation policy is not supported yet (the "
                   "escalation changes the exposure the events depend on)", "policy",
@@ -1344,11 +1365,11 @@ def scenario_from_data(data: dict, source: str, text: str) -> Scenario:
     schedule, end, clocks, conversions = _schedule(root)
     population, seed, quantification_limit = _population(root, seed)
     conversions = list(conversions)
-    adherence = _adherence(root)
+    adherence, late = _adherence(root)
     toxicity = _toxicity(root, schedule, end, conversions)
-    policies = _policies(root, toxicity, end, conversions)
-    if (adherence is not None or toxicity is not None or any(getattr(p, "assay", False) for p in policies)) \
-            and seed is None:
+    policies = _policies(root, toxicity, end, conversions, late)
+    if (adherence is not None or late is not None or toxicity is not None
+            or any(getattr(p, "assay", False) for p in policies)) and seed is None:
         raise ScenarioError(
             "random dosing processes need a seed", source=source, key="scenario.seed",
             got=f"{'[adherence]' if adherence is not None else '[[toxicity]]' if toxicity is not None else '[[policy]]'} "
@@ -1424,6 +1445,7 @@ def scenario_from_data(data: dict, source: str, text: str) -> Scenario:
         adherence=adherence,
         toxicity=toxicity,
         policies=policies,
+        late=late,
     )
 
 

@@ -355,6 +355,10 @@ class DoseTable:
         Per hold: index of the first dose after it, or -1 when the schedule ends in the hold.
     steady_state
         Dosing before t = 0, if the patient starts at steady state.
+    delay
+        Hours after its scheduled time that each given dose is taken, (subjects, doses) or (1, doses);
+        None: every dose on time. Each must be shorter than the dose's interval (late, not moved
+        past the next dose); troughs stay at the scheduled times.
     """
 
     time: np.ndarray
@@ -367,6 +371,7 @@ class DoseTable:
     restart_index: np.ndarray
     hold_labels: tuple[str, ...]
     steady_state: SteadyState | None = None
+    delay: np.ndarray | None = None
 
     @property
     def day(self) -> np.ndarray:

@@ -355,6 +355,8 @@ def simulate(
             subject_dose_planned=realised.planned.copy(),
             subject_dose_reason=realised.reason.astype(np.int32),
         )
+        if realised.delay is not None:
+            data["subject_dose_delay"] = np.array(realised.delay, dtype=float)
         if realised.events:
             data["toxicity_event_count"] = np.array([len(e.time) for e in realised.events], dtype=np.int64)
             data["toxicity_discontinued"] = np.array([e.discontinued for e in realised.events], dtype=bool)

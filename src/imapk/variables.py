@@ -83,6 +83,10 @@ SPECS: dict[str, Spec] = {
         "The trough the TDM policy measured on its day (with the model's assay error unless the policy says not)",
     ),
     "tdm_escalated": Spec(("subject",), None, "escalated (TDM policy)", "Whether the TDM policy escalated the dose"),
+    "subject_dose_delay": Spec(
+        ("subject", "dose"), "h", "dose delay (subject)",
+        "Hours after its scheduled time that the subject took the dose (0: on time or not taken)",
+    ),
     "toxicity_event_count": Spec(("subject",), "1", "toxicity events", "Toxicity events drawn for the subject"),
     "toxicity_discontinued": Spec(
         ("subject",), None, "discontinued", "Whether a toxicity event stopped therapy for good",

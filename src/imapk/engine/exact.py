@@ -132,6 +132,8 @@ class DoseInputs:
         F per subject and dose (the table's step changes and the time-on-therapy factor applied).
     f_steady_state
         F per subject of the infinite train summed in closed form (one interval before the first explicit dose).
+    delay
+        Hours each dose is taken after its scheduled time, (1 or subjects, doses), or None.
     """
 
     times: np.ndarray
@@ -145,6 +147,7 @@ class DoseInputs:
     given: np.ndarray
     f: np.ndarray
     f_steady_state: np.ndarray | None
+    delay: np.ndarray | None = None
 
 
 def given_rows(table: DoseTable, n_subjects: int) -> np.ndarray:
@@ -160,6 +163,26 @@ def given_rows(table: DoseTable, n_subjects: int) -> np.ndarray:
         "the given amounts must have one value per scheduled dose, for all subjects or for each",
         key="given", got=list(given.shape), expected=f"({n_dose},) or ({n_subjects}, {n_dose})",
     )
+
+
+def delay_rows(table: DoseTable, n_subjects: int) -> np.ndarray | None:
+    """The table's dose delays [h] as rows, (1 or subjects, doses), or None when every dose is on time;
+    a delay must be finite, >= 0 and shorter than its dose's interval (inputs stay in time order)."""
+    if table.delay is None:
+        return None
+    delay = np.asarray(table.delay, dtype=float)
+    n_dose = table.time.size
+    delay = delay[None, :] if delay.shape == (n_dose,) else delay
+    if delay.shape not in ((1, n_dose), (n_subjects, n_dose)):
+        raise SimulationError("the dose delays must have one value per scheduled dose, for all subjects or for each",
+                              key="delay", got=list(delay.shape), expected=f"({n_dose},) or ({n_subjects}, {n_dose})")
+    interval = np.asarray(table.interval, dtype=float)[None, :]
+    bad = ~(np.isfinite(delay) & (delay >= 0.0) & (delay < interval))
+    if bad.any():
+        i, j = (int(x[0]) for x in np.nonzero(bad))
+        raise SimulationError("a dose delay must be >= 0 and shorter than the dose's interval", key="delay",
+                              got=f"{delay[i, j]:g} h (dose {j})", expected=f"0 <= delay < {interval[0, j]:g} h")
+    return delay if np.any(delay) else None
 
 
 def dose_inputs(table: DoseTable, parameters: ParameterTable, times, levels, window, dose_factor) -> DoseInputs:
@@ -186,7 +209,10 @@ def dose_inputs(table: DoseTable, parameters: ParameterTable, times, levels, win
         f_ss = parameters.at_times("f", [before])[:, 0]
         if dose_factor is not None:
             f_ss = f_ss * float(np.asarray(dose_factor(np.array([before])))[0])
-    return DoseInputs(times, levels, window, tlag, d1, change_time, pre_times, scheduled, given, f, f_ss)
+    delay = delay_rows(table, parameters.n_subjects)
+    if delay is not None:
+        delay = np.concatenate([np.zeros((delay.shape[0], pre_times.size)), delay], axis=1)
+    return DoseInputs(times, levels, window, tlag, d1, change_time, pre_times, scheduled, given, f, f_ss, delay)
 
 
 def observations(table: DoseTable, times: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -236,6 +262,8 @@ def prepare_inputs(
     v = parameters.segments("v")
     k = parameters.segments("cl") / v
     input_time = d.scheduled[None, :] + tlag[:, None]
+    if d.delay is not None:
+        input_time = input_time + d.delay
     input_amount = d.given * d.f
     if not np.all(np.isfinite(input_amount)) or not np.all(np.isfinite(input_time)):
         raise SimulationError("dose amounts or times are not finite after applying F and tlag")
@@ -296,10 +324,10 @@ MIN_PARALLEL_WORK = 200_000
 def fast_path_applies(table: DoseTable, parameters: ParameterTable) -> np.ndarray | None:
     """The dose index of each parameter change when the trough-only fast path applies, else None.
 
-    It applies without a steady-state start, when every parameter change falls on a scheduled dose
+    It applies without a steady-state start or late doses, when every parameter change falls on a scheduled dose
     time after the first, and when every lag plus zero-order duration is shorter than every interval.
     """
-    if table.steady_state is not None:
+    if table.steady_state is not None or delay_rows(table, parameters.n_subjects) is not None:
         return None
     change_time = np.asarray(parameters.change_times, dtype=float)
     change_dose = np.searchsorted(table.time, change_time)

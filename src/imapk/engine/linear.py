@@ -121,6 +121,8 @@ def prepare_linear_inputs(
     duration = np.concatenate([np.zeros(pre_times.size), duration])
     # tlag delays the absorption of an oral dose, not an intravenous one
     input_time = scheduled[None, :] + np.where(target == HEAD, 1.0, 0.0)[None, :] * tlag[:, None]
+    if d.delay is not None:
+        input_time = input_time + d.delay
     input_amount = given * f
     input_dur = np.where(target[None, :] == HEAD, d1[:, None], duration[None, :])
     if not np.all(np.isfinite(input_amount)) or not np.all(np.isfinite(input_time)):

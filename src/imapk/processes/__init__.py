@@ -1,7 +1,7 @@
 """Dosing as a random process: which scheduled doses each patient takes.
 
 * :mod:`imapk.processes.adherence`: missed doses, independent or in runs (a two-state Markov chain),
-  with an optional per-patient adherence level.
+  with an optional per-patient adherence level; doses taken late.
 * :mod:`imapk.processes.toxicity`: toxicity events from a hazard, holds of random length, restart
   ladders, recurrence and discontinuation.
 * :mod:`imapk.processes.realise`: a schedule and the processes to each patient's doses on the shared
@@ -16,7 +16,7 @@ doses are the same whatever the population size, the chunking or the number of w
 
 from __future__ import annotations
 
-from .adherence import AdherenceLevel, IndependentMisses, MarkovMisses, missed_doses
+from .adherence import AdherenceLevel, IndependentMisses, LateDoses, MarkovMisses, missed_doses
 from .coupled import realise_coupled
 from .realise import RealisedDoses, realise
 from .toxicity import (
@@ -35,6 +35,7 @@ __all__ = [
     "ExposurePower",
     "HoldLength",
     "IndependentMisses",
+    "LateDoses",
     "MarkovMisses",
     "RealisedDoses",
     "ToxicityProcess",

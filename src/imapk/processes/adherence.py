@@ -41,10 +41,13 @@ import numpy as np
 from ..errors import ImapkError
 from ..streams import uniforms
 
-__all__ = ["IndependentMisses", "MarkovMisses", "AdherenceLevel", "missed_doses", "stationary_adherence"]
+__all__ = ["IndependentMisses", "MarkovMisses", "AdherenceLevel", "LateDoses", "missed_doses", "dose_delays",
+           "stationary_adherence"]
 
 #: Stream names (purposes) of the draws; a patient's misses depend only on these, the seed and the patient.
 MISS_PURPOSE = "adherence:missed"
+LATE_PURPOSE = "adherence:late"
+DELAY_PURPOSE = "adherence:delay"
 LEVEL_PURPOSE = "adherence:level"
 START_PURPOSE = "adherence:start"
 
@@ -194,3 +197,40 @@ def missed_doses(model, seed: int, subjects, n_doses: int) -> np.ndarray:
         taken = u[:, j] < np.where(taken, p11, p01)
         missed[:, j] = ~taken
     return missed
+
+
+@dataclass(frozen=True)
+class LateDoses:
+    """Doses taken late: each dose taken is late with probability `probability`, independently, by a
+    delay uniform over [`low`, `high`) hours after its scheduled time.
+
+    The engine simulates a late dose exactly (its input starts at the scheduled time plus the delay);
+    troughs stay at the scheduled times. `high` must be shorter than every dosing interval of the
+    schedule (a dose is late, not moved past the next one): checked when the doses are realised.
+    """
+
+    probability: float
+    low: float
+    high: float
+
+    def __post_init__(self):
+        _probability(self.probability, "adherence.late.probability")
+        for key, value in (("low", self.low), ("high", self.high)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise ImapkError("must be a delay >= 0 h", key=f"adherence.late.{key}", got=value,
+                                 expected="a number of hours >= 0")
+        if not self.high > self.low:
+            raise ImapkError("must be above `low`", key="adherence.late.high", got=self.high,
+                             expected=f"a delay > {self.low:g} h")
+
+
+def dose_delays(model: LateDoses, seed: int, subjects, n_doses: int) -> np.ndarray:
+    """Each patient's delay [h] of each scheduled dose, (patients, doses): 0 for a dose on time.
+
+    Two streams, a patient's lateness (one uniform per dose) and delays (one per dose), both drawn
+    for every scheduled dose, so a patient's delays do not depend on which doses are given.
+    """
+    subjects = np.asarray(subjects, dtype=np.int64)
+    late = uniforms(seed, LATE_PURPOSE, subjects, n_doses) < model.probability
+    delay = model.low + (model.high - model.low) * uniforms(seed, DELAY_PURPOSE, subjects, n_doses)
+    return np.where(late, delay, 0.0)

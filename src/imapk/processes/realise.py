@@ -24,10 +24,11 @@ import numpy as np
 
 from ..errors import ImapkError
 from ..schedule import GIVEN, HELD, MISSED, DoseTable, Schedule
-from .adherence import IndependentMisses, MarkovMisses, missed_doses
+from .adherence import IndependentMisses, LateDoses, MarkovMisses, dose_delays, missed_doses
 from .toxicity import PatientEvents, ToxicityProcess, draw_events, realised_schedule
 
-__all__ = ["RealisedDoses", "realise", "realise_events", "patient_table", "schedule_days", "MISSED_REASON"]
+__all__ = ["RealisedDoses", "realise", "realise_events", "patient_table", "schedule_days", "with_late_doses",
+           "MISSED_REASON"]
 
 #: Reason of a dose the patient missed.
 MISSED_REASON = "missed"
@@ -56,6 +57,9 @@ class RealisedDoses:
         phase or the ladder step in force, whatever the dose's status.
     events
         Per patient, the toxicity events drawn (empty without a toxicity process).
+    delay
+        Hours after its scheduled time that each given dose is taken (patients, doses), or None:
+        every dose on time (:class:`~imapk.processes.adherence.LateDoses`).
     """
 
     table: DoseTable
@@ -66,6 +70,7 @@ class RealisedDoses:
     reasons: tuple[str, ...]
     prescribed: np.ndarray
     events: tuple[PatientEvents, ...] = ()
+    delay: np.ndarray | None = None
 
     @property
     def n_subjects(self) -> int:
@@ -73,7 +78,7 @@ class RealisedDoses:
 
     def engine_table(self) -> DoseTable:
         """The table the engine simulates: the shared grid with each patient's given amounts."""
-        return replace(self.table, given=self.given)
+        return replace(self.table, given=self.given, delay=self.delay)
 
     def reason_labels(self, subject: int) -> list[str]:
         """One patient's reason per scheduled dose, as text."""
@@ -91,6 +96,7 @@ def realise(
     *,
     toxicity: ToxicityProcess | None = None,
     adherence: IndependentMisses | MarkovMisses | None = None,
+    late: LateDoses | None = None,
 ) -> RealisedDoses:
     """Each patient's realised doses (see the module docstring).
 
@@ -102,17 +108,30 @@ def realise(
         Patient indices (their draws depend on these, not on who else is realised).
     seed
         The scenario's seed; required when a process is given.
-    toxicity, adherence
-        The dosing processes (None: not modelled).
+    toxicity, adherence, late
+        The dosing processes (None: not modelled). Late doses apply to the doses given.
     """
     subjects = np.asarray(subjects, dtype=np.int64)
-    if (toxicity is not None or adherence is not None) and seed is None:
+    if (toxicity is not None or adherence is not None or late is not None) and seed is None:
         raise ImapkError("random dosing processes need a seed", key="scenario.seed", expected="an integer >= 0")
     base = schedule.lower()
     events = None
     if toxicity is not None:
         events = draw_events(toxicity, seed, subjects, schedule_days(base))
-    return realise_events(schedule, subjects, seed, toxicity=toxicity, adherence=adherence, events=events, base=base)
+    realised = realise_events(schedule, subjects, seed, toxicity=toxicity, adherence=adherence, events=events,
+                              base=base)
+    return realised if late is None else with_late_doses(realised, late, seed, subjects)
+
+
+def with_late_doses(realised: RealisedDoses, late: LateDoses, seed: int, subjects) -> RealisedDoses:
+    """`realised` with each given dose late as `late` draws it (:func:`~imapk.processes.adherence.dose_delays`)."""
+    shortest = float(np.min(realised.table.interval))
+    if not late.high <= shortest:
+        raise ImapkError("a late dose must come before the next scheduled dose", key="adherence.late.high",
+                         got=late.high, expected=f"at most the shortest dosing interval, {shortest:g} h")
+    delay = dose_delays(late, seed, subjects, realised.table.time.size)
+    delay = np.where(realised.status == GIVEN, delay, 0.0)
+    return replace(realised, delay=delay)
 
 
 def schedule_days(table: DoseTable) -> int:
