@@ -21,14 +21,13 @@ checked against scipy's (rtol 1e-6). No timed assertion.
 
 from __future__ import annotations
 
-import statistics
-import time
 
 import numpy as np
 import pytest
 
 from imapk.dataset_simulation import simulate_dataset
 from imapk.datasets import read_dataset
+from test_bench_linear import median_seconds
 
 SEED = 20121015
 MODEL = "eechoute2012"
@@ -92,14 +91,6 @@ def scipy_predictions(livm: float) -> np.ndarray:
     return out
 
 
-def median_seconds(function, repeats: int) -> float:
-    function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 @pytest.fixture(scope="session", autouse=True)
