@@ -321,6 +321,60 @@ def test_mutated_scenarios_run_or_fail_cleanly(doc):
     _check_outcome(dumps(doc))
 
 
+# A population with every random dosing section (misses, late doses, rash holds, a dose cap, TDM):
+# their keys, values and combinations are mutated like the rest.
+_PROCESS_BASE = tomllib.loads("""
+[scenario]
+title = "random dosing"
+seed = 7
+[model]
+parameter_set = "widmer2006"
+[population]
+size = 12
+residual_error = true
+[[schedule.phases]]
+dose = "400 mg"
+days = 60
+[adherence]
+model = "markov"
+p_remain_adherent = 0.9
+p_become_adherent = 0.5
+start = "stationary"
+late = { probability = 0.2, low = "1 h", high = "6 h" }
+[[toxicity]]
+label = "rash"
+first = { probability = 0.5, by_day = 60, shape = 1.0 }
+recurrence = { scale = "30 d" }
+hold = { low = "3 d", high = "9 d" }
+restart = [ { dose = "200 mg", days = 7 }, { dose = "300 mg", days = 7 } ]
+discontinue_after = 3
+[[policy]]
+kind = "dose_cap"
+after_events = 2
+dose = "300 mg"
+[[policy]]
+kind = "trough_escalation"
+day = 29
+below = "gist"
+dose = "600 mg"
+[verdict]
+thresholds = ["gist"]
+[output]
+dense = false
+""")
+
+
+def test_the_random_dosing_base_runs():
+    _check_outcome(dumps(_PROCESS_BASE))
+    assert OUTCOMES[-1] == "ran"
+
+
+@_settings("dict")
+@given(doc=mutated(_PROCESS_BASE))
+def test_mutated_random_dosing_scenarios_run_or_fail_cleanly(doc):
+    _check_outcome(dumps(doc))
+
+
 @st.composite
 def broken_text(draw):
     text = BASE_TEXT

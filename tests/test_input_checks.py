@@ -255,3 +255,30 @@ def test_simulate_by_name_equals_the_scenario_of_the_reference_subject(name):
     expected = run_scenario(parse_scenario(_reference_scenario(name)), method=method).trough.values
     actual = imapk.simulate(Schedule(phases=(Phase(dose="400 mg", days=40),)), name, method=method).trough.values
     np.testing.assert_allclose(actual, expected, rtol=1e-12, atol=0)
+
+
+def test_a_population_too_large_for_the_machine_is_refused_before_any_work():
+    """7 x 10^9 subjects (a typo) would need terabytes: one line naming population.size, not a MemoryError."""
+    import textwrap
+
+    from imapk.errors import ScenarioError
+    from imapk.runner import run_scenario
+    from imapk.scenario import parse_scenario
+
+    text = textwrap.dedent("""
+        [scenario]
+        title = "huge"
+        seed = 1
+        [model]
+        parameter_set = "widmer2006"
+        [population]
+        size = 7000000000
+        [[schedule.phases]]
+        dose = "400 mg"
+        days = 30
+        [output]
+        dense = false
+    """)
+    with pytest.raises(ScenarioError) as error:
+        run_scenario(parse_scenario(text, "s.toml"))
+    assert error.value.key == "population.size" and "GiB of memory" in error.value.problem

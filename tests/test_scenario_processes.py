@@ -311,7 +311,7 @@ def test_toxicity__no_entry_is_no_process():
         ({"first": "{ scale = 60 }"}, "toxicity[0].first.scale", "a time needs a unit", UnitError),
         ({"first": "{ scale = '60 mg' }"}, "toxicity[0].first.scale", "'mg' is a mass unit", UnitError),
         ({"first": "{ scale = '0 d' }"}, "toxicity[0].first.scale", "must be positive", ScenarioError),
-        ({"first": "{ scale = '60 d', shape = 0 }"}, "toxicity[0].first.shape", "must be positive", ScenarioError),
+        ({"first": "{ scale = '60 d', shape = 0 }"}, "toxicity[0].first.shape", "a Weibull shape outside the plausible range", ScenarioError),
         ({"first": "{ scale = '60 d', shape = '1' }"}, "toxicity[0].first.shape", "must be a number", ScenarioError),
         ({"first": "{ rate = '0.01 1/d' }"}, "toxicity[0].first.rate", "unknown key", ScenarioError),
         ({"recurrence": "{ probability = 0.1, by_day = 30 }"}, "toxicity[0].recurrence.probability",

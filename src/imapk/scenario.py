@@ -964,18 +964,26 @@ def _weibull(entry: _Table, *, first: bool) -> Weibull:
                    got=entry.data[name], expected="e.g. { scale = '40 d', shape = 1.0 }")
     if entry.has("scale") == (entry.has("probability") or entry.has("by_day")):
         entry.fail("give either `probability` with `by_day`, or `scale`", expected=_HAZARD_FORMS)
+    from .processes.toxicity import SHAPE_RANGE
+
     shape = entry.number("shape", 1.0, expected="a positive number without quotes, e.g. 1.5")
-    if not shape > 0:
-        entry.fail("must be positive", "shape", got=shape, expected="> 0 (1: a constant hazard)")
-    if entry.has("scale"):
-        scale = entry.quantity("scale", "time")
-        if not scale > 0:
-            entry.fail("must be positive", "scale", got=entry.data["scale"], expected="a time > 0, e.g. '60 d'")
-        hazard = Weibull(scale=scale / HOURS_PER_DAY, shape=float(shape))
-    else:
-        probability = _probability(entry, "probability", open_low=True, open_high=True)
-        by_day = entry.day("by_day")
-        hazard = Weibull.from_probability(probability, by_days=float(by_day), shape=float(shape))
+    if not SHAPE_RANGE[0] <= shape <= SHAPE_RANGE[1]:
+        entry.fail("a Weibull shape outside the plausible range", "shape", got=shape,
+                   expected=f"{SHAPE_RANGE[0]:g} to {SHAPE_RANGE[1]:g} (1: a constant hazard)")
+    try:
+        if entry.has("scale"):
+            scale = entry.quantity("scale", "time")
+            if not scale > 0:
+                entry.fail("must be positive", "scale", got=entry.data["scale"], expected="a time > 0, e.g. '60 d'")
+            hazard = Weibull(scale=scale / HOURS_PER_DAY, shape=float(shape))
+        else:
+            probability = _probability(entry, "probability", open_low=True, open_high=True)
+            by_day = entry.day("by_day")
+            hazard = Weibull.from_probability(probability, by_days=float(by_day), shape=float(shape))
+    except ImapkError as error:
+        if error.source:  # the file's own check (a unit, a key): already names file and key
+            raise
+        raise _as_scenario_error(error, entry.source, entry.path(error.key.rsplit(".", 1)[-1])) from None
     entry.done()
     return hazard
 

@@ -63,6 +63,18 @@ def _positive_number(value, key: str) -> float:
     return float(value)
 
 
+#: Weibull shapes accepted: from a hazard falling almost at once to one rising very steeply.
+SHAPE_RANGE = (0.05, 20.0)
+
+
+def _shape(value) -> float:
+    shape = _positive_number(value, "hazard.shape")
+    if not SHAPE_RANGE[0] <= shape <= SHAPE_RANGE[1]:
+        raise ImapkError("a Weibull shape outside the plausible range", key="hazard.shape", got=value,
+                         expected=f"{SHAPE_RANGE[0]:g} to {SHAPE_RANGE[1]:g} (1: a constant hazard)")
+    return shape
+
+
 @dataclass(frozen=True)
 class Weibull:
     """A Weibull hazard: cumulative hazard H(t) = (t / scale)^shape, t in days since its clock started.
@@ -72,7 +84,9 @@ class Weibull:
     scale
         Scale [d]: the event has happened by t = scale with probability 1 - 1/e (63 %).
     shape
-        Shape: 1 is a constant hazard, > 1 a hazard rising with time, < 1 a falling one.
+        Shape: 1 is a constant hazard, > 1 a hazard rising with time, < 1 a falling one; between
+        :data:`SHAPE_RANGE` (beyond it no event timing is plausible, and the inversion's power
+        1 / shape overflows).
     """
 
     scale: float
@@ -80,7 +94,7 @@ class Weibull:
 
     def __post_init__(self):
         _positive_number(self.scale, "hazard.scale")
-        _positive_number(self.shape, "hazard.shape")
+        _shape(self.shape)
 
     @classmethod
     def from_probability(cls, probability: float, by_days: float, shape: float = 1.0) -> Weibull:
@@ -89,7 +103,7 @@ class Weibull:
         if isinstance(probability, bool) or not isinstance(probability, (int, float)) or not 0 < probability < 1:
             raise ImapkError("must be a probability strictly between 0 and 1", key="hazard.probability", got=probability)
         _positive_number(by_days, "hazard.by_days")
-        _positive_number(shape, "hazard.shape")
+        _shape(shape)
         return cls(scale=by_days / (-math.log1p(-probability)) ** (1.0 / shape), shape=shape)
 
     def cumulative(self, t_days):
@@ -242,8 +256,9 @@ class ToxicityProcess:
             raise ImapkError("unknown management", key="toxicity.management", got=self.management,
                              expected=" or ".join(repr(m) for m in MANAGEMENTS))
         d = self.discontinue_after
-        if d is not None and (isinstance(d, bool) or not isinstance(d, int) or d < 1):
-            raise ImapkError("must be a whole number of events >= 1", key="toxicity.discontinue_after", got=d)
+        if d is not None and (isinstance(d, bool) or not isinstance(d, int) or not 1 <= d <= MAX_EVENTS):
+            raise ImapkError("must be a whole number of events from 1 to the most a patient is drawn",
+                             key="toxicity.discontinue_after", got=d, expected=f"1 to {MAX_EVENTS}")
         if self.exposure is not None and not isinstance(self.exposure, (ExposureEffect, ExposurePower)):
             raise ImapkError("must be an ExposureEffect or an ExposurePower", key="toxicity.exposure",
                              got=self.exposure, expected="ExposureEffect(above=..., factor=...)")
