@@ -95,3 +95,16 @@ def test_parameter_sets__judson_main_values_from_abstract():
     # Judson 2005 abstract: typical apparent CL 9.33 L/h; V and D1 borrowed from the extension-phase model.
     p = get_model("judson2005_main").typical_params()
     assert (p.cl, p.v, p.d1, p.ka) == (9.33, 182.0, 1.51, None)
+
+
+def test_parameter_table_take_selects_and_repeats_subjects_with_their_changes():
+    import numpy as np
+
+    from imapk.params import ParameterTable
+
+    table = ParameterTable(values={"cl": np.array([10.0, 11.0, 12.0]), "v": np.array([1.0, 2.0, 3.0]), "ka": None},
+                           change_times=(24.0,), change_values=({"cl": np.array([20.0, 21.0, 22.0])},), n_transit=0)
+    taken = table.take([2, 0, 2])
+    assert taken.values["cl"].tolist() == [12.0, 10.0, 12.0] and taken.values["ka"] is None
+    assert taken.change_values[0]["cl"].tolist() == [22.0, 20.0, 22.0] and taken.change_times == (24.0,)
+    assert table.values["cl"].tolist() == [10.0, 11.0, 12.0]  # the original is left as it was

@@ -284,6 +284,18 @@ class ParameterTable:
     def n_subjects(self) -> int:
         return len(self.values["cl"])
 
+    def take(self, rows) -> "ParameterTable":
+        """The subjects at positions `rows`, in that order (a position may repeat: ``[0] * n`` is the
+        first subject n times)."""
+        import numpy as np
+
+        rows = np.asarray(rows, dtype=np.int64)
+
+        def take(values: dict) -> dict:
+            return {name: None if v is None else np.asarray(v)[rows] for name, v in values.items()}
+
+        return replace(self, values=take(self.values), change_values=tuple(take(c) for c in self.change_values))
+
     @property
     def input_kind(self) -> str:
         return "first-order" if self.values.get("ka") is not None else "zero-order"

@@ -303,14 +303,7 @@ def _realised_doses(scenario: Scenario, subjects):
 def _take_rows(parameters, rows):
     """The parameter table of the subjects at positions `rows` (a table of one subject stays as it is:
     it stands for every subject)."""
-    if parameters.n_subjects == 1:
-        return parameters
-
-    def take(values: dict) -> dict:
-        return {name: None if v is None else v[rows] for name, v in values.items()}
-
-    return replace(parameters, values=take(parameters.values),
-                   change_values=tuple(take(c) for c in parameters.change_values))
+    return parameters if parameters.n_subjects == 1 else parameters.take(rows)
 
 
 def _escalations(scenario: Scenario) -> tuple:

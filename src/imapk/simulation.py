@@ -106,14 +106,7 @@ def _one_row_per_realised_subject(parameters: ParameterTable, n: int) -> Paramet
     if parameters.n_subjects != 1:
         raise ImapkError("realised doses need one parameter row per subject", key="params",
                          got=parameters.n_subjects, expected=f"{n} subjects, or one repeated for all")
-
-    def rows(values: dict) -> dict:
-        return {k: None if v is None else np.repeat(np.asarray(v)[:1], n) for k, v in values.items()}
-
-    return ParameterTable(
-        values=rows(parameters.values), change_times=parameters.change_times,
-        change_values=tuple(rows(c) for c in parameters.change_values), n_transit=parameters.n_transit,
-    )
+    return parameters.take(np.zeros(n, dtype=np.int64))
 
 
 def _named_parameters(name, table, covariates, variation, changes, time_on_therapy_at_start):

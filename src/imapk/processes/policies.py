@@ -26,7 +26,6 @@ decisions gives the troughs of a policy evaluated as the simulation runs.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -34,14 +33,9 @@ import numpy as np
 from ..errors import ImapkError
 from ..schedule import HOURS_PER_DAY
 from .realise import RealisedDoses
+from .toxicity import _positive_number
 
 __all__ = ["TroughEscalation", "DoseCap", "TABLET_STRENGTHS", "decision_dose", "escalate", "cap_doses"]
-
-
-def _positive(value, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ImapkError("must be a positive number", key=key, got=value, expected="a finite number > 0")
-    return float(value)
 
 
 #: Imatinib tablet strengths [mg free base]: a dose a policy prescribes must be made of them.
@@ -49,7 +43,7 @@ TABLET_STRENGTHS = (100.0, 400.0)
 
 
 def _tablet_dose(value, key: str) -> float:
-    dose = _positive(value, key)
+    dose = _positive_number(value, key)
     if dose % min(TABLET_STRENGTHS) != 0.0:
         raise ImapkError("a dose a policy prescribes must be made of tablets", key=key, got=value,
                          expected=f"a multiple of {min(TABLET_STRENGTHS):g} mg (tablets of "
@@ -82,7 +76,7 @@ class TroughEscalation:
         if isinstance(self.day, bool) or not isinstance(self.day, int) or self.day < 2:
             raise ImapkError("must be a whole clinical day >= 2 (day 1's trough is before any dose)",
                              key="policy.day", got=self.day)
-        _positive(self.below, "policy.below")
+        _positive_number(self.below, "policy.below")
         _tablet_dose(self.dose, "policy.dose")
 
     @property
