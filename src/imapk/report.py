@@ -534,18 +534,18 @@ def _realised_dosing_lines(d: dict) -> list[str]:
     """The realised-dosing block of the text report: per-patient doses, then the toxicity events."""
     n = d["patients"]
 
-    def doses(name: str) -> str:
+    def doses(name: str, label: str | None = None) -> str:
         stat = d[name]
         share = f"{stat['patients_with_any']} of {n} patients"
-        return f"{name} {_fmt(stat, '', 0)} ({share} with any)"
+        return f"{name if label is None else label} {_fmt(stat, '', 0)} ({share} with any)"
 
     if d.get("source") == "data set":
         lines = [f"Doses on the grid ({d['scheduled_doses_per_patient']} per ID), per ID: {doses('given')}, "
-                 f"without a record {doses('missed').split(' ', 1)[1]}"]
+                 f"{doses('missed', 'without a record')}"]
     else:
         lines = [f"Each patient's own doses (the schedule, then the random processes), doses per patient: "
                  f"{doses('given')}, {doses('held')}, {doses('missed')}"
-                 + (f"; taken late: {doses('late').split(' ', 1)[1]}" if "late" in d else "")]
+                 + (f"; {doses('late', 'taken late:')}" if "late" in d else "")]
     tox = d.get("toxicity")
     if tox:
         lines.append(
