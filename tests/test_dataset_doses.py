@@ -143,3 +143,9 @@ def test_the_cli_says_why_a_data_set_is_simulated_per_id_only(tmp_path, capsys):
     assert main(["run", str(path), "--model", "widmer2006", "--threshold", "gist"]) == 2
     err = capsys.readouterr().err
     assert "--threshold: needs the data set's IDs on one grid" in err and "different intervals" in err
+
+
+def test_an_unknown_threshold_is_named_before_any_work(capsys):
+    assert main(["run", str(CASE_DATA), "--model", "widmer2006", "--threshold", "gistt"]) == 2
+    captured = capsys.readouterr()
+    assert "--threshold: unknown threshold (got 'gistt'" in captured.err and captured.out == ""

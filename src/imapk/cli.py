@@ -136,6 +136,12 @@ def _run_dataset(args: argparse.Namespace) -> int:
                              expected="--csv FILE for the predictions of a data set, -o FILE.nc for its result")
     check_output_path(args.csv, key="--csv", suffixes=None, what="CSV", noun="CSV")
     check_output_path(args.output, key="-o/--output", suffixes=NETCDF_SUFFIXES, what="NetCDF")
+    from .thresholds import THRESHOLDS
+
+    for name in args.threshold:  # before any work
+        if name not in THRESHOLDS:
+            raise ImapkError("unknown threshold", key="--threshold", got=name,
+                             expected=f"one of {', '.join(sorted(THRESHOLDS))}")
     data = read_dataset(args.scenario, units=_covariate_units(args.units))
     time_variation = args.time_variation or "model"
     simulation = simulate_dataset(data, args.model, time_variation=time_variation)
