@@ -84,3 +84,86 @@ def test_a_day_without_a_dose_is_refused():
     with pytest.raises(ImapkError) as error:
         escalate(d, TroughEscalation(day=90, below=1100.0, dose=600.0), np.array([500.0]))
     assert error.value.key == "policy.day"
+
+
+# ---- step up only after a quiet spell (StepUpIfNoEvent), worked by hand ----
+from dataclasses import replace  # noqa: E402
+
+from imapk.processes.policies import StepUpIfNoEvent, apply_event_rules, delay_step_ups  # noqa: E402
+from imapk.processes.toxicity import PatientEvents  # noqa: E402
+
+# The case report's ladder written in the schedule: 200 mg days 1-14, 300 mg days 15-28, 400 mg from day 29.
+LADDER = Schedule(phases=(Phase(dose=200, days=14), Phase(dose=300, days=14), Phase(dose=400, days=32)))
+
+
+def with_events(schedule, *times):
+    """One patient's doses of `schedule` with events at `times` [d from the first dose] managed without a hold."""
+    d = realise(schedule, range(1), None)
+    events = PatientEvents(tuple(times), tuple(int(np.ceil(t)) + 1 for t in times), (0,) * len(times), False)
+    return replace(d, events=(events,))
+
+
+def test_a_step_up_waits_until_the_last_event_is_days_old():
+    """An event at 12.5 d (day 13): the step to 300 mg due on day 15 (dose time 14 d) waits while
+    dose time - 12.5 < 7, i.e. through day 20 (19 d); day 21 takes 300 mg. The day-29 step (28 d,
+    15.5 d after the event) is on time."""
+    d = with_events(LADDER, 12.5)
+    after, delayed = delay_step_ups(d, StepUpIfNoEvent(days=7))
+    assert by_day(after.given[0], 1, 20) == [200.0] * 20 and by_day(after.given[0], 21, 28) == [300.0] * 8
+    assert by_day(after.given[0], 29, 60) == [400.0] * 32
+    assert delayed.tolist() == [6]  # days 15-20
+    assert after.reasons[after.reason[0, 14]] == StepUpIfNoEvent(days=7).label
+    assert after.reasons[after.reason[0, 20]] == after.reasons[d.reason[0, 20]]  # the phase again
+
+
+def test_without_a_recent_event_nothing_changes():
+    for d in (with_events(LADDER), with_events(LADDER, 40.0), with_events(LADDER, 2.0)):  # none; after; long before
+        after, delayed = delay_step_ups(d, StepUpIfNoEvent(days=7))
+        assert not delayed.any()
+        for field in ("planned", "given", "status", "reason"):
+            np.testing.assert_array_equal(getattr(after, field), getattr(d, field))
+
+
+def test_a_restart_after_a_hold_is_not_a_step_up_but_its_ladder_is():
+    """AT_ONCE: event at ~0 d, doses of days 2-4 held, 200 mg days 5-11, 300 mg days 12-18, 400 mg
+    from day 19. Quiet spell 7 d: every dose of the ladder is 7 d or more after the event, no change.
+    14 d: the 300 mg step (day 12, 11 d) waits through day 15 (14 d, still under 14 d after an event
+    drawn a moment after 0); day 19's step (18 d) is on time."""
+    d = realise(SCHEDULE, range(1), 1, toxicity=AT_ONCE)
+    same, delayed = delay_step_ups(d, StepUpIfNoEvent(days=7))
+    assert not delayed.any() and np.array_equal(same.given, d.given)
+    after, delayed = delay_step_ups(d, StepUpIfNoEvent(days=14))
+    assert 0.0 < d.events[0].time[0] < 1e-3
+    assert by_day(after.given[0], 5, 15) == [200.0] * 11 and by_day(after.given[0], 16, 18) == [300.0] * 3
+    assert by_day(after.given[0], 19, 60) == [400.0] * 42 and delayed.tolist() == [4]
+    assert np.all(after.status == d.status)
+
+
+def test_a_missed_step_up_dose_is_delayed_and_stays_missed():
+    held = Schedule(phases=LADDER.phases, missed_days=(15,))
+    d = replace(realise(held, range(1), None), events=with_events(LADDER, 12.5).events)
+    after, delayed = delay_step_ups(d, StepUpIfNoEvent(days=7))
+    assert after.given[0, 14] == 0.0 and after.planned[0, 14] == 200.0 and after.status[0, 14] == d.status[0, 14]
+    assert by_day(after.given[0], 16, 20) == [200.0] * 5 and delayed.tolist() == [6]
+
+
+def test_a_cap_outranks_an_escalation_and_a_delay_holds_an_escalation_back():
+    """The fixed order: escalation, then delays, then caps. AT_ONCE with a cap of 300 mg after
+    event 1 and an escalation to 600 mg on day 29: the capped patient stays at 300 mg."""
+    d = apply_event_rules(realise(SCHEDULE, range(1), 1, toxicity=AT_ONCE), (DoseCap(events=1, dose=300.0),))
+    escalated, _ = escalate(d, TroughEscalation(day=29, below=1100.0, dose=600.0), np.array([500.0]))
+    assert escalated.given[0, 28] == 600.0  # escalate alone overrides the cap...
+    after = apply_event_rules(escalated, (DoseCap(events=1, dose=300.0),))
+    assert by_day(after.given[0], 12, 60) == [300.0] * 49  # ...which the rules after events restore
+    # An event 3 d before the day-29 escalation: the step from 400 to 600 mg waits through day 31.
+    d = with_events(Schedule(phases=(Phase(dose=400, days=60),)), 25.0)
+    escalated, _ = escalate(d, TroughEscalation(day=29, below=1100.0, dose=600.0), np.array([500.0]))
+    after = apply_event_rules(escalated, (StepUpIfNoEvent(days=7),))
+    assert by_day(after.given[0], 26, 32) == [400.0] * 7 and by_day(after.given[0], 33, 60) == [600.0] * 28
+
+
+def test_a_bad_quiet_spell_is_refused():
+    for days in (0, 2.5, True):
+        with pytest.raises(ImapkError) as error:
+            StepUpIfNoEvent(days=days)
+        assert error.value.key == "policy.days"

@@ -175,3 +175,80 @@ discontinue_after = 1
     ds = run_scenario(scenario(stop + TDM))
     assert np.all(np.isnan(ds["tdm_trough_measured"].values)) and not ds["tdm_escalated"].values.any()
     assert np.all(ds["dose_given"].values[:, 1:] == 0.0)
+
+
+GATE = """
+[[policy]]
+kind = "step_up_if_no_event"
+days = 7
+"""
+
+
+def test_the_step_up_rule_is_read_and_refused_clearly():
+    from imapk.processes.policies import StepUpIfNoEvent
+
+    assert scenario(RASH + GATE).policies == (StepUpIfNoEvent(days=7),)
+    for extra, key, problem in [
+        (GATE, "policy[0].kind", "needs a [[toxicity]]"),  # no events to refer to
+        (RASH + GATE.replace("days = 7", "days = 0"), "policy[0].days", ""),
+        (RASH + GATE.replace("days = 7", "days = 2.5"), "policy[0].days", ""),
+        (RASH + GATE.replace("days = 7", ""), "policy[0].days", "missing"),
+        (RASH + GATE.replace("days = 7", "days = 7\nafter_events = 1"), "policy[0].after_events", "unknown key"),
+        (RASH + GATE + GATE, "policy", "one step_up_if_no_event"),
+    ]:
+        e = error(extra)
+        assert e.key == key and problem in e.problem and e.source == "s.toml", (extra, e)
+
+
+def test_capped_patients_stay_capped_when_the_escalation_comes_after_the_cap():
+    """Rash with a cap of 300 mg after the 1st event and a day-29 escalation to 600 mg for everyone
+    below 5000 ng/mL (all patients): no dose after a patient's first hold exceeds 300 mg."""
+    cap = '[[policy]]\nkind = "dose_cap"\nafter_events = 1\ndose = "300 mg"\n'
+    tdm = TDM.replace('below = "gist"', 'below = "5000 ng/mL"')
+    s = scenario(RASH + cap + tdm)
+    ds = run_scenario(s)
+    given = ds["subject_dose_given"].values if "subject_dose_given" in ds else ds["dose_given"].values
+    starts = [e for e in np.asarray(ds["toxicity_event_count"].values)]
+    assert any(starts) and ds["tdm_escalated"].values.any()
+    from imapk.processes import realise
+
+    doses = realise(s.schedule, range(40), s.seed, toxicity=s.toxicity)
+    checked = 0
+    for i, events in enumerate(doses.events):
+        if events.time and events.hold_start_day[0] <= 28:
+            assert np.all(given[i, events.hold_start_day[0] - 1:] <= 300.0), i
+            checked += 1
+    assert checked > 0
+
+
+def test_a_steroid_managed_rash_delays_the_ladder_written_in_the_schedule():
+    """The case report's ladder as phases with rash managed without interruption: each patient's doses
+    equal the hand rule applied to its drawn events (a dose above the previous one waits while an
+    event is under 7 d old), and the run's subject doses say why."""
+    ladder = BASE.replace('dose = "400 mg"\ndays = 60',
+                          'dose = "200 mg"\ndays = 14\n\n[[schedule.phases]]\ndose = "300 mg"\ndays = 14\n\n'
+                          '[[schedule.phases]]\ndose = "400 mg"\ndays = 32')
+    steroids = ('[[toxicity]]\nlabel = "rash"\nfirst = { scale = "12 d", shape = 1.0 }\n'
+                'recurrence = { scale = "10 d" }\nmanagement = "steroids"\n')
+    s = parse_scenario(textwrap.dedent(ladder) + textwrap.dedent(steroids) + textwrap.dedent(GATE), "s.toml")
+    ds = run_scenario(s)
+    from imapk.processes import realise
+
+    doses = realise(s.schedule, range(40), s.seed, toxicity=s.toxicity)
+    given = ds["subject_dose_given"].values if "subject_dose_given" in ds else ds["dose_given"].values
+    prescribed = np.repeat([200.0, 300.0, 400.0], [14, 14, 32])
+    n_delayed, patients = 0, 0
+    for i, events in enumerate(doses.events):
+        expected, level = prescribed.copy(), None
+        for j in range(60):
+            if level is not None and expected[j] > level and any(0 <= j - t < 7 for t in events.time):
+                expected[j] = level
+                n_delayed += 1
+            level = expected[j]
+        np.testing.assert_array_equal(given[i], expected)
+        patients += bool(np.any(expected != prescribed))
+    assert n_delayed > 0
+    from imapk.report import realised_dosing
+
+    stat = realised_dosing(ds)["policies"]["step up delayed (toxicity event in the last 7 d)"]
+    assert stat["patients_with_any"] == patients

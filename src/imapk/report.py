@@ -226,6 +226,15 @@ def realised_dosing(ds) -> dict:
     if "subject_dose_delay" in ds:
         per_patient = (np.asarray(ds["subject_dose_delay"].values) > 0).sum(axis=1)
         out["late"] = {**_stat(per_patient, "doses"), "patients_with_any": int((per_patient > 0).sum())}
+    if "subject_dose_reason" in ds and "reason" in ds.coords:
+        from .processes.policies import is_policy_reason
+
+        reason = np.asarray(ds["subject_dose_reason"].values)
+        for code, label in enumerate(str(r) for r in ds["reason"].values):
+            if is_policy_reason(label):
+                per_patient = ((reason == code) & (status == 0)).sum(axis=1)
+                out.setdefault("policies", {})[label] = {**_stat(per_patient, "doses"),
+                                                         "patients_with_any": int((per_patient > 0).sum())}
     if "toxicity_event_count" in ds:
         events = np.asarray(ds["toxicity_event_count"].values)
         out["toxicity"] = {
@@ -546,6 +555,9 @@ def _realised_dosing_lines(d: dict) -> list[str]:
         lines = [f"Each patient's own doses (the schedule, then the random processes), doses per patient: "
                  f"{doses('given')}, {doses('held')}, {doses('missed')}"
                  + (f"; {doses('late', 'taken late:')}" if "late" in d else "")]
+    for label, stat in d.get("policies", {}).items():
+        lines.append(f"Doses taken as a policy set them ({label}), per patient: {_fmt(stat, '', 0)} "
+                     f"({stat['patients_with_any']} of {n} patients with any)")
     tox = d.get("toxicity")
     if tox:
         lines.append(

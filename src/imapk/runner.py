@@ -271,9 +271,9 @@ def _realised_doses(scenario: Scenario, subjects):
         return None
     from .processes import realise
 
-    from .processes.policies import DoseCap, cap_doses
+    from .processes.policies import EVENT_RULES, apply_event_rules
 
-    caps = tuple(p for p in getattr(scenario, "policies", ()) if isinstance(p, DoseCap))
+    caps = tuple(p for p in getattr(scenario, "policies", ()) if isinstance(p, EVENT_RULES))
     if toxicity is not None and toxicity.exposure is not None:
         if _escalations(scenario):
             raise ScenarioError(
@@ -288,8 +288,7 @@ def _realised_doses(scenario: Scenario, subjects):
         return _CoupledDoses(toxicity, adherence, caps)
     try:
         doses = realise(scenario.schedule, subjects, scenario.seed, toxicity=toxicity, adherence=adherence)
-        for policy in caps:
-            doses, _ = cap_doses(doses, policy)
+        doses = apply_event_rules(doses, caps)
         if late is not None:  # after the caps: a capped dose is late as the dose it replaces
             from .processes.realise import with_late_doses
 
@@ -319,7 +318,7 @@ def _apply_escalations(scenario, model, doses, run, subjects):
     import numpy as np
 
     from .population import observed
-    from .processes.policies import decision_dose, escalate
+    from .processes.policies import apply_event_rules, decision_dose, escalate
     from .schedule import GIVEN
 
     decisions = []
@@ -338,6 +337,9 @@ def _apply_escalations(scenario, model, doses, run, subjects):
         # has no trough to judge the dose by: not measured (NaN), not escalated.
         measured = np.where(doses.status[:, j - 1] == GIVEN, measured, np.nan)
         doses, escalated = escalate(doses, policy, measured)
+        # The rules after events come after an escalation (policies' fixed order): a capped patient
+        # stays capped, a step up to the escalated dose waits for a quiet spell.
+        doses = apply_event_rules(doses, scenario.policies)
         decisions.append((policy, measured, escalated))
         ds = run(doses)
     return ds, decisions
@@ -351,13 +353,11 @@ def _coupled_realisation(scenario, coupled, parameters, covariates, subjects, wi
     import numpy as np
 
     from .processes.coupled import realise_coupled
-    from .processes.policies import cap_doses
+    from .processes.policies import apply_event_rules
     from .simulation import simulate
 
     def with_caps(realised):
-        for policy in coupled.caps:
-            realised, _ = cap_doses(realised, policy)
-        return realised
+        return apply_event_rules(realised, coupled.caps)
 
     def troughs(realised, rows):
         rows = np.asarray(rows, dtype=np.int64)

@@ -81,7 +81,11 @@ clinical days are whole numbers, day 1 being the first day of therapy)::
                           assay = false; below: a concentration or a threshold name; dose: the
                           prescription's new amount from that day for those below; one per scenario),
                           or kind = "dose_cap" (after_events: the toxicity event from which no dose
-                          exceeds dose; needs [[toxicity]]); doses made of 100 and 400 mg tablets
+                          exceeds dose; needs [[toxicity]]), or kind = "step_up_if_no_event" (days:
+                          a dose increase waits until the last toxicity event is that many days
+                          old; needs [[toxicity]]; one per scenario); doses made of 100 and 400 mg
+                          tablets. Rules apply in a fixed order (escalation, step-up delay, cap),
+                          so they cannot form a cycle
 
 A dose is a mass of imatinib free base, ``"400 mg"`` or explicitly ``"400 mg base"``; a mass of the
 mesylate salt in the tablets, ``"478 mg mesylate"``, is converted to free base by the molar masses
@@ -1107,12 +1111,13 @@ def _toxicity(root: _Table, schedule: Schedule, end: float, conversions: list[st
 POLICY_KINDS = {
     "trough_escalation": ("day", "below", "dose", "assay"),
     "dose_cap": ("after_events", "dose"),
+    "step_up_if_no_event": ("days",),
 }
 
 
 def _policies(root: _Table, toxicity, end: float, conversions: list[str], late=None) -> tuple:
     """`[[policy]]`: dosing rules evaluated as the simulation runs (:mod:`imapk.processes.policies`)."""
-    from .processes.policies import DoseCap, TroughEscalation
+    from .processes.policies import DoseCap, StepUpIfNoEvent, TroughEscalation
     from .thresholds import THRESHOLDS
 
     policies = []
@@ -1139,6 +1144,12 @@ def _policies(root: _Table, toxicity, end: float, conversions: list[str], late=N
                     entry.fail("must be true or false", "assay", got=assay, expected="true or false, without quotes")
                 dose = _dose(entry, entry.path("dose"), entry.raw("dose"), conversions)
                 policies.append(TroughEscalation(day=day, below=float(level), dose=dose, assay=assay))
+            elif kind == "step_up_if_no_event":
+                if toxicity is None:
+                    entry.fail("a rule on recent toxicity events needs a [[toxicity]] process", "kind", got=kind,
+                               expected="a [[toxicity]] section, or no step_up_if_no_event policy")
+                days = entry.number("days", integer=True, minimum=1, expected="a whole number of days >= 1, e.g. 7")
+                policies.append(StepUpIfNoEvent(days=days))
             else:
                 if toxicity is None:
                     entry.fail("a dose cap after toxicity events needs a [[toxicity]] process", "kind", got=kind)
@@ -1162,6 +1173,9 @@ def _policies(root: _Table, toxicity, end: float, conversions: list[str], late=N
         root.fail("an exposure-dependent toxicity hazard with a trough-escalation policy is not supported yet (the "
                   "escalation changes the exposure the events depend on)", "policy",
                   expected="either [[toxicity]] exposure or a trough_escalation policy")
+    if sum(isinstance(p, StepUpIfNoEvent) for p in policies) > 1:
+        root.fail("one step_up_if_no_event policy per scenario (the longest quiet spell would decide)", "policy",
+                  expected="one [[policy]] with kind = 'step_up_if_no_event'")
     if sum(isinstance(p, TroughEscalation) for p in policies) > 1:
         root.fail("one trough-escalation policy per scenario for now", "policy",
                   expected="one [[policy]] with kind = 'trough_escalation'")

@@ -10,6 +10,15 @@
   escalated: that trough says nothing about the dose.
 * :class:`DoseCap`: after a patient's n-th toxicity event, no dose exceeds a ceiling ("after the
   second rash, stay at 300 mg").
+* :class:`StepUpIfNoEvent`: a dose increase (a ladder's next step, the end of a ladder, an
+  escalation) waits until the patient has had no toxicity event for a number of days ("step up the
+  ladder only if no event in the last 7 days").
+
+The rules apply in one fixed order, each to the doses the rules before it left: trough escalations
+(in order of their day), then step-up delays, then caps. A rule never reads what a later rule
+decides, so rules cannot form a cycle; the cap comes last, so "stay at 300 mg" holds whatever an
+escalation or a ladder prescribes. :func:`apply_event_rules` applies the delays and caps; the
+runner applies them again after each escalation.
 
 Which doses a policy changes: an escalation replaces the amount of every dose, from the decision
 dose on, that the patient's realised schedule gives (or holds, or misses) *at the prescription*,
@@ -35,7 +44,8 @@ from ..schedule import HOURS_PER_DAY
 from .realise import RealisedDoses
 from .toxicity import _positive_number
 
-__all__ = ["TroughEscalation", "DoseCap", "TABLET_STRENGTHS", "decision_dose", "escalate", "cap_doses"]
+__all__ = ["TroughEscalation", "DoseCap", "StepUpIfNoEvent", "TABLET_STRENGTHS", "decision_dose", "escalate",
+           "cap_doses", "delay_step_ups", "apply_event_rules", "EVENT_RULES", "is_policy_reason"]
 
 
 #: Imatinib tablet strengths [mg free base]: a dose a policy prescribes must be made of them.
@@ -101,6 +111,35 @@ class DoseCap:
         return f"capped at {self.dose:g} mg after event {self.events}"
 
 
+@dataclass(frozen=True)
+class StepUpIfNoEvent:
+    """A dose increase waits until the patient's last toxicity event is `days` days old or more.
+
+    A step up is a dose, taken or missed (not held), whose planned amount is above the amount of
+    the patient's previous dose that was not held: a restart ladder's next step or its end, a
+    phase of the schedule at a higher dose, an escalation. While the patient had an event within
+    the `days` days before that dose [d, from the event's time to the dose's scheduled time], the
+    dose stays at the previous amount; the first dose without a recent event takes the prescription
+    as it then stands (the ladder is not shifted). A restart after a hold is not a step up (it is
+    below the dose before the hold).
+    """
+
+    days: int
+
+    def __post_init__(self):
+        if isinstance(self.days, bool) or not isinstance(self.days, int) or self.days < 1:
+            raise ImapkError("must be a whole number of days >= 1", key="policy.days", got=self.days)
+
+    @property
+    def label(self) -> str:
+        return f"step up delayed (toxicity event in the last {self.days} d)"
+
+
+def is_policy_reason(label: str) -> bool:
+    """Whether a dose reason label is one a policy gives (the doses it changed that were taken)."""
+    return label.startswith(("TDM escalation to ", "capped at ", "step up delayed ("))
+
+
 def decision_dose(realised: RealisedDoses, day: int) -> int:
     """Index of the first scheduled dose on clinical `day`; an error if the schedule has none that day."""
     on_day = np.flatnonzero(realised.table.day == day)
@@ -161,3 +200,73 @@ def cap_doses(realised: RealisedDoses, policy: DoseCap) -> tuple[RealisedDoses, 
         given[i, lowered] = policy.dose
         reason[i, lowered] = code
     return replace(realised, planned=planned, given=given, reason=reason), capped
+
+
+def _recent_event(realised: RealisedDoses, days: int) -> np.ndarray:
+    """(patients, doses): whether the patient had a toxicity event in the `days` days before the dose
+    (0 <= dose time - event time < days, in days from the first dose)."""
+    dose_day = realised.table.time / HOURS_PER_DAY
+    recent = np.zeros(realised.given.shape, dtype=bool)
+    for i, events in enumerate(realised.events):
+        if not events.time:
+            continue
+        times = np.asarray(events.time)
+        latest = np.searchsorted(times, dose_day, side="right") - 1  # the last event at or before each dose
+        has = latest >= 0
+        recent[i, has] = dose_day[has] - times[latest[has]] < days
+    return recent
+
+
+def delay_step_ups(realised: RealisedDoses, policy: StepUpIfNoEvent) -> tuple[RealisedDoses, np.ndarray]:
+    """The realised doses with each step up delayed while an event is recent (:class:`StepUpIfNoEvent`);
+    and the number of doses each patient took or missed below its prescription because of it."""
+    from ..schedule import GIVEN, HELD
+
+    delayed = np.zeros(realised.n_subjects, dtype=np.int64)
+    if not realised.events:
+        return realised, delayed
+    recent = _recent_event(realised, policy.days)
+    held = realised.status == HELD
+    # The amount of each patient's previous dose that was not held (NaN before the first): a dose
+    # above it while an event is recent is a step up to delay. Patients without such a dose are skipped.
+    level = np.where(held, np.nan, realised.planned)
+    previous = np.full(level.shape, np.nan)
+    previous[:, 1:] = level[:, :-1]
+    filled = np.where(np.isnan(previous), -1, np.arange(previous.shape[1]))
+    np.maximum.accumulate(filled, axis=1, out=filled)
+    previous = np.take_along_axis(previous, np.maximum(filled, 0), axis=1)
+    previous[filled < 0] = np.nan
+    candidates = np.flatnonzero(np.any(recent & ~held & (realised.planned > previous), axis=1))
+    if candidates.size == 0:
+        return realised, delayed
+    realised, code = _with_reason(realised, policy.label)
+    planned, given, reason = realised.planned.copy(), realised.given.copy(), realised.reason.copy()
+    for i in candidates:  # in time order: a delayed dose is the level the next dose steps up from
+        last = np.nan
+        for j in range(planned.shape[1]):
+            if held[i, j]:
+                continue
+            if recent[i, j] and planned[i, j] > last:
+                planned[i, j] = last
+                delayed[i] += 1
+                if realised.status[i, j] == GIVEN:
+                    given[i, j] = last
+                    reason[i, j] = code
+            last = planned[i, j]
+    return replace(realised, planned=planned, given=given, reason=reason), delayed
+
+
+#: The rules :func:`apply_event_rules` applies, in their order.
+EVENT_RULES = (StepUpIfNoEvent, DoseCap)
+
+
+def apply_event_rules(realised: RealisedDoses, policies) -> RealisedDoses:
+    """`realised` after the rules that follow toxicity events, in the fixed order of the module
+    docstring: every step-up delay, then every cap (other policies are skipped)."""
+    for policy in policies:
+        if isinstance(policy, StepUpIfNoEvent):
+            realised, _ = delay_step_ups(realised, policy)
+    for policy in policies:
+        if isinstance(policy, DoseCap):
+            realised, _ = cap_doses(realised, policy)
+    return realised
