@@ -12,20 +12,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from scipy import stats
 
 from imapk import simulate
-from imapk.errors import ImapkError, ScenarioError
+from imapk.errors import ImapkError
 from imapk.params import ParameterTable
 from imapk.processes import HoldLength, MarkovMisses, ToxicityProcess, Weibull, realise
 from imapk.processes.coupled import first_crossing, realise_coupled
-from imapk.processes.policies import TroughEscalation
 from imapk.processes.toxicity import ExposureEffect, ExposurePower
-from imapk.runner import _realised_doses, run_scenario
+from imapk.runner import run_scenario
 from imapk.scenario import parse_scenario
 from imapk.schedule import HELD, LadderStep, Phase, Schedule
 from imapk.streams import uniforms
@@ -232,15 +230,59 @@ def test_run_scenario__a_level_never_reached_changes_nothing_and_a_low_one_raise
     assert low["toxicity_event_count"].values.sum() > 2 * plain["toxicity_event_count"].values.sum()
 
 
-def test_run_scenario__refused_with_a_trough_escalation():
-    """(Scenario files do not name policies yet: the runner's step is called on a scenario carrying one.)"""
-    scenario = parse_scenario(RUN, "x.toml")
-    with_policy = SimpleNamespace(**{name: getattr(scenario, name) for name in ("schedule", "seed", "source", "adherence")},
-                                  toxicity=replace(scenario.toxicity, exposure=ExposureEffect(1000.0, 3.0)),
-                                  policies=(TroughEscalation(day=29, below=1000.0, dose=600.0),))
-    with pytest.raises(ScenarioError) as error:
-        _realised_doses(with_policy, np.arange(10))
-    assert error.value.key == "toxicity[0].exposure" and "trough-escalation" in error.value.problem
+POLICIES = """
+[adherence]
+model = "independent"
+p_missed = 0.05
+late = { probability = 0.3, low = "1 h", high = "6 h" }
+[[policy]]
+kind = "trough_escalation"
+day = 29
+below = "1500 ng/mL"
+dose = "600 mg"
+assay = false
+[[policy]]
+kind = "dose_cap"
+after_events = 2
+dose = "300 mg"
+[[policy]]
+kind = "step_up_if_no_event"
+days = 10
+"""
+
+
+@pytest.mark.parametrize("management", ["hold", "steroids"])
+def test_run_scenario__with_every_policy_the_events_are_those_of_the_hazard_on_the_final_doses(management):
+    """An exposure effect with a day-29 escalation, a cap after event 2, step-ups delayed 10 d after an
+    event, missed and late doses: each pass simulates the doses as the final run does, so the events
+    are where the cumulative hazard on the *final* troughs reaches each patient's draw. Checked by
+    searching the events again on the run's final troughs, held fixed (an independent fixed point:
+    no pass, no policy), which must give the same events (the same counts and the same held doses,
+    bit for bit), and the escalation decisions equal to the final day-29 trough below 1500 ng/mL."""
+    text = RUN.replace('first = { scale = "200 d" }', 'first = { scale = "60 d" }').replace(
+        'recurrence = { scale = "100 d" }', 'recurrence = { scale = "30 d" }')
+    text = text.replace("discontinue_after = 3", 'discontinue_after = 4\nexposure = { above = "1000 ng/mL", factor = 4.0 }')
+    if management == "steroids":
+        text = text.replace('hold = { days = 7 }\nrestart = [ { dose = "200 mg", days = 7 }, { dose = "300 mg", days = 14 } ]\n',
+                            'management = "steroids"\n').replace("discontinue_after = 4\n", "")
+        text = text.replace('dose = "400 mg"\ndays = 120', 'dose = "200 mg"\ndays = 14\n[[schedule.phases]]\n'
+                            'dose = "400 mg"\ndays = 106')
+    scenario = parse_scenario(text + POLICIES, "x.toml")
+    ds = run_scenario(scenario, as_dataset=False)
+    final = ds["trough"].values
+    again = realise_coupled(scenario.schedule, np.arange(200), scenario.seed, toxicity=scenario.toxicity,
+                            adherence=scenario.adherence, troughs=lambda realised, rows: final[rows])
+    counts = np.array([len(e.time) for e in again.events])
+    np.testing.assert_array_equal(counts, ds["toxicity_event_count"].values)
+    np.testing.assert_array_equal(again.status, ds["subject_dose_status"].values)
+    assert counts.sum() > 100 and np.any(ds["subject_dose_delay"].values > 0)
+    took = again.status[:, 27] == 0
+    np.testing.assert_array_equal(ds["tdm_escalated"].values, took & (final[:, 28] < 1500.0))
+    assert 0 < ds["tdm_escalated"].values.sum() < 200
+    given = ds["dose_given"].values
+    for i, e in enumerate(again.events):  # the cap holds whatever the escalation prescribed
+        if len(e.time) >= 2:
+            assert np.all(given[i, e.hold_start_day[1] - 1:] <= 300.0)
 
 
 @pytest.mark.parametrize("above, factor, key", [(0.0, 3.0, "exposure.above"), (1000.0, -1.0, "exposure.factor"),

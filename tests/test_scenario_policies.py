@@ -148,7 +148,7 @@ def test_validate_and_run_say_what_is_drawn(tmp_path, capsys):
     assert "Schedule as written: 60 scheduled doses" in out and "Toxicity events: " in out
 
 
-def test_the_exposure_forms_are_read_and_an_escalation_with_exposure_is_refused():
+def test_the_exposure_forms_are_read_also_with_an_escalation():
     from imapk.processes.toxicity import ExposureEffect, ExposurePower
 
     step = scenario(RASH.replace("discontinue_after = 4", 'discontinue_after = 4\nexposure = { above = "3000 ng/mL", factor = 3.0 }'))
@@ -157,9 +157,9 @@ def test_the_exposure_forms_are_read_and_an_escalation_with_exposure_is_refused(
     assert power.toxicity.exposure == ExposurePower(reference=1000.0, gamma=1.5)
     e = error(RASH.replace("discontinue_after = 4", 'discontinue_after = 4\nexposure = { reference = "1 mg/L", gamma = -1 }'))
     assert e.key == "toxicity[0].exposure.gamma"
-    e = error(RASH.replace("discontinue_after = 4", 'discontinue_after = 4\nexposure = { above = "3000 ng/mL", factor = 3.0 }')
-              + TDM)
-    assert e.key == "policy" and "not supported yet" in e.problem
+    both = scenario(RASH.replace("discontinue_after = 4", 'discontinue_after = 4\nexposure = { above = "3000 ng/mL", factor = 3.0 }')
+                    + TDM)  # run by tests/test_exposure_hazard.py
+    assert both.policies == (TroughEscalation(day=29, below=1100.0, dose=600.0, assay=False),)
 
 
 def test_a_patient_off_the_previous_dose_is_not_measured_nor_escalated():

@@ -254,15 +254,15 @@ class _CoupledDoses:
     """The realisation of a toxicity whose hazard rises with the trough: done per model (and therapy
     clock) by :func:`_run_model`, on that model's simulated troughs."""
 
-    def __init__(self, toxicity, adherence, caps):
-        self.toxicity, self.adherence, self.caps = toxicity, adherence, caps
+    def __init__(self, toxicity, adherence, caps, late=None):
+        self.toxicity, self.adherence, self.caps, self.late = toxicity, adherence, caps, late
 
 
 def _realised_doses(scenario: Scenario, subjects):
     """Each subject's doses under the scenario's random dosing processes, or None without any.
 
     A toxicity with an exposure effect is realised per model on its troughs (a :class:`_CoupledDoses`
-    to be realised by :func:`_run_model`); such a scenario with a trough-escalation policy is refused.
+    to be realised by :func:`_run_model`).
     """
     toxicity = getattr(scenario, "toxicity", None)
     adherence = getattr(scenario, "adherence", None)
@@ -275,17 +275,10 @@ def _realised_doses(scenario: Scenario, subjects):
 
     caps = tuple(p for p in getattr(scenario, "policies", ()) if isinstance(p, EVENT_RULES))
     if toxicity is not None and toxicity.exposure is not None:
-        if _escalations(scenario):
-            raise ScenarioError(
-                "a toxicity whose hazard rises with the trough cannot be combined with a trough-escalation policy "
-                "(the escalation would change the troughs that decided the events before it)",
-                source=scenario.source, key="toxicity[0].exposure",
-                expected="either the exposure effect or the escalation policy",
-            )
         if scenario.seed is None:
             raise ScenarioError("random dosing processes need a seed", source=scenario.source, key="scenario.seed",
                                 expected="an integer >= 0")
-        return _CoupledDoses(toxicity, adherence, caps)
+        return _CoupledDoses(toxicity, adherence, caps, late)
     try:
         doses = realise(scenario.schedule, subjects, scenario.seed, toxicity=toxicity, adherence=adherence)
         doses = apply_event_rules(doses, caps)
@@ -311,31 +304,19 @@ def _escalations(scenario: Scenario) -> tuple:
     return tuple(p for p in getattr(scenario, "policies", ()) if isinstance(p, TroughEscalation))
 
 
-def _apply_escalations(scenario, model, doses, run, subjects):
+def _apply_escalations(scenario, model, doses, run, subjects, trough=None):
     """Each trough-escalation policy in order of its day: measure (the first run's troughs, with the
     model's assay error unless the policy says not), decide, run again. Returns the final result and
-    per policy (measured troughs, escalated)."""
-    import numpy as np
-
-    from .population import observed
-    from .processes.policies import apply_event_rules, decision_dose, escalate
-    from .schedule import GIVEN
+    per policy (measured troughs, escalated). ``run(doses)`` gives the result (or, with `trough`,
+    the troughs (subjects, doses) [ng/mL]: `trough` is then a callable giving the troughs of a run's
+    output)."""
+    from .processes.policies import apply_event_rules, escalate
 
     decisions = []
     ds = run(doses)
     for policy in sorted(_escalations(scenario), key=lambda p: p.day):
-        j = decision_dose(doses, policy.day)
-        trough = ds["trough"].values
-        if policy.assay:
-            if model.residual is None:
-                raise ScenarioError(f"model {model.name} has no residual error to measure the trough with",
-                                    source=scenario.source, key="policy.assay", expected="assay = false")
-            measured = observed(trough, model.residual, scenario.seed, subjects)[0][:, j]
-        else:
-            measured = trough[:, j].copy()
-        # A patient who did not take the dose before the measured trough (held, missed, discontinued)
-        # has no trough to judge the dose by: not measured (NaN), not escalated.
-        measured = np.where(doses.status[:, j - 1] == GIVEN, measured, np.nan)
+        measured = _measured_troughs(scenario, model, policy, doses,
+                                     ds["trough"].values if trough is None else trough(ds), subjects)
         doses, escalated = escalate(doses, policy, measured)
         # The rules after events come after an escalation (policies' fixed order): a capped patient
         # stays capped, a step up to the escalated dose waits for a quiet spell.
@@ -345,32 +326,65 @@ def _apply_escalations(scenario, model, doses, run, subjects):
     return ds, decisions
 
 
+def _measured_troughs(scenario, model, policy, doses, trough, subjects):
+    """The trough each subject's `policy` measures [ng/mL]: the model's trough at the policy's dose,
+    with the model's assay error unless the policy says not; NaN for a subject who did not take the
+    dose before it (held, missed, discontinued), whose trough says nothing about the dose."""
+    import numpy as np
+
+    from .population import observed
+    from .processes.policies import decision_dose
+    from .schedule import GIVEN
+
+    j = decision_dose(doses, policy.day)
+    if policy.assay:
+        if model.residual is None:
+            raise ScenarioError(f"model {model.name} has no residual error to measure the trough with",
+                                source=scenario.source, key="policy.assay", expected="assay = false")
+        measured = observed(trough, model.residual, scenario.seed, subjects)[0][:, j]
+    else:
+        measured = trough[:, j].copy()
+    return np.where(doses.status[:, j - 1] == GIVEN, measured, np.nan)
+
+
 def _coupled_realisation(scenario, coupled, parameters, covariates, subjects, window, solver, model, clock,
                          on_therapy, ode):
     """Each subject's doses when the toxicity's hazard rises with the trough: events and troughs of
-    this model realised together (:func:`imapk.processes.coupled.realise_coupled`), the dose caps
-    applied to the doses whose troughs decide the later events."""
+    this model realised together (:func:`imapk.processes.coupled.realise_coupled`). Each pass
+    simulates the doses as the final run will: the rules that follow events, late doses, and the
+    trough escalations decided on the pass's own troughs (each looks only backwards in time: a
+    trough is the level before its dose), so the events are those of the hazard on the final doses."""
     import numpy as np
 
     from .processes.coupled import realise_coupled
-    from .processes.policies import apply_event_rules
     from .simulation import simulate
 
-    def with_caps(realised):
-        return apply_event_rules(realised, coupled.caps)
+    def as_run(realised, rows):
+        realised = apply_event_rules(realised, coupled.caps)
+        if coupled.late is not None:
+            realised = with_late_doses(realised, coupled.late, scenario.seed, subjects[rows])
+        return realised
 
     def troughs(realised, rows):
         rows = np.asarray(rows, dtype=np.int64)
-        result = simulate(
-            with_caps(realised), _take_rows(parameters, rows), window=window, method=solver.method,
-            variation=model.time_variation, therapy_clock=clock, time_on_therapy_at_start=on_therapy,
-            covariates={name: np.asarray(v)[rows] for name, v in covariates.items()}, subjects=subjects[rows],
-            quantiles=(), as_dataset=False, **ode,
-        )
-        return result["trough"].values
 
-    return with_caps(realise_coupled(scenario.schedule, subjects, scenario.seed, toxicity=coupled.toxicity,
-                                     adherence=coupled.adherence, troughs=troughs))
+        def run(doses):
+            return simulate(
+                doses, _take_rows(parameters, rows), window=window, method=solver.method,
+                variation=model.time_variation, therapy_clock=clock, time_on_therapy_at_start=on_therapy,
+                covariates={name: np.asarray(v)[rows] for name, v in covariates.items()}, subjects=subjects[rows],
+                quantiles=(), as_dataset=False, **ode,
+            )["trough"].values
+
+        return _apply_escalations(scenario, model, as_run(realised, rows), run, subjects[rows],
+                                  trough=lambda level: level)[0]
+
+    from .processes.policies import apply_event_rules
+    from .processes.realise import with_late_doses
+
+    realised = realise_coupled(scenario.schedule, subjects, scenario.seed, toxicity=coupled.toxicity,
+                               adherence=coupled.adherence, troughs=troughs, rules_follow_events=bool(coupled.caps))
+    return as_run(realised, np.arange(subjects.size))
 
 
 def _run_model(scenario, model, table, covariates, subjects, clock, solver, times, window, summaries=True, doses=None):

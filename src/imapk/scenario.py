@@ -1115,7 +1115,7 @@ POLICY_KINDS = {
 }
 
 
-def _policies(root: _Table, toxicity, end: float, conversions: list[str], late=None) -> tuple:
+def _policies(root: _Table, toxicity, end: float, conversions: list[str]) -> tuple:
     """`[[policy]]`: dosing rules evaluated as the simulation runs (:mod:`imapk.processes.policies`)."""
     from .processes.policies import DoseCap, StepUpIfNoEvent, TroughEscalation
     from .thresholds import THRESHOLDS
@@ -1166,13 +1166,6 @@ def _policies(root: _Table, toxicity, end: float, conversions: list[str], late=N
             name = {"events": "after_events"}.get(name, name)
             raise _as_scenario_error(error, root.source, entry.path(name) if name else entry.key) from None
         entry.done()
-    if toxicity is not None and toxicity.exposure is not None and late is not None:
-        root.fail("late doses with an exposure-dependent toxicity hazard are not supported yet", "adherence",
-                  expected="either [adherence] late or [[toxicity]] exposure")
-    if toxicity is not None and toxicity.exposure is not None and any(isinstance(p, TroughEscalation) for p in policies):
-        root.fail("an exposure-dependent toxicity hazard with a trough-escalation policy is not supported yet (the "
-                  "escalation changes the exposure the events depend on)", "policy",
-                  expected="either [[toxicity]] exposure or a trough_escalation policy")
     if sum(isinstance(p, StepUpIfNoEvent) for p in policies) > 1:
         root.fail("one step_up_if_no_event policy per scenario (the longest quiet spell would decide)", "policy",
                   expected="one [[policy]] with kind = 'step_up_if_no_event'")
@@ -1389,7 +1382,7 @@ def scenario_from_data(data: dict, source: str, text: str) -> Scenario:
     conversions = list(conversions)
     adherence, late = _adherence(root)
     toxicity = _toxicity(root, schedule, end, conversions)
-    policies = _policies(root, toxicity, end, conversions, late)
+    policies = _policies(root, toxicity, end, conversions)
     if (adherence is not None or late is not None or toxicity is not None
             or any(getattr(p, "assay", False) for p in policies)) and seed is None:
         raise ScenarioError(

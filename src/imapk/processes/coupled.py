@@ -20,7 +20,8 @@ the events on the troughs, so the two are realised in turn, for every patient at
 
 4. record the event and its hold exactly as :func:`~imapk.processes.toxicity.draw_events` does
    (an event under steroid management changes no dose, so the search goes on with the same
-   troughs); patients whose hold changed their doses go back to 1., the others are done.
+   troughs, unless rules that follow events are in force); patients whose doses changed go back
+   to 1., the others are done.
 
 The troughs up to an event do not depend on its hold (the hold starts with the first dose after the
 event, and C(t_j-) is the level before dose j), so the events found are those of the hazard (3) on
@@ -110,6 +111,7 @@ def realise_coupled(
     toxicity: ToxicityProcess | None,
     adherence: IndependentMisses | MarkovMisses | None = None,
     troughs: TroughCallback,
+    rules_follow_events: bool = False,
 ) -> RealisedDoses:
     """Each patient's realised doses when the toxicity's hazard rises with the trough (module docstring).
 
@@ -121,7 +123,13 @@ def realise_coupled(
         ``troughs(realised, rows)``: the troughs C(t_j-) [ng/mL], shape (len(rows), doses), of the
         patients ``subjects[rows]`` on their realised doses `realised` (row i of `realised` is patient
         ``subjects[rows[i]]``), e.g. ``simulate(realised, parameters of those patients, quantiles=(),
-        as_dataset=False)["trough"]``.
+        as_dataset=False)["trough"]``. The callback may change the doses before simulating them by
+        rules that look only backwards in time (a dose cap after the n-th event, a step up delayed
+        after an event, a trough-escalation decided on an earlier trough, late doses).
+    rules_follow_events
+        True when the callback applies rules that follow events (:func:`~imapk.processes.policies.apply_event_rules`):
+        then an event managed without a hold changes later doses too, and its patient is simulated
+        again before the next event is searched for.
 
     Without an exposure effect this is :func:`~imapk.processes.realise.realise` (the callback is not
     called).
@@ -196,7 +204,10 @@ def realise_coupled(
                     clock[i] = float(start_day - 1 + int(lengths[i, k - 1]))
                 if toxicity.recurrence is None or k >= k_max:
                     continue
-                (again if toxicity.management == "steroids" else changed).append(r if toxicity.management == "steroids" else i)
+                if toxicity.management == "steroids" and not rules_follow_events:
+                    again.append(r)  # no dose changed: the same troughs decide the next event
+                else:
+                    changed.append(i)
             pending = np.asarray(again, dtype=np.int64)
         active = np.asarray(changed, dtype=np.int64)
     return realise_events(schedule, subjects, seed, toxicity=toxicity, adherence=adherence,
