@@ -73,11 +73,26 @@ def test_the_verdict_counts_each_patients_doses_by_hand():
     assert "Toxicity events: 5 of 5 patients had at least one (events per patient 1); 0 discontinued" in text
 
 
-def test_a_paused_clock_with_own_holds_is_refused_for_time_varying_models():
-    doses = realise(SCHEDULE, range(3), 5, toxicity=RASH)
-    with pytest.raises(ImapkError) as error:
-        simulate(doses, "eechoute2012", method="ode", therapy_clock="paused", covariates={"liver_metastases": [0.0]})
-    assert error.value.key == "therapy_clock"
+@pytest.mark.parametrize("mode", ["paused", "reset"])
+def test_each_patients_own_holds_pause_or_reset_its_own_clock(mode):
+    """Eechoute 2012 (ka and F change with time on therapy) on the ODE path: each patient of the
+    population has the troughs of its own realised schedule simulated alone, whose holds pause (or
+    reset) the clock (rtol 1e-12: the same integrator on the same inputs; only the grouping of
+    patients differs). Patients with different holds differ from each other."""
+    from imapk.processes import realised_schedule
+
+    doses = realise(SCHEDULE, range(4), 5, toxicity=RASH)
+    assert len({e.hold_start_day for e in doses.events}) > 1  # different holds, so different clocks
+    covariates = {"liver_metastases": [0.0]}
+    ds = simulate(doses, "eechoute2012", method="ode", therapy_clock=mode, covariates=covariates,
+                  thresholds=["gist"])
+    for i, events in enumerate(doses.events):
+        alone = simulate(realised_schedule(SCHEDULE, RASH, events, 90), "eechoute2012", method="ode",
+                         therapy_clock=mode, covariates=covariates, thresholds=["gist"])
+        np.testing.assert_allclose(ds["trough"].values[i], alone["trough"].values[0], rtol=1e-12, atol=0)
+        np.testing.assert_allclose(ds["time_below"].values[i], alone["time_below"].values[0], rtol=1e-12)
+    running = simulate(doses, "eechoute2012", method="ode", covariates=covariates)
+    assert not np.array_equal(running["trough"].values, ds["trough"].values)
 
 
 def test_parameters_for_another_number_of_subjects_are_refused():

@@ -99,6 +99,41 @@ def engine_inputs(schedule, params, changes=()) -> tuple[DoseTable, ParameterTab
     return table, params
 
 
+def _per_subject_clocks(table, parameters, status, mode, start, run_engine):
+    """The engine's results when each subject's own holds pause or reset its therapy clock: one run
+    per group of subjects whose held doses are the same (so whose clocks are), stitched back in
+    subject order. ``run_engine(table, parameters, clock)`` returns (ExactResult, peripheral amount
+    or None); `status` is each subject's dose status (subjects, doses)."""
+    from dataclasses import replace as replace_table
+
+    from .clock import therapy_clock as make_clock
+    from .engine.exact import ExactResult
+    from .schedule import HELD
+
+    held = np.asarray(status) == HELD
+    _, first, group = np.unique(held, axis=0, return_index=True, return_inverse=True)
+    group = np.asarray(group).reshape(-1)
+    n = held.shape[0]
+    parts, peripheral = {}, None
+    for g, row in enumerate(first):
+        rows = np.flatnonzero(group == g)
+        given = table.given[rows] if np.ndim(table.given) == 2 and table.given.shape[0] == n else table.given
+        delay = None if table.delay is None else (table.delay[rows] if table.delay.shape[0] == n else table.delay)
+        sub_table = replace_table(table, given=given, delay=delay)
+        clock = make_clock(replace_table(table, status=np.asarray(status)[row]), mode, start)
+        result, amount = run_engine(sub_table, parameters.take(rows), clock)
+        for name in ("trough", "concentration", "time_below", "longest_below", "peak"):
+            values = getattr(result, name)
+            if name not in parts:
+                parts[name] = np.empty((n, *values.shape[1:]), dtype=values.dtype)
+            parts[name][rows] = values
+        if amount is not None:
+            if peripheral is None:
+                peripheral = np.empty((n, *amount.shape[1:]), dtype=amount.dtype)
+            peripheral[rows] = amount
+    return ExactResult(**parts), peripheral
+
+
 def _one_row_per_realised_subject(parameters: ParameterTable, n: int) -> ParameterTable:
     """`parameters` with one row per subject of realised doses: as given, or one subject's repeated."""
     if parameters.n_subjects == n:
@@ -287,11 +322,6 @@ def simulate(
     check_rates(table_params)
     if realised is not None:
         table_params = _one_row_per_realised_subject(table_params, realised.n_subjects)
-        if therapy_clock != "running" and not (variation.ka.constant and variation.cl.constant and variation.f.constant):
-            raise ImapkError(
-                "a paused or reset therapy clock follows the schedule's holds; with each subject's own holds it is "
-                "not supported yet", key="therapy_clock", got=therapy_clock, expected="'running'",
-            )
     resolved = [get_threshold(t) if isinstance(t, str) else t for t in thresholds]
     levels = np.array([t.value for t in resolved], dtype=float)
     window = default_window(table) if window is None else (float(window[0]), float(window[1]))
@@ -309,27 +339,39 @@ def simulate(
             start = LONG_TIME_ON_THERAPY if ss.time_on_therapy is None else float(ss.time_on_therapy)
     else:
         start = float(time_on_therapy_at_start)
-    clock = make_clock(table, therapy_clock, start)
     if method == "ode":
-        from .engine.ode import DEFAULT_ATOL, DEFAULT_MAX_STEPS, DEFAULT_RTOL, run_ode
+        from .engine.ode import DEFAULT_ATOL, DEFAULT_MAX_STEPS, DEFAULT_RTOL
 
         rtol = DEFAULT_RTOL if rtol is None else rtol
         atol = DEFAULT_ATOL if atol is None else atol
         max_steps = DEFAULT_MAX_STEPS if max_steps is None else max_steps
-        result = run_ode(
-            table, table_params, variation=variation, clock=clock, times=times, levels=levels, window=window,
-            rtol=rtol, atol=atol, max_steps=max_steps,
-        )
-    else:
-        from .engine.exact import run_exact
 
-        factor = None if variation.f.constant else (lambda t: variation.f(np.maximum(clock(t), 0.0)))
-        result = run_exact(table, table_params, times=times, levels=levels, window=window, dose_factor=factor)
-    peripheral_amount = None
-    if peripheral:
-        peripheral_amount = _peripheral_amount(
-            table, table_params, times, method, variation, clock, rtol, atol, max_steps,
-        )
+    def run_engine(table, table_params, clock):
+        if method == "ode":
+            from .engine.ode import run_ode
+
+            result = run_ode(
+                table, table_params, variation=variation, clock=clock, times=times, levels=levels, window=window,
+                rtol=rtol, atol=atol, max_steps=max_steps,
+            )
+        else:
+            from .engine.exact import run_exact
+
+            factor = None if variation.f.constant else (lambda t: variation.f(np.maximum(clock(t), 0.0)))
+            result = run_exact(table, table_params, times=times, levels=levels, window=window, dose_factor=factor)
+        peripheral_amount = None
+        if peripheral:
+            peripheral_amount = _peripheral_amount(
+                table, table_params, times, method, variation, clock, rtol, atol, max_steps,
+            )
+        return result, peripheral_amount
+
+    varies = not (variation.ka.constant and variation.cl.constant and variation.f.constant)
+    if realised is not None and therapy_clock != "running" and varies:
+        result, peripheral_amount = _per_subject_clocks(table, table_params, realised.status, therapy_clock, start,
+                                                        run_engine)
+    else:
+        result, peripheral_amount = run_engine(table, table_params, make_clock(table, therapy_clock, start))
     n = table_params.n_subjects
     # Inputs are copied (O(subjects + doses)): the result must not share memory with the caller's
     # schedule, parameters or covariates, which a later edit of either would change silently.
@@ -361,7 +403,9 @@ def simulate(
         if values is not None:
             data[name] = np.array(values)
     for name, values in (covariates or {}).items():
-        data[name] = np.array(values)
+        values = np.array(values)
+        # one typical subject repeated for each subject's realised doses: its covariates too
+        data[name] = np.repeat(values, n) if realised is not None and values.shape == (1,) and n > 1 else values
     quantiles = np.asarray(quantiles, dtype=float)
     if quantiles.ndim != 1 or np.any((quantiles < 0) | (quantiles > 1)):
         raise ImapkError("quantiles must lie in [0, 1]", key="quantiles", got=quantiles.tolist())
