@@ -7,7 +7,7 @@ population size, the chunking or the number of workers, and turning residual err
 move the parameters. Draws are vectorised over subjects: no generator object per subject.
 
 Uniforms are built from the top 53 bits of each 64-bit output, shifted by half a unit so that they
-lie strictly inside (0, 1), and mapped to standard normals through the normal quantile (``ndtri``).
+lie inside (0, 1] (the largest word rounds to 1.0, once in 2^53 draws), and mapped to standard normals through the normal quantile (``ndtri``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import hashlib
 
 import numpy as np
 
-__all__ = ["uniforms", "standard_normals", "purpose_key"]
+__all__ = ["uniforms", "standard_normals", "purpose_key", "words53", "to_uniforms", "below"]
 
 _OUTPUTS_PER_COUNTER = 4  # Philox-4x64 produces four 64-bit words per counter step
 
@@ -29,8 +29,43 @@ def purpose_key(seed: int, purpose: str) -> np.ndarray:
     return np.frombuffer(digest[:16], dtype=np.uint64).copy()
 
 
+def words53(seed: int, purpose: str, subjects: np.ndarray | range, count: int) -> np.ndarray:
+    """The 53-bit integers behind :func:`uniforms`, shape (len(subjects), count), dtype uint64.
+
+    ``uniforms(...) == (words53(...) + 0.5) * 2**-53`` in float64, element for element; callers that only
+    compare uniforms with a probability compare these integers with :func:`below` instead (no floats).
+    The result may be a strided view of a larger array.
+    """
+    subjects = np.asarray(subjects, dtype=np.int64)
+    if subjects.size == 0 or count == 0:
+        return np.empty((subjects.size, count), dtype=np.uint64)
+    block = -(-count // _OUTPUTS_PER_COUNTER)  # counters per subject
+    key = purpose_key(seed, purpose)
+    shift = np.uint64(11)
+    # Draw runs of consecutive subjects with one generator each.
+    breaks = np.flatnonzero(np.diff(subjects) != 1) + 1
+    if breaks.size == 0:  # one run: shift the generator's words in place, no copy
+        raw = np.random.Philox(key=key, counter=int(subjects[0]) * block).random_raw(subjects.size * block * 4)
+        np.right_shift(raw, shift, out=raw)
+        return raw.reshape(subjects.size, block * _OUTPUTS_PER_COUNTER)[:, :count]
+    out = np.empty((subjects.size, count), dtype=np.uint64)
+    for run in np.split(np.arange(subjects.size), breaks):
+        generator = np.random.Philox(key=key, counter=int(subjects[run[0]]) * block)
+        raw = generator.random_raw(run.size * block * _OUTPUTS_PER_COUNTER)
+        out[run] = raw.reshape(run.size, block * _OUTPUTS_PER_COUNTER)[:, :count] >> shift
+    return out
+
+
+def to_uniforms(words: np.ndarray) -> np.ndarray:
+    """Uniforms (w + 0.5) 2^-53 of 53-bit integers `words` (:func:`words53`), in float64."""
+    out = np.empty(words.shape)
+    np.add(words, 0.5, out=out)  # w converted to float64 (exact below 2^53), then + 0.5 rounded as ever
+    out *= 2.0**-53  # exact: a power of two
+    return out
+
+
 def uniforms(seed: int, purpose: str, subjects: np.ndarray | range, count: int) -> np.ndarray:
-    """Uniform numbers in (0, 1), shape (len(subjects), count).
+    """Uniform numbers in (0, 1], shape (len(subjects), count).
 
     Parameters
     ----------
@@ -42,22 +77,46 @@ def uniforms(seed: int, purpose: str, subjects: np.ndarray | range, count: int) 
         Subject indices; consecutive indices are drawn in one call.
     count
         Numbers per subject (subject i always gets the same `count` numbers for the same purpose).
+
+    Notes
+    -----
+    u = (w + 0.5) 2^-53 for the top 53 bits w of a 64-bit word. Above 2^52 the sum w + 0.5 is a tie
+    that float64 rounds to the even neighbour, so u is 1.0 (exactly) for w = 2^53 - 1, one word in 2^53.
     """
-    subjects = np.asarray(subjects, dtype=np.int64)
-    if subjects.size == 0 or count == 0:
-        return np.empty((subjects.size, count))
-    block = -(-count // _OUTPUTS_PER_COUNTER)  # counters per subject
-    key = purpose_key(seed, purpose)
-    out = np.empty((subjects.size, count))
-    # Draw runs of consecutive subjects with one generator each.
-    breaks = np.flatnonzero(np.diff(subjects) != 1) + 1
-    for run in np.split(np.arange(subjects.size), breaks):
-        first = int(subjects[run[0]])
-        generator = np.random.Philox(key=key, counter=first * block)
-        raw = generator.random_raw(run.size * block * _OUTPUTS_PER_COUNTER)
-        words = raw.reshape(run.size, block * _OUTPUTS_PER_COUNTER)[:, :count]
-        out[run] = ((words >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
-    return out
+    return to_uniforms(words53(seed, purpose, subjects, count))
+
+
+def below(p, shape=()) -> np.ndarray:
+    """The number T(p) of 53-bit integers w with (w + 0.5) 2^-53 < p, in float64 as :func:`to_uniforms`
+    computes it: ``to_uniforms(w) < p`` is exactly ``w < below(p)`` for every w in [0, 2^53).
+
+    Why: u(w) = fl(w + 0.5) 2^-53 never decreases with w (the conversion and the rounding of a sum
+    are monotone), so the w with u(w) < p are a prefix 0, 1, ..., T - 1 of the integers. Writing
+    q = p 2^53, u(w) 2^53 = fl(w + 0.5) lies in [w, w + 1], so every w <= q - 1 is in the prefix and
+    no w >= q is: T is between floor(q) - 1 and ceil(q), found by stepping up from floor(q) - 1 while
+    u(w) < p, computing u(w) with the same float operations as :func:`to_uniforms`. A NaN p gives T =
+    0 (u < NaN is false); p <= 2^-54 gives 0, p > 1 gives 2^53 (every w).
+
+    Parameters
+    ----------
+    p
+        Probabilities (any shape; any float, NaN and infinities included).
+
+    Returns
+    -------
+    np.ndarray
+        T(p), uint64, the shape of `p`.
+    """
+    p = np.asarray(p, dtype=np.float64)
+    top = 2.0**53
+    q = np.where(np.isnan(p), -1.0, np.clip(p, -1.0, 2.0) * top)
+    t = np.clip(np.floor(q) - 1.0, 0.0, top).astype(np.uint64)
+    limit = np.uint64(2**53)
+    while True:
+        step = (t < limit) & (to_uniforms(np.minimum(t, limit - np.uint64(1))) < p)
+        if not step.any():
+            return t
+        t = t + step.astype(np.uint64)
 
 
 def standard_normals(seed: int, purpose: str, subjects: np.ndarray | range, count: int = 1) -> np.ndarray:

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ImapkError
-from ..streams import uniforms
+from ..streams import below, uniforms, words53
 
 __all__ = ["IndependentMisses", "MarkovMisses", "AdherenceLevel", "LateDoses", "missed_doses", "dose_delays",
            "stationary_adherence"]
@@ -171,11 +171,20 @@ def missed_doses(model, seed: int, subjects, n_doses: int) -> np.ndarray:
         chain runs over the scheduled grid, so a patient's misses do not depend on the holds).
     """
     subjects = np.asarray(subjects, dtype=np.int64)
-    u = uniforms(seed, MISS_PURPOSE, subjects, n_doses)
+    # u < p is decided on the integers behind the uniforms: u = (w + 0.5) 2^-53 < p exactly when
+    # w < below(p) (imapk.streams.below), so no uniform is formed. The words are drawn for a block
+    # of patients at a time (each patient's are the same whatever the block), to keep memory small.
+    rows = max(1, _BLOCK_WORDS // max(n_doses, 1))
+    words = words53(seed, MISS_PURPOSE, subjects[:rows], n_doses)
     levels = None if model.level is None else model.level.draw(seed, subjects)
+    missed = np.empty((subjects.size, n_doses), dtype=bool)
     if isinstance(model, IndependentMisses):
-        p = model.p_missed if levels is None else (1.0 - levels)[:, None]
-        return u < p
+        limit = below(model.p_missed if levels is None else (1.0 - levels)[:, None])
+        for lo in range(0, subjects.size, rows):
+            if lo:
+                words = words53(seed, MISS_PURPOSE, subjects[lo:lo + rows], n_doses)
+            np.less(words, limit if levels is None else limit[lo:lo + rows], out=missed[lo:lo + rows])
+        return missed
     if not isinstance(model, MarkovMisses):
         raise ImapkError("unknown adherence model", key="adherence", got=type(model).__name__,
                          expected="IndependentMisses or MarkovMisses")
@@ -184,7 +193,6 @@ def missed_doses(model, seed: int, subjects, n_doses: int) -> np.ndarray:
         p01 = np.full(subjects.size, model.p_become_adherent)
     else:
         p11, p01 = _chain_per_patient(model, levels)
-    missed = np.empty((subjects.size, n_doses), dtype=bool)
     if n_doses == 0:
         return missed
     if model.start == "adherent":
@@ -192,11 +200,38 @@ def missed_doses(model, seed: int, subjects, n_doses: int) -> np.ndarray:
     else:
         first = uniforms(seed, START_PURPOSE, subjects, 1)[:, 0]
         taken = first < stationary_adherence(p11, p01)
-    missed[:, 0] = ~taken
-    for j in range(1, n_doses):
-        taken = u[:, j] < np.where(taken, p11, p01)
-        missed[:, j] = ~taken
+    after_taken, after_missed = below(p11), below(p01)
+    for lo in range(0, subjects.size, rows):
+        if lo:
+            words = words53(seed, MISS_PURPOSE, subjects[lo:lo + rows], n_doses)
+        block = slice(lo, lo + rows)
+        _chain(words, after_taken[block], after_missed[block], taken[block], missed[block])
     return missed
+
+
+#: Random words drawn at a time for the misses (8 MiB: a block of patients' words stays in cache).
+_BLOCK_WORDS = 1 << 20
+
+
+#: Doses (patients x doses) from which the chain runs compiled, when numba is loaded already (its
+#: import costs about 0.5 s, more than the numpy loop over 100 000 patients x 365 doses).
+_COMPILED_FROM = 100_000
+
+
+def _chain(words, below_taken, below_missed, taken, missed) -> None:
+    """The Markov chain over the doses (:func:`~imapk.processes._adherence_kernels.markov_missed`):
+    compiled when numba is loaded and the work is large, else the same comparisons dose by dose."""
+    from ..engine._numba import numba_loaded
+
+    if numba_loaded() and missed.size >= _COMPILED_FROM:
+        from ._adherence_kernels import markov_missed
+
+        markov_missed(words, below_taken, below_missed, taken, missed)
+        return
+    missed[:, 0] = ~taken
+    for j in range(1, missed.shape[1]):
+        taken = words[:, j] < np.where(taken, below_taken, below_missed)
+        missed[:, j] = ~taken
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..errors import ImapkError
-from ..schedule import GIVEN, HELD, MISSED, DoseTable, Schedule
+from ..schedule import GIVEN, HELD, MISSED, DoseTable, Hold, Schedule
 from .adherence import IndependentMisses, LateDoses, MarkovMisses, dose_delays, missed_doses
-from .toxicity import PatientEvents, ToxicityProcess, draw_events, realised_schedule
+from .toxicity import PatientEvents, ToxicityProcess, draw_events, hold_specs, realised_schedule
 
 __all__ = ["RealisedDoses", "realise", "realise_events", "patient_table", "schedule_days", "with_late_doses",
            "MISSED_REASON"]
@@ -157,6 +157,24 @@ class _Lowered:
     hold_labels: tuple[str, ...]
 
 
+def _single(schedule: Schedule, base: DoseTable, start_day: int, days, restart, singles: dict) -> tuple:
+    """One hold lowered alone on `schedule` (kept in `singles`): the first held dose, the restart (the
+    first dose after it), the end of its ladder, and the ladder's planned amounts and label suffixes
+    (each ladder dose's phase label without the hold's own label)."""
+    key = (start_day, days, bool(restart))
+    single = singles.get(key)
+    if single is None:
+        hold = Hold(start_day=start_day, days=days, restart=restart, label=_CANONICAL)
+        table = replace(schedule, holds=(hold,)).lower()
+        held = np.flatnonzero(table.hold == 0)
+        first, after = int(held[0]), int(held[-1]) + 1
+        changed = np.flatnonzero(table.phase[after:] != base.phase[after:])
+        stop = after + (int(changed[-1]) + 1 if changed.size else 0)
+        single = singles[key] = (first, after, stop, table.planned[after:stop].copy(),
+                                 [label[len(_CANONICAL):] for label in table.phase[after:stop]])
+    return single
+
+
 def patient_table(schedule: Schedule, base: DoseTable, process: ToxicityProcess, events: PatientEvents,
                   days: int, singles: dict):
     """One patient's schedule with its toxicity holds, lowered: equal to
@@ -174,19 +192,7 @@ def patient_table(schedule: Schedule, base: DoseTable, process: ToxicityProcess,
     holds = patient.holds
     planned, status = base.planned.copy(), base.status.copy()
     phase, hold_index = np.array(base.phase, dtype=object), base.hold.copy()
-    windows = []
-    for hold in holds:
-        key = (hold.start_day, hold.days, bool(hold.restart))
-        single = singles.get(key)
-        if single is None:
-            table = replace(schedule, holds=(replace(hold, label=_CANONICAL),)).lower()
-            held = np.flatnonzero(table.hold == 0)
-            first, restart = int(held[0]), int(held[-1]) + 1
-            changed = np.flatnonzero(table.phase[restart:] != base.phase[restart:])
-            stop = restart + (int(changed[-1]) + 1 if changed.size else 0)
-            single = singles[key] = (first, restart, stop, table.planned[restart:stop].copy(),
-                                     [label[len(_CANONICAL):] for label in table.phase[restart:stop]])
-        windows.append(single)
+    windows = [_single(schedule, base, hold.start_day, hold.days, hold.restart, singles) for hold in holds]
     for k, (hold, (first, restart, stop, amounts, suffixes)) in enumerate(zip(holds, windows)):
         status[first:restart] = HELD
         hold_index[first:restart] = k
@@ -238,46 +244,180 @@ def realise_events(
         labels[table.status == MISSED] = MISSED_REASON
         return codes(labels)
 
-    def rows(values: np.ndarray) -> np.ndarray:  # one row per patient (a copy each)
-        return np.broadcast_to(values, (n, n_dose)).copy()
-
-    planned = rows(base.planned)
-    given = rows(base.given)
-    status = rows(base.status.astype(np.int8))
-    reason = rows(table_codes(base))
-    prescribed = rows(codes(base.phase))
+    planned = _rows(base.planned, n)
+    given = _rows(base.given, n)
+    status = _rows(base.status.astype(np.int8), n)
+    reason = _rows(table_codes(base), n)
+    prescribed = _rows(codes(base.phase), n)
     if toxicity is not None:
-        days = schedule_days(base)
         events = tuple(events)
-        lowered: dict[tuple, tuple] = {}  # patients with the same holds share one lowering
         tables = {} if tables is None else tables
-        for i, patient in enumerate(events):
-            if not patient.time:
-                continue
-            key = (patient.hold_start_day, patient.hold_days, patient.discontinued)
-            if key not in lowered:
-                try:
-                    table = tables.get(key)
-                    if table is None:
-                        table = tables[key] = patient_table(schedule, base, toxicity, patient, days,
-                                                            tables.setdefault("single holds", {}))
-                except ImapkError as error:
-                    raise ImapkError(
-                        f"a {toxicity.label} hold drawn for patient {int(subjects[i])} conflicts with the schedule: "
-                        f"{error.problem}", key="toxicity[0]",
-                        expected="random holds on a schedule without planned holds in their way",
-                    ) from None
-                if _grid_key(table) != _grid_key(base):
-                    raise ImapkError("a drawn hold changed the scheduled grid", key="toxicity[0]")
-                lowered[key] = (table.planned, table.given, table.status.astype(np.int8), table_codes(table),
-                                codes(table.phase))
-            planned[i], given[i], status[i], reason[i], prescribed[i] = lowered[key]
+        if schedule.holds or schedule.missed_days or schedule.missed_doses:
+            _lay_full_tables(schedule, base, subjects, toxicity, events, tables, codes, table_codes,
+                             (planned, given, status, reason, prescribed))
+        else:
+            _lay_holds(schedule, base, subjects, toxicity, events, tables, reasons, codes,
+                       (planned, given, status, reason, prescribed))
     if adherence is not None:
         if missed is None:
             missed = missed_doses(adherence, seed, subjects, n_dose)
         missed = missed & (status == GIVEN)
-        given[missed] = 0.0
-        status[missed] = MISSED
-        reason[missed] = reasons.setdefault(MISSED_REASON, len(reasons))
+        np.copyto(given, 0.0, where=missed)
+        np.copyto(status, MISSED, where=missed)
+        np.copyto(reason, reasons.setdefault(MISSED_REASON, len(reasons)), where=missed)
     labels = tuple(sorted(reasons, key=reasons.get))
     return RealisedDoses(base, planned, given, status, reason, labels, prescribed, events if toxicity is not None else ())
+
+
+def _rows(values: np.ndarray, n: int) -> np.ndarray:
+    """`values` as every one of `n` rows, in a new C-ordered array."""
+    out = np.empty((n, values.size), dtype=values.dtype)
+    out[...] = values
+    return out
+
+
+def _conflict(toxicity: ToxicityProcess, subject, error: ImapkError) -> ImapkError:
+    return ImapkError(
+        f"a {toxicity.label} hold drawn for patient {int(subject)} conflicts with the schedule: {error.problem}",
+        key="toxicity[0]", expected="random holds on a schedule without planned holds in their way",
+    )
+
+
+def _lay_full_tables(schedule, base, subjects, toxicity, events, tables, codes, table_codes, out) -> None:
+    """Each patient's holds on a schedule with planned holds or misses: one full lowering per hold
+    pattern (:func:`patient_table`), copied into the patient's rows of `out`."""
+    planned, given, status, reason, prescribed = out
+    days = schedule_days(base)
+    lowered: dict[tuple, tuple] = {}  # patients with the same holds share one lowering
+    for i, patient in enumerate(events):
+        if not patient.time:
+            continue
+        key = (patient.hold_start_day, patient.hold_days, patient.discontinued)
+        if key not in lowered:
+            try:
+                table = tables.get(key)
+                if table is None:
+                    table = tables[key] = patient_table(schedule, base, toxicity, patient, days,
+                                                        tables.setdefault("single holds", {}))
+            except ImapkError as error:
+                raise _conflict(toxicity, subjects[i], error) from None
+            if _grid_key(table) != _grid_key(base):
+                raise ImapkError("a drawn hold changed the scheduled grid", key="toxicity[0]")
+            lowered[key] = (table.planned, table.given, table.status.astype(np.int8), table_codes(table),
+                            codes(table.phase))
+        planned[i], given[i], status[i], reason[i], prescribed[i] = lowered[key]
+
+
+def _ramp(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For runs of `lengths`: each element's run and its position in the run (0, 1, ..., length - 1)."""
+    run = np.repeat(np.arange(lengths.size), lengths)
+    return run, np.arange(run.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+
+
+def _lay_holds(schedule, base, subjects, toxicity, events, tables, reasons, codes, out) -> None:
+    """Each patient's toxicity holds and ladders laid on rows of the prescription (`out`, filled with
+    it), for a schedule without planned holds or misses; the same arrays and reason codes, in the
+    same order, as lowering each patient's :func:`~imapk.processes.toxicity.realised_schedule`.
+
+    Each hold pattern (the patient's hold days and lengths) is read once as a list of holds, each
+    from the lowering of that hold alone (:func:`_single`): its held doses, and its ladder until the
+    steps end or the next hold ends (the rule of :class:`~imapk.schedule.Hold`). The holds of all
+    patients are then written at once by index. Reason codes are numbered in order of first
+    appearance, as :func:`realise_events` numbers them, patient by patient (each pattern's reasons
+    along its doses, then its prescribing labels); a pattern whose labels are all numbered already
+    adds none, so the labels of the doses are only formed for the few patterns that bring a new one.
+    """
+    planned, given, status, reason, prescribed = out
+    n_dose = base.time.size
+    days = schedule_days(base)
+    singles = tables.setdefault("single holds", {})
+    patterns = tables.setdefault("hold patterns", {})  # pattern -> its holds (label, first, restart, ladder length, key)
+    ladders: dict[tuple, tuple] = {}  # single hold -> (offset in the ladder arrays, [(first position, suffix)])
+    ladder_amounts: list[np.ndarray] = []
+    ladder_suffixes: list[np.ndarray] = []
+    suffix_ids: dict[str, int] = {}
+    label_ids: dict[str, int] = {}
+    size = 0
+    numbered: dict[tuple, int] = {}  # pattern -> its index among this call's patterns
+    records: list[tuple] = []  # per hold of each pattern: first, restart, ladder length, ladder offset, label id
+    pattern_start: list[int] = []
+    rows: list[int] = []
+    which: list[int] = []
+    for i, patient in enumerate(events):
+        if not patient.time:
+            continue
+        key = (patient.hold_start_day, patient.hold_days, patient.discontinued)
+        p = numbered.get(key)
+        if p is None:
+            holds = patterns.get(key)
+            if holds is None:
+                specs = hold_specs(toxicity, patient, days)
+                try:
+                    windows = [_single(schedule, base, start, length, toxicity.restart if ladder else (), singles)
+                               for start, length, ladder, _ in specs]
+                except ImapkError as error:
+                    raise _conflict(toxicity, subjects[i], error) from None
+                holds = []
+                for k, ((*_, label), (first, restart, stop, _, _)) in enumerate(zip(specs, windows)):
+                    if k + 1 < len(windows):
+                        stop = min(stop, windows[k + 1][1])  # the next hold interrupts the ladder when it ends
+                    spec = specs[k]
+                    holds.append((label, first, restart, max(stop - restart, 0),
+                                  (spec[0], spec[1], spec[2] and bool(toxicity.restart))))
+                holds = patterns[key] = tuple(holds)
+            new = False
+            for label, first, restart, length, single in holds:
+                ladder = ladders.get(single)
+                if ladder is None:
+                    _, _, _, amounts, suffixes = singles[single]
+                    ids = np.array([suffix_ids.setdefault(x, len(suffix_ids)) for x in suffixes], dtype=np.int64)
+                    steps = list({x: m for m, x in reversed(list(enumerate(suffixes)))}.items())
+                    ladder = ladders[single] = (size, [(m, x) for x, m in steps])
+                    ladder_amounts.append(amounts)
+                    ladder_suffixes.append(ids)
+                    size += len(suffixes)
+                label_ids.setdefault(label, len(label_ids))
+                new = new or label not in reasons or any(
+                    m < length and label + x not in reasons for m, x in ladder[1])
+                records.append((first, restart, length, ladder[0], label_ids[label]))
+            if new:  # number the pattern's labels as lowering its schedule would, in order of appearance
+                phase = np.array(base.phase, dtype=object)
+                for label, first, restart, length, single in holds:
+                    phase[restart:restart + length] = [label + x for x in singles[single][4][:length]]
+                labels = phase.copy()
+                for label, first, restart, length, single in holds:
+                    labels[first:restart] = label
+                codes(labels)
+                codes(phase)
+            p = numbered[key] = len(pattern_start)
+            pattern_start.append(len(records) - len(holds))
+        rows.append(i)
+        which.append(p)
+    if not records:
+        return
+    # Every hold of every patient: (row, record), then its held doses and its ladder doses by flat index.
+    record = np.array(records, dtype=np.int64).reshape(-1, 5)
+    starts = np.append(np.asarray(pattern_start, dtype=np.int64), len(records))
+    which = np.asarray(which, dtype=np.int64)
+    counts = starts[which + 1] - starts[which]
+    owner, position = _ramp(counts)
+    row = np.asarray(rows, dtype=np.int64)[owner]
+    first, restart, length, offset, label = record[starts[which][owner] + position].T
+    code_of_label = np.array([reasons[x] for x in label_ids], dtype=np.int32)
+    suffix_list = list(suffix_ids)
+    code_of_ladder = np.array([[reasons.get(x + y, -1) for y in suffix_list] for x in label_ids], dtype=np.int32)
+    run, m = _ramp(length)
+    at = (row * n_dose + restart)[run] + m
+    source = offset[run] + m
+    if at.size:
+        amounts = np.concatenate(ladder_amounts)[source]
+        step = code_of_ladder[label[run], np.concatenate(ladder_suffixes)[source]]
+        planned.reshape(-1)[at] = amounts
+        given.reshape(-1)[at] = amounts
+        prescribed.reshape(-1)[at] = step
+        reason.reshape(-1)[at] = step
+    run, m = _ramp(restart - first)
+    at = (row * n_dose + first)[run] + m
+    status.reshape(-1)[at] = HELD
+    given.reshape(-1)[at] = 0.0
+    reason.reshape(-1)[at] = code_of_label[label[run]]

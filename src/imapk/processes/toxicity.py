@@ -52,7 +52,7 @@ from ..schedule import Hold, LadderStep, Schedule
 from ..streams import uniforms
 
 __all__ = ["Weibull", "HoldLength", "ExposureEffect", "ExposurePower", "ToxicityProcess", "PatientEvents", "draw_events",
-           "realised_schedule"]
+           "realised_schedule", "hold_specs"]
 
 MANAGEMENTS = ("hold", "steroids")
 
@@ -346,6 +346,20 @@ def draw_events(process: ToxicityProcess, seed: int, subjects, schedule_days: in
     return out
 
 
+def hold_specs(process: ToxicityProcess, events: PatientEvents, schedule_days: int) -> list[tuple[int, int, bool, str]]:
+    """One patient's toxicity holds as (start day, days, whether its ladder follows, label), in time
+    order: what :func:`realised_schedule` adds to the schedule (a hold cut at the schedule's end)."""
+    specs = []
+    for k, (start, days) in enumerate(zip(events.hold_start_day, events.hold_days)):
+        if days == 0:
+            continue
+        days = min(days, schedule_days - start + 1)
+        last = events.discontinued and k == len(events.hold_days) - 1
+        label = f"{process.label} discontinuation" if last else f"{process.label} hold {k + 1}"
+        specs.append((start, days, not last, label))
+    return specs
+
+
 def realised_schedule(base: Schedule, process: ToxicityProcess, events: PatientEvents, schedule_days: int) -> Schedule:
     """The base schedule with one patient's toxicity holds added (see the module docstring).
 
@@ -353,11 +367,6 @@ def realised_schedule(base: Schedule, process: ToxicityProcess, events: PatientE
     dose from its start day on, labelled ``"<label> discontinuation"``.
     """
     holds = list(base.holds)
-    for k, (start, days) in enumerate(zip(events.hold_start_day, events.hold_days)):
-        if days == 0:
-            continue
-        days = min(days, schedule_days - start + 1)
-        last = events.discontinued and k == len(events.hold_days) - 1
-        label = f"{process.label} discontinuation" if last else f"{process.label} hold {k + 1}"
-        holds.append(Hold(start_day=start, days=days, restart=() if last else process.restart, label=label))
+    for start, days, ladder, label in hold_specs(process, events, schedule_days):
+        holds.append(Hold(start_day=start, days=days, restart=process.restart if ladder else (), label=label))
     return replace(base, holds=tuple(holds))
