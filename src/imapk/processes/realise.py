@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..errors import ImapkError
-from ..schedule import GIVEN, HELD, MISSED, DoseTable, Hold, Schedule
+from ..schedule import GIVEN, HELD, HOURS_PER_DAY, MISSED, DoseTable, Hold, Schedule, _amounts_text, _check_length, day_start
 from .adherence import IndependentMisses, LateDoses, MarkovMisses, dose_delays, missed_doses
 from .toxicity import PatientEvents, ToxicityProcess, draw_events, hold_specs, realised_schedule
 
@@ -173,6 +173,60 @@ def _single(schedule: Schedule, base: DoseTable, start_day: int, days, restart, 
         single = singles[key] = (first, after, stop, table.planned[after:stop].copy(),
                                  [label[len(_CANONICAL):] for label in table.phase[after:stop]])
     return single
+
+
+def _grid(schedule: Schedule, base: DoseTable) -> tuple:
+    """What :func:`_single_direct` reads of the prescription: dose times [h], the schedule's end [h],
+    each dose's position in its phase, and its phase's interval [h] (as :meth:`Schedule.lower` has them)."""
+    slot = np.concatenate([np.arange(phase.count()) for phase in schedule.phases])
+    interval = np.concatenate([np.full(phase.count(), phase.interval) for phase in schedule.phases])
+    return base.time, base.end, slot, interval
+
+
+def _single_direct(grid: tuple, start_day: int, days, restart) -> tuple | None:
+    """:func:`_single` without lowering a schedule: the same steps as :meth:`Schedule.lower` takes for
+    one hold given in days on a schedule without other holds or misses (the same float operations;
+    a mask ``(time >= a) & (time < b)`` over the increasing times is the index range between the two
+    ``searchsorted``). None where lowering would refuse the hold (the caller then lowers, for its
+    error)."""
+    time, end, slot, phase_interval = grid
+    n = time.size
+    begin = day_start(start_day)
+    first = int(np.searchsorted(time, begin - 1e-9))
+    if begin >= end or first >= n:
+        return None
+    try:
+        _check_length(days, phase_interval[first], "holds[0].days", "a hold")
+        stop = begin + days * HOURS_PER_DAY
+        if stop > end + 1e-9:
+            return None
+        after = int(np.searchsorted(time, stop - 1e-9))
+        if after <= first:
+            return None
+        step_start = time[after] if after < n else end
+        for step in restart:
+            at = min(int(np.searchsorted(time, step_start - 1e-9)), n - 1)
+            _check_length(step.days, phase_interval[at], "holds[0].restart.days", "a ladder step", by_doses=False)
+            step_start += step.days * HOURS_PER_DAY
+    except ImapkError:
+        return None
+    amounts, suffixes, last = [], [], after
+    if after < n:
+        step_start = time[after]
+        for s, step in enumerate(restart):
+            step_stop = step_start + step.days * HOURS_PER_DAY
+            lo = int(np.searchsorted(time, step_start - 1e-9))
+            hi = max(int(np.searchsorted(time, step_stop - 1e-9)), lo)
+            if hi > lo:
+                if lo != last:  # a gap in the ladder: leave it to the lowering
+                    return None
+                dose = np.asarray(step.dose)
+                amounts.append(dose[slot[lo:hi] % len(dose)])
+                suffixes += [f": restart step {s + 1} ({_amounts_text(step.dose)} mg)"] * (hi - lo)
+                last = hi
+            step_start = step_start + step.days * HOURS_PER_DAY
+    planned = np.concatenate(amounts).astype(float) if amounts else np.empty(0)
+    return first, after, last, planned, suffixes
 
 
 def patient_table(schedule: Schedule, base: DoseTable, process: ToxicityProcess, events: PatientEvents,
@@ -331,12 +385,16 @@ def _lay_holds(schedule, base, subjects, toxicity, events, tables, reasons, code
     n_dose = base.time.size
     days = schedule_days(base)
     singles = tables.setdefault("single holds", {})
+    grid = tables.get("grid")
+    if grid is None:
+        grid = tables["grid"] = _grid(schedule, base)
     patterns = tables.setdefault("hold patterns", {})  # pattern -> its holds (label, first, restart, ladder length, key)
     ladders: dict[tuple, tuple] = {}  # single hold -> (offset in the ladder arrays, [(first position, suffix)])
     ladder_amounts: list[np.ndarray] = []
     ladder_suffixes: list[np.ndarray] = []
     suffix_ids: dict[str, int] = {}
     label_ids: dict[str, int] = {}
+    known: set[tuple] = set()  # (hold label, single hold) whose labels are all numbered
     size = 0
     numbered: dict[tuple, int] = {}  # pattern -> its index among this call's patterns
     records: list[tuple] = []  # per hold of each pattern: first, restart, ladder length, ladder offset, label id
@@ -353,8 +411,16 @@ def _lay_holds(schedule, base, subjects, toxicity, events, tables, reasons, code
             if holds is None:
                 specs = hold_specs(toxicity, patient, days)
                 try:
-                    windows = [_single(schedule, base, start, length, toxicity.restart if ladder else (), singles)
-                               for start, length, ladder, _ in specs]
+                    windows = []
+                    for start, length, ladder, _ in specs:
+                        restart = toxicity.restart if ladder else ()
+                        single = singles.get((start, length, bool(restart)))
+                        if single is None:
+                            single = _single_direct(grid, start, length, restart)
+                            if single is None:
+                                single = _single(schedule, base, start, length, restart, singles)
+                            singles[(start, length, bool(restart))] = single
+                        windows.append(single)
                 except ImapkError as error:
                     raise _conflict(toxicity, subjects[i], error) from None
                 holds = []
@@ -377,8 +443,11 @@ def _lay_holds(schedule, base, subjects, toxicity, events, tables, reasons, code
                     ladder_suffixes.append(ids)
                     size += len(suffixes)
                 label_ids.setdefault(label, len(label_ids))
-                new = new or label not in reasons or any(
-                    m < length and label + x not in reasons for m, x in ladder[1])
+                if (label, single) not in known:  # else the hold's label and its ladder's are numbered
+                    new = new or label not in reasons or any(
+                        m < length and label + x not in reasons for m, x in ladder[1])
+                    if label in reasons and all(label + x in reasons for _, x in ladder[1]):
+                        known.add((label, single))
                 records.append((first, restart, length, ladder[0], label_ids[label]))
             if new:  # number the pattern's labels as lowering its schedule would, in order of appearance
                 phase = np.array(base.phase, dtype=object)

@@ -313,8 +313,9 @@ def draw_events(process: ToxicityProcess, seed: int, subjects, schedule_days: in
     exponential, lengths = event_draws(process, seed, subjects)
     first = process.first.time_to(exponential[:, 0])
     later = process.recurrence.time_to(exponential[:, 1:]) if process.recurrence is not None else None
-    out = []
-    for i in range(subjects.size):
+    none = PatientEvents((), (), (), False)
+    out = [none] * subjects.size  # a patient whose first event falls after the schedule has none
+    for i in np.flatnonzero(first < schedule_days).tolist():
         times, starts, days = [], [], []
         discontinued = False
         t = float(first[i])
@@ -342,7 +343,7 @@ def draw_events(process: ToxicityProcess, seed: int, subjects, schedule_days: in
             if later is None or k >= k_max:
                 break
             t = clock + float(later[i, k - 1])
-        out.append(PatientEvents(tuple(times), tuple(starts), tuple(days), discontinued))
+        out[i] = PatientEvents(tuple(times), tuple(starts), tuple(days), discontinued)
     return out
 
 
