@@ -208,12 +208,12 @@ def test_one_hold_found_directly_equals_its_lowering(schedule):
     base = schedule.lower()
     grid, days = _grid(schedule, base), schedule_days(base)
     ladders = (LADDER, (LadderStep((300, 100), 3),), ())
-    checked = 0
+    checked, memo = 0, {}
     for start in range(1, days + 1, 3):
         for length in (1, 2, 7, 30):
             length = min(length, days - start + 1)
             for restart in ladders:
-                direct = _single_direct(grid, start, length, restart)
+                direct = _single_direct(grid, start, length, restart, memo)
                 lowered = _single(schedule, base, start, length, restart, {})
                 assert direct is not None
                 assert direct[:3] == lowered[:3] and direct[4] == lowered[4]

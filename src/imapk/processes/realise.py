@@ -183,33 +183,54 @@ def _grid(schedule: Schedule, base: DoseTable) -> tuple:
     return base.time, base.end, slot, interval
 
 
-def _single_direct(grid: tuple, start_day: int, days, restart) -> tuple | None:
+def _single_direct(grid: tuple, start_day: int, days, restart, memo: dict) -> tuple | None:
     """:func:`_single` without lowering a schedule: the same steps as :meth:`Schedule.lower` takes for
     one hold given in days on a schedule without other holds or misses (the same float operations;
     a mask ``(time >= a) & (time < b)`` over the increasing times is the index range between the two
     ``searchsorted``). None where lowering would refuse the hold (the caller then lowers, for its
-    error)."""
+    error). `memo` keeps the checks of hold lengths and the ladders by the dose they restart at."""
     time, end, slot, phase_interval = grid
     n = time.size
     begin = day_start(start_day)
     first = int(np.searchsorted(time, begin - 1e-9))
     if begin >= end or first >= n:
         return None
+    whole = memo.get((days, phase_interval[first]))
+    if whole is None:
+        try:
+            _check_length(days, phase_interval[first], "holds[0].days", "a hold")
+            whole = True
+        except ImapkError:
+            whole = False
+        memo[(days, phase_interval[first])] = whole
+    if not whole:
+        return None
+    stop = begin + days * HOURS_PER_DAY
+    if stop > end + 1e-9:
+        return None
+    after = int(np.searchsorted(time, stop - 1e-9))
+    if after <= first:
+        return None
+    ladder = memo.get((after, restart))
+    if ladder is None:
+        ladder = memo[(after, restart)] = _ladder(grid, after, restart)
+    return None if ladder is False else (first, after, *ladder)
+
+
+def _ladder(grid: tuple, after: int, restart) -> tuple | bool:
+    """The ladder `restart` from dose `after` on, as :meth:`Schedule.lower` lays it after a hold (see
+    :func:`_single_direct`): (its end, its planned amounts [mg], its labels' suffixes), or False where
+    lowering would refuse a step (or leave a gap)."""
+    time, end, slot, phase_interval = grid
+    n = time.size
+    step_start = time[after] if after < n else end
     try:
-        _check_length(days, phase_interval[first], "holds[0].days", "a hold")
-        stop = begin + days * HOURS_PER_DAY
-        if stop > end + 1e-9:
-            return None
-        after = int(np.searchsorted(time, stop - 1e-9))
-        if after <= first:
-            return None
-        step_start = time[after] if after < n else end
         for step in restart:
             at = min(int(np.searchsorted(time, step_start - 1e-9)), n - 1)
             _check_length(step.days, phase_interval[at], "holds[0].restart.days", "a ladder step", by_doses=False)
             step_start += step.days * HOURS_PER_DAY
     except ImapkError:
-        return None
+        return False
     amounts, suffixes, last = [], [], after
     if after < n:
         step_start = time[after]
@@ -219,14 +240,14 @@ def _single_direct(grid: tuple, start_day: int, days, restart) -> tuple | None:
             hi = max(int(np.searchsorted(time, step_stop - 1e-9)), lo)
             if hi > lo:
                 if lo != last:  # a gap in the ladder: leave it to the lowering
-                    return None
+                    return False
                 dose = np.asarray(step.dose)
                 amounts.append(dose[slot[lo:hi] % len(dose)])
                 suffixes += [f": restart step {s + 1} ({_amounts_text(step.dose)} mg)"] * (hi - lo)
                 last = hi
             step_start = step_start + step.days * HOURS_PER_DAY
     planned = np.concatenate(amounts).astype(float) if amounts else np.empty(0)
-    return first, after, last, planned, suffixes
+    return last, planned, suffixes
 
 
 def patient_table(schedule: Schedule, base: DoseTable, process: ToxicityProcess, events: PatientEvents,
@@ -315,10 +336,12 @@ def realise_events(
     if adherence is not None:
         if missed is None:
             missed = missed_doses(adherence, seed, subjects, n_dose)
-        missed = missed & (status == GIVEN)
-        np.copyto(given, 0.0, where=missed)
-        np.copyto(status, MISSED, where=missed)
-        np.copyto(reason, reasons.setdefault(MISSED_REASON, len(reasons)), where=missed)
+        still_given = np.equal(status, GIVEN)
+        np.logical_and(still_given, missed, out=still_given)
+        at = np.flatnonzero(still_given)  # the doses missed among those given (a few in ten): by index
+        given.reshape(-1)[at] = 0.0
+        status.reshape(-1)[at] = MISSED
+        reason.reshape(-1)[at] = reasons.setdefault(MISSED_REASON, len(reasons))
     labels = tuple(sorted(reasons, key=reasons.get))
     return RealisedDoses(base, planned, given, status, reason, labels, prescribed, events if toxicity is not None else ())
 
@@ -388,6 +411,7 @@ def _lay_holds(schedule, base, subjects, toxicity, events, tables, reasons, code
     grid = tables.get("grid")
     if grid is None:
         grid = tables["grid"] = _grid(schedule, base)
+    memo = tables.setdefault("ladders", {})
     patterns = tables.setdefault("hold patterns", {})  # pattern -> its holds (label, first, restart, ladder length, key)
     ladders: dict[tuple, tuple] = {}  # single hold -> (offset in the ladder arrays, [(first position, suffix)])
     ladder_amounts: list[np.ndarray] = []
@@ -416,7 +440,7 @@ def _lay_holds(schedule, base, subjects, toxicity, events, tables, reasons, code
                         restart = toxicity.restart if ladder else ()
                         single = singles.get((start, length, bool(restart)))
                         if single is None:
-                            single = _single_direct(grid, start, length, restart)
+                            single = _single_direct(grid, start, length, restart, memo)
                             if single is None:
                                 single = _single(schedule, base, start, length, restart, singles)
                             singles[(start, length, bool(restart))] = single
