@@ -320,6 +320,13 @@ SMALL_STEP = 2.0 ** -10
 
 @jit
 def piece_root(lo, hi, level, find_peak, rising, t0, ad0, ac0, rate, ka, k, scale, start):
+    """Zero in (lo, hi) of a function that changes sign once there, by safeguarded Newton
+    (:func:`root_search`, its first result)."""
+    return root_search(lo, hi, level, find_peak, rising, t0, ad0, ac0, rate, ka, k, scale, start)[0]
+
+
+@jit
+def root_search(lo, hi, level, find_peak, rising, t0, ad0, ac0, rate, ka, k, scale, start):
     """Zero in (lo, hi) of a function that changes sign once there, by safeguarded Newton.
 
     With ``find_peak`` the function is y = d(ac)/dt (its zero is the peak of C); otherwise it is
@@ -330,6 +337,11 @@ def piece_root(lo, hi, level, find_peak, rising, t0, ad0, ac0, rate, ka, k, scal
     lands within that tolerance (3-6 steps usually, against about 50 for bisection alone; 1-2 from a good
     `start`, which is used when it lies inside the bracket). The piece is given as in
     :func:`piece_concentration`.
+
+    Returns (zero [h], and where the closed form was last evaluated: its time since t0 [h],
+    e^{-k dt}, e^{-ka dt} and the transfer fraction of E3 there, which let a later search on a piece
+    with the same rates take its first Newton step without an exponential; the last three are nan
+    when the piece has an input or ka == k).
 
     Without input (``rate == 0``) and with ka != k, the three exponentials of :func:`advance`
     (e^{-k dt}, e^{-ka dt} and -expm1(-|ka - k| dt)) are carried from one point to the next: a
@@ -347,6 +359,10 @@ def piece_root(lo, hi, level, find_peak, rising, t0, ad0, ac0, rate, ka, k, scal
     depot_decay = 1.0
     q = 0.0
     fresh = True
+    transfer = math.nan
+    if not carry:
+        decay = math.nan
+        depot_decay = math.nan
     for _ in range(MAX_ROOT_STEPS):
         if carry:
             if fresh:
@@ -356,8 +372,9 @@ def piece_root(lo, hi, level, find_peak, rising, t0, ad0, ac0, rate, ka, k, scal
                     q = -math.expm1(-gap * dt)
                 else:  # 1 - e^{-x} = 1 - (smaller decay) / (larger) loses under two bits for x >= 1/2
                     q = 1.0 - (depot_decay / decay if k <= ka else decay / depot_decay)
+            transfer = ka * (decay if k <= ka else depot_decay) * q / gap
             ad = ad0 * depot_decay
-            ac = ac0 * decay + ad0 * (ka * (decay if k <= ka else depot_decay) * q / gap)
+            ac = ac0 * decay + ad0 * transfer
         else:
             ad, ac = advance(ad0, ac0, rate, ka, k, x - t0)
         y = ka * ad + rate - k * ac
@@ -369,10 +386,10 @@ def piece_root(lo, hi, level, find_peak, rising, t0, ad0, ac0, rate, ka, k, scal
             df = y * scale
         done, x_new, lo, hi = newton_in_bracket(x, f, df, lo, hi, decreasing)
         if done:
-            return x_new
+            return x_new, dt, decay, depot_decay, transfer
         if not find_peak and x_new != 0.5 * (lo + hi):
             if newton_settled(f / df, ad, y, ka, k, 4e-16 * max(1.0, abs(x_new))):
-                return x_new
+                return x_new, dt, decay, depot_decay, transfer
         step = x - x_new
         dt_new = x_new - t0
         fresh = not (abs(ka * step) <= SMALL_STEP and abs(k * step) <= SMALL_STEP and 8.0 * abs(step) <= dt_new)
@@ -382,7 +399,7 @@ def piece_root(lo, hi, level, find_peak, rising, t0, ad0, ac0, rate, ka, k, scal
             q -= (1.0 - q) * expm1_small(gap * step)
         dt = dt_new
         x = x_new
-    return 0.5 * (lo + hi)
+    return 0.5 * (lo + hi), dt, decay, depot_decay, transfer
 
 
 @jit
@@ -465,10 +482,17 @@ def piece_crossing(a, b, level, rising, t0, ad0, ac0, rate, ka, k, scale, c_a, c
 
     Newton starts from `hint` when it lies inside (a, b), else from the log-linear interpolation of
     the ends (exact for a mono-exponential decline)."""
+    return crossing_search(a, b, level, rising, t0, ad0, ac0, rate, ka, k, scale, c_a, c_b, hint)[0]
+
+
+@jit
+def crossing_search(a, b, level, rising, t0, ad0, ac0, rate, ka, k, scale, c_a, c_b, hint):
+    """:func:`piece_crossing`, returning also where Newton last evaluated the closed form
+    (:func:`root_search`)."""
     guess = hint
     if not a < hint < b and c_a > 0.0 and c_b > 0.0 and c_a != c_b and level > 0.0:
         guess = a + (b - a) * math.log(c_a / level) / math.log(c_a / c_b)
-    return piece_root(a, b, level, False, rising, t0, ad0, ac0, rate, ka, k, scale, guess)
+    return root_search(a, b, level, False, rising, t0, ad0, ac0, rate, ka, k, scale, guess)
 
 
 @jit
@@ -595,9 +619,32 @@ def end_runs(runs, window_end, time_below, longest_below):
         longest_below[m] = longest
 
 
+#: Columns of the log of run updates written by :func:`piece_statistics`.
+LOG_COLUMNS = 5
+#: Columns of the memory of earlier crossings used by :func:`piece_statistics`.
+SEEN_COLUMNS = 7
+
+
 @jit
-def piece_statistics(a, b, c_a, c_b, y_a, y_b, t0, ad0, ac0, rate, ka, k, scale, levels, runs, log, n_log,
-                     n_hint=0, shift=0.0):
+def newton_from_record(hint, t0, ad0, ac0, ka, k, scale, level, dt, decay, depot_decay, transfer):
+    """A start for the crossing of `level` on a piece without input (as in :func:`piece_concentration`)
+    from a search on an earlier piece with the same rates: one Newton step from the time ``t0 + dt``
+    where that search evaluated e^{-k dt} (``decay``), e^{-ka dt} (``depot_decay``) and the transfer
+    fraction (E3). E1-E2 are linear in the start state, so C and its slope there for this piece's
+    state cost four multiply-adds and no exponential. Returns `hint` when the record has none
+    (nan) or the slope is 0."""
+    if not transfer == transfer:
+        return hint
+    ad = ad0 * depot_decay
+    ac = ac0 * decay + ad0 * transfer
+    y = ka * ad - k * ac
+    if y == 0.0:
+        return hint
+    return t0 + dt - (ac * scale - level) / (y * scale)
+
+
+@jit
+def piece_statistics(a, b, c_a, c_b, y_a, y_b, t0, ad0, ac0, rate, ka, k, scale, levels, runs, log, n_log, seen, record):
     """Add [a, b] of a piece (as in :func:`piece_concentration`) to the runs below each level.
 
     ``c_a``, ``c_b`` are C at the ends [ng/mL] and ``y_a``, ``y_b`` d(ac)/dt there [mg/h]: C rises
@@ -605,11 +652,18 @@ def piece_statistics(a, b, c_a, c_b, y_a, y_b, t0, ad0, ac0, rate, ka, k, scale,
     each crossing a level at most once. The peak is searched for only when it lies inside
     (y_a > 0 > y_b); a crossing only where a part's ends straddle a level. ``runs`` is the packed run
     state (:data:`RUN_IN` ...). Each update is also appended to ``log`` (rows ``level, part start,
-    below at start, below at end, crossing time``) when it has rows, from row ``n_log`` on; the fast
-    path replays them for an interval that repeats (:mod:`imapk.engine._verdict_kernels`). Rows
-    ``n_log`` to ``n_hint - 1`` may still hold an earlier interval's updates, ``shift`` earlier: a
-    crossing of the same level in the same direction there starts Newton (the curves of successive
-    intervals converge, so it is close).
+    below at start, below at end, crossing time``) when `record` is true, from row ``n_log`` on; the fast
+    path replays them for an interval that repeats (:mod:`imapk.engine._verdict_kernels`).
+
+    ``seen`` (2 levels, :data:`SEEN_COLUMNS`) remembers the subject's latest crossing of each level,
+    rising (row 2 m) and falling (row 2 m + 1): its time since its piece's start [h], then where its
+    search last evaluated the closed form (as :func:`root_search` returns it) and the piece's k and ka
+    [1/h]; nan before the first. A new search of the same crossing starts from the same time since
+    its piece's start (successive doses give similar curves), moved by one Newton step taken from
+    the recorded exponentials (:func:`newton_from_record`) when the piece has no input and the same
+    rates: the curves differ by their start states, to which C is linear, so that step corrects the
+    change of state to first order without an exponential. Only the starting point comes from
+    ``seen``; the search's bracket and stopping rule are those of a fresh search.
 
     Returns
     -------
@@ -635,13 +689,23 @@ def piece_statistics(a, b, c_a, c_b, y_a, y_b, t0, ad0, ac0, rate, ka, k, scale,
             below1 = c1 < level
             r = p0
             if below0 != below1:
-                hint = math.nan
-                if n_log < n_hint and log[n_log, 0] == m and (log[n_log, 2] != 0.0) == below0 \
-                        and (log[n_log, 3] != 0.0) == below1:
-                    hint = log[n_log, 4] + shift
-                r = piece_crossing(p0, p1, level, rising, t0, ad0, ac0, rate, ka, k, scale, c0, c1, hint)
+                row = 2 * m + (0 if rising else 1)
+                hint = t0 + seen[row, 0]
+                if rate == 0.0 and seen[row, 5] == k and seen[row, 6] == ka:
+                    hint = newton_from_record(hint, t0, ad0, ac0, ka, k, scale, level, seen[row, 1], seen[row, 2],
+                                              seen[row, 3], seen[row, 4])
+                r, dt, decay, depot_decay, transfer = crossing_search(
+                    p0, p1, level, rising, t0, ad0, ac0, rate, ka, k, scale, c0, c1, hint
+                )
+                seen[row, 0] = r - t0
+                seen[row, 1] = dt
+                seen[row, 2] = decay
+                seen[row, 3] = depot_decay
+                seen[row, 4] = transfer
+                seen[row, 5] = k
+                seen[row, 6] = ka
             step_runs(runs, m, p0, below0, below1, r)
-            if log.shape[0] > 0:
+            if record:
                 log[n_log, 0] = m
                 log[n_log, 1] = p0
                 log[n_log, 2] = 1.0 if below0 else 0.0
@@ -666,7 +730,8 @@ def threshold_runs(
     """
     runs = np.empty((4, levels.shape[0]))
     start_runs(levels, seg_t[0], window_start, window_end, runs)
-    no_log = np.empty((0, 5))
+    no_log = np.empty((0, LOG_COLUMNS))
+    seen = np.full((2 * levels.shape[0], SEEN_COLUMNS), np.nan)
     highest = 0.0
     for i in range(n_seg):
         a, b = segment_in_window(i, n_seg, seg_t, window_start, window_end)
@@ -679,7 +744,7 @@ def threshold_runs(
         ad_b, ac_b = advance(ad0, ac0, rate, kap, kp, b - t0)
         c_max, _ = piece_statistics(
             a, b, ac_a * scale, ac_b * scale, kap * ad_a + rate - kp * ac_a, kap * ad_b + rate - kp * ac_b,
-            t0, ad0, ac0, rate, kap, kp, scale, levels, runs, no_log, 0,
+            t0, ad0, ac0, rate, kap, kp, scale, levels, runs, no_log, 0, seen, False,
         )
         highest = max(highest, c_max)
     end_runs(runs, window_end, time_below, longest_below)

@@ -23,6 +23,8 @@ import math
 import numpy as np
 
 from ._exact_kernels import (
+    LOG_COLUMNS,
+    SEEN_COLUMNS,
     advance,
     depot_transfer,
     end_runs,
@@ -49,13 +51,13 @@ def piece_map(ka, k, length, out):
 
 @jit
 def add_piece(t0, t1, ad0, ac0, rate, ad1, ac1, ka, k, scale, window_start, window_end, levels, runs, log, n_log,
-              n_hint, shift):
+              seen, record):
     """Add the piece [t0, t1) (state (ad0, ac0) [mg] at t0 with input `rate` [mg/h], (ad1, ac1) at t1)
     to the runs; returns (highest C on it [ng/mL], or 0 outside the window; new row count of `log`).
 
     The part inside the window is taken; an end cut by the window gets its state from the closed form.
-    ``n_hint`` and ``shift`` pass on the earlier interval's crossings as starting points
-    (:func:`imapk.engine._exact_kernels.piece_statistics`).
+    ``seen`` holds the subject's earlier crossings, starting points of the searches, and `record`
+    says whether the run updates go to `log` (:func:`imapk.engine._exact_kernels.piece_statistics`).
     """
     a = max(t0, window_start)
     b = min(t1, window_end)
@@ -69,7 +71,7 @@ def add_piece(t0, t1, ad0, ac0, rate, ad1, ac1, ka, k, scale, window_start, wind
         ad_b, ac_b = advance(ad0, ac0, rate, ka, k, b - t0)
     return piece_statistics(
         a, b, ac_a * scale, ac_b * scale, ka * ad_a + rate - k * ac_a, ka * ad_b + rate - k * ac_b,
-        t0, ad0, ac0, rate, ka, k, scale, levels, runs, log, n_log, n_hint, shift,
+        t0, ad0, ac0, rate, ka, k, scale, levels, runs, log, n_log, seen, record,
     )
 
 
@@ -98,8 +100,8 @@ def verdicts_regular(
     lag_map = np.empty(4)
     input_map = np.empty(4)
     runs = np.empty((4, n_lev))
-    log = np.empty((MAX_PARTS * max(n_lev, 1), 5))
-    no_log = np.empty((0, 5))
+    log = np.empty((MAX_PARTS * max(n_lev, 1), LOG_COLUMNS))
+    seen = np.empty((2 * n_lev, SEEN_COLUMNS))
     bad = 0
     for s in range(first, last):
         lag = tlag[s]
@@ -112,6 +114,7 @@ def verdicts_regular(
         piece_map(kap, kp, lag, lag_map)
         piece_map(kap, kp, dur, input_map)
         start_runs(levels, dose_time[0], window_start, window_end, runs)
+        seen[:] = np.nan
         highest = 0.0
         ad = 0.0
         ac = 0.0
@@ -153,9 +156,6 @@ def verdicts_regular(
                         step_runs(runs, int(log[e, 0]), log[e, 1] + shift, log[e, 2] != 0.0, log[e, 3] != 0.0,
                                   log[e, 4] + shift)
                 else:
-                    use_log = log if inside else no_log
-                    n_hint = n_log if inside else 0
-                    shift = t - cache_t
                     n_log = 0
                     amount = f[s, p] * g
                     a0, c0 = ad, ac
@@ -164,7 +164,7 @@ def verdicts_regular(
                         a1 = lag_map[0] * a0
                         c1 = lag_map[1] * c0 + lag_map[2] * a0
                         c_max, n_log = add_piece(t0, t0 + lag, a0, c0, 0.0, a1, c1, kap, kp, scale,
-                                                 window_start, window_end, levels, runs, use_log, n_log, n_hint, shift)
+                                                 window_start, window_end, levels, runs, log, n_log, seen, inside)
                         highest = max(highest, c_max)
                         a0, c0 = a1, c1
                         t0 = t0 + lag
@@ -173,7 +173,7 @@ def verdicts_regular(
                         a1 = input_map[0] * a0
                         c1 = input_map[1] * c0 + input_map[2] * a0 + input_map[3] * rate
                         c_max, n_log = add_piece(t0, t0 + dur, a0, c0, rate, a1, c1, kap, kp, scale,
-                                                 window_start, window_end, levels, runs, use_log, n_log, n_hint, shift)
+                                                 window_start, window_end, levels, runs, log, n_log, seen, inside)
                         highest = max(highest, c_max)
                         a0, c0 = a1, c1
                         t0 = t0 + dur
@@ -181,8 +181,14 @@ def verdicts_regular(
                         a0 = a0 + amount
                     if final:
                         ad_next, ac_next = advance(a0, c0, 0.0, kap, kp, t_end - t0)
-                    c_max, n_log = add_piece(t0, t_end, a0, c0, 0.0, ad_next, ac_next, kap, kp, scale,
-                                             window_start, window_end, levels, runs, use_log, n_log, n_hint, shift)
+                    if window_start <= t0 and t_end <= window_end:  # the usual case, without the window's cuts
+                        c_max, n_log = piece_statistics(
+                            t0, t_end, c0 * scale, ac_next * scale, kap * a0 - kp * c0, kap * ad_next - kp * ac_next,
+                            t0, a0, c0, 0.0, kap, kp, scale, levels, runs, log, n_log, seen, inside,
+                        )
+                    else:
+                        c_max, n_log = add_piece(t0, t_end, a0, c0, 0.0, ad_next, ac_next, kap, kp, scale,
+                                                 window_start, window_end, levels, runs, log, n_log, seen, inside)
                     highest = max(highest, c_max)
                     cached = inside
                     cache_ad = ad
