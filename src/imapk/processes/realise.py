@@ -19,13 +19,14 @@ rises with the trough is realised with the troughs by :mod:`imapk.processes.coup
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from itertools import chain
 
 import numpy as np
 
 from ..errors import ImapkError
 from ..schedule import GIVEN, HELD, HOURS_PER_DAY, MISSED, DoseTable, Hold, Schedule, _amounts_text, _check_length, day_start
 from .adherence import IndependentMisses, LateDoses, MarkovMisses, dose_delays, missed_doses
-from .toxicity import PatientEvents, ToxicityProcess, draw_events, hold_specs, realised_schedule
+from .toxicity import PatientEvents, ToxicityProcess, draw_events, hold_label, realised_schedule
 
 __all__ = ["RealisedDoses", "realise", "realise_events", "patient_table", "schedule_days", "with_late_doses",
            "MISSED_REASON"]
@@ -297,7 +298,8 @@ def realise_events(
     """The realised doses of patients whose toxicity `events` (one :class:`PatientEvents` each, or
     None without a toxicity) are known: their holds, then the misses (see :func:`realise`).
     `base`: ``schedule.lower()`` if already at hand; `tables`: a dict kept between calls on the same
-    schedule and process, in which each hold pattern's lowering is kept; `missed`: the adherence's
+    schedule and process, in which each distinct hold (and, on a schedule with planned holds or
+    misses, each hold pattern's lowering) is kept; `missed`: the adherence's
     misses over the whole grid (:func:`~imapk.processes.adherence.missed_doses` of these patients) if
     already drawn."""
     subjects = np.asarray(subjects, dtype=np.int64)
@@ -396,13 +398,16 @@ def _lay_holds(schedule, base, subjects, toxicity, events, tables, reasons, code
     it), for a schedule without planned holds or misses; the same arrays and reason codes, in the
     same order, as lowering each patient's :func:`~imapk.processes.toxicity.realised_schedule`.
 
-    Each hold pattern (the patient's hold days and lengths) is read once as a list of holds, each
-    from the lowering of that hold alone (:func:`_single`): its held doses, and its ladder until the
-    steps end or the next hold ends (the rule of :class:`~imapk.schedule.Hold`). The holds of all
-    patients are then written at once by index. Reason codes are numbered in order of first
-    appearance, as :func:`realise_events` numbers them, patient by patient (each pattern's reasons
-    along its doses, then its prescribing labels); a pattern whose labels are all numbered already
-    adds none, so the labels of the doses are only formed for the few patterns that bring a new one.
+    Every drawn hold of every patient is a row of arrays (as
+    :func:`~imapk.processes.toxicity.hold_specs` lists them); each distinct hold is found once, alone
+    on the prescription (:func:`_single_direct`, or :func:`_single` by lowering): its held doses,
+    then its ladder until the steps end or the patient's next hold ends, whichever comes first (the
+    rule of :class:`~imapk.schedule.Hold`). All holds are then written at once by index.
+
+    Reason codes are numbered in order of first appearance, as :func:`realise_events` numbers them
+    patient by patient (a patient's reasons along the doses, then its prescribing labels): the
+    patient who first shows a label not numbered yet has its labels numbered, then the next such
+    patient, until every label shown is numbered; other patients add none.
     """
     planned, given, status, reason, prescribed = out
     n_dose = base.time.size
@@ -412,105 +417,119 @@ def _lay_holds(schedule, base, subjects, toxicity, events, tables, reasons, code
     if grid is None:
         grid = tables["grid"] = _grid(schedule, base)
     memo = tables.setdefault("ladders", {})
-    patterns = tables.setdefault("hold patterns", {})  # pattern -> its holds (label, first, restart, ladder length, key)
-    ladders: dict[tuple, tuple] = {}  # single hold -> (offset in the ladder arrays, [(first position, suffix)])
-    ladder_amounts: list[np.ndarray] = []
-    ladder_suffixes: list[np.ndarray] = []
-    suffix_ids: dict[str, int] = {}
-    label_ids: dict[str, int] = {}
-    known: set[tuple] = set()  # (hold label, single hold) whose labels are all numbered
-    size = 0
-    numbered: dict[tuple, int] = {}  # pattern -> its index among this call's patterns
-    records: list[tuple] = []  # per hold of each pattern: first, restart, ladder length, ladder offset, label id
-    pattern_start: list[int] = []
-    rows: list[int] = []
-    which: list[int] = []
-    for i, patient in enumerate(events):
-        if not patient.time:
-            continue
-        key = (patient.hold_start_day, patient.hold_days, patient.discontinued)
-        p = numbered.get(key)
-        if p is None:
-            holds = patterns.get(key)
-            if holds is None:
-                specs = hold_specs(toxicity, patient, days)
-                try:
-                    windows = []
-                    for start, length, ladder, _ in specs:
-                        restart = toxicity.restart if ladder else ()
-                        single = singles.get((start, length, bool(restart)))
-                        if single is None:
-                            single = _single_direct(grid, start, length, restart, memo)
-                            if single is None:
-                                single = _single(schedule, base, start, length, restart, singles)
-                            singles[(start, length, bool(restart))] = single
-                        windows.append(single)
-                except ImapkError as error:
-                    raise _conflict(toxicity, subjects[i], error) from None
-                holds = []
-                for k, ((*_, label), (first, restart, stop, _, _)) in enumerate(zip(specs, windows)):
-                    if k + 1 < len(windows):
-                        stop = min(stop, windows[k + 1][1])  # the next hold interrupts the ladder when it ends
-                    spec = specs[k]
-                    holds.append((label, first, restart, max(stop - restart, 0),
-                                  (spec[0], spec[1], spec[2] and bool(toxicity.restart))))
-                holds = patterns[key] = tuple(holds)
-            new = False
-            for label, first, restart, length, single in holds:
-                ladder = ladders.get(single)
-                if ladder is None:
-                    _, _, _, amounts, suffixes = singles[single]
-                    ids = np.array([suffix_ids.setdefault(x, len(suffix_ids)) for x in suffixes], dtype=np.int64)
-                    steps = list({x: m for m, x in reversed(list(enumerate(suffixes)))}.items())
-                    ladder = ladders[single] = (size, [(m, x) for x, m in steps])
-                    ladder_amounts.append(amounts)
-                    ladder_suffixes.append(ids)
-                    size += len(suffixes)
-                label_ids.setdefault(label, len(label_ids))
-                if (label, single) not in known:  # else the hold's label and its ladder's are numbered
-                    new = new or label not in reasons or any(
-                        m < length and label + x not in reasons for m, x in ladder[1])
-                    if label in reasons and all(label + x in reasons for _, x in ladder[1]):
-                        known.add((label, single))
-                records.append((first, restart, length, ladder[0], label_ids[label]))
-            if new:  # number the pattern's labels as lowering its schedule would, in order of appearance
-                phase = np.array(base.phase, dtype=object)
-                for label, first, restart, length, single in holds:
-                    phase[restart:restart + length] = [label + x for x in singles[single][4][:length]]
-                labels = phase.copy()
-                for label, first, restart, length, single in holds:
-                    labels[first:restart] = label
-                codes(labels)
-                codes(phase)
-            p = numbered[key] = len(pattern_start)
-            pattern_start.append(len(records) - len(holds))
-        rows.append(i)
-        which.append(p)
-    if not records:
+    drawn = [i for i, patient in enumerate(events) if patient.time]
+    if not drawn:
         return
-    # Every hold of every patient: (row, record), then its held doses and its ladder doses by flat index.
-    record = np.array(records, dtype=np.int64).reshape(-1, 5)
-    starts = np.append(np.asarray(pattern_start, dtype=np.int64), len(records))
-    which = np.asarray(which, dtype=np.int64)
-    counts = starts[which + 1] - starts[which]
-    owner, position = _ramp(counts)
-    row = np.asarray(rows, dtype=np.int64)[owner]
-    first, restart, length, offset, label = record[starts[which][owner] + position].T
-    code_of_label = np.array([reasons[x] for x in label_ids], dtype=np.int32)
+    patients = [events[i] for i in drawn]
+    counts = np.fromiter(map(len, (p.hold_days for p in patients)), dtype=np.int64, count=len(patients))
+    owner = np.repeat(np.arange(len(patients)), counts)
+    k = np.arange(owner.size) - np.repeat(np.cumsum(counts) - counts, counts)  # the event's index
+    start = np.fromiter(chain.from_iterable(p.hold_start_day for p in patients), dtype=np.int64, count=owner.size)
+    length = np.fromiter(chain.from_iterable(p.hold_days for p in patients), dtype=np.int64, count=owner.size)
+    stopped = np.fromiter((p.discontinued for p in patients), dtype=bool, count=len(patients))
+    last = stopped[owner] & (k == counts[owner] - 1)
+    keep = length != 0  # an event under steroid management holds nothing
+    owner, k, start, last = owner[keep], k[keep], start[keep], last[keep]
+    if not owner.size:
+        return
+    length = np.minimum(length[keep], days - start + 1)  # a hold cut at the schedule's end
+    ladder = ~last & bool(toxicity.restart)
+    # Each distinct hold found once; the first patient (and hold) whose hold lowering refuses is named.
+    key = (start * (days + 2) + length) * 2 + ladder
+    unique, first_of, inverse = np.unique(key, return_index=True, return_inverse=True)
+    found, failed = [], {}
+    for u, j in enumerate(first_of.tolist()):
+        spec = (int(start[j]), int(length[j]), toxicity.restart if ladder[j] else ())
+        single = singles.get((spec[0], spec[1], bool(spec[2])))
+        if single is None:
+            single = _single_direct(grid, *spec, memo)
+            if single is None:
+                try:
+                    single = _single(schedule, base, *spec, singles)
+                except ImapkError as error:
+                    failed[u] = error
+                    found.append(None)
+                    continue
+            singles[(spec[0], spec[1], bool(spec[2]))] = single
+        found.append(single)
+    if failed:
+        j = int(np.flatnonzero(np.isin(inverse, list(failed)))[0])
+        raise _conflict(toxicity, subjects[drawn[owner[j]]], failed[int(inverse[j])]) from None
+    first = np.array([single[0] for single in found], dtype=np.int64)[inverse]
+    after = np.array([single[1] for single in found], dtype=np.int64)[inverse]
+    stop = np.array([single[2] for single in found], dtype=np.int64)[inverse]
+    follows = owner[1:] == owner[:-1]  # the next hold is the same patient's: it cuts the ladder when it ends
+    stop[:-1] = np.where(follows, np.minimum(stop[:-1], after[1:]), stop[:-1])
+    steps = np.maximum(stop - after, 0)
+    # Ladders (by the dose they restart at): amounts and label suffixes, one after the other.
+    suffix_ids: dict[str, int] = {}
+    ladder_of: dict[tuple, int] = {}
+    offsets, amounts, suffixes, firsts = [], [], [], []
+    for single in found:
+        if (single[1], len(single[4])) not in ladder_of:
+            ladder_of[(single[1], len(single[4]))] = len(offsets)
+            offsets.append(sum(map(len, amounts)))
+            amounts.append(single[3])
+            ids = [suffix_ids.setdefault(x, len(suffix_ids)) for x in single[4]]
+            suffixes.append(np.array(ids, dtype=np.int64))
+            firsts.append({s: m for m, s in reversed(list(enumerate(ids)))})  # suffix -> first position
+    which = np.array([ladder_of[(single[1], len(single[4]))] for single in found], dtype=np.int64)[inverse]
+    offset = np.array(offsets, dtype=np.int64)[which]
+    # Labels: hold k's ("<label> hold <k + 1>", or the discontinuation's, id 0), and ladder steps'.
+    label_id = np.where(last, 0, k + 1)
+    labels = {int(i): hold_label(toxicity, int(i) - 1, i == 0) for i in np.unique(label_id)}
     suffix_list = list(suffix_ids)
-    code_of_ladder = np.array([[reasons.get(x + y, -1) for y in suffix_list] for x in label_ids], dtype=np.int32)
-    run, m = _ramp(length)
-    at = (row * n_dose + restart)[run] + m
-    source = offset[run] + m
+    shown: dict[str, int] = {}  # label -> the first patient (its position in `drawn`) who shows it
+    ids, at = np.unique(label_id, return_index=True)
+    for i, j in zip(ids.tolist(), at.tolist()):
+        shown.setdefault(labels[i], int(owner[j]))
+    width = max(len(f) for f in firsts)
+    position = np.full((len(firsts), max(width, 1)), n_dose + 1, dtype=np.int64)
+    suffix_at = np.zeros_like(position)
+    for row, f in enumerate(firsts):
+        position[row, :len(f)] = list(f.values())
+        suffix_at[row, :len(f)] = list(f)
+    present = position[which] < steps[:, None]  # the ladder step shows (its first dose is before the cut)
+    pair = (label_id[:, None] * len(suffix_list) + suffix_at[which])[present]
+    pairs, at = np.unique(pair, return_index=True)
+    who = np.broadcast_to(owner[:, None], present.shape)[present]
+    for p, j in zip(pairs.tolist(), at.tolist()):
+        label = labels[p // len(suffix_list)] + suffix_list[p % len(suffix_list)]
+        shown[label] = min(shown.get(label, len(patients)), int(who[j]))
+    pending = {label: who_ for label, who_ in shown.items() if label not in reasons}
+    while pending:  # number the labels of the first patient with a new one, as lowering its schedule would
+        patient = min(pending.values())
+        phase = np.array(base.phase, dtype=object)
+        mine = np.flatnonzero(owner == patient)
+        for h in mine:
+            phase[after[h]:after[h] + steps[h]] = [labels[label_id[h]] + suffix_list[x] for x in
+                                                  suffixes[which[h]][:steps[h]]]
+        shown_reasons = phase.copy()
+        for h in mine:
+            shown_reasons[first[h]:after[h]] = labels[label_id[h]]
+        codes(shown_reasons)
+        codes(phase)
+        pending = {label: who_ for label, who_ in pending.items() if label not in reasons}
+    # Every hold's held doses and ladder doses, by flat index.
+    row = np.asarray(drawn, dtype=np.int64)[owner]
+    code_of_label = np.zeros(max(labels) + 1, dtype=np.int32)
+    code_of_ladder = np.full((code_of_label.size, max(len(suffix_list), 1)), -1, dtype=np.int32)
+    for i, label in labels.items():
+        code_of_label[i] = reasons[label]
+        for s, x in enumerate(suffix_list):
+            code_of_ladder[i, s] = reasons.get(label + x, -1)
+    run, m = _ramp(steps)
+    at = (row * n_dose + after)[run] + m
     if at.size:
-        amounts = np.concatenate(ladder_amounts)[source]
-        step = code_of_ladder[label[run], np.concatenate(ladder_suffixes)[source]]
-        planned.reshape(-1)[at] = amounts
-        given.reshape(-1)[at] = amounts
+        source = offset[run] + m
+        amount = np.concatenate(amounts)[source]
+        step = code_of_ladder[label_id[run], np.concatenate(suffixes)[source]]
+        planned.reshape(-1)[at] = amount
+        given.reshape(-1)[at] = amount
         prescribed.reshape(-1)[at] = step
         reason.reshape(-1)[at] = step
-    run, m = _ramp(restart - first)
+    run, m = _ramp(after - first)
     at = (row * n_dose + first)[run] + m
     status.reshape(-1)[at] = HELD
     given.reshape(-1)[at] = 0.0
-    reason.reshape(-1)[at] = code_of_label[label[run]]
+    reason.reshape(-1)[at] = code_of_label[label_id[run]]

@@ -52,7 +52,7 @@ from ..schedule import Hold, LadderStep, Schedule
 from ..streams import uniforms
 
 __all__ = ["Weibull", "HoldLength", "ExposureEffect", "ExposurePower", "ToxicityProcess", "PatientEvents", "draw_events",
-           "realised_schedule", "hold_specs"]
+           "realised_schedule", "hold_specs", "hold_label"]
 
 MANAGEMENTS = ("hold", "steroids")
 
@@ -356,9 +356,14 @@ def hold_specs(process: ToxicityProcess, events: PatientEvents, schedule_days: i
             continue
         days = min(days, schedule_days - start + 1)
         last = events.discontinued and k == len(events.hold_days) - 1
-        label = f"{process.label} discontinuation" if last else f"{process.label} hold {k + 1}"
-        specs.append((start, days, not last, label))
+        specs.append((start, days, not last, hold_label(process, k, last)))
     return specs
+
+
+def hold_label(process: ToxicityProcess, k: int, discontinuation: bool) -> str:
+    """Label of the hold that follows a patient's event `k` (0-based): ``"<label> hold <k + 1>"``, or
+    ``"<label> discontinuation"``."""
+    return f"{process.label} discontinuation" if discontinuation else f"{process.label} hold {k + 1}"
 
 
 def realised_schedule(base: Schedule, process: ToxicityProcess, events: PatientEvents, schedule_days: int) -> Schedule:
