@@ -344,7 +344,10 @@ def root_search(lo, hi, level, find_peak, rising, t0, ad0, ac0, rate, ka, k, sca
     when the piece has an input or ka == k).
 
     Without input (``rate == 0``) and with ka != k, the three exponentials of :func:`advance`
-    (e^{-k dt}, e^{-ka dt} and -expm1(-|ka - k| dt)) are carried from one point to the next: a
+    (e^{-k dt}, e^{-ka dt} and q = -expm1(-|ka - k| dt), taken as 1 - e^{-|ka - k| dt} where that
+    loses under 2.2 bits, |ka - k| dt >= 1/4: the transfer fraction of E3 is then within ten
+    roundings, C within ten roundings of itself and the crossing within 10 eps C / |C'|, about
+    3e-15 h at the usual slopes) are carried from one point to the next: a
     step s with |ka s|, |k s| <= :data:`SMALL_STEP` and |s| <= dt / 8 multiplies them by e^{rate s}
     = 1 + :func:`expm1_small` (rate s), a rounding error or two per step, no cancellation
     (the last factor moves by -(1 - q) expm1(|ka - k| s), at most a ninth of q), instead of three
@@ -354,6 +357,7 @@ def root_search(lo, hi, level, find_peak, rising, t0, ad0, ac0, rate, ka, k, sca
     x = start if lo < start < hi else 0.5 * (lo + hi)
     gap = abs(ka - k)
     carry = rate == 0.0 and gap > 0.0
+    ka_gap = ka / gap if carry else 0.0
     dt = x - t0
     decay = 1.0
     depot_decay = 1.0
@@ -368,11 +372,11 @@ def root_search(lo, hi, level, find_peak, rising, t0, ad0, ac0, rate, ka, k, sca
             if fresh:
                 decay = math.exp(-k * dt)
                 depot_decay = math.exp(-ka * dt)
-                if gap * dt < 0.5:
+                if gap * dt < 0.25:
                     q = -math.expm1(-gap * dt)
-                else:  # 1 - e^{-x} = 1 - (smaller decay) / (larger) loses under two bits for x >= 1/2
-                    q = 1.0 - (depot_decay / decay if k <= ka else decay / depot_decay)
-            transfer = ka * (decay if k <= ka else depot_decay) * q / gap
+                else:  # 1 - e^{-x} loses at most log2(1 / (1 - e^{-1/4})) < 2.2 bits for x >= 1/4
+                    q = 1.0 - math.exp(-gap * dt)
+            transfer = ka_gap * (decay if k <= ka else depot_decay) * q
             ad = ad0 * depot_decay
             ac = ac0 * decay + ad0 * transfer
         else:
@@ -625,22 +629,104 @@ LOG_COLUMNS = 5
 SEEN_COLUMNS = 7
 
 
+#: Relative margin [1] on the bounds of :func:`split_point`: far above their rounding errors (a few
+#: 1e-16), so a level within it of a bound is left to the peak's own search.
+BOUND_MARGIN = 1e-12
+
+
+@jit
+def remember_peak(ad0, ac0, c_p, ka, k, scale, n_levels, seen):
+    """Keep the start state (ad0, ac0) [mg] and the peak `c_p` [ng/mL] of the subject's highest
+    interior peak of a piece without input so far, with its rates and scale, in row 2 ``n_levels``
+    of ``seen`` (see :func:`split_point`); a piece with other rates or scale starts the record anew."""
+    ref = 2 * n_levels
+    if not (seen[ref, 3] == k and seen[ref, 4] == ka and seen[ref, 5] == scale) or c_p > seen[ref, 2]:
+        seen[ref, 0] = ad0
+        seen[ref, 1] = ac0
+        seen[ref, 2] = c_p
+        seen[ref, 3] = k
+        seen[ref, 4] = ka
+        seen[ref, 5] = scale
+
+
+@jit
+def split_point(a, b, c_a, c_b, t0, ad0, ac0, ka, k, scale, levels, seen):
+    """(time [h], C there [ng/mL]) at which a piece without input, with an interior peak, splits
+    into parts that each cross every level at most once, when that is shown without the peak's
+    search; else (nan, nan).
+
+    With no input C(tau) = scale (ac0 e^{-k tau} + ad0 T(tau)) (E2-E3, tau = t - t0). T peaks at
+    tau_T = log(ka / k) / (ka - k) (closed form, kept per rates in row 2 n + 1 of ``seen``), and
+    C' = scale (ad0 T' - k ac0 e^{-k tau}) <= 0 there, so C peaks at tau_p <= tau_T and falls after
+    tau_T. Two facts follow, rigorous up to :data:`BOUND_MARGIN`:
+
+    * The peak is no higher than the subject's recorded peak c_ref (:func:`remember_peak`, same
+      rates and scale, start state (ad_ref, ac_ref)) when ac0 < ac_ref: for tau <= tau_T,
+      C(tau) - C_ref(tau) = scale ((ac0 - ac_ref) e^{-k tau} + (ad0 - ad_ref) T(tau))
+      <= scale ((ac0 - ac_ref) e^{-k tau_T} + max(ad0 - ad_ref, 0) T(tau_T)) = D, and C_ref <= c_ref
+      everywhere (c_ref is its interior peak), so the peak is <= U = c_ref + D. Only D < 0 is
+      used: the peak then changes no maximum, and U bounds it.
+    * Split at t0 + tau_T: after it C falls; before it, a level with C(a) below it and C(t0 + tau_T)
+      above is crossed once (rising, then falling to a value still above), and a level C(a) is at
+      or above and C(t0 + tau_T) below is crossed once (falling); a level both are below is crossed
+      only if the peak reaches it, ruled out by U below the level. Other cases need the peak.
+    """
+    n = levels.shape[0]
+    ref = 2 * n
+    rates = ref + 1
+    if not (seen[ref, 3] == k and seen[ref, 4] == ka and seen[ref, 5] == scale):
+        return math.nan, math.nan
+    if not (seen[rates, 0] == k and seen[rates, 1] == ka):
+        tau = math.log(ka / k) / (ka - k)
+        seen[rates, 0] = k
+        seen[rates, 1] = ka
+        seen[rates, 2] = tau
+        seen[rates, 3] = math.exp(-k * tau)
+        seen[rates, 4] = depot_transfer(ka, k, tau)
+    tau = seen[rates, 2]
+    decay = seen[rates, 3]
+    transfer = seen[rates, 4]
+    mid = t0 + tau
+    d_ac = ac0 - seen[ref, 1]
+    if not (a < mid < b and d_ac < 0.0):
+        return math.nan, math.nan
+    excess = scale * (d_ac * decay + max(ad0 - seen[ref, 0], 0.0) * transfer)
+    c_ref = seen[ref, 2]
+    if not excess < -BOUND_MARGIN * c_ref:
+        return math.nan, math.nan
+    upper = (c_ref + excess) * (1.0 + BOUND_MARGIN)
+    c_mid = scale * (ac0 * decay + ad0 * transfer)
+    low = c_mid * (1.0 - BOUND_MARGIN)
+    high = c_mid * (1.0 + BOUND_MARGIN)
+    for m in range(n):
+        level = levels[m]
+        if not (low > level or (high < level and (c_a >= level or upper < level))):
+            return math.nan, math.nan
+    return mid, c_mid
+
+
 @jit
 def newton_from_record(hint, t0, ad0, ac0, ka, k, scale, level, dt, decay, depot_decay, transfer):
     """A start for the crossing of `level` on a piece without input (as in :func:`piece_concentration`)
     from a search on an earlier piece with the same rates: one Newton step from the time ``t0 + dt``
     where that search evaluated e^{-k dt} (``decay``), e^{-ka dt} (``depot_decay``) and the transfer
     fraction (E3). E1-E2 are linear in the start state, so C and its slope there for this piece's
-    state cost four multiply-adds and no exponential. Returns `hint` when the record has none
-    (nan) or the slope is 0."""
+    state cost four multiply-adds and no exponential.
+
+    Returns (start [h], settled): `hint` and False when the record has none (nan) or the slope is
+    0; settled when :func:`newton_settled` shows the step lands within the root search's tolerance
+    of a crossing, which then needs no search at all.
+    """
     if not transfer == transfer:
-        return hint
+        return hint, False
     ad = ad0 * depot_decay
     ac = ac0 * decay + ad0 * transfer
     y = ka * ad - k * ac
     if y == 0.0:
-        return hint
-    return t0 + dt - (ac * scale - level) / (y * scale)
+        return hint, False
+    step = (ac * scale - level) / (y * scale)
+    start = t0 + dt - step
+    return start, newton_settled(step, ad, y, ka, k, 4e-16 * max(1.0, abs(start)))
 
 
 @jit
@@ -670,12 +756,21 @@ def piece_statistics(a, b, c_a, c_b, y_a, y_b, t0, ad0, ac0, rate, ka, k, scale,
     (float, int)
         The highest C on [a, b] [ng/mL], and the new number of rows in ``log``.
     """
+    highest = c_p = math.nan
     if y_a <= 0.0:
         tp, c_p = a, c_a
     elif y_b >= 0.0:
         tp, c_p = b, c_b
     else:
-        tp, c_p = piece_summit(a, b, t0, ad0, ac0, rate, ka, k, scale)
+        tp = math.nan
+        if rate == 0.0 and ka != k:
+            tp, c_p = split_point(a, b, c_a, c_b, t0, ad0, ac0, ka, k, scale, levels, seen)
+            highest = max(c_a, c_b)  # the peak is no higher than one already returned (split_point)
+        if not tp == tp:
+            tp, c_p = piece_summit(a, b, t0, ad0, ac0, rate, ka, k, scale)
+            highest = math.nan
+            if rate == 0.0 and ka != k:
+                remember_peak(ad0, ac0, c_p, ka, k, scale, levels.shape[0], seen)
     for part in range(2):
         if part == 0:
             p0, p1, c0, c1, rising = a, tp, c_a, c_p, True
@@ -689,21 +784,29 @@ def piece_statistics(a, b, c_a, c_b, y_a, y_b, t0, ad0, ac0, rate, ka, k, scale,
             below1 = c1 < level
             r = p0
             if below0 != below1:
+                rising = below0  # the part is monotone, or (split_point) crosses this level once
                 row = 2 * m + (0 if rising else 1)
                 hint = t0 + seen[row, 0]
+                settled = False
                 if rate == 0.0 and seen[row, 5] == k and seen[row, 6] == ka:
-                    hint = newton_from_record(hint, t0, ad0, ac0, ka, k, scale, level, seen[row, 1], seen[row, 2],
-                                              seen[row, 3], seen[row, 4])
-                r, dt, decay, depot_decay, transfer = crossing_search(
-                    p0, p1, level, rising, t0, ad0, ac0, rate, ka, k, scale, c0, c1, hint
-                )
+                    hint, settled = newton_from_record(hint, t0, ad0, ac0, ka, k, scale, level, seen[row, 1],
+                                                       seen[row, 2], seen[row, 3], seen[row, 4])
+                # A settled start is the crossing when the tolerance around it lies inside the part (which
+                # holds exactly one crossing of the level).
+                tol = 8e-16 * max(1.0, abs(hint))
+                if settled and p0 + tol < hint < p1 - tol:
+                    r = hint
+                else:
+                    r, dt, decay, depot_decay, transfer = crossing_search(
+                        p0, p1, level, rising, t0, ad0, ac0, rate, ka, k, scale, c0, c1, hint
+                    )
+                    seen[row, 1] = dt
+                    seen[row, 2] = decay
+                    seen[row, 3] = depot_decay
+                    seen[row, 4] = transfer
+                    seen[row, 5] = k
+                    seen[row, 6] = ka
                 seen[row, 0] = r - t0
-                seen[row, 1] = dt
-                seen[row, 2] = decay
-                seen[row, 3] = depot_decay
-                seen[row, 4] = transfer
-                seen[row, 5] = k
-                seen[row, 6] = ka
             step_runs(runs, m, p0, below0, below1, r)
             if record:
                 log[n_log, 0] = m
@@ -712,6 +815,8 @@ def piece_statistics(a, b, c_a, c_b, y_a, y_b, t0, ad0, ac0, rate, ka, k, scale,
                 log[n_log, 3] = 1.0 if below1 else 0.0
                 log[n_log, 4] = r
                 n_log += 1
+    if highest == highest:
+        return highest, n_log
     return max(c_a, c_p, c_b), n_log
 
 
@@ -731,7 +836,7 @@ def threshold_runs(
     runs = np.empty((4, levels.shape[0]))
     start_runs(levels, seg_t[0], window_start, window_end, runs)
     no_log = np.empty((0, LOG_COLUMNS))
-    seen = np.full((2 * levels.shape[0], SEEN_COLUMNS), np.nan)
+    seen = np.full((2 * levels.shape[0] + 2, SEEN_COLUMNS), np.nan)
     highest = 0.0
     for i in range(n_seg):
         a, b = segment_in_window(i, n_seg, seg_t, window_start, window_end)

@@ -101,7 +101,7 @@ def verdicts_regular(
     input_map = np.empty(4)
     runs = np.empty((4, n_lev))
     log = np.empty((MAX_PARTS * max(n_lev, 1), LOG_COLUMNS))
-    seen = np.empty((2 * n_lev, SEEN_COLUMNS))
+    seen = np.empty((2 * n_lev + 2, SEEN_COLUMNS))
     bad = 0
     for s in range(first, last):
         lag = tlag[s]
