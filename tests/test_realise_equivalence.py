@@ -280,15 +280,19 @@ def test_misses_equal_the_plain_recursion_on_floats(model):
 
 
 def test_the_compiled_chain_equals_the_numpy_loop():
-    """The Markov kernel, compiled and as plain Python, against the plain recursion."""
+    """The Markov chain compiled, as plain Python and as the numpy loop over doses, against the
+    plain recursion."""
     from imapk.processes import _adherence_kernels
+    from imapk.processes.adherence import _chain
 
     model = MarkovMisses(0.8, 0.4, level=AdherenceLevel(0.85, 0.1))
     subjects = np.arange(400)
     expected = reference_misses(model, 6, subjects, 60)
     p11, p01 = _chain_per_patient(model, model.level.draw(6, subjects))
     words = words53(6, MISS_PURPOSE, subjects, 60)
-    for kernel in (_adherence_kernels.markov_missed, _adherence_kernels.markov_missed.py_func):
+    kernels = [_adherence_kernels.markov_missed, _adherence_kernels.markov_missed.py_func,
+               lambda *arrays: _chain(*arrays, compiled=False), lambda *arrays: _chain(*arrays, compiled=True)]
+    for kernel in kernels:
         missed = np.empty((400, 60), dtype=bool)
         kernel(words, below(p11), below(p01), np.ones(400, dtype=bool), missed)
         np.testing.assert_array_equal(missed, expected)

@@ -201,11 +201,12 @@ def missed_doses(model, seed: int, subjects, n_doses: int) -> np.ndarray:
         first = uniforms(seed, START_PURPOSE, subjects, 1)[:, 0]
         taken = first < stationary_adherence(p11, p01)
     after_taken, after_missed = below(p11), below(p01)
+    compiled = _compiled(missed.size)
     for lo in range(0, subjects.size, rows):
         if lo:
             words = words53(seed, MISS_PURPOSE, subjects[lo:lo + rows], n_doses)
         block = slice(lo, lo + rows)
-        _chain(words, after_taken[block], after_missed[block], taken[block], missed[block])
+        _chain(words, after_taken[block], after_missed[block], taken[block], missed[block], compiled)
     return missed
 
 
@@ -213,17 +214,25 @@ def missed_doses(model, seed: int, subjects, n_doses: int) -> np.ndarray:
 _BLOCK_WORDS = 1 << 20
 
 
-#: Doses (patients x doses) from which the chain runs compiled, when numba is loaded already (its
-#: import costs about 0.5 s, more than the numpy loop over 100 000 patients x 365 doses).
+#: Doses (patients x doses) from which the chain runs compiled when numba is loaded already, and
+#: from which it imports numba: about 0.5 s, more than the numpy loop over 100 000 patients x 365
+#: doses costs, but a population that large is simulated next, which imports numba anyway.
 _COMPILED_FROM = 100_000
+_IMPORT_FROM = 10_000_000
 
 
-def _chain(words, below_taken, below_missed, taken, missed) -> None:
-    """The Markov chain over the doses (:func:`~imapk.processes._adherence_kernels.markov_missed`):
-    compiled when numba is loaded and the work is large, else the same comparisons dose by dose."""
+def _compiled(doses: int) -> bool:
+    """Whether the chain over `doses` (patients x doses) runs compiled."""
     from ..engine._numba import numba_loaded
 
-    if numba_loaded() and missed.size >= _COMPILED_FROM:
+    return doses >= _IMPORT_FROM or (doses >= _COMPILED_FROM and numba_loaded())
+
+
+def _chain(words, below_taken, below_missed, taken, missed, compiled: bool) -> None:
+    """The Markov chain over the doses: compiled
+    (:func:`~imapk.processes._adherence_kernels.markov_missed`), or the same integer comparisons
+    dose by dose for every patient at once."""
+    if compiled:
         from ._adherence_kernels import markov_missed
 
         markov_missed(words, below_taken, below_missed, taken, missed)
