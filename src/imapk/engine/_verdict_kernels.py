@@ -8,6 +8,14 @@ from the ends (C and its slope, known from the interval maps without an exponent
 part straddles a level, one safeguarded Newton search (:func:`imapk.engine._exact_kernels.piece_statistics`,
 the same code the general walk uses).
 
+Irregular dosing (per-patient amounts, missed doses) repeats nothing, so each interval is searched;
+what makes that cheap is in :func:`imapk.engine._exact_kernels.piece_statistics`: each crossing
+search starts from the subject's previous crossing of the same level and direction, moved by one
+Newton step computed from that search's recorded exponentials (C is linear in the start state);
+Newton stops as soon as a bound on C'' shows the last step landed within the root tolerance; and a
+peak is searched only when neither a recorded higher peak nor the transfer fraction's peak time
+settles every level without it.
+
 Regular dosing soon reaches a state that repeats exactly: the affine map of the interval, applied
 in floating point to its own fixed point, returns the same bits. An interval that starts from the
 same state, with the same dose, parameters and length, as the one before has the same curve shifted
@@ -95,6 +103,9 @@ def verdicts_regular(
     n_dose = dose_time.shape[0]
     n_ch = change_dose.shape[0]
     per_subject = given.shape[0] > 1  # given: (subjects, doses) or one row (1, doses) shared by all
+    # A copy of the levels for this call: the per-piece calls update the reference count of the arrays
+    # they are passed, and threads sharing one array would contend for its count's cache line.
+    levels = levels.copy()
     n_lev = levels.shape[0]
     coef = np.empty((6, 1))
     lag_map = np.empty(4)
