@@ -7,7 +7,8 @@ population size, the chunking or the number of workers, and turning residual err
 move the parameters. Draws are vectorised over subjects: no generator object per subject.
 
 Uniforms are built from the top 53 bits of each 64-bit output, shifted by half a unit so that they
-lie inside (0, 1] (the largest word rounds to 1.0, once in 2^53 draws), and mapped to standard normals through the normal quantile (``ndtri``).
+lie inside (0, 1] (the largest word rounds to 1.0, once in 2^53 draws), and mapped to standard
+normals through the normal quantile (``ndtri``).
 """
 
 from __future__ import annotations
@@ -86,16 +87,17 @@ def uniforms(seed: int, purpose: str, subjects: np.ndarray | range, count: int) 
     return to_uniforms(words53(seed, purpose, subjects, count))
 
 
-def below(p, shape=()) -> np.ndarray:
+def below(p) -> np.ndarray:
     """The number T(p) of 53-bit integers w with (w + 0.5) 2^-53 < p, in float64 as :func:`to_uniforms`
     computes it: ``to_uniforms(w) < p`` is exactly ``w < below(p)`` for every w in [0, 2^53).
 
     Why: u(w) = fl(w + 0.5) 2^-53 never decreases with w (the conversion and the rounding of a sum
     are monotone), so the w with u(w) < p are a prefix 0, 1, ..., T - 1 of the integers. Writing
-    q = p 2^53, u(w) 2^53 = fl(w + 0.5) lies in [w, w + 1], so every w <= q - 1 is in the prefix and
-    no w >= q is: T is between floor(q) - 1 and ceil(q), found by stepping up from floor(q) - 1 while
-    u(w) < p, computing u(w) with the same float operations as :func:`to_uniforms`. A NaN p gives T =
-    0 (u < NaN is false); p <= 2^-54 gives 0, p > 1 gives 2^53 (every w).
+    q = p 2^53 (exact: a power of two), u(w) 2^53 = fl(w + 0.5) lies in [w, w + 1] (w + 0.5 exactly
+    below 2^52, rounded to w or w + 1 above), so every w < q - 1 is in the prefix and no w >= q is:
+    T is between floor(q) - 1 and ceil(q), found by stepping up from floor(q) - 1 while u(w) < p,
+    u(w) computed with the same float operations as :func:`to_uniforms` (at most three steps). A NaN
+    p gives T = 0 (u < NaN is false); p <= 2^-54 gives 0, p > 1 gives 2^53 (every w).
 
     Parameters
     ----------
