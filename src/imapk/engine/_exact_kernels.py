@@ -715,7 +715,8 @@ def newton_from_record(hint, t0, ad0, ac0, ka, k, scale, level, dt, decay, depot
 
     Returns (start [h], settled): `hint` and False when the record has none (nan) or the slope is
     0; settled when :func:`newton_settled` shows the step lands within the root search's tolerance
-    of a crossing, which then needs no search at all.
+    of a crossing, which then needs no search at all. Otherwise the start is a Halley step from the
+    same point (C'' is free as well), closer by one order; it is only a start.
     """
     if not transfer == transfer:
         return hint, False
@@ -724,9 +725,19 @@ def newton_from_record(hint, t0, ad0, ac0, ka, k, scale, level, dt, decay, depot
     y = ka * ad - k * ac
     if y == 0.0:
         return hint, False
-    step = (ac * scale - level) / (y * scale)
+    f = ac * scale - level
+    step = f / (y * scale)
     start = t0 + dt - step
-    return start, newton_settled(step, ad, y, ka, k, 4e-16 * max(1.0, abs(start)))
+    if newton_settled(step, ad, y, ka, k, 4e-16 * max(1.0, abs(start))):
+        return start, True
+    # Not settled: a Halley step instead (C'' = scale y', y' = -ka^2 ad - k y, also free here), whose
+    # error is cubic in the record's distance from the crossing rather than quadratic.
+    curvature = (-ka * ka * ad - k * y) * scale
+    slope = y * scale
+    denominator = 2.0 * slope * slope - f * curvature
+    if denominator > 0.0:
+        return t0 + dt - 2.0 * f * slope / denominator, False
+    return start, False
 
 
 @jit
