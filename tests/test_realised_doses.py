@@ -86,12 +86,23 @@ def test_a_process_without_a_seed_is_refused():
     assert error.value.key == "scenario.seed"
 
 
-def test_a_drawn_hold_in_the_way_of_a_planned_one_is_named():
+def test_a_drawn_hold_inside_a_planned_one_holds_nothing_more():
     schedule = Schedule(phases=(Phase(dose=400, days=120),), holds=(Hold(start_day=2, days=110),))
     early = ToxicityProcess(first=Weibull(1.0, 1.0), hold=HoldLength("fixed", 5))
+    doses = realise(schedule, range(20), SEED, toxicity=early)
+    inside = [i for i, e in enumerate(doses.events) if e.time and e.hold_start_day[0] >= 2]
+    assert inside and np.array_equal(doses.status[inside], np.repeat(schedule.lower().status[None], len(inside), 0))
+
+
+def test_a_drawn_hold_that_cannot_follow_a_planned_one_is_named():
+    """A planned hold of 3 doses every 12 h ends within a day: the drawn hold's part after it would start
+    between two doses of a day, which a hold cannot."""
+    schedule = Schedule(phases=(Phase(dose=200, days=40, interval=12.0),), holds=(Hold(start_day=3, doses=3),))
+    early = ToxicityProcess(first=Weibull(1.5, 1.0), hold=HoldLength("fixed", 5))
     with pytest.raises(ImapkError) as error:
-        realise(schedule, range(20), SEED, toxicity=early)
+        realise(schedule, range(40), SEED, toxicity=early)
     assert "conflicts with the schedule" in error.value.problem and error.value.key == "toxicity[0]"
+    assert "between two doses of day 4" in error.value.problem
 
 
 @pytest.mark.parametrize("schedule", [

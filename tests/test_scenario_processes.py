@@ -443,25 +443,32 @@ def realised(scenario, n=300):
                    adherence=scenario.adherence)
 
 
-def test_planned_holds_conflict_with_drawn_ones_at_realisation():
-    """Why the combination is refused: a drawn hold that overlaps a planned one cannot be realised."""
+def test_drawn_holds_over_a_planned_hold_hold_the_union_of_their_days():
+    """Drawn 14-day holds over a planned 14-day hold (days 20-33): every patient's held doses are the
+    union of the planned days and its drawn holds' days (worked out here from the events, as the
+    overlay's rule states), and the planned hold's days are held for every patient."""
     schedule = Schedule(phases=(Phase(dose=400, days=120),), holds=(Hold(start_day=20, days=14),))
     process = ToxicityProcess(first=Weibull(15.0), hold=HoldLength("fixed", 14))
-    with pytest.raises(ImapkError, match="conflicts with the schedule: .*overlaps"):
-        realise(schedule, range(300), 1, toxicity=process)
+    doses = realise(schedule, range(300), 1, toxicity=process)
+    overlapping = 0
+    for i, e in enumerate(doses.events):
+        held = set(range(20, 34))
+        for start, days in zip(e.hold_start_day, e.hold_days):
+            drawn = set(range(start, min(start + days, 121)))
+            overlapping += bool(drawn & set(range(20, 34)))
+            held |= drawn
+        assert set(np.flatnonzero(doses.status[i] == HELD) + 1) == held, i
+    assert overlapping > 20
 
 
-def test_toxicity_holds_with_planned_holds__refused():
-    text = BASE + "[[schedule.holds]]\nstart_day = 20\ndays = 14\n" + toxicity()
-    error = error_of(text, ScenarioError)
-    assert error.key == "toxicity[0]"
-    assert error.problem == "random toxicity holds cannot be combined with planned [[schedule.holds]] yet"
-
-
-def test_toxicity_discontinuation_under_steroids_with_planned_holds__refused():
-    text = BASE + "[[schedule.holds]]\nstart_day = 20\ndays = 14\n" + toxicity(
-        hold=None, management="'steroids'", discontinue_after="1")
-    assert error_of(text, ScenarioError).key == "toxicity[0]"
+def test_toxicity_holds_with_planned_holds_and_misses__read():
+    text = BASE.replace("[[schedule.phases]]", "[schedule]\nmissed_days = [40]\n\n[[schedule.phases]]")
+    scenario = parse(text + "[[schedule.holds]]\nstart_day = 20\ndays = 14\n" + toxicity())
+    doses = realised(scenario, 100)
+    assert np.all(doses.status[:, 19:33] == HELD)
+    in_drawn = [any(s <= 40 < s + d for s, d in zip(e.hold_start_day, e.hold_days)) for e in doses.events]
+    assert np.array_equal(doses.status[:, 39] == HELD, np.array(in_drawn))  # else the planned miss stays
+    assert any(in_drawn) and np.all(doses.status[~np.array(in_drawn), 39] == MISSED)
 
 
 def test_steroid_management_with_planned_holds__allowed_and_realised():
@@ -472,14 +479,6 @@ def test_steroid_management_with_planned_holds__allowed_and_realised():
     doses = realised(scenario, 50)
     assert all(len(e.time) > 1 for e in doses.events)  # events were drawn
     assert np.array_equal(doses.given, np.repeat(scenario.schedule.lower().given[None, :], 50, axis=0))
-
-
-@pytest.mark.parametrize("planned", ["missed_days = [30]", "missed_doses = [29]"])
-def test_toxicity_holds_with_planned_misses__refused(planned):
-    text = BASE.replace("[[schedule.phases]]", f"[schedule]\n{planned}\n\n[[schedule.phases]]") + toxicity()
-    error = error_of(text, ScenarioError)
-    assert error.key == "toxicity[0]"
-    assert error.problem.startswith("random toxicity holds cannot be combined with planned missed doses")
 
 
 def test_adherence_with_planned_holds_and_misses__allowed():

@@ -207,23 +207,38 @@ def _with_hold(scenario, hold: Hold | None, index: int = 0):
 @dataclass(frozen=True)
 class _LadderWithoutHold(Schedule):
     """A schedule whose hold `given_hold` holds nothing: its doses are given at their planned amount
-    and its ladder follows on the same days as after the hold (the reference of the hold cost)."""
+    and its ladder follows on the same days as after the hold (the reference of the hold cost).
+
+    ``held_by_drawn``: (dose, label) of the doses a patient's drawn toxicity hold covers inside the
+    planned holds (:func:`imapk.processes.overlay.overlay_holds`); those of `given_hold` stay held,
+    under the drawn hold's label, since the drawn hold holds them without the planned one."""
 
     given_hold: int = 0
+    held_by_drawn: tuple = ()
 
     def lower(self) -> DoseTable:
         table = super().lower()
         i = self.given_hold
         members = table.hold == i
+        kept = {j: label for j, label in self.held_by_drawn if members[j]}
+        labels = table.hold_labels[:i] + table.hold_labels[i + 1:]
         hold = np.where(table.hold > i, table.hold - 1, table.hold)
         hold[members] = -1
+        restart_index = np.delete(table.restart_index, i)
+        for label in dict.fromkeys(kept.values()):  # each drawn label's doses as one more hold
+            doses = [j for j, name in kept.items() if name == label]
+            hold[doses] = len(labels)
+            labels = labels + (label,)
+            after = max(doses) + 1
+            restart_index = np.append(restart_index, after if after < table.time.size else -1)
+        given_now = members & (hold == -1)
         return replace(
             table,
-            given=np.where(members, table.planned, table.given),
-            status=np.where(members, GIVEN, table.status).astype(table.status.dtype),
+            given=np.where(given_now, table.planned, table.given),
+            status=np.where(given_now, GIVEN, table.status).astype(table.status.dtype),
             hold=hold,
-            restart_index=np.delete(table.restart_index, i),
-            hold_labels=table.hold_labels[:i] + table.hold_labels[i + 1:],
+            restart_index=restart_index,
+            hold_labels=labels,
         )
 
 

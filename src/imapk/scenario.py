@@ -74,8 +74,9 @@ clinical days are whole numbers, day 1 being the first day of therapy)::
                           (integer >= 1, the event that stops therapy); exposure (optional table
                           {above (concentration), factor (number > 0)}: the hazard times factor over
                           each dosing interval whose starting trough is >= above). A process needs
-                          [scenario].seed; random holds need a schedule without planned holds or
-                          planned misses, intervals that divide 24 h and whole days in all phases
+                          [scenario].seed; random holds need intervals that divide 24 h and whole
+                          days in all phases; over planned holds and misses they hold the union of
+                          the days (imapk.processes.overlay)
     [[policy]]            dosing rules (imapk.processes.policies): kind = "trough_escalation" (day:
                           clinical day whose trough is measured, with the model's assay error unless
                           assay = false; below: a concentration or a threshold name; dose: the
@@ -1184,15 +1185,6 @@ def _check_toxicity_schedule(entry: _Table, process: ToxicityProcess, schedule: 
     if not interrupts:
         return  # the events change no dose
     holds = "hold or discontinue" if process.management == "hold" else "discontinue"
-    if schedule.holds:
-        entry.fail("random toxicity holds cannot be combined with planned [[schedule.holds]] yet",
-                   got=f"{len(schedule.holds)} planned hold(s)",
-                   expected="a schedule without [[schedule.holds]] (or management = 'steroids' without "
-                   "discontinue_after)")
-    if schedule.missed_days or schedule.missed_doses:
-        name = "missed_days" if schedule.missed_days else "missed_doses"
-        entry.fail(f"random toxicity holds cannot be combined with planned missed doses (schedule.{name}) yet",
-                   expected="a schedule without planned misses; draw misses with [adherence] instead")
     for i, phase in enumerate(schedule.phases):
         per_day = HOURS_PER_DAY / phase.interval
         if abs(per_day - round(per_day)) > 1e-9 * per_day or round(per_day) < 1:

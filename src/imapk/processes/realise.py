@@ -366,7 +366,7 @@ def _rows(values: np.ndarray, n: int) -> np.ndarray:
 def _conflict(toxicity: ToxicityProcess, subject, error: ImapkError) -> ImapkError:
     return ImapkError(
         f"a {toxicity.label} hold drawn for patient {int(subject)} conflicts with the schedule: {error.problem}",
-        key="toxicity[0]", expected="random holds on a schedule without planned holds in their way",
+        key="toxicity[0]", expected="planned holds that leave whole days to the drawn holds",
     )
 
 

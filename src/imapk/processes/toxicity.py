@@ -43,7 +43,7 @@ References
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -370,9 +370,12 @@ def realised_schedule(base: Schedule, process: ToxicityProcess, events: PatientE
     """The base schedule with one patient's toxicity holds added (see the module docstring).
 
     Holds that run past the end of the schedule are cut at its end; a discontinuation holds every
-    dose from its start day on, labelled ``"<label> discontinuation"``.
+    dose from its start day on, labelled ``"<label> discontinuation"``. Over holds and misses
+    planned in the schedule, the drawn holds are laid by :func:`imapk.processes.overlay.overlay_holds`
+    (the doses held are the union; a planned hold keeps its days and ladder).
     """
-    holds = list(base.holds)
-    for start, days, ladder, label in hold_specs(process, events, schedule_days):
-        holds.append(Hold(start_day=start, days=days, restart=process.restart if ladder else (), label=label))
-    return replace(base, holds=tuple(holds))
+    from .overlay import overlay_holds
+
+    drawn = [Hold(start_day=start, days=days, restart=process.restart if ladder else (), label=label)
+             for start, days, ladder, label in hold_specs(process, events, schedule_days)]
+    return overlay_holds(base, drawn)
