@@ -650,10 +650,13 @@ def remember_peak(ad0, ac0, c_p, ka, k, scale, n_levels, seen):
 
 
 @jit
-def split_point(a, b, c_a, c_b, t0, ad0, ac0, ka, k, scale, levels, seen):
-    """(time [h], C there [ng/mL]) at which a piece without input, with an interior peak, splits
-    into parts that each cross every level at most once, when that is shown without the peak's
-    search; else (nan, nan).
+def split_point(a, b, t0, ad0, ac0, scale, ad_ref, ac_ref, c_ref, tau, decay, transfer):
+    """(time [h], C there [ng/mL], upper bound U of the peak [ng/mL]) at which a piece without input,
+    with an interior peak, may split into parts that each cross every level at most once without the
+    peak's search, else nans; :func:`piece_statistics` then checks each level (below). Scalars only:
+    the rates' ``tau`` = tau_T [h], ``decay`` = e^{-k tau_T} and ``transfer`` = T(tau_T) (kept per
+    rates in row 2 n + 1 of its ``seen``) and the recorded peak (``ad_ref``, ``ac_ref`` [mg],
+    ``c_ref`` [ng/mL]).
 
     With no input C(tau) = scale (ac0 e^{-k tau} + ad0 T(tau)) (E2-E3, tau = t - t0). T peaks at
     tau_T = log(ka / k) / (ka - k) (closed form, kept per rates in row 2 n + 1 of ``seen``), and
@@ -671,38 +674,14 @@ def split_point(a, b, c_a, c_b, t0, ad0, ac0, ka, k, scale, levels, seen):
       or above and C(t0 + tau_T) below is crossed once (falling); a level both are below is crossed
       only if the peak reaches it, ruled out by U below the level. Other cases need the peak.
     """
-    n = levels.shape[0]
-    ref = 2 * n
-    rates = ref + 1
-    if not (seen[ref, 3] == k and seen[ref, 4] == ka and seen[ref, 5] == scale):
-        return math.nan, math.nan
-    if not (seen[rates, 0] == k and seen[rates, 1] == ka):
-        tau = math.log(ka / k) / (ka - k)
-        seen[rates, 0] = k
-        seen[rates, 1] = ka
-        seen[rates, 2] = tau
-        seen[rates, 3] = math.exp(-k * tau)
-        seen[rates, 4] = depot_transfer(ka, k, tau)
-    tau = seen[rates, 2]
-    decay = seen[rates, 3]
-    transfer = seen[rates, 4]
     mid = t0 + tau
-    d_ac = ac0 - seen[ref, 1]
+    d_ac = ac0 - ac_ref
     if not (a < mid < b and d_ac < 0.0):
-        return math.nan, math.nan
-    excess = scale * (d_ac * decay + max(ad0 - seen[ref, 0], 0.0) * transfer)
-    c_ref = seen[ref, 2]
+        return math.nan, math.nan, math.nan
+    excess = scale * (d_ac * decay + max(ad0 - ad_ref, 0.0) * transfer)
     if not excess < -BOUND_MARGIN * c_ref:
-        return math.nan, math.nan
-    upper = (c_ref + excess) * (1.0 + BOUND_MARGIN)
-    c_mid = scale * (ac0 * decay + ad0 * transfer)
-    low = c_mid * (1.0 - BOUND_MARGIN)
-    high = c_mid * (1.0 + BOUND_MARGIN)
-    for m in range(n):
-        level = levels[m]
-        if not (low > level or (high < level and (c_a >= level or upper < level))):
-            return math.nan, math.nan
-    return mid, c_mid
+        return math.nan, math.nan, math.nan
+    return mid, scale * (ac0 * decay + ad0 * transfer), (c_ref + excess) * (1.0 + BOUND_MARGIN)
 
 
 @jit
@@ -775,7 +754,25 @@ def piece_statistics(a, b, c_a, c_b, y_a, y_b, t0, ad0, ac0, rate, ka, k, scale,
     else:
         tp = math.nan
         if rate == 0.0 and ka != k:
-            tp, c_p = split_point(a, b, c_a, c_b, t0, ad0, ac0, ka, k, scale, levels, seen)
+            ref = 2 * levels.shape[0]
+            rates = ref + 1
+            if seen[ref, 3] == k and seen[ref, 4] == ka and seen[ref, 5] == scale:
+                if not (seen[rates, 0] == k and seen[rates, 1] == ka):
+                    tau = math.log(ka / k) / (ka - k)
+                    seen[rates, 0] = k
+                    seen[rates, 1] = ka
+                    seen[rates, 2] = tau
+                    seen[rates, 3] = math.exp(-k * tau)
+                    seen[rates, 4] = depot_transfer(ka, k, tau)
+                tp, c_p, upper = split_point(a, b, t0, ad0, ac0, scale, seen[ref, 0], seen[ref, 1], seen[ref, 2],
+                                             seen[rates, 2], seen[rates, 3], seen[rates, 4])
+                low = c_p * (1.0 - BOUND_MARGIN)
+                high = c_p * (1.0 + BOUND_MARGIN)
+                for m in range(levels.shape[0]):
+                    level = levels[m]
+                    if not (low > level or (high < level and (c_a >= level or upper < level))):
+                        tp = math.nan
+                        break
             highest = max(c_a, c_b)  # the peak is no higher than one already returned (split_point)
         if not tp == tp:
             tp, c_p = piece_summit(a, b, t0, ad0, ac0, rate, ka, k, scale)
