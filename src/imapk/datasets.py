@@ -1,7 +1,9 @@
 """NONMEM-style data sets: reading, validating and writing them.
 
 A data set is a CSV file with one record (row) per event, in the layout every population PK tool
-reads (NONMEM, mrgsolve, rxode2, Monolix, Pumas). imapk reads these columns:
+reads (NONMEM, mrgsolve, rxode2, Monolix, Pumas). imapk reads these columns (declared in
+:data:`imapk.dataset_schema.COLUMNS`, whence the reader takes their names, units, codes and which are
+required, and the reference page is rendered):
 
 ========  ======  ==========================================================================
 column    unit    meaning
@@ -75,6 +77,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .covariates import COVARIATES, check_values, unit_factor
+from .dataset_schema import COLUMNS
 from .errors import ScenarioError
 
 __all__ = [
@@ -90,19 +93,19 @@ __all__ = [
 #: Largest data set imapk reads: 10^6 records of a few dozen bytes each is about 50 MB. [bytes]
 DATASET_MAX_BYTES = 512 * 2**20
 
-#: The standard columns and the unit each is in (None: a count or a code).
-STANDARD_COLUMNS: dict[str, str | None] = {
-    "ID": None, "TIME": "h", "AMT": "mg", "EVID": None, "II": "h", "ADDL": None, "SS": None,
-    "RATE": "mg/h", "CMT": None, "DV": "ng/mL", "MDV": None, "BLQ": None, "LLOQ": "ng/mL",
-}
+#: The standard columns and the unit each is in (None: a count or a code), from
+#: :data:`imapk.dataset_schema.COLUMNS`.
+STANDARD_COLUMNS: dict[str, str | None] = {column.name: column.unit for column in COLUMNS}
 #: Columns written by :func:`write_dataset`, in this order, before the covariates.
 WRITTEN_COLUMNS = ("ID", "TIME", "EVID", "AMT", "RATE", "II", "ADDL", "SS", "CMT", "DV", "MDV")
 #: Allowed codes of the coded columns.
-_CODES = {"EVID": (0, 1, 2, 3, 4), "SS": (0, 1, 2), "CMT": (1, 2), "MDV": (0, 1), "BLQ": (0, 1)}
+_CODES = {column.name: column.codes for column in COLUMNS if column.codes}
+#: Columns every data set has.
+_REQUIRED = tuple(column.name for column in COLUMNS if column.required)
 #: What the CMT codes mean, for every structure (module docstring).
 _CMT_MEANING = ("1 (the dose compartment: the depot, or the first compartment of a transit chain) or 2 (central); "
                 "doses into the peripheral compartment (NONMEM ADVAN4's CMT 3) or inside a chain are not supported")
-_WHOLE = ("EVID", "ADDL", "SS", "CMT", "MDV", "BLQ")
+_WHOLE = tuple(column.name for column in COLUMNS if column.whole)
 _MISSING = ("", ".")
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 #: Largest ADDL accepted (a 100-year daily regimen): more is a typo, and would expand without end.
@@ -322,7 +325,7 @@ def read_dataset(
     if extra:
         raise ScenarioError("a unit is declared for a column the data set does not have", source=source,
                             key="units", got=extra[0], expected=f"one of {', '.join(covariate_columns) or 'no covariates'}")
-    for required in ("ID", "TIME"):
+    for required in _REQUIRED:
         if required not in standard:
             raise ScenarioError(f"the data set has no {required} column", source=source, key=f"row {header_row}",
                                 got=[_shown(h) for h in header], expected=f"a column {required}")

@@ -5,88 +5,10 @@ outputs wanted and the thresholds. Every error is an :class:`~imapk.errors.Imapk
 is one line, ``<file>: <dotted.key>: <problem> (got X; expected Y)``; unknown keys are errors, not
 ignored. See ``scenarios/`` for examples and README.md for a commented example.
 
-Keys (quantities are strings with a unit; keys whose name carries the unit take plain numbers;
-clinical days are whole numbers, day 1 being the first day of therapy)::
-
-    [scenario]            title (required, string); description (string); seed (integer >= 0)
-    [model]               parameter_set (string: a shipped model, "inline", or "all": the published
-                          models without their variants; or an array of shipped names: the result
-                          then has a `model` dimension); occasion_timing ("fit", "midway" or
-                          "sampling_day", default "fit": when occasion effects start)
-    [model.parameters]    cl (clearance), v (volume), ka (rate constant) or d1 (time), f (number),
-                          tlag (time), q (clearance) with vp (volume), ktr (rate constant) with
-                          n_transit (integer): inline values, or overrides of the parameter set
-    [[model.changes]]     from_day (clinical day) or at (time); then any of cl, v, ka, f, q, vp, ktr
-    [[interactions]]      drug (a shipped interaction, imapk.interactions) or cl_factor (number > 0);
-                          start_day (clinical day); days (integer >= 1, default: to the end); label
-    [model.time_varying]  ka, cl, f: tables {amplitude (number), decay_half_life (time), emax (number),
-                          t50 (time)}: factor 1 + amplitude 2^(-tau/decay_half_life) + emax tau/(t50 + tau)
-                          of time on therapy tau; replaces the model's own factor for that parameter
-    [solver]              method ("exact" or "ode", default "exact"); rtol (number); atol (mass, on
-                          amounts); max_steps (integer): tolerances for "ode" only
-    [schedule]            missed_days (array of clinical days); missed_doses (array of 0-based
-                          scheduled-dose indices)
-    [schedule]            therapy_clock ("running", "paused" or "reset", or an array of them: a
-                          `therapy_clock` dimension): what a hold does to time on therapy
-    [[schedule.phases]]   dose (dose, or array of doses cycling over the phase's administrations);
-                          interval (time, default "24 h"); days (length, see below) or doses
-                          (integer >= 1); label (string)
-    [[schedule.holds]]    start_day (clinical day); days (length) or doses (integer >= 1); label
-                          (string); restart (array of tables {dose = dose or array, days = length})
-    [schedule.steady_state]  dose (one dose); interval (time, default "24 h"); time_on_therapy (time
-                          on therapy at day 1, for occasion effects; default: long enough for all)
-    [verdict]             thresholds (array of shipped names: gist, cml, toxicity_alarm);
-                          window_start_day (clinical day, default 29, or day 1 when the schedule ends
-                          before day 29); window_end_day (clinical day, inclusive, default: the
-                          schedule's last day)
-    [[verdict.custom]]    name (string, required); value (concentration); kind ("trough_target",
-                          "trough_ceiling" or "concentration_ceiling", default "trough_target"; the
-                          older "target" means "trough_target", "ceiling" "concentration_ceiling"
-                          with a warning); reference (string)
-    [output]              dense (true/false, default true); dense_step (time, default "1 h");
-                          peripheral (true/false, default false: the peripheral amount on the dense
-                          grid, two-compartment models)
-    [population]          size (integer >= 1, default 1, or the rows of covariates_file); seed
-                          (integer >= 0; or [scenario].seed); iiv (true/false, default true);
-                          residual_error (true/false, default false); quantification_limit
-                          (concentration >= 0, default "0 ng/mL": simulated observed troughs below it
-                          are marked censored; needs residual_error); iov_cl (SD of log CL drawn for
-                          every dosing interval, default 0); covariates_file (CSV, path relative to
-                          the scenario, header `name [unit]`)
-    [population.covariates]  name = fixed value ("70 kg", "male") or a table {distribution =
-                          "normal"|"lognormal" (mean, sd, optional truncation low, high), "uniform"
-                          (low, high), "categorical"
-                          (p = {level = probability, ...})}
-    [adherence]           missed doses drawn per patient (imapk.processes.adherence): model
-                          ("independent" or "markov", required); independent: p_missed
-                          (probability); markov: p_remain_adherent (P(take | took the previous
-                          dose)), p_become_adherent (P(take | missed the previous dose), > 0),
-                          start ("adherent" or "stationary", default "adherent"); level (optional
-                          table {mean, sd}: a beta-distributed adherence level per patient, which
-                          replaces p_missed, or p_remain_adherent, per patient)
-    [[toxicity]]          toxicity-driven interruptions (imapk.processes.toxicity; one entry): label
-                          (string, required: names the holds and keys the random draws); first
-                          (hazard of the first event: {probability, by_day (clinical day), shape} or
-                          {scale (time), shape}; shape default 1); recurrence (optional hazard from
-                          each restart: {scale, shape}); hold ({days = whole number} or {low, high}
-                          (times, whole days): uniform whole days); restart (as a hold's ladder);
-                          management ("hold" or "steroids", default "hold"); discontinue_after
-                          (integer >= 1, the event that stops therapy); exposure (optional table
-                          {above (concentration), factor (number > 0)}: the hazard times factor over
-                          each dosing interval whose starting trough is >= above). A process needs
-                          [scenario].seed; random holds need intervals that divide 24 h and whole
-                          days in all phases; over planned holds and misses they hold the union of
-                          the days (imapk.processes.overlay)
-    [[policy]]            dosing rules (imapk.processes.policies): kind = "trough_escalation" (day:
-                          clinical day whose trough is measured, with the model's assay error unless
-                          assay = false; below: a concentration or a threshold name; dose: the
-                          prescription's new amount from that day for those below; one per scenario),
-                          or kind = "dose_cap" (after_events: the toxicity event from which no dose
-                          exceeds dose; needs [[toxicity]]), or kind = "step_up_if_no_event" (days:
-                          a dose increase waits until the last toxicity event is that many days
-                          old; needs [[toxicity]]; one per scenario); doses made of 100 and 400 mg
-                          tablets. Rules apply in a fixed order (escalation, step-up delay, cap),
-                          so they cannot form a cycle
+Every section and key, with its unit, default, allowed values and meaning, is declared once in
+:mod:`imapk.scenario_schema`: the check for unknown keys here reads its key lists from there, and the
+scenario file reference (:func:`imapk.scenario_schema.reference_markdown`, the documentation's
+``reference/scenario`` page) is rendered from it, so the two cannot drift.
 
 A dose is a mass of imatinib free base, ``"400 mg"`` or explicitly ``"400 mg base"``; a mass of the
 mesylate salt in the tablets, ``"478 mg mesylate"``, is converted to free base by the molar masses
@@ -95,9 +17,7 @@ mesylate salt in the tablets, ``"478 mg mesylate"``, is converted to free base b
 days, or of dosing intervals where doses come more often than daily (``days = 3.5`` with
 ``interval = "12 h"``): ``days = 365.5`` of daily doses is refused, never rounded.
 
-Keys added to the original contract: ``[population] quantification_limit``, ``[model] occasion_timing``,
-``[[interactions]]``, inline ``q``, ``vp``, ``ktr``, ``n_transit``, ``[output] peripheral``, ``[adherence]``,
-``[[toxicity]]``. Checks made here rather than at run time: the evaluation
+Checks made here rather than at run time: the evaluation
 window must lie inside the schedule, two parameter changes may not fall at the same time, and the dense
 grid may not exceed :data:`MAX_DENSE_POINTS` points.
 """
@@ -110,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import scenario_schema as schema
 from .errors import ImapkError, ScenarioError
 from .metrics import DEFAULT_WINDOW_START_DAY
 from .covariates import COVARIATES, parse_covariate_value
@@ -126,6 +47,8 @@ if TYPE_CHECKING:  # the processes import numpy: read lazily, when a scenario ha
 __all__ = ["Scenario", "load_scenario", "parse_scenario", "scenario_from_data", "MAX_DENSE_POINTS"]
 
 _MISSING = object()
+#: The schema path of a covariate's distribution table.
+_COVARIATE = "population.covariates.<covariate>"
 
 #: Most points on the dense concentration grid (10 years at a 1-minute step is 5.3 million).
 MAX_DENSE_POINTS = 10_000_000
@@ -445,13 +368,13 @@ def _with_time_variation(model: PopulationModel, table: _Table) -> PopulationMod
     """`model` with the time-on-therapy factors given in [model.time_varying] (they replace its own)."""
     from .models.base import TimeFactor
 
-    table.known("ka", "cl", "f")
+    table.known(*schema.keys("model.time_varying"))
     factors = {}
-    for name in ("ka", "cl", "f"):
+    for name in schema.keys("model.time_varying"):
         entry = table.table(name, None)
         if entry is None:
             continue
-        entry.known("amplitude", "decay_half_life", "emax", "t50")
+        entry.known(*schema.keys("model.time_varying.<parameter>"))
         amplitude = entry.number("amplitude", 0.0)
         half_life = entry.quantity("decay_half_life", "time", None)
         if amplitude != 0.0 and half_life is None:
@@ -515,7 +438,7 @@ def _interactions(root: _Table) -> tuple[tuple[float, float, float, str], ...]:
 
     periods = []
     for entry in root.tables("interactions"):
-        entry.known("drug", "cl_factor", "start_day", "days", "label")
+        entry.known(*schema.keys("interactions[]"))
         if entry.has("drug") == entry.has("cl_factor"):
             entry.fail("give exactly one of `drug` (a shipped interaction) and `cl_factor` (a factor on CL/F)",
                        expected=f"e.g. drug = 'rifampicin' (one of {', '.join(sorted(INTERACTIONS))}) or cl_factor = 2.5")
@@ -541,7 +464,7 @@ def _interactions(root: _Table) -> tuple[tuple[float, float, float, str], ...]:
 
 def _model(root: _Table) -> tuple[tuple[PopulationModel, ...], tuple[ParameterChange, ...], dict]:
     model = root.table("model")
-    model.known("parameter_set", "parameters", "changes", "time_varying", "occasion_timing")
+    model.known(*schema.keys("model"))
     raw = model.raw("parameter_set", "inline")
     if isinstance(raw, str):
         # "all": every published model; variants (other readings of a source) are named explicitly
@@ -650,9 +573,7 @@ def _population(root: _Table, seed: int | None) -> tuple[PopulationSpec, int | N
     table = root.table("population", None)
     if table is None:
         return PopulationSpec(size=1, seed=seed, iiv=False), seed, 0.0
-    table.known(
-        "size", "seed", "iiv", "residual_error", "quantification_limit", "iov_cl", "covariates_file", "covariates"
-    )
+    table.known(*schema.keys("population"))
     own_seed = table.number("seed", None, integer=True, minimum=0)
     if own_seed is not None and seed is not None and own_seed != seed:
         table.fail("differs from [scenario].seed", "seed", got=own_seed, expected=f"{seed} or no second seed")
@@ -726,7 +647,7 @@ def _distribution(covariates: _Table, name: str, key: str) -> CovariateDistribut
             expected="'categorical'" if spec.categorical else "'normal', 'lognormal' or 'uniform'",
         )
     if kind in ("normal", "lognormal"):
-        entry.known("distribution", "mean", "sd", "low", "high")
+        entry.known(*schema.keys(_COVARIATE, kind))
         mean = quantity("mean")
         sd = _spread(name, entry.raw("sd"), entry)
         if kind == "lognormal" and mean <= 0:
@@ -738,13 +659,13 @@ def _distribution(covariates: _Table, name: str, key: str) -> CovariateDistribut
         entry.done()
         return CovariateDistribution(kind, mean=mean, sd=sd, low=low, high=high)
     if kind == "uniform":
-        entry.known("distribution", "low", "high")
+        entry.known(*schema.keys(_COVARIATE, kind))
         low, high = quantity("low"), quantity("high")
         if not low < high:
             entry.fail("`low` must be below `high`", "high", got=entry.data["high"])
         entry.done()
         return CovariateDistribution(kind, low=low, high=high)
-    entry.known("distribution", "p")
+    entry.known(*schema.keys(_COVARIATE, kind))
     probabilities = entry.table("p")
     pairs = []
     for level, p in probabilities.data.items():
@@ -784,11 +705,11 @@ def _schedule(root: _Table) -> tuple[Schedule, float, tuple[str, ...], tuple[str
     """The schedule, its end [h], the therapy clocks and the doses converted from the mesylate."""
     table = root.table("schedule")
     conversions: list[str] = []
-    table.known("phases", "holds", "missed_days", "missed_doses", "steady_state", "therapy_clock")
+    table.known(*schema.keys("schedule"))
     clocks = _clocks(table)
     phases = []
     for entry in table.tables("phases"):
-        entry.known("dose", "interval", "days", "doses", "label")
+        entry.known(*schema.keys("schedule.phases[]"))
         try:
             phases.append(
                 Phase(
@@ -806,8 +727,8 @@ def _schedule(root: _Table) -> tuple[Schedule, float, tuple[str, ...], tuple[str
         table.fail("needs at least one [[schedule.phases]] entry", "phases")
     holds = []
     for entry in table.tables("holds"):
-        entry.known("start_day", "days", "doses", "restart", "label")
-        steps = _ladder(entry, conversions)
+        entry.known(*schema.keys("schedule.holds[]"))
+        steps = _ladder(entry, conversions, "schedule.holds[].restart[]")
         try:
             holds.append(
                 Hold(
@@ -824,7 +745,7 @@ def _schedule(root: _Table) -> tuple[Schedule, float, tuple[str, ...], tuple[str
     steady = table.table("steady_state", None)
     steady_state = None
     if steady is not None:
-        steady.known("dose", "interval", "time_on_therapy")
+        steady.known(*schema.keys("schedule.steady_state"))
         if isinstance(steady.data.get("dose"), list):
             steady.fail(
                 "a steady-state start takes one amount", "dose", got=steady.data["dose"],
@@ -855,11 +776,12 @@ def _schedule(root: _Table) -> tuple[Schedule, float, tuple[str, ...], tuple[str
     return schedule, end, clocks, tuple(conversions)
 
 
-def _ladder(entry: _Table, conversions: list[str]) -> tuple[LadderStep, ...]:
-    """The `restart` ladder of a hold: an array of tables {dose = dose or array, days = length}."""
+def _ladder(entry: _Table, conversions: list[str], path: str) -> tuple[LadderStep, ...]:
+    """The `restart` ladder of a hold: an array of tables {dose = dose or array, days = length}, whose keys
+    are those of `path` in :mod:`imapk.scenario_schema`."""
     steps = []
     for step in entry.tables("restart"):
-        step.known("dose", "days")
+        step.known(*schema.keys(path))
         try:
             steps.append(
                 LadderStep(
@@ -874,7 +796,7 @@ def _ladder(entry: _Table, conversions: list[str]) -> tuple[LadderStep, ...]:
 
 
 #: The adherence models of ``[adherence] model`` and the keys each takes besides `model` and `level`.
-ADHERENCE_MODELS = {"independent": ("p_missed",), "markov": ("p_remain_adherent", "p_become_adherent", "start")}
+ADHERENCE_MODELS = schema.variants("adherence")
 #: The two forms of a hazard table of ``[[toxicity]]`` (``first``; ``recurrence`` takes the second), for messages.
 _HAZARD_FORMS = "{ probability = 0.068, by_day = 365, shape = 1.0 } or { scale = '60 d', shape = 1.5 }"
 
@@ -900,7 +822,7 @@ def _adherence(root: _Table):
         return None, None
     from .processes.adherence import AdherenceLevel, IndependentMisses, MarkovMisses
 
-    table.known("model", "level", "late", *(key for keys in ADHERENCE_MODELS.values() for key in keys))
+    table.known(*schema.keys("adherence"))
     if not table.has("model"):
         table.fail("required key is missing", "model", expected="model = 'independent' or 'markov'")
     model = table.string("model")
@@ -915,7 +837,7 @@ def _adherence(root: _Table):
     level = None
     entry = table.table("level", None)
     if entry is not None:
-        entry.known("mean", "sd")
+        entry.known(*schema.keys("adherence.level"))
         mean = _probability(entry, "mean", open_low=True, open_high=True)
         sd = entry.number("sd", expected="a positive number without quotes, e.g. 0.08")
         try:
@@ -945,7 +867,7 @@ def _adherence(root: _Table):
     if entry is not None:
         from .processes.adherence import LateDoses
 
-        entry.known("probability", "low", "high")
+        entry.known(*schema.keys("adherence.late"))
         probability = _probability(entry, "probability")
         low = entry.quantity("low", "time", 0.0)
         high = entry.quantity("high", "time")
@@ -962,7 +884,8 @@ def _weibull(entry: _Table, *, first: bool) -> Weibull:
     """A hazard table: {probability, by_day, shape} (first event only) or {scale, shape}."""
     from .processes.toxicity import Weibull
 
-    entry.known("probability", "by_day", "scale", "shape")
+    # a recurrence takes the keys of `first` here, so that `probability` or `by_day` is refused with the reason
+    entry.known(*schema.keys("toxicity[].first"))
     if not first and (entry.has("probability") or entry.has("by_day")):
         name = "probability" if entry.has("probability") else "by_day"
         entry.fail("a recurrence's hazard is given by its `scale` (its clock starts at each restart)", name,
@@ -1006,7 +929,7 @@ def _hold_length(entry: _Table) -> HoldLength:
     """`hold = { days = 14 }` (fixed) or `{ low = '3 d', high = '14 d' }` (uniform over the whole days)."""
     from .processes.toxicity import HoldLength
 
-    entry.known("days", "low", "high")
+    entry.known(*schema.keys("toxicity[].hold"))
     if entry.has("days") == (entry.has("low") or entry.has("high")):
         entry.fail("give either `days` (a fixed length) or `low` and `high` (uniform whole days)",
                    expected="{ days = 14 } or { low = '3 d', high = '14 d' }")
@@ -1031,7 +954,7 @@ def _exposure(entry: _Table):
     from .processes.toxicity import ExposureEffect, ExposurePower
 
     if entry.has("reference") or entry.has("gamma"):
-        entry.known("reference", "gamma")
+        entry.known(*schema.keys("toxicity[].exposure", "power form"))
         reference = entry.quantity("reference", "concentration")
         if not reference > 0:
             entry.fail("must be a positive concentration", "reference", got=entry.data["reference"],
@@ -1041,7 +964,7 @@ def _exposure(entry: _Table):
             entry.fail("must be >= 0", "gamma", got=gamma, expected="an exponent >= 0 (0: no effect)")
         entry.done()
         return ExposurePower(reference=float(reference), gamma=float(gamma))
-    entry.known("above", "factor")
+    entry.known(*schema.keys("toxicity[].exposure", "step form"))
     above = entry.quantity("above", "concentration")
     if not above > 0:
         entry.fail("must be a positive concentration", "above", got=entry.data["above"], expected="e.g. '1500 ng/mL'")
@@ -1063,7 +986,7 @@ def _toxicity(root: _Table, schedule: Schedule, end: float, conversions: list[st
     from .processes.toxicity import MANAGEMENTS, ToxicityProcess
 
     entry = entries[0]
-    entry.known("label", "first", "recurrence", "hold", "restart", "management", "discontinue_after", "exposure")
+    entry.known(*schema.keys("toxicity[]"))
     for name, example in (("label", "label = 'rash' (it names the holds and the toxicity's random draws)"),
                           ("first", f"first = {_HAZARD_FORMS}")):
         if not entry.has(name):
@@ -1088,7 +1011,7 @@ def _toxicity(root: _Table, schedule: Schedule, end: float, conversions: list[st
                    "{ days = 14 } or { low = '3 d', high = '14 d' } (or management = 'steroids')")
     hold = entry.table("hold") if management == "hold" else None
     hold = _hold_length(hold) if hold is not None else None
-    restart = _ladder(entry, conversions)
+    restart = _ladder(entry, conversions, "toxicity[].restart[]")
     discontinue_after = entry.number("discontinue_after", None, integer=True, minimum=1,
                                      expected="a whole number of events >= 1, e.g. 3")
     if discontinue_after is not None and discontinue_after > 1 and recurrence is None:
@@ -1109,11 +1032,7 @@ def _toxicity(root: _Table, schedule: Schedule, end: float, conversions: list[st
 
 
 #: The kinds of ``[[policy]]`` and the keys each takes besides `kind`.
-POLICY_KINDS = {
-    "trough_escalation": ("day", "below", "dose", "assay"),
-    "dose_cap": ("after_events", "dose"),
-    "step_up_if_no_event": ("days",),
-}
+POLICY_KINDS = schema.variants("policy[]")
 
 
 def _policies(root: _Table, toxicity, end: float, conversions: list[str]) -> tuple:
@@ -1128,7 +1047,7 @@ def _policies(root: _Table, toxicity, end: float, conversions: list[str]) -> tup
             entry.fail("required key is missing", "kind", expected=" or ".join(f"kind = '{k}'" for k in POLICY_KINDS))
         if kind not in POLICY_KINDS:
             entry.fail("unknown policy", "kind", got=kind, expected=" or ".join(f"'{k}'" for k in POLICY_KINDS))
-        entry.known("kind", *POLICY_KINDS[kind])
+        entry.known(*schema.keys("policy[]", kind))
         try:
             if kind == "trough_escalation":
                 day = entry.day("day")
@@ -1223,7 +1142,7 @@ def _solver(root: _Table) -> Solver:
     table = root.table("solver", None)
     if table is None:
         return Solver()
-    table.known("method", "rtol", "atol", "max_steps")
+    table.known(*schema.keys("solver"))
     method = table.string("method", "exact")
     if method not in METHODS:
         table.fail("unknown method", "method", got=method, expected=f"one of {', '.join(METHODS)}")
@@ -1256,7 +1175,7 @@ def _verdict(root: _Table, end: float) -> tuple[tuple[Threshold, ...], tuple[flo
     verdict = root.table("verdict", None)
     if verdict is None:
         return (), _default_window(end)
-    verdict.known("thresholds", "custom", "window_start_day", "window_end_day")
+    verdict.known(*schema.keys("verdict"))
     thresholds = []
     for i, name in enumerate(verdict.list_of("thresholds", str, example="['gist']")):
         try:
@@ -1266,7 +1185,7 @@ def _verdict(root: _Table, end: float) -> tuple[tuple[Threshold, ...], tuple[flo
                 error.problem, source=root.source, key=f"verdict.thresholds[{i}]", got=name, expected=error.expected
             ) from None
     for entry in verdict.tables("custom"):
-        entry.known("name", "value", "kind", "reference")
+        entry.known(*schema.keys("verdict.custom[]"))
         kind = _threshold_kind(entry)
         value = entry.quantity("value", "concentration")
         if value <= 0:
@@ -1356,12 +1275,9 @@ def scenario_from_data(data: dict, source: str, text: str) -> Scenario:
         raise ScenarioError(
             "this file describes a sweep", key="sweep", expected=f"`imapk sweep {source} -o OUT.zarr`", source=source
         )
-    root.known(
-        "scenario", "model", "schedule", "verdict", "output", "population", "solver", "interactions", "adherence",
-        "toxicity", "policy",
-    )
+    root.known(*schema.keys(""))
     meta = root.table("scenario")
-    meta.known("title", "description", "seed")
+    meta.known(*schema.keys("scenario"))
     title = meta.string("title")
     description = meta.string("description", "")
     seed = meta.number("seed", None, integer=True, minimum=0)
@@ -1396,7 +1312,7 @@ def scenario_from_data(data: dict, source: str, text: str) -> Scenario:
     dense_step = 1.0
     peripheral = False
     if output is not None:
-        output.known("dense", "dense_step", "peripheral")
+        output.known(*schema.keys("output"))
         peripheral = output.raw("peripheral", False)
         if not isinstance(peripheral, bool):
             output.fail("must be true or false", "peripheral", got=peripheral, expected="true or false, without quotes")
