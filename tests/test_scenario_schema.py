@@ -605,3 +605,13 @@ def test_a_dataset_without_a_required_column_is_refused(tmp_path):
     path.write_text("ID,AMT\n1,400\n", encoding="utf-8")
     with pytest.raises(ImapkError, match="the data set has no TIME column"):
         read_dataset(path)
+
+
+def test_the_reader_points_to_the_column_table():
+    import imapk.datasets
+    import imapk.scenario
+
+    assert "imapk.dataset_schema" in imapk.datasets.__doc__
+    for column in COLUMNS:
+        assert column.name in imapk.datasets.__doc__
+    assert "imapk.scenario_schema" in imapk.scenario.__doc__

@@ -79,7 +79,9 @@ RULES: tuple[tuple[str, str], ...] = (
      "weight=kg`). Any other column is an error unless it is named to be ignored."),
     ("Missing values", "'.' and empty cells are missing; the table says what each means. Covariates must be "
      "given on every record."),
-    ("Compartments", "CMT 2 is always the central compartment (NONMEM ADVAN4's numbering for two compartments "
+    ("Compartments", "CMT 1 is the compartment a dose enters: the depot of a first-order model (NONMEM ADVAN2 "
+     "and ADVAN4's CMT 1), the first transit compartment of a model with a transit chain, the central "
+     "compartment of a zero-order model without a chain (its inputs last D1). CMT 2 is always the central compartment (NONMEM ADVAN4's numbering for two compartments "
      "with a depot, not ADVAN3's); other codes (a peripheral compartment, a compartment inside a chain) are "
      "refused."),
     ("Observations", "EVID 0 records are predictions in the central compartment. With MDV 0 the record needs a "
@@ -92,6 +94,8 @@ RULES: tuple[tuple[str, str], ...] = (
     ("Time-varying covariates", "The values on a record govern the interval that ends at that record (next "
      "observation carried backward), those of the last record the time after it; a dose's bioavailability and "
      "lag come from its own record."),
+    ("IDs", "Each ID keeps its own times; the records of an ID must be contiguous (NONMEM would start a new "
+     "individual where an ID returns after another one; imapk refuses that instead of guessing)."),
     ("Comments", "Blank lines and lines starting with `#` (NONMEM's IGNORE=#) are not records."),
     ("Errors", "Every malformed record is an error naming the file, the row (1-based line of the file, the "
      "header being row 1), the column and the value; nothing is dropped silently."),

@@ -1,67 +1,16 @@
 """NONMEM-style data sets: reading, validating and writing them.
 
 A data set is a CSV file with one record (row) per event, in the layout every population PK tool
-reads (NONMEM, mrgsolve, rxode2, Monolix, Pumas). imapk reads these columns (declared in
-:data:`imapk.dataset_schema.COLUMNS`, whence the reader takes their names, units, codes and which are
-required, and the reference page is rendered):
+reads (NONMEM, mrgsolve, rxode2, Monolix, Pumas): the standard columns ID, TIME, AMT, EVID, II, ADDL,
+SS, RATE, CMT, DV, MDV, BLQ and LLOQ, and one column per covariate, named as in
+:data:`imapk.covariates.COVARIATES`.
 
-========  ======  ==========================================================================
-column    unit    meaning
-========  ======  ==========================================================================
-ID                patient identifier, kept as text exactly as written (required)
-TIME      h       time of the record (required); non-decreasing within an ID, may be negative
-AMT       mg      dose amount (mg of imatinib free base); >= 0
-EVID              0 observation, 1 dose, 2 other, 3 reset, 4 reset and dose
-II        h       interval between the doses of ADDL and of a steady state (SS 1 or 2)
-ADDL              number of additional doses, II apart, after this one
-SS                0 none, 1 steady state replacing the state, 2 steady state added to it
-RATE      mg/h    0 bolus, > 0 zero-order input at this rate, -2 the model's duration D1
-CMT               1 the dose compartment (the model's dose input), 2 central (see below)
-DV        ng/mL   measured concentration
-MDV               1 when the record has no measured value
-BLQ               1 when the measurement was below the limit of quantification
-LLOQ      ng/mL   lower limit of quantification of the measurement
-========  ======  ==========================================================================
-
-and one column per covariate, named as in :data:`imapk.covariates.COVARIATES` (``weight``,
-``haemoglobin``, ``sex`` ...). Standard columns are matched without regard to letter case and may
-carry their unit in the header (``TIME [h]``); only the unit above is accepted. A numeric
-covariate's unit is declared once: in its header (``weight [kg]``, as in imapk's covariate files)
-or in the ``units`` mapping of :func:`read_dataset`. ``.`` and empty cells are missing values.
-
-Rules (what a record means when the format leaves a choice):
-
-* **Missing values.** AMT, II, ADDL, SS and RATE missing mean 0; CMT missing means 1 for a dose
-  and 2 (central) for an observation. EVID missing (or no EVID column) means 1 where AMT > 0, else
-  0. MDV missing (or no MDV column) means 0 for an observation with a DV, else 1. Covariates must
-  be given on every record.
-* **Compartments.** CMT 1 is the compartment a dose enters: the depot of a first-order model
-  (NONMEM ADVAN2 and ADVAN4's CMT 1), the first transit compartment of a model with a transit
-  chain (the head of the chain, e.g. Eechoute 2012's), the central compartment of a zero-order
-  model without a chain (its inputs last D1). CMT 2 is always the central compartment, whatever
-  the structure (ADVAN4's numbering for two compartments with a depot; not ADVAN3's, where CMT 2
-  is peripheral). Other codes (a peripheral compartment, a compartment inside a chain) are refused.
-* **Observations** (EVID 0) are predictions in the central compartment (CMT 2, or missing). With
-  MDV 0 the record needs a DV; with MDV 1 it is a time at which a prediction is wanted (imapk's
-  exported troughs). Every other record has MDV 1 (or missing).
-* **ADDL** gives ADDL more doses like this one (same AMT, RATE, CMT), at TIME + II, TIME + 2 II,
-  ...; they are ordinary doses (no steady state, no reset, also after an EVID 4 record, as NONMEM
-  7.5 and mrgsolve read them: checked against NONMEM's outputs in tests/test_nonmem_reference.py). An additional
-  dose at the same time as a record is given before it, as NONMEM does.
-* **Records at equal times** within an ID are processed in file order, as NONMEM processes them:
-  an observation written before a dose record at the same time sees the state before the dose
-  (imapk's trough, the left limit C(t-); :func:`scenario_to_dataset` writes troughs that way),
-  one written after it sees the state after it.
-* **Time-varying covariates** follow NONMEM: the values on a record govern the interval that ends
-  at that record ("next observation carried backward"), and the values of the last record govern
-  the time after it. A dose's bioavailability and lag come from its own record.
-* **IDs.** Each ID keeps its own times; the records of an ID must be contiguous (NONMEM would
-  start a new individual where an ID returns after another one; imapk refuses that instead of
-  guessing).
-
-Blank lines, and lines whose first character is ``#`` (NONMEM's default ``IGNORE=#``: comments),
-are not records. Every malformed record is an error naming the file, the row (1-based line of the file, the header
-being row 1), the column and the value; nothing is dropped silently.
+The columns (unit, codes, whether required, what a missing value means) and the rules imapk follows
+where the format leaves a choice (compartment numbering, ADDL, records at equal times, time-varying
+covariates, contiguous IDs) are declared once in :mod:`imapk.dataset_schema`: the reader below takes
+the column names, units, codes and required columns from there, and the data-set reference page
+(:func:`imapk.dataset_schema.reference_markdown`) is rendered from it. ADDL doses are checked against
+NONMEM's outputs in tests/test_nonmem_reference.py.
 """
 
 from __future__ import annotations
@@ -224,7 +173,7 @@ def read_dataset(
     units: Mapping[str, str] | None = None,
     ignore: Sequence[str] = (),
 ) -> DataSet:
-    """Read and validate a NONMEM-style data set (see the module docstring for its columns and rules).
+    """Read and validate a NONMEM-style data set (its columns and rules: :mod:`imapk.dataset_schema`).
 
     Parameters
     ----------

@@ -171,9 +171,9 @@ KEYS: tuple[Key, ...] = (
         allowed="> 0"),
     Key("model.time_varying", TABLE, "Factors of time on therapy tau on ka, cl or f, replacing the model's own "
         "(continuous ones on ka or cl need [solver] method = 'ode')"),
-    Key("model.time_varying.ka", TABLE, "Factor on ka (keys as <parameter> below)"),
-    Key("model.time_varying.cl", TABLE, "Factor on CL/F (keys as <parameter> below)"),
-    Key("model.time_varying.f", TABLE, "Factor on F, applied per dose (keys as <parameter> below)"),
+    Key("model.time_varying.ka", TABLE, "Factor on ka (its keys: `model.time_varying.<parameter>` below)"),
+    Key("model.time_varying.cl", TABLE, "Factor on CL/F (its keys: `model.time_varying.<parameter>` below)"),
+    Key("model.time_varying.f", TABLE, "Factor on F, applied per dose (its keys: `model.time_varying.<parameter>` below)"),
     Key("model.time_varying.<parameter>", TABLE, "The keys of each factor table (ka, cl or f)"),
     Key("model.time_varying.<parameter>.amplitude", NUMBER, "Transient: factor 1 + amplitude 2^(-tau / "
         "decay_half_life)", default=0.0),
@@ -188,10 +188,11 @@ KEYS: tuple[Key, ...] = (
         "or give cl_factor", allowed="a shipped name"),
     Key("interactions[].cl_factor", NUMBER, "Your own factor on CL/F (or give drug)", allowed="> 0"),
     Key("interactions[].start_day", DAY, "First clinical day of the co-medication", default=REQUIRED,
-        allowed="a whole number"),
+        allowed="a whole number (0 and negative days, before therapy, are accepted)"),
     Key("interactions[].days", INTEGER, "How many days it lasts (the factor acts in full from the first to "
         "the last day)", allowed=">= 1", default_note="to the end of the schedule"),
-    Key("interactions[].label", STRING, "Name in reports", default_note="the drug, or 'CL/F x <factor>'"),
+    Key("interactions[].label", STRING, "Name in reports",
+        default_note="the drug's name, or 'CL/F x' and the factor"),
     # ------------------------------------------------------------------ [solver]
     Key("solver.method", CHOICE, "'exact': closed form per dosing interval; 'ode': a DOP853 integrator "
         "(needed for rates that change continuously with time on therapy)", default="exact",
@@ -210,14 +211,14 @@ KEYS: tuple[Key, ...] = (
         allowed="<= 2000 mg; " + _MASS_DOSE),
     Key("schedule.phases[].interval", QUANTITY, "Time between administrations", unit="h", dimension="time",
         default="24 h", allowed="> 0, <= 168 h"),
-    Key("schedule.phases[].days", NUMBER, "Length of the phase in days (or doses)", unit="d", allowed=_LENGTH),
+    Key("schedule.phases[].days", NUMBER, "Length of the phase in days (give days or doses)", unit="d", allowed=_LENGTH),
     Key("schedule.phases[].doses", INTEGER, "Length of the phase in administrations (or days)",
         allowed=">= 1"),
     Key("schedule.phases[].label", STRING, "Name in reports", default=""),
     Key("schedule.holds", TABLES, "Interruptions: they must not overlap and must lie inside the schedule; a hold "
         "inside an earlier hold's ladder ends that ladder"),
     Key("schedule.holds[].start_day", DAY, "First clinical day without a dose", default=REQUIRED, allowed=">= 1"),
-    Key("schedule.holds[].days", NUMBER, "Length of the hold in days (or doses)", unit="d", allowed=_LENGTH),
+    Key("schedule.holds[].days", NUMBER, "Length of the hold in days (give days or doses)", unit="d", allowed=_LENGTH),
     Key("schedule.holds[].doses", INTEGER, "Length of the hold in administrations (or days)", allowed=">= 1"),
     Key("schedule.holds[].restart", TABLES, "Restart ladder after the hold, then back to the phase dose "
         "(inline tables: [{ dose = '200 mg', days = 7 }, ...])", default=()),
