@@ -615,3 +615,27 @@ def test_the_reader_points_to_the_column_table():
     for column in COLUMNS:
         assert column.name in imapk.datasets.__doc__
     assert "imapk.scenario_schema" in imapk.scenario.__doc__
+
+
+def test_documented_bounds_are_enforced(folder):
+    from imapk.engine import MIN_ATOL, MIN_RTOL
+
+    assert schema.key("solver.rtol").allowed == f"{MIN_RTOL:g} <= rtol < 1"
+    assert schema.key("solver.atol").allowed == f">= {MIN_ATOL:g} mg"
+    data = tomllib.loads(EXAMPLES[3])
+    phase = data["schedule"]["phases"][0]
+    for dose, ok in ((f"{schema.MAX_PLAUSIBLE_DOSE_MG:g} mg", True), (f"{schema.MAX_PLAUSIBLE_DOSE_MG + 1:g} mg", False)):
+        phase["dose"] = dose
+        if ok:
+            parse(data, folder)
+        else:
+            with pytest.raises(ImapkError, match=r"schedule\.phases\[0\]\.dose: implausible imatinib dose"):
+                parse(data, folder)
+    phase["dose"] = "400 mg"
+    for interval, ok in ((f"{schema.MAX_PLAUSIBLE_INTERVAL_H:g} h", True), (f"{schema.MAX_PLAUSIBLE_INTERVAL_H + 1:g} h", False)):
+        phase["interval"], phase["days"] = interval, 63
+        if ok:
+            parse(data, folder)
+        else:
+            with pytest.raises(ImapkError, match=r"schedule\.phases\[0\]\.interval: implausible dosing interval"):
+                parse(data, folder)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import scenario_schema as schema
+from .scenario_schema import MAX_DENSE_POINTS, MAX_PLAUSIBLE_DOSE_MG, MAX_PLAUSIBLE_INTERVAL_H
 from .errors import ImapkError, ScenarioError
 from .metrics import DEFAULT_WINDOW_START_DAY
 from .covariates import COVARIATES, parse_covariate_value
@@ -50,8 +51,6 @@ _MISSING = object()
 #: The schema path of a covariate's distribution table.
 _COVARIATE = "population.covariates.<covariate>"
 
-#: Most points on the dense concentration grid (10 years at a 1-minute step is 5.3 million).
-MAX_DENSE_POINTS = 10_000_000
 _KINDS = {int: "an integer", str: "a string", float: "a number"}
 # Largest integer accepted in a number field: beyond it, a float conversion loses exactness or overflows.
 _LARGEST_INTEGER = 10**15
@@ -281,12 +280,6 @@ class Scenario:
         return self.models[0].typical_params(fixed)
 
 
-#: Largest plausible amount of one administration: imatinib is given as 100-400 mg tablets, at most
-#: 800 mg/d in the label (400 mg twice daily); more than this in a scenario file is almost surely a
-#: unit slip ("0.4 g" meant, "400 g" written).
-MAX_PLAUSIBLE_DOSE_MG = 2000.0
-#: Longest plausible dosing interval in a scenario file: one week. "24 d" for "24 h" is refused.
-MAX_PLAUSIBLE_INTERVAL_H = 168.0
 
 
 def _plausible_dose(table: _Table, key: str, value: object, amount: float) -> float:
@@ -854,7 +847,7 @@ def _adherence(root: _Table):
         process = IndependentMisses(p_missed=0.0 if level is not None else _probability(table, "p_missed"), level=level)
     else:
         start = table.string("start", "adherent")
-        if start not in ("adherent", "stationary"):
+        if start not in schema.key("adherence.start").choices:
             table.fail("unknown start of the chain", "start", got=start, expected="'adherent' or 'stationary'")
         process = MarkovMisses(
             p_remain_adherent=1.0 if level is not None else _probability(table, "p_remain_adherent"),

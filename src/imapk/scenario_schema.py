@@ -18,11 +18,21 @@ with its unit (``"400 mg"``, ``"12 h"``) and any unit of the right dimension is 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 __all__ = ["Key", "KEYS", "REQUIRED", "keys", "key", "sections", "reference_markdown", "dataset_reference_markdown"]
 
 #: Default of a key that must be given.
 REQUIRED = "required"
+
+#: Largest plausible amount of one administration: imatinib is given as 100-400 mg tablets, at most
+#: 800 mg/d in the label (400 mg twice daily); more than this in a scenario file is almost surely a
+#: unit slip ("0.4 g" meant, "400 g" written). [mg]
+MAX_PLAUSIBLE_DOSE_MG = 2000.0
+#: Longest plausible dosing interval in a scenario file: one week. "24 d" for "24 h" is refused. [h]
+MAX_PLAUSIBLE_INTERVAL_H = 168.0
+#: Most points on the dense concentration grid (10 years at a 1-minute step is 5.3 million).
+MAX_DENSE_POINTS = 10_000_000
 
 # Value kinds (the "value" column of the reference).
 STRING = "string"
@@ -102,6 +112,8 @@ class Key:
 _POLICY_KINDS = ("trough_escalation", "dose_cap", "step_up_if_no_event")
 _MASS_DOSE = ("mass of imatinib free base per administration ('400 mg', '400 mg base'); "
               "'478 mg mesylate' is converted by the molar masses 493.6/589.7 g/mol")
+_DOSE_LIMIT = f"<= {MAX_PLAUSIBLE_DOSE_MG:g} mg; "
+_INTERVAL_LIMIT = f"> 0, <= {MAX_PLAUSIBLE_INTERVAL_H:g} h"
 _LENGTH = ("whole days, or a whole number of dosing intervals when doses come more often than daily "
            "(3.5 with a 12 h interval); 365.5 daily doses is refused, not rounded")
 
@@ -112,7 +124,8 @@ KEYS: tuple[Key, ...] = (
     Key("schedule", TABLE, "The prescription: phases, holds, ladders, missed doses", default=REQUIRED),
     Key("verdict", TABLE, "Thresholds to judge the troughs against, and the evaluation window"),
     Key("output", TABLE, "What the result file holds besides the troughs"),
-    Key("population", TABLE, "Simulated patients: size, seed, variability, covariates"),
+    Key("population", TABLE, "Simulated patients: size, seed, variability, covariates (without this table: "
+        "one typical patient, no variability)"),
     Key("solver", TABLE, "The engine: closed form or ODE integrator"),
     Key("interactions", TABLES, "Co-medications that change CL/F over clinical days"),
     Key("adherence", TABLE, "Missed (and late) doses drawn per patient"),
@@ -208,9 +221,9 @@ KEYS: tuple[Key, ...] = (
         default=REQUIRED, allowed="at least one entry"),
     Key("schedule.phases[].dose", DOSES, "Amount of each administration; an array cycles over the day's "
         "administrations ('400 mg', '200 mg')", unit="mg", dimension="mass", default=REQUIRED,
-        allowed="<= 2000 mg; " + _MASS_DOSE),
+        allowed=_DOSE_LIMIT + _MASS_DOSE),
     Key("schedule.phases[].interval", QUANTITY, "Time between administrations", unit="h", dimension="time",
-        default="24 h", allowed="> 0, <= 168 h"),
+        default="24 h", allowed=_INTERVAL_LIMIT),
     Key("schedule.phases[].days", NUMBER, "Length of the phase in days (give days or doses)", unit="d", allowed=_LENGTH),
     Key("schedule.phases[].doses", INTEGER, "Length of the phase in administrations (or days)",
         allowed=">= 1"),
@@ -223,7 +236,7 @@ KEYS: tuple[Key, ...] = (
     Key("schedule.holds[].restart", TABLES, "Restart ladder after the hold, then back to the phase dose "
         "(inline tables: [{ dose = '200 mg', days = 7 }, ...])", default=()),
     Key("schedule.holds[].restart[].dose", DOSES, "Amount of each administration during the step", unit="mg",
-        dimension="mass", default=REQUIRED, allowed="<= 2000 mg; " + _MASS_DOSE),
+        dimension="mass", default=REQUIRED, allowed=_DOSE_LIMIT + _MASS_DOSE),
     Key("schedule.holds[].restart[].days", NUMBER, "Length of the step", unit="d", default=REQUIRED,
         allowed=_LENGTH),
     Key("schedule.holds[].label", STRING, "Name in reports (e.g. the toxicity)", default=""),
@@ -233,9 +246,9 @@ KEYS: tuple[Key, ...] = (
         allowed="indices of scheduled doses"),
     Key("schedule.steady_state", TABLE, "The patient was at steady state on this regimen before day 1"),
     Key("schedule.steady_state.dose", DOSE, "Amount of each administration before day 1 (one amount)",
-        unit="mg", dimension="mass", default=REQUIRED, allowed="<= 2000 mg; " + _MASS_DOSE),
+        unit="mg", dimension="mass", default=REQUIRED, allowed=_DOSE_LIMIT + _MASS_DOSE),
     Key("schedule.steady_state.interval", QUANTITY, "Interval of the administrations before day 1", unit="h",
-        dimension="time", default="24 h", allowed="> 0, <= 168 h"),
+        dimension="time", default="24 h", allowed=_INTERVAL_LIMIT),
     Key("schedule.steady_state.time_on_therapy", QUANTITY, "Time on therapy at day 1, for occasion effects and "
         "time-varying models", unit="h", dimension="time", default_note="long enough for every occasion"),
     Key("schedule.therapy_clock", CHOICE, "What a hold does to time on therapy for time-varying models; an "
@@ -261,7 +274,7 @@ KEYS: tuple[Key, ...] = (
     # ------------------------------------------------------------------ [output]
     Key("output.dense", BOOLEAN, "Keep the concentration on a regular grid over the whole schedule",
         default=True),
-    Key("output.dense_step", QUANTITY, "Step of that grid (at most 10 million points)", unit="h",
+    Key("output.dense_step", QUANTITY, f"Step of that grid (at most {MAX_DENSE_POINTS:,} points)", unit="h",
         dimension="time", default="1 h", allowed="> 0"),
     Key("output.peripheral", BOOLEAN, "Also the peripheral amount on the grid (two-compartment models; needs "
         "dense = true)", default=False),
@@ -271,7 +284,7 @@ KEYS: tuple[Key, ...] = (
     Key("population.seed", INTEGER, "Seed of the draws (or [scenario] seed; both must agree)", allowed=">= 0",
         default_note="[scenario] seed"),
     Key("population.iiv", BOOLEAN, "Draw each patient's random effects from the model's omega matrix "
-        "(log-normal)", default=True),
+        "(log-normal); the default applies when [population] is given", default=True),
     Key("population.residual_error", BOOLEAN, "Add the simulated assay value trough_observed (the model's "
         "residual error) and trough_censored", default=False),
     Key("population.quantification_limit", QUANTITY, "Assay values below it are marked censored (needs "
@@ -347,7 +360,7 @@ KEYS: tuple[Key, ...] = (
         allowed="whole days >= low"),
     Key("toxicity[].restart", TABLES, "Restart ladder after each hold, as a planned hold's", default=()),
     Key("toxicity[].restart[].dose", DOSES, "Amount of each administration during the step", unit="mg",
-        dimension="mass", default=REQUIRED, allowed="<= 2000 mg; " + _MASS_DOSE),
+        dimension="mass", default=REQUIRED, allowed=_DOSE_LIMIT + _MASS_DOSE),
     Key("toxicity[].restart[].days", NUMBER, "Length of the step", unit="d", default=REQUIRED, allowed=_LENGTH),
     Key("toxicity[].management", CHOICE, "'hold': interrupt and restart; 'steroids': treat without "
         "interruption (no hold or restart then)", default="hold", choices=("hold", "steroids")),
@@ -409,6 +422,7 @@ def key(path: str) -> Key:
     return _BY_PATH[path]
 
 
+@lru_cache(maxsize=None)
 def keys(table: str = "", variant: str | None = None) -> tuple[str, ...]:
     """Names of the keys of `table` (``""`` for the root, ``"schedule.phases[]"`` for each phase), in
     declaration order; with `variant`, those of that variant only (and those of every variant). A name
