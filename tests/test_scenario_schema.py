@@ -19,7 +19,8 @@ import pytest
 from imapk import scenario_schema as schema
 from imapk.covariates import COVARIATES
 from imapk.dataset_schema import COLUMNS
-from imapk.datasets import MAX_ADDL, STANDARD_COLUMNS
+from imapk.dataset_schema import MAX_ADDL
+from imapk.datasets import STANDARD_COLUMNS
 from imapk.errors import ImapkError
 from imapk.scenario import ADHERENCE_MODELS, POLICY_KINDS, scenario_from_data
 
@@ -575,7 +576,6 @@ def test_the_references_are_deterministic():
 def test_dataset_columns_are_the_readers():
     assert STANDARD_COLUMNS == {c.name: c.unit for c in COLUMNS}
     assert [c.name for c in COLUMNS if c.required] == ["ID", "TIME"]
-    assert f"at most {MAX_ADDL}" in next(c for c in COLUMNS if c.name == "ADDL").meaning
     text = schema.dataset_reference_markdown()
     rows = [line.split("`")[1] for line in text.splitlines() if line.startswith("| `")]
     assert rows == [c.name for c in COLUMNS] + list(COVARIATES)
@@ -639,3 +639,17 @@ def test_documented_bounds_are_enforced(folder):
         else:
             with pytest.raises(ImapkError, match=r"schedule\.phases\[0\]\.interval: implausible dosing interval"):
                 parse(data, folder)
+
+
+def test_the_documented_addl_limit_is_enforced(tmp_path):
+    from imapk.datasets import read_dataset
+
+    assert f"at most {MAX_ADDL}" in next(c for c in COLUMNS if c.name == "ADDL").meaning
+    path = tmp_path / "d.csv"
+    for addl, ok in ((MAX_ADDL, True), (MAX_ADDL + 1, False)):
+        path.write_text(f"ID,TIME,AMT,II,ADDL\n1,0,400,24,{addl}\n", encoding="utf-8")
+        if ok:
+            assert read_dataset(path).subjects[0].addl[0] == MAX_ADDL
+        else:
+            with pytest.raises(ImapkError, match="row 2, column ADDL: too many additional doses"):
+                read_dataset(path)

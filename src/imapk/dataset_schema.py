@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Column", "COLUMNS", "RULES", "reference_markdown"]
+__all__ = ["Column", "COLUMNS", "RULES", "MAX_ADDL", "reference_markdown"]
+
+#: Largest ADDL accepted (a 100-year daily regimen): more is a typo, and would expand without end.
+MAX_ADDL = 36_525
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,7 @@ COLUMNS: tuple[Column, ...] = (
            whole=True, missing="1 where AMT > 0, else 0"),
     Column("II", "h", "Interval between the doses of ADDL and of a steady state (SS 1 or 2); >= 0", missing="0"),
     Column("ADDL", None, "Number of additional doses, II apart, after this one (ordinary doses: no steady "
-           "state, no reset); at most 36525", whole=True, missing="0"),
+           f"state, no reset); at most {MAX_ADDL}", whole=True, missing="0"),
     Column("SS", None, "0 none, 1 steady state replacing the state, 2 steady state added to it",
            codes=(0, 1, 2), whole=True, missing="0"),
     Column("RATE", "mg/h", "0 bolus, > 0 zero-order input at this rate, -2 the model's duration D1", missing="0"),

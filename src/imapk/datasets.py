@@ -26,7 +26,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .covariates import COVARIATES, check_values, unit_factor
-from .dataset_schema import COLUMNS
+from .dataset_schema import COLUMNS, MAX_ADDL
 from .errors import ScenarioError
 
 __all__ = [
@@ -57,8 +57,6 @@ _CMT_MEANING = ("1 (the dose compartment: the depot, or the first compartment of
 _WHOLE = tuple(column.name for column in COLUMNS if column.whole)
 _MISSING = ("", ".")
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
-#: Largest ADDL accepted (a 100-year daily regimen): more is a typo, and would expand without end.
-MAX_ADDL = 36_525
 
 
 @dataclass(frozen=True)

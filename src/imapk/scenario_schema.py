@@ -184,15 +184,16 @@ KEYS: tuple[Key, ...] = (
         allowed="> 0"),
     Key("model.time_varying", TABLE, "Factors of time on therapy tau on ka, cl or f, replacing the model's own "
         "(continuous ones on ka or cl need [solver] method = 'ode')"),
-    Key("model.time_varying.ka", TABLE, "Factor on ka (its keys: `model.time_varying.<parameter>` below)"),
-    Key("model.time_varying.cl", TABLE, "Factor on CL/F (its keys: `model.time_varying.<parameter>` below)"),
-    Key("model.time_varying.f", TABLE, "Factor on F, applied per dose (its keys: `model.time_varying.<parameter>` below)"),
+    Key("model.time_varying.ka", TABLE, "Factor on ka, a table with the keys of `<parameter>` below"),
+    Key("model.time_varying.cl", TABLE, "Factor on CL/F, a table with the keys of `<parameter>` below"),
+    Key("model.time_varying.f", TABLE, "Factor on F, applied per dose, a table with the keys of `<parameter>` below"),
     Key("model.time_varying.<parameter>", TABLE, "The keys of each factor table (ka, cl or f)"),
-    Key("model.time_varying.<parameter>.amplitude", NUMBER, "Transient: factor 1 + amplitude 2^(-tau / "
-        "decay_half_life)", default=0.0),
+    Key("model.time_varying.<parameter>.amplitude", NUMBER, "Size of the transient: the factor is 1 + amplitude "
+        "2^(-tau / decay_half_life) + emax tau / (t50 + tau), tau the time on therapy", default=0.0),
     Key("model.time_varying.<parameter>.decay_half_life", QUANTITY, "Half-life of the transient (needed with "
         "an amplitude)", unit="h", dimension="time", allowed="> 0"),
-    Key("model.time_varying.<parameter>.emax", NUMBER, "Drift: factor + emax tau / (t50 + tau)", default=0.0),
+    Key("model.time_varying.<parameter>.emax", NUMBER, "Size of the drift: the emax term of that factor",
+        default=0.0),
     Key("model.time_varying.<parameter>.t50", QUANTITY, "Time on therapy of half the drift (needed with emax)",
         unit="h", dimension="time", allowed="> 0"),
     # ------------------------------------------------------------------ [[interactions]]
