@@ -747,6 +747,33 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
+#: `imapk selftest`: at least one validation case failed.
+EXIT_SELFTEST_FAILED = 4
+#: Suffixes of the selftest's HTML report.
+HTML_SUFFIXES = (".html", ".htm")
+
+
+def _selftest(args: argparse.Namespace) -> int:
+    """`imapk selftest`: run the validation cases on this installation; exit 4 naming any failure."""
+    check_output_path(args.output, key="-o/--output", suffixes=HTML_SUFFIXES, what="HTML", noun="report")
+    from .selftest import run_selftest
+    from .selftest.report import format_json, format_text, write_html
+
+    report = run_selftest()
+    if args.output is not None:
+        write_html(report, args.output)
+    if args.format == "json":
+        print(format_json(report))
+    else:
+        print(format_text(report, verbose=args.verbose))
+        if args.output is not None:
+            print(f"Report written to {args.output}")
+    if report.failed:
+        print("imapk: selftest FAILED: " + ", ".join(result.case.name for result in report.failed), file=sys.stderr)
+        return EXIT_SELFTEST_FAILED
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="imapk",
@@ -967,6 +994,17 @@ def _parser() -> argparse.ArgumentParser:
     tdm.add_argument("--confidence", type=float, default=0.9, metavar="Q",
                      help="posterior probability the planner's answers must hold with (default: 0.9)")
     tdm.set_defaults(handler=_tdm)
+
+    selftest = commands.add_parser(
+        "selftest", help="run the validation cases against independent references on this installation",
+        description="Run imapk's validation cases (superposition sums, scipy solve_ivp, two-compartment closed forms, "
+        "published and independently computed typical troughs, NONMEM data-set semantics, model properties) and "
+        "report each case's reference, tolerance and observed error. Exit 0 when every case passes, 4 otherwise "
+        "(the failing cases are named on stderr).")
+    selftest.add_argument("-o", "--output", metavar="REPORT.html", help="also write the full report as a self-contained HTML page")
+    selftest.add_argument("--format", choices=("text", "json"), default="text", help="summary on stdout (default: text)")
+    selftest.add_argument("-v", "--verbose", action="store_true", help="list every case in the text summary, not only failures")
+    selftest.set_defaults(handler=_selftest)
     return parser
 
 
