@@ -72,4 +72,5 @@ from imapk.plot import plot_troughs
 ax = plot_troughs(results["14-day hold, 400 mg 9 weeks after restart"])
 ax.set_xlim(1, 140)
 ax.figure.savefig(FIGURES / "case-report-curve.png", dpi=110)
+plt.show()  # in a notebook: the figure under this cell
 plt.close("all")

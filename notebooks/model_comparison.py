@@ -40,4 +40,5 @@ ax.set_xlabel("steady-state trough at 400 mg/d, reference subject [ng/mL]")
 ax.set_title(f"One patient, {ds.sizes['model']} published models", fontsize=10)
 ax.legend(fontsize=8, loc="lower right")
 fig.savefig(FIGURES / "model-comparison.png", dpi=110)
+plt.show()  # in a notebook: the figure under this cell
 plt.close("all")

@@ -42,6 +42,7 @@ ax.set_ylabel("first restart dose [mg]")
 fig.colorbar(image, ax=ax, label="mean time below 1100 ng/mL, days 29-180 [d]")
 ax.set_title("Cost of the hold and the restart dose (Widmer 2006, 100 GIST patients)", fontsize=9)
 fig.savefig(FIGURES / "sweep-hold-and-restart.png", dpi=110)
+plt.show()  # in a notebook: the figure under this cell
 plt.close("all")
 print(np.round(days_below, 1))
 shutil.rmtree(work)
