@@ -47,7 +47,7 @@ def exact_models(script):
 @pytest.fixture(scope="module")
 def generated(script, exact_models):
     report = script.collect(N, script.SEED, exact_models)
-    return report, script.render(report, N, script.SEED, 0.0)
+    return report, script.render(report, N, script.SEED)
 
 
 def _section(text: str, heading: str) -> str:
