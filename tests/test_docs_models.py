@@ -118,7 +118,7 @@ def test_docs_models__page_names_the_reference_subject(library):
     _, pages = library
     page = pages["widmer2006_covariates"]
     assert "reference subject (weight 70 kg, age 55 y, sex male, disease GIST)" in page
-    assert "reference subject (no covariates" in pages["widmer2006"]
+    assert "reference subject (no covariates:" in pages["widmer2006"]
 
 
 def test_docs_models__pages_cite_their_source_with_doi_links(library):

@@ -77,7 +77,7 @@ def reference_subject(model) -> str:
 
     values = _reference_values(model)
     if not values:
-        return "no covariates (every subject is typical)"
+        return "no covariates: every subject is typical"
     parts = []
     for name, value in values.items():
         unit = COVARIATES[name].unit if name in COVARIATES else None
@@ -170,7 +170,8 @@ def equations(model) -> list[str]:
         f"A dose of {'' if first_order else 'rate '}$F \\cdot \\mathrm{{Dose}}$ enters {head}"
         + (" $t_{lag}$ hours after its scheduled time" if lag else " at its scheduled time")
         + ("; $F$ = 1 (not estimated)." if p.f == 1.0 and tv.f.constant and "f" not in model.iiv_parameters else
-           f"; $F$ = {p.f:g}" + (" at the start of therapy, then changing with time on therapy (below)." if not tv.f.constant else "."))
+           f"; $F$ = {p.f:g}" + (f" × {float(tv.f(0.0)):.4g} = {p.f * float(tv.f(0.0)):.4g} at the start of therapy "
+                                 f"and {p.f * (1.0 + tv.f.emax):.4g} long after (below)." if not tv.f.constant else "."))
     )
     if not first_order:
         dose_text = (
@@ -208,7 +209,8 @@ def equations(model) -> list[str]:
         theta = r"\tau - t_{lag}" if lag else r"\tau"
         lines += [
             "Closed form of the steady-state trough (just before a dose) for a dose every $\\tau$ hours, with "
-            "$k = CL/V$" + (" (valid while $t_{lag} + D_1 \\le \\tau$)" if not first_order else
+            "$k = CL/V$" + ((" (valid while $t_{lag} + D_1 \\le \\tau$)" if lag else " (valid while $D_1 \\le \\tau$)")
+                           if not first_order else
                             (" (valid while $t_{lag} \\le \\tau$)" if lag else "")) + ":",
             "",
             "$$",
