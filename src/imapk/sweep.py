@@ -298,9 +298,12 @@ def load_sweep(path: str | Path) -> Sweep:
     spec = data.pop("sweep", None)
     if not isinstance(spec, dict):
         _fail("needs a [sweep] table with [[sweep.axes]]", source, "sweep")
-    unknown = sorted(set(spec) - {"base", "axes", "zip", "subjects_per_chunk"})
+    from . import scenario_schema
+
+    unknown = sorted(set(spec) - set(scenario_schema.keys("sweep")))
     if unknown:
-        _fail("unknown key", source, f"sweep.{unknown[0]}", expected="one of: axes, base, subjects_per_chunk, zip")
+        _fail("unknown key", source, f"sweep.{unknown[0]}",
+              expected=f"one of: {', '.join(sorted(scenario_schema.keys('sweep')))}")
     if "base" in spec:
         if data:
             _fail("a sweep file with `base` holds only the [sweep] table", source, sorted(data)[0])
@@ -324,9 +327,10 @@ def load_sweep(path: str | Path) -> Sweep:
         where = f"sweep.axes[{i}]"
         if not isinstance(entry, dict):
             _fail("must be a table", source, where, got=entry)
-        extra = sorted(set(entry) - {"name", "key", "values", "units"})
+        extra = sorted(set(entry) - set(scenario_schema.keys("sweep.axes[]")))
         if extra:
-            _fail("unknown key", source, f"{where}.{extra[0]}", expected="one of: key, name, units, values")
+            _fail("unknown key", source, f"{where}.{extra[0]}",
+                  expected=f"one of: {', '.join(sorted(scenario_schema.keys('sweep.axes[]')))}")
         name, key, values = entry.get("name"), entry.get("key"), entry.get("values")
         if not isinstance(name, str) or not re.match(r"^[a-z][a-z0-9_]*$", name):
             _fail("needs a `name` in lower_snake_case", source, f"{where}.name", got=name)
