@@ -58,6 +58,7 @@ html_theme_options = {
     "page_width": "1180px",
     "sidebar_width": "250px",
     "body_max_width": "none",
+    "code_font_size": "0.78em",
 }
 html_sidebars = {"**": ["about.html", "navigation.html", "relations.html", "searchbox.html"]}
 html_show_sourcelink = False
@@ -93,7 +94,13 @@ def _source_read(app, docname, source) -> None:
     source[0] = source[0].replace(OPTIONAL_MARKER, "\n".join(present))
 
 
+def _reread_index(app, env, added, changed, removed) -> list[str]:
+    # the index's toctree depends on which optional pages exist: read it again on every build
+    return [root_doc]
+
+
 def setup(app):
     app.connect("builder-inited", _builder_inited)
     app.connect("source-read", _source_read)
+    app.connect("env-get-outdated", _reread_index)
     return {"parallel_read_safe": True}

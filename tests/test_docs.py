@@ -149,3 +149,23 @@ def test_citation__is_cff_1_2_with_the_package_version():
     assert citation["version"] == project["version"]
     assert citation["title"] == project["name"]
     assert citation.get("license") == project["license"]["text"]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "validate scenarios/gist-rash-case-report.toml --schedule",
+        "run scenarios/gist-rash-case-report.toml",
+        "run scenarios/gist-rash-case-report-population.toml",
+    ],
+)
+def test_getting_started__shows_what_the_commands_print(command):
+    page = (DOCS / "getting-started.md").read_text(encoding="utf-8")
+    shown = page.split(f"$ imapk {command}\n", 1)[1].split("```", 1)[0].splitlines()
+    shown = [line for line in shown if line.strip() not in ("", "...")]
+    assert len(shown) >= 5
+    printed = subprocess.run(
+        [sys.executable, "-m", "imapk", *command.split()], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    for line in shown:
+        assert line in printed, line
