@@ -21,6 +21,10 @@ clipped (the share below 0 ng/mL is reported as censored); for models with occas
 typical day-29 trough under each occasion timing; for variants the typical-trough difference from
 their main model; for time-varying models the typical trough over the first year.
 
+The documentation build runs it too (``docs/_generators/validation.py``, through :func:`write_report`),
+so ``docs/validation.md`` is regenerated with the models of the registry at every build; the text has
+no date and no timing, and the file is rewritten only when it changes.
+
 The report is reported, not asserted: it is a plausibility check of the models and of imapk against
 observed trough summaries from the literature notes (section 4 of ``imatinib-literature.md``),
 which are quoted verbatim in ``OBSERVED``. ``tests/test_validation_report.py`` checks that the
