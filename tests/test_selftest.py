@@ -170,3 +170,12 @@ def test_selftest__not_imported_by_import_imapk():
     code = "import sys, imapk, imapk.cli; print('imapk.selftest' in sys.modules, 'scipy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_selftest__prewarm_helper_announces_every_warm_key():
+    """The helper process compiles the kernels the `warm` cases wait for, and says so for each key."""
+    code = "from imapk.selftest.cases import prewarm; prewarm()"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    announced = out.split()
+    assert announced == ["ode_linear", "linear"]
+    assert {case.warm for case in registry.CASES if case.warm} == set(announced)

@@ -759,7 +759,7 @@ def _selftest(args: argparse.Namespace) -> int:
     from .selftest import run_selftest
     from .selftest.report import format_json, format_text, write_html
 
-    report = run_selftest()
+    report = run_selftest(prewarm=True)
     if args.output is not None:
         write_html(report, args.output)
     if args.format == "json":

@@ -447,6 +447,7 @@ def _ode_cases() -> list[Case]:
         observed=lambda: _troughs(Schedule(phases=(Phase(dose=400.0, days=35),)), "eechoute2012", method="ode")[1:],
         expected=lambda: _eechoute_reference(35),
         rtol=1e-6, atol=1e-6,
+        warm="ode_linear",
     ))
     return cases
 
@@ -498,6 +499,17 @@ def _two_compartment_cases() -> list[Case]:
     dense = np.arange(0.0, 60 * 24.0, 2.0) + 0.3
     return [
         Case(
+            name="two_compartment.steady_state_start",
+            kind="two_compartment",
+            checks="a two-compartment steady-state start at 400 mg q24h: the troughs of 10 more days",
+            reference="geometric series of each of the three exponentials, 400 sum_i c_i e^{-l_i tau} / (1 - e^{-l_i tau})",
+            why="closed form against closed form; 1e-9 relative as for the curve above",
+            observed=lambda: _troughs(Schedule(phases=(Phase(dose=400.0, days=10),), steady_state=SteadyState(400.0, 24.0)),
+                                      _params(**TWO)),
+            expected=lambda: np.full(10, closed_ss()),
+            rtol=1e-9,
+        ),
+        Case(
             name="two_compartment.case_report_troughs_and_curve",
             kind="two_compartment",
             checks="two compartments with first-order absorption (CL 9.12, Vc 128, Q 24.9, Vp 197, ka 0.699): "
@@ -509,17 +521,7 @@ def _two_compartment_cases() -> list[Case]:
             observed=lambda: _troughs_and_curve(_case_report_schedule(120), _params(**TWO), dense),
             expected=lambda: np.concatenate([closed(times, times, amounts), closed(dense, times, amounts)]),
             rtol=1e-9, atol=1e-9,
-        ),
-        Case(
-            name="two_compartment.steady_state_start",
-            kind="two_compartment",
-            checks="a two-compartment steady-state start at 400 mg q24h: the troughs of 10 more days",
-            reference="geometric series of each of the three exponentials, 400 sum_i c_i e^{-l_i tau} / (1 - e^{-l_i tau})",
-            why="closed form against closed form; 1e-9 relative as for the curve above",
-            observed=lambda: _troughs(Schedule(phases=(Phase(dose=400.0, days=10),), steady_state=SteadyState(400.0, 24.0)),
-                                      _params(**TWO)),
-            expected=lambda: np.full(10, closed_ss()),
-            rtol=1e-9,
+            warm="linear",
         ),
         Case(
             name="two_compartment.transit_chain_plateau",
@@ -788,6 +790,25 @@ def _nonmem_cases() -> list[Case]:
             rtol=RTOL_EXACT,
         ),
     ]
+
+
+def prewarm() -> None:
+    """Compile (or load from the numba cache) the kernels of the costliest cases, printing each
+    case's ``warm`` key when its kernels are ready (run by a helper process of
+    :func:`imapk.selftest.run_selftest`; any error is left to the case itself to report)."""
+    import warnings
+
+    warnings.simplefilter("ignore")
+    steps = (
+        ("ode_linear", lambda: _troughs(_plain(3), "eechoute2012", method="ode")),
+        ("linear", lambda: _troughs_and_curve(_case_report_schedule(3), _params(**TWO), np.array([1.0, 30.0]))),
+    )
+    for key, step in steps:
+        try:
+            step()
+        except Exception:
+            pass
+        print(key, flush=True)
 
 
 @lru_cache(maxsize=1)
