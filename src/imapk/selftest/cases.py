@@ -617,6 +617,15 @@ def _plateau_closed_form(name):
     return ss_trough_zero_order(p.cl, p.v, p.d1, 400.0, 24.0, p.f, p.tlag)
 
 
+def _short_citation(citation: str) -> str:
+    """'Widmer N, Decosterd LA, ... Br J Clin Pharmacol 2006;62(1):97-112 ...' -> 'Widmer et al. 2006'."""
+    import re
+
+    year = re.search(r"\b(?:19|20)\d{2}\b", citation)
+    surname = citation.split(",")[0].rsplit(" ", 1)[0]  # 'Di Paolo A' -> 'Di Paolo'
+    return f"{surname} et al. {year.group(0) if year else ''}".rstrip()
+
+
 def _model_cases() -> list[Case]:
     from ..models import MODELS
 
@@ -628,8 +637,8 @@ def _model_cases() -> list[Case]:
             kind="typical_values",
             checks=f"typical parameters of {name} for the reference subject, first occasion "
                    f"({', '.join(sorted(REFERENCE_VALUES.get(name, {})))})",
-            reference=f"values worked out by hand from the covariate equations of {model.citation.split('.')[0]} "
-                      "(as the model's record cites them)",
+            reference=f"values worked out by hand, written in the case, from the covariate equations of "
+                      f"{_short_citation(model.citation)} (full citation with DOI: imapk params {name})",
             why="the same arithmetic in a different order: 1e-12 relative is rounding only, while a wrong exponent, "
                 "reference weight or category gives 1e-3 or more",
             observed=lambda name=name: _typical_values(name),
@@ -651,7 +660,7 @@ def _model_cases() -> list[Case]:
             rtol=RTOL_EXACT,
         ))
     # Published (derived) numbers for the Widmer 2006 base model at 400 mg q24h.
-    widmer = "Widmer N et al., Br J Clin Pharmacol 2006;61(1):97-109, base model"
+    widmer = "Widmer N et al., Br J Clin Pharmacol 2006;62(1):97-112, doi:10.1111/j.1365-2125.2006.02719.x, base model"
     cases.append(Case(
         name="published.widmer2006_trough_732",
         kind="published",
