@@ -70,7 +70,7 @@ def test_selftest__covers_every_kind_and_model():
     from imapk.models import MODELS
 
     kinds = {case.kind for case in registry.CASES}
-    assert kinds == {"superposition", "property", "solve_ivp", "two_compartment", "nonmem", "typical_values",
+    assert kinds == {"superposition", "property", "verdict", "solve_ivp", "two_compartment", "nonmem", "typical_values",
                      "typical_trough", "published"}
     names = {case.name for case in registry.CASES}
     for model in MODELS:
