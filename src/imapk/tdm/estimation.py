@@ -89,7 +89,7 @@ MIN_ESS_FRACTION = 0.1
 
 
 class FitWarning(UserWarning):
-    """A MAP fit that should be looked at: an observation far from its prediction (|IWRES| > 3),
+    """A MAP fit that should be looked at: an observation far from its prediction (``|IWRES| > 3``),
     levels jointly far from theirs (sum of IWRES^2 beyond the 99.9th percentile of chi-square with
     one degree of freedom per level), a mode far in the prior's tail (eta' Omega^-1 eta beyond the
     99.9th percentile of chi-square with p degrees of freedom), an optimiser that did not converge, or a Laplace approximation that the
@@ -486,7 +486,7 @@ class MapResult:
         Posterior SD of each eta, from the weighted samples. [1]
     shrinkage
         1 - eta_sd / omega per random effect: 0 where the data say nothing beyond the prior,
-        near 1 where they pin the parameter down [2]_. [1]
+        near 1 where they pin the parameter down (cf. Savic and Karlsson 2009, the module's reference). [1]
     typical
         Typical parameters of this patient (covariates, first occasion), canonical units.
     parameters
