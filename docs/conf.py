@@ -26,6 +26,7 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.mathjax",
     "numpydoc",
+    "sphinx-mathjax-offline",  # MathJax copied into the site: equations render without a network
 ]
 
 exclude_patterns = ["_build", "_generators", "figures/README*", "**.ipynb_checkpoints", "conf.py"]
