@@ -2,7 +2,8 @@
 
 Build: ``python -m sphinx -W --keep-going -b html docs OUTDIR``. At the start of the build every module of
 ``docs/_generators`` writes its generated pages (CLI reference, scenario and data-set references, executed
-tutorials, model library, validation) into the source directory; those files are not kept in git.
+tutorials, model library, validation) into the source directory; those files are not kept in git, except
+`validation.md`, which the README links: it is deterministic and rewritten only when its text changes.
 """
 
 from __future__ import annotations

@@ -440,7 +440,7 @@ def model_page(model, trough: float) -> str:
         lines.append(f"- **Variant of:** [`{model.variant_of}`]({model.variant_of}.md)")
     if "citation" in model.confidence:
         lines.append(f"- **Citation read in:** {escape(model.confidence['citation'])}")
-    lines += ["", "Use it in a scenario with `[model] name = \"" + model.name + "\"`, or `imapk params " + model.name + "`.", ""]
+    lines += ["", "Use it in a scenario with `[model] parameter_set = \"" + model.name + "\"`, or `imapk params " + model.name + "`.", ""]
     lines += ["## Typical trough", "", *trough_section(model, trough)]
     lines += ["## Structure and equations", "", *equations(model)]
     lines += [
