@@ -36,6 +36,8 @@ from pathlib import Path
 
 import pytest
 
+from _process import child_env  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"
 CASE = SCENARIOS / "gist-rash-case-report.toml"
@@ -89,12 +91,7 @@ CASES = [
 
 
 def _env(cache: str) -> dict:
-    env = dict(os.environ)
-    env["NUMBA_CACHE_DIR"] = cache
-    env["MPLBACKEND"] = "Agg"
-    src = str(ROOT / "src")
-    env["PYTHONPATH"] = src + os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else src
-    return env
+    return child_env(cache, MPLBACKEND="Agg")
 
 
 def _seconds(args: list[str], env: dict, cwd: Path) -> float:

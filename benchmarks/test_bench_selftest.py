@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from _process import child_env  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 CASE = ROOT / "scenarios" / "gist-rash-case-report.toml"
 #: Timed rounds (full mode, quick mode).
@@ -25,11 +27,7 @@ ROUNDS = (3, 1)
 
 
 def _env(cache: str) -> dict:
-    env = dict(os.environ)
-    env["NUMBA_CACHE_DIR"] = cache
-    src = str(ROOT / "src")
-    env["PYTHONPATH"] = src + os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else src
-    return env
+    return child_env(cache)
 
 
 def _seconds(args: list[str], env: dict, cwd: Path) -> float:

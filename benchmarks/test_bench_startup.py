@@ -17,16 +17,14 @@ from pathlib import Path
 
 import pytest
 
+from _process import child_env  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 CASE = ROOT / "scenarios" / "gist-rash-case-report.toml"
 
 
 def _env(cache: str) -> dict:
-    env = dict(os.environ)
-    env["NUMBA_CACHE_DIR"] = cache
-    src = str(ROOT / "src")
-    env["PYTHONPATH"] = src + os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else src
-    return env
+    return child_env(cache)
 
 
 def _seconds(args: list[str], env: dict, repeats: int) -> float:

@@ -112,7 +112,7 @@ def _cell(text: object) -> str:
 def reference_markdown() -> str:
     """The data-set reference page (Markdown, MyST-compatible): the standard columns, the covariate
     columns and the rules imapk implements; the same text on every call."""
-    from .covariates import COVARIATES
+    from .scenario_schema import covariate_rows
 
     lines = [
         "# Data set reference", "",
@@ -129,16 +129,7 @@ def reference_markdown() -> str:
             ", ".join(map(str, c.codes)) or "-", c.missing or "-", c.meaning)) + " |")
     lines += ["", "## Covariate columns", "",
               "One column per covariate, named as below; numeric ones need their unit, in the header or in "
-              "`units`.", "",
-              "| column | meaning | canonical unit | accepted units | plausible range / categories |",
-              "|---|---|---|---|---|"]
-    for spec in COVARIATES.values():
-        if spec.categorical:
-            row = (f"`{spec.name}`", spec.description, "-", "-", ", ".join(f"`{lv}`" for lv in spec.levels))
-        else:
-            row = (f"`{spec.name}`", spec.description, spec.unit, ", ".join(u for u, _ in spec.units),
-                   f"{spec.plausible[0]:g} to {spec.plausible[1]:g} {spec.unit}")
-        lines.append("| " + " | ".join(_cell(x) for x in row) + " |")
+              "`units`.", "", *covariate_rows("column")]
     lines += ["", "## Rules", ""]
     for title, rule in RULES:
         lines.append(f"- **{title}.** {rule}")

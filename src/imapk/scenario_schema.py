@@ -530,13 +530,22 @@ def _table(table: str, pool: tuple[Key, ...]) -> list[str]:
 
 
 def _covariates_table() -> list[str]:
-    from .covariates import COVARIATES
-
     lines = ["### Covariates", "",
              "The names under `[population.covariates]` (and the columns of a covariate file). Numeric values are "
              "written with a unit; each is converted to its canonical unit, and values outside the plausible "
              "range are refused.", "",
-             "| covariate | meaning | unit | accepted units | plausible range / categories |", "|---|---|---|---|---|"]
+             *covariate_rows("covariate")]
+    return lines + [""]
+
+
+def covariate_rows(first: str) -> list[str]:
+    """The covariates as Markdown table lines (header, rule, one row each): name, meaning, canonical
+    unit, accepted units, plausible range or categories; `first` heads the name column. The scenario
+    and the data-set references share it."""
+    from .covariates import COVARIATES
+
+    lines = [f"| {first} | meaning | canonical unit | accepted units | plausible range / categories |",
+             "|---|---|---|---|---|"]
     for spec in COVARIATES.values():
         if spec.categorical:
             row = (f"`{spec.name}`", spec.description, "-", "-", ", ".join(f"`{lv}`" for lv in spec.levels))
@@ -544,7 +553,7 @@ def _covariates_table() -> list[str]:
             row = (f"`{spec.name}`", spec.description, spec.unit, ", ".join(u for u, _ in spec.units),
                    f"{spec.plausible[0]:g} to {spec.plausible[1]:g} {spec.unit}")
         lines.append("| " + " | ".join(_cell(x) for x in row) + " |")
-    return lines + [""]
+    return lines
 
 
 def _units_table() -> list[str]:
