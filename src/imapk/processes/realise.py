@@ -36,7 +36,7 @@ from ..schedule import GIVEN, HELD, HOURS_PER_DAY, MISSED, DoseTable, Hold, Sche
 from .adherence import IndependentMisses, LateDoses, MarkovMisses, dose_delays, missed_doses
 from .toxicity import PatientEvents, ToxicityProcess, draw_events, hold_label, realised_schedule
 
-__all__ = ["RealisedDoses", "realise", "realise_events", "patient_table", "schedule_days", "with_late_doses",
+__all__ = ["RealisedDoses", "realise", "realise_events", "schedule_days", "with_late_doses",
            "MISSED_REASON"]
 
 #: Reason of a dose the patient missed.
@@ -148,22 +148,8 @@ def schedule_days(table: DoseTable) -> int:
     return int(np.ceil(table.end / 24.0 - 1e-9))
 
 
-#: Label of the one hold of a lowering kept for :func:`patient_table` (replaced by the hold's own).
+#: Label of the one hold of a lowering kept by :func:`_single` (replaced by the hold's own).
 _CANONICAL = "\x00hold"
-
-
-@dataclass(frozen=True)
-class _Lowered:
-    """What :func:`realise_events` reads of one patient's lowered schedule (as :class:`DoseTable`)."""
-
-    time: np.ndarray
-    interval: np.ndarray
-    planned: np.ndarray
-    given: np.ndarray
-    status: np.ndarray
-    phase: np.ndarray
-    hold: np.ndarray
-    hold_labels: tuple[str, ...]
 
 
 def _single(schedule: Schedule, base: DoseTable, start_day: int, days, restart, singles: dict) -> tuple:
@@ -259,38 +245,6 @@ def _ladder(grid: tuple, after: int, restart) -> tuple | bool:
     return last, planned, suffixes
 
 
-def patient_table(schedule: Schedule, base: DoseTable, process: ToxicityProcess, events: PatientEvents,
-                  days: int, singles: dict):
-    """One patient's schedule with its toxicity holds, lowered: equal to
-    ``realised_schedule(schedule, process, events, days).lower()`` in its times, amounts, statuses,
-    phase labels, hold indices and hold labels, built from one lowering per distinct single hold.
-
-    A schedule without planned holds or misses only (else the full lowering). Each hold is lowered
-    alone once (`singles` keeps them: start day, days, ladder or not); the patient's holds are then
-    laid on the prescription in time order, each hold's ladder running until its steps end or the
-    next hold ends, whichever comes first: the rule of :class:`~imapk.schedule.Hold`.
-    """
-    patient = realised_schedule(schedule, process, events, days)
-    if schedule.holds or schedule.missed_days or schedule.missed_doses:
-        return patient.lower()
-    holds = patient.holds
-    planned, status = base.planned.copy(), base.status.copy()
-    phase, hold_index = np.array(base.phase, dtype=object), base.hold.copy()
-    windows = [_single(schedule, base, hold.start_day, hold.days, hold.restart, singles) for hold in holds]
-    for k, (hold, (first, restart, stop, amounts, suffixes)) in enumerate(zip(holds, windows)):
-        status[first:restart] = HELD
-        hold_index[first:restart] = k
-        if k + 1 < len(windows):
-            stop = min(stop, windows[k + 1][1])  # the next hold interrupts the ladder when it ends
-        n = stop - restart
-        if n > 0:
-            planned[restart:stop] = amounts[:n]
-            phase[restart:stop] = [hold.label + suffix for suffix in suffixes[:n]]
-    given = np.where(status == GIVEN, planned, 0.0)
-    return _Lowered(base.time, base.interval, planned, given, status, phase, hold_index,
-                    tuple(h.label for h in holds))
-
-
 def realise_events(
     schedule: Schedule,
     subjects,
@@ -372,7 +326,8 @@ def _conflict(toxicity: ToxicityProcess, subject, error: ImapkError) -> ImapkErr
 
 def _lay_full_tables(schedule, base, subjects, toxicity, events, tables, codes, table_codes, out) -> None:
     """Each patient's holds on a schedule with planned holds or misses: one full lowering per hold
-    pattern (:func:`patient_table`), copied into the patient's rows of `out`."""
+    pattern (:func:`~imapk.processes.toxicity.realised_schedule`, which lays the drawn holds over
+    the planned ones), copied into the patient's rows of `out`."""
     planned, given, status, reason, prescribed = out
     days = schedule_days(base)
     lowered: dict[tuple, tuple] = {}  # patients with the same holds share one lowering
@@ -384,8 +339,7 @@ def _lay_full_tables(schedule, base, subjects, toxicity, events, tables, codes, 
             try:
                 table = tables.get(key)
                 if table is None:
-                    table = tables[key] = patient_table(schedule, base, toxicity, patient, days,
-                                                        tables.setdefault("single holds", {}))
+                    table = tables[key] = realised_schedule(schedule, toxicity, patient, days).lower()
             except ImapkError as error:
                 raise _conflict(toxicity, subjects[i], error) from None
             if _grid_key(table) != _grid_key(base):
