@@ -254,8 +254,18 @@ class _CoupledDoses:
     """The realisation of a toxicity whose hazard rises with the trough: done per model (and therapy
     clock) by :func:`_run_model`, on that model's simulated troughs."""
 
-    def __init__(self, toxicity, adherence, caps, late=None):
-        self.toxicity, self.adherence, self.caps, self.late = toxicity, adherence, caps, late
+    def __init__(self, toxicity, adherence, rules, late=None):
+        self.toxicity, self.adherence, self.rules, self.late = toxicity, adherence, rules, late
+
+
+def _as_run(realised, rules, late, seed, subjects):
+    """Realised doses as a run simulates them: the rules that follow toxicity events (step-up delays,
+    caps), then late doses (a capped dose is late as the dose it replaces)."""
+    from .processes.policies import apply_event_rules
+    from .processes.realise import with_late_doses
+
+    realised = apply_event_rules(realised, rules)
+    return realised if late is None else with_late_doses(realised, late, seed, subjects)
 
 
 def _realised_doses(scenario: Scenario, subjects):
@@ -271,22 +281,17 @@ def _realised_doses(scenario: Scenario, subjects):
         return None
     from .processes import realise
 
-    from .processes.policies import EVENT_RULES, apply_event_rules
+    from .processes.policies import EVENT_RULES
 
-    caps = tuple(p for p in getattr(scenario, "policies", ()) if isinstance(p, EVENT_RULES))
+    rules = tuple(p for p in getattr(scenario, "policies", ()) if isinstance(p, EVENT_RULES))
     if toxicity is not None and toxicity.exposure is not None:
         if scenario.seed is None:
             raise ScenarioError("random dosing processes need a seed", source=scenario.source, key="scenario.seed",
                                 expected="an integer >= 0")
-        return _CoupledDoses(toxicity, adherence, caps, late)
+        return _CoupledDoses(toxicity, adherence, rules, late)
     try:
         doses = realise(scenario.schedule, subjects, scenario.seed, toxicity=toxicity, adherence=adherence)
-        doses = apply_event_rules(doses, caps)
-        if late is not None:  # after the caps: a capped dose is late as the dose it replaces
-            from .processes.realise import with_late_doses
-
-            doses = with_late_doses(doses, late, scenario.seed, subjects)
-        return doses
+        return _as_run(doses, rules, late, scenario.seed, subjects)
     except ImapkError as error:
         raise type(error)(error.problem, source=scenario.source, key=error.key, got=error.got,
                           expected=error.expected) from None
@@ -360,10 +365,7 @@ def _coupled_realisation(scenario, coupled, parameters, covariates, subjects, wi
     from .simulation import simulate
 
     def as_run(realised, rows):
-        realised = apply_event_rules(realised, coupled.caps)
-        if coupled.late is not None:
-            realised = with_late_doses(realised, coupled.late, scenario.seed, subjects[rows])
-        return realised
+        return _as_run(realised, coupled.rules, coupled.late, scenario.seed, subjects[rows])
 
     def troughs(realised, rows):
         rows = np.asarray(rows, dtype=np.int64)
@@ -379,11 +381,8 @@ def _coupled_realisation(scenario, coupled, parameters, covariates, subjects, wi
         return _apply_escalations(scenario, model, as_run(realised, rows), run, subjects[rows],
                                   trough=lambda level: level)[0]
 
-    from .processes.policies import apply_event_rules
-    from .processes.realise import with_late_doses
-
     realised = realise_coupled(scenario.schedule, subjects, scenario.seed, toxicity=coupled.toxicity,
-                               adherence=coupled.adherence, troughs=troughs, rules_follow_events=bool(coupled.caps))
+                               adherence=coupled.adherence, troughs=troughs, rules_follow_events=bool(coupled.rules))
     return as_run(realised, np.arange(subjects.size))
 
 
