@@ -36,6 +36,7 @@ decisions gives the troughs of a policy evaluated as the simulation runs.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import numpy as np
 
@@ -77,6 +78,9 @@ class TroughEscalation:
         Measure with the model's residual error (True) or read the model's trough (False).
     """
 
+    #: How every reason label this policy gives begins.
+    REASON: ClassVar[str] = "TDM escalation to "
+
     day: int
     below: float
     dose: float
@@ -91,12 +95,15 @@ class TroughEscalation:
 
     @property
     def label(self) -> str:
-        return f"TDM escalation to {self.dose:g} mg (day {self.day} trough < {self.below:g} ng/mL)"
+        return f"{self.REASON}{self.dose:g} mg (day {self.day} trough < {self.below:g} ng/mL)"
 
 
 @dataclass(frozen=True)
 class DoseCap:
     """After the `events`-th toxicity event, no dose above `dose` [mg]."""
+
+    #: How every reason label this policy gives begins.
+    REASON: ClassVar[str] = "capped at "
 
     events: int
     dose: float
@@ -108,7 +115,7 @@ class DoseCap:
 
     @property
     def label(self) -> str:
-        return f"capped at {self.dose:g} mg after event {self.events}"
+        return f"{self.REASON}{self.dose:g} mg after event {self.events}"
 
 
 @dataclass(frozen=True)
@@ -124,6 +131,9 @@ class StepUpIfNoEvent:
     below the dose before the hold).
     """
 
+    #: How every reason label this policy gives begins.
+    REASON: ClassVar[str] = "step up delayed ("
+
     days: int
 
     def __post_init__(self):
@@ -132,12 +142,12 @@ class StepUpIfNoEvent:
 
     @property
     def label(self) -> str:
-        return f"step up delayed (toxicity event in the last {self.days} d)"
+        return f"{self.REASON}toxicity event in the last {self.days} d)"
 
 
 def is_policy_reason(label: str) -> bool:
     """Whether a dose reason label is one a policy gives (the doses it changed that were taken)."""
-    return label.startswith(("TDM escalation to ", "capped at ", "step up delayed ("))
+    return label.startswith(tuple(policy.REASON for policy in (TroughEscalation, DoseCap, StepUpIfNoEvent)))
 
 
 def decision_dose(realised: RealisedDoses, day: int) -> int:
