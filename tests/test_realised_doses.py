@@ -135,3 +135,38 @@ def test_holds_laid_on_every_patient_at_once_equal_the_full_lowering(schedule):
         assert fast.reason_labels(i) == labels
         interrupted += any(b - a < 30 for a, b in zip(patient.hold_start_day, patient.hold_start_day[1:]))
     assert interrupted > 20
+
+
+def test_realised_doses_are_read_only_and_kept_by_the_result_without_a_copy():
+    from imapk import simulate
+
+    doses = realise(SCHEDULE, range(3), SEED, toxicity=RASH, adherence=MarkovMisses(0.9, 0.5))
+    for name in ("planned", "given", "status", "reason", "prescribed"):
+        with pytest.raises(ValueError, match="read-only"):
+            getattr(doses, name)[0, 0] = 1
+    result = simulate(doses, "widmer2006", as_dataset=False)
+    assert np.shares_memory(result["subject_dose_planned"].values, doses.planned)
+    assert np.shares_memory(result["subject_dose_status"].values, doses.status)
+    # A record made from the doses (as the policies make theirs) owns new arrays, read-only too.
+    edited = doses.given.copy()
+    edited[0, 0] = 0.0
+    changed = replace(doses, given=edited)
+    assert changed.given[0, 0] == 0.0 and doses.given[0, 0] != 0.0 and not changed.given.flags.writeable
+
+
+def test_rows_filled_on_threads_equal_one_fill(monkeypatch):
+    import threading
+
+    import importlib
+
+    module = importlib.import_module("imapk.processes.realise")
+
+    monkeypatch.setattr(module, "_THREADED_FILL", 10)  # threads for anything above 10 elements
+    values = np.arange(7, dtype=np.int32)
+    expected = np.tile(values, (1001, 1))
+    np.testing.assert_array_equal(module._rows(values, 1001), expected)
+    got = []  # off the main thread (a dask worker's): one fill, the same rows
+    worker = threading.Thread(target=lambda: got.append(module._rows(values, 1001)))
+    worker.start()
+    worker.join()
+    np.testing.assert_array_equal(got[0], expected)

@@ -57,6 +57,13 @@ def _peripheral_amount(table, parameters, times, method, variation, clock, rtol,
 MAX_RATE_CONSTANT = 1.0e6
 
 
+def _shared(array: np.ndarray, dtype) -> np.ndarray:
+    """`array` itself when it is read-only and of `dtype` (nothing can change it later), else a copy."""
+    if array.dtype == dtype and not array.flags.writeable:
+        return array
+    return np.array(array, dtype=dtype)
+
+
 def check_rates(parameters: ParameterTable) -> None:
     """Refuse rate constants (CL/V, Q/V, Q/Vp, ka, ktr) above :data:`MAX_RATE_CONSTANT`, e.g. a
     volume of 1e-15 L, naming the rate, its value, the subject and what produced it."""
@@ -386,9 +393,9 @@ def simulate(
         "phase": table.phase.astype(str),
     }
     if realised is not None:
-        data.update(
-            subject_dose_planned=realised.planned.copy(),
-            subject_dose_reason=realised.reason.astype(np.int32),
+        data.update(  # read-only in the realised doses (see RealisedDoses): kept, not copied
+            subject_dose_planned=_shared(realised.planned, float),
+            subject_dose_reason=_shared(realised.reason, np.int32),
         )
         if realised.delay is not None:
             data["subject_dose_delay"] = np.array(realised.delay, dtype=float)
@@ -472,6 +479,6 @@ def simulate(
     all_attrs.update(attrs or {})
     result = Result(data, coords, all_attrs)
     if realised is not None:
-        result.add("subject_dose_status", realised.status.astype(np.int8),
+        result.add("subject_dose_status", _shared(realised.status, np.int8),
                    {"flag_values": [0, 1, 2], "flag_meanings": " ".join(STATUS_LABELS)})
     return result.to_dataset() if as_dataset else result
