@@ -313,37 +313,44 @@ def draw_events(process: ToxicityProcess, seed: int, subjects, schedule_days: in
     exponential, lengths = event_draws(process, seed, subjects)
     first = process.first.time_to(exponential[:, 0])
     later = process.recurrence.time_to(exponential[:, 1:]) if process.recurrence is not None else None
+    # Event k of every patient at once (k = 0, 1, ...): the patients still drawing ("active") add it
+    # if a dose is left after it, then the next event's time follows from its restart.
+    n = subjects.size
+    times = np.zeros((n, k_max))
+    starts = np.zeros((n, k_max), dtype=np.int64)
+    days = np.zeros((n, k_max), dtype=np.int64)
+    count = np.zeros(n, dtype=np.int64)
+    discontinued = np.zeros(n, dtype=bool)
+    t = np.asarray(first, dtype=float)
+    active = t < schedule_days
+    for k in range(k_max):
+        start_day = np.ceil(np.where(active, t, 0.0)).astype(np.int64) + 1
+        active &= start_day <= schedule_days  # no dose left after the event: it is not counted
+        if not active.any():
+            break
+        times[active, k] = t[active]
+        starts[active, k] = start_day[active]
+        count[active] += 1
+        if process.discontinue_after is not None and k + 1 >= process.discontinue_after:
+            days[active, k] = schedule_days - start_day[active] + 1
+            discontinued |= active
+            break
+        if process.management == "steroids":
+            clock = t
+        else:
+            length = lengths[:, k].astype(np.int64)
+            days[active, k] = length[active]
+            clock = (start_day - 1 + length).astype(float)  # the restart: the first dose after the hold [d]
+        if later is None or k + 1 >= k_max:
+            break
+        t = clock + later[:, k]
+        active &= t < schedule_days
     none = PatientEvents((), (), (), False)
-    out = [none] * subjects.size  # a patient whose first event falls after the schedule has none
-    for i in np.flatnonzero(first < schedule_days).tolist():
-        times, starts, days = [], [], []
-        discontinued = False
-        t = float(first[i])
-        k = 0
-        while t < schedule_days:
-            start_day = int(math.ceil(t)) + 1
-            if start_day > schedule_days:  # no dose left after the event
-                break
-            times.append(t)
-            k += 1
-            if process.discontinue_after is not None and k >= process.discontinue_after:
-                starts.append(start_day)
-                days.append(schedule_days - start_day + 1)
-                discontinued = True
-                break
-            if process.management == "steroids":
-                starts.append(start_day)
-                days.append(0)
-                clock = t
-            else:
-                length = int(lengths[i, k - 1])
-                starts.append(start_day)
-                days.append(length)
-                clock = float(start_day - 1 + length)  # the restart: the first dose after the hold [d]
-            if later is None or k >= k_max:
-                break
-            t = clock + float(later[i, k - 1])
-        out[i] = PatientEvents(tuple(times), tuple(starts), tuple(days), discontinued)
+    out = [none] * n  # a patient whose first event falls after the schedule has none
+    for i in np.flatnonzero(count).tolist():
+        c = count[i]
+        out[i] = PatientEvents(tuple(times[i, :c].tolist()), tuple(starts[i, :c].tolist()),
+                               tuple(days[i, :c].tolist()), bool(discontinued[i]))
     return out
 
 
