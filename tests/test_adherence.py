@@ -83,6 +83,18 @@ def test_draws_depend_only_on_seed_and_patient():
     assert not np.array_equal(missed_doses(model, SEED + 1, range(500), 60), everyone)
 
 
+@pytest.mark.parametrize("model", [IndependentMisses(0.2), MarkovMisses(0.9, 0.4, level=AdherenceLevel(0.9, 0.08))],
+                         ids=["independent", "markov"])
+def test_patients_drawn_in_blocks_on_threads_are_each_drawn_alone(model, monkeypatch):
+    import importlib
+
+    adherence = importlib.import_module("imapk.processes.adherence")
+    monkeypatch.setattr(adherence, "_BLOCK_WORDS", 120)  # blocks of 2 patients of 60 doses: 25 blocks, 2 threads
+    everyone = missed_doses(model, SEED, range(50), 60)
+    alone = np.vstack([missed_doses(model, SEED, [i], 60) for i in range(50)])
+    np.testing.assert_array_equal(everyone, alone)
+
+
 def test_per_patient_levels_follow_the_beta_distribution():
     level = AdherenceLevel(mean=0.9, sd=0.1)
     drawn = level.draw(SEED, range(20000))

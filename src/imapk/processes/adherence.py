@@ -34,6 +34,8 @@ References
 from __future__ import annotations
 
 import math
+import os
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -175,15 +177,16 @@ def missed_doses(model, seed: int, subjects, n_doses: int) -> np.ndarray:
     # w < below(p) (imapk.streams.below), so no uniform is formed. The words are drawn for a block
     # of patients at a time (each patient's are the same whatever the block), to keep memory small.
     rows = max(1, _BLOCK_WORDS // max(n_doses, 1))
-    words = words53(seed, MISS_PURPOSE, subjects[:rows], n_doses)
     levels = None if model.level is None else model.level.draw(seed, subjects)
     missed = np.empty((subjects.size, n_doses), dtype=bool)
     if isinstance(model, IndependentMisses):
         limit = below(model.p_missed if levels is None else (1.0 - levels)[:, None])
-        for lo in range(0, subjects.size, rows):
-            if lo:
-                words = words53(seed, MISS_PURPOSE, subjects[lo:lo + rows], n_doses)
+
+        def independent(lo: int) -> None:
+            words = words53(seed, MISS_PURPOSE, subjects[lo:lo + rows], n_doses)
             np.less(words, limit if levels is None else limit[lo:lo + rows], out=missed[lo:lo + rows])
+
+        _by_blocks(independent, subjects.size, rows)
         return missed
     if not isinstance(model, MarkovMisses):
         raise ImapkError("unknown adherence model", key="adherence", got=type(model).__name__,
@@ -202,16 +205,33 @@ def missed_doses(model, seed: int, subjects, n_doses: int) -> np.ndarray:
         taken = first < stationary_adherence(p11, p01)
     after_taken, after_missed = below(p11), below(p01)
     compiled = _compiled(missed.size)
-    for lo in range(0, subjects.size, rows):
-        if lo:
-            words = words53(seed, MISS_PURPOSE, subjects[lo:lo + rows], n_doses)
+
+    def chain(lo: int) -> None:
+        words = words53(seed, MISS_PURPOSE, subjects[lo:lo + rows], n_doses)
         block = slice(lo, lo + rows)
         _chain(words, after_taken[block], after_missed[block], taken[block], missed[block], compiled)
+
+    _by_blocks(chain, subjects.size, rows)
     return missed
 
 
 #: Random words drawn at a time for the misses (8 MiB: a block of patients' words stays in cache).
 _BLOCK_WORDS = 1 << 20
+
+
+def _by_blocks(work, n: int, rows: int) -> None:
+    """``work(lo)`` for the blocks of `rows` patients starting at lo = 0, rows, 2 rows, ... < n; on two
+    threads when there are several blocks and this is the main thread (drawing the words and the
+    compiled chain release the GIL; each block writes its own rows, so the result is the same)."""
+    starts = range(0, n, rows)
+    if len(starts) < 2 or threading.current_thread() is not threading.main_thread() or (os.cpu_count() or 1) < 2:
+        for lo in starts:
+            work(lo)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(work, starts))
 
 
 #: Doses (patients x doses) from which the chain runs compiled when numba is loaded already, and
