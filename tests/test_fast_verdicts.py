@@ -169,3 +169,24 @@ def test_trough_counts__equal_the_numpy_expressions(n):
     np.testing.assert_array_equal(below_count, below[:, :, inside].sum(axis=-1))
     np.testing.assert_array_equal(longest_above, longest_run(~below[:, :, inside]))
     np.testing.assert_array_equal(at_or_above, (trough[None] >= levels[:, None, None]).sum(axis=1))
+
+
+def test_inlined_piece_statistics_is_the_same_source():
+    """The fast path inlines piece_statistics into its interval loop: the same Python function, compiled
+    with numba's inline="always" (the numbers are those of the general walk, checked above)."""
+    from imapk.engine import _exact_kernels, _verdict_kernels
+    from imapk.engine._numba import jit
+
+    inlined = _verdict_kernels.piece_statistics_inline
+    assert inlined.py_func is _exact_kernels.piece_statistics.py_func
+    assert inlined.targetoptions["inline"] == "always"
+
+    @jit(inline=True)
+    def twice(x):
+        return 2.0 * x
+
+    @jit
+    def call(x):
+        return twice(x) + 1.0
+
+    assert call(3.0) == 7.0
