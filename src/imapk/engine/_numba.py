@@ -5,6 +5,12 @@ costs milliseconds per kernel. Set ``IMAPK_NUMBA_CACHE=0`` to turn the on-disk c
 dask workers that share no file system), and ``NUMBA_CACHE_DIR`` to choose where it lives.
 No ``fastmath``: results are stored and must be bit-identical for any chunking.
 
+numba's cache knows only the source file of the function it compiled, while a compiled kernel holds the
+machine code of every kernel it calls, from other modules too (and inlines some): a kernel module edited
+since would leave its callers' cached code stale. So each kernel's cache entry is also stamped with a hash of
+every imapk module that defines kernels (:func:`kernel_sources_stamp`), and any change to one recompiles them
+all. An installed release never changes its files, so this costs nothing there.
+
 numba itself is imported only when a kernel is first run compiled: importing numba and setting up
 its compiler (which imports scipy.linalg) costs about 0.5 s on a 2-core machine before the first
 cached kernel loads, more than small work takes uncompiled. Until then :func:`jit` returns a
@@ -16,9 +22,11 @@ written in, the same IEEE operations in the same order.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib
 import importlib.util
 import os
+import pathlib
 import sys
 import threading
 from types import ModuleType
@@ -35,6 +43,7 @@ __all__ = [
     "run_blocks",
     "load_uncompiled",
     "plain_module",
+    "kernel_sources_stamp",
 ]
 
 _CACHE = os.environ.get("IMAPK_NUMBA_CACHE", "1") != "0"
@@ -56,6 +65,35 @@ def _options(inline: bool = False) -> dict:
     if inline:
         options["inline"] = "always"
     return options
+
+
+_SOURCES_STAMP: list = []  # [sha256 digest] once computed
+
+
+def kernel_sources_stamp() -> bytes:
+    """SHA-256 of every module of the imapk package that defines kernels (its source mentions ``jit``),
+    with their paths: computed once per process (about 5 ms, when numba is first imported)."""
+    if not _SOURCES_STAMP:
+        root = pathlib.Path(__file__).resolve().parent.parent
+        digest = hashlib.sha256()
+        for path in sorted(root.rglob("*.py")):
+            source = path.read_bytes()
+            if b"jit" in source:
+                digest.update(path.relative_to(root).as_posix().encode() + b"\0" + source + b"\0")
+        _SOURCES_STAMP.append(digest.digest())
+    return _SOURCES_STAMP[0]
+
+
+def _stamped(dispatcher):
+    """`dispatcher`, its on-disk cache entry stamped with :func:`kernel_sources_stamp` beside numba's own
+    stamp of the function's file, so that an edit of any kernel module invalidates it (numba's cache
+    does not look at the files of the functions a kernel calls). Where numba's cache has no such stamp
+    (caching off, or another numba layout), the dispatcher is returned unchanged."""
+    cache_file = getattr(getattr(dispatcher, "_cache", None), "_cache_file", None)
+    stamp = getattr(cache_file, "_source_stamp", None)
+    if stamp is not None:
+        cache_file._source_stamp = (stamp, kernel_sources_stamp())
+    return dispatcher
 
 
 def _activate():
@@ -102,7 +140,7 @@ class Kernel:
             numba = _activate()
             with _LOCK:
                 if self._dispatcher is None:
-                    self._dispatcher = numba.njit(**_options(self._inline))(self.py_func)
+                    self._dispatcher = _stamped(numba.njit(**_options(self._inline))(self.py_func))
         return self._dispatcher
 
     def __call__(self, *args, **kwargs):
@@ -169,7 +207,7 @@ def jit(func=None, *, inline: bool = False):
     if _UNCOMPILED[0]:
         return func
     if _ACTIVE:
-        return _ACTIVE[0].njit(**_options(inline))(func)
+        return _stamped(_ACTIVE[0].njit(**_options(inline))(func))
     return Kernel(func, inline)
 
 
