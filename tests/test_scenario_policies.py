@@ -85,6 +85,8 @@ def test_policies_are_read_into_their_objects():
     (TDM.replace("day = 29", "day = 1"), "policy[0].day", "after day 1"),
     (TDM.replace("day = 29", "day = 61"), "policy[0].day", "after day 1"),
     (TDM.replace('"gist"', '"1100 mg"'), "policy[0].below", ""),
+    (TDM.replace('"gist"', '"toxicity_alarm"'), "policy[0].below", "toxicity ceiling"),
+    (TDM.replace('"gist"', '"gistt"'), "policy[0].below", "nor a shipped trough target"),
     (TDM.replace("assay = false", 'assay = "no"'), "policy[0].assay", "true or false"),
     (TDM + TDM, "policy", "one trough-escalation policy"),
     ('[[policy]]\nkind = "dose_cap"\nafter_events = 2\ndose = "300 mg"\n', "policy[0].kind", "needs a [[toxicity]]"),
@@ -95,6 +97,12 @@ def test_policies_are_read_into_their_objects():
 def test_bad_policies_name_the_key(extra, key, problem):
     e = error(extra)
     assert e.key == key and problem in e.problem and e.source == "s.toml"
+
+
+def test_messages_for_a_threshold_name_list_the_trough_targets():
+    for name in ("toxicity_alarm", "gistt"):
+        e = error(TDM.replace('"gist"', f'"{name}"'))
+        assert "'gist' or 'cml'" in e.expected and name in str(e.got)
 
 
 def test_an_assayed_measurement_needs_a_seed():

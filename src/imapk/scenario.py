@@ -1048,8 +1048,17 @@ def _policies(root: _Table, toxicity, end: float, conversions: list[str]) -> tup
                     entry.fail("the trough is measured before a dose of the schedule after day 1", "day", got=day,
                                expected=f"a day from 2 to {math.ceil(end / HOURS_PER_DAY)}")
                 below = entry.raw("below")
+                targets = [name for name, t in THRESHOLDS.items() if t.kind == "trough_target"]
+                names = " or ".join(f"'{name}'" for name in targets)
                 if isinstance(below, str) and below in THRESHOLDS:
+                    if THRESHOLDS[below].kind != "trough_target":
+                        entry.fail("escalation is for troughs below an efficacy target; this threshold is a "
+                                   "toxicity ceiling", "below", got=below,
+                                   expected=f"a trough target ({names}) or a concentration, e.g. '1100 ng/mL'")
                     level = THRESHOLDS[below].value
+                elif isinstance(below, str) and not any(c.isdigit() for c in below):
+                    entry.fail("not a concentration nor a shipped trough target", "below", got=below,
+                               expected=f"a trough target ({names}) or a concentration, e.g. '1100 ng/mL'")
                 else:
                     level = entry.quantity("below", "concentration")
                 assay = entry.raw("assay", True)

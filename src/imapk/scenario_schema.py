@@ -384,7 +384,7 @@ KEYS: tuple[Key, ...] = (
     Key("policy[].day", DAY, "Clinical day whose trough (before its first dose) is measured", default=REQUIRED,
         allowed="2 to the schedule's last day", variants=("trough_escalation",)),
     Key("policy[].below", ANY, "Escalate when the measured trough is below this: a concentration ('1100 "
-        "ng/mL') or a shipped threshold name ('gist')", unit="ng/mL", dimension="concentration",
+        "ng/mL') or a shipped trough target's name ('gist', 'cml'; a ceiling is refused)", unit="ng/mL", dimension="concentration",
         default=REQUIRED, variants=("trough_escalation",)),
     Key("policy[].dose", DOSE, "trough_escalation: the new amount of the phases' doses from that day; "
         "dose_cap: no dose above it", unit="mg", dimension="mass", default=REQUIRED,
