@@ -282,3 +282,15 @@ def test_patients_help__states_the_report_limit():
 
     run = next(a for a in _parser()._subparsers._group_actions[0].choices["run"]._actions if "--patients" in a.option_strings)
     assert f"up to {PATIENT_ROWS_SHOWN};" in run.help
+
+
+def test_patient_table_text_rounds_for_reading():
+    """Numbers are rounded for reading; a trough of a patient whose therapy stopped long before
+    (5e-136 ng/mL in double precision) reads <0.001, not in scientific notation; nan reads '-'."""
+    from imapk.report import format_patient_table
+
+    text = format_patient_table([{"trough [ng/mL]": 5.01e-136, "cl [L/h]": 14.3, "days": 12.0, "met": True},
+                                 {"trough [ng/mL]": 1234.5, "cl [L/h]": float("nan"), "days": 0.0, "met": False}])
+    first, second = text.splitlines()[1].split(), text.splitlines()[2].split()
+    assert first == ["<0.001", "14", "12", "yes"]
+    assert second == ["1234", "-", "0", "no"]

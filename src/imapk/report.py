@@ -129,7 +129,9 @@ def patient_table(ds, keys=None) -> dict[str, np.ndarray]:
 
 
 def format_patient_table(rows: list[dict]) -> str:
-    """The per-patient rows as aligned text columns (numbers rounded for reading)."""
+    """The per-patient rows as aligned text columns (numbers rounded for reading; a positive value below
+    0.001, such as the trough of a patient whose therapy stopped months before, reads "<0.001": the CSV
+    holds the exact numbers)."""
     if not rows:
         return ""
     names = list(rows[0])
@@ -138,7 +140,11 @@ def format_patient_table(rows: list[dict]) -> str:
         if isinstance(value, bool):
             return "yes" if value else "no"
         if isinstance(value, float):
-            return "-" if math.isnan(value) else f"{value:.3g}" if abs(value) < 10 else f"{value:.0f}"
+            if math.isnan(value):
+                return "-"
+            if 0.0 < value < 1e-3:
+                return "<0.001"
+            return f"{value:.3g}" if abs(value) < 10 else f"{value:.0f}"
         return str(value)
 
     cells = [[cell(row[name]) for name in names] for row in rows]

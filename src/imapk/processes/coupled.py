@@ -23,8 +23,8 @@ the events on the troughs, so the two are realised in turn, for every patient at
    troughs, unless rules that follow events are in force); patients whose doses changed go back
    to 1., the others are done.
 
-The troughs up to an event do not depend on its hold (the hold starts with the first dose after the
-event, and C(t_j-) is the level before dose j), so the events found are those of the hazard (3) on
+The troughs up to an event do not depend on its hold (the hold starts on the clinical day after
+the event's, so after the event, and C(t_j-) is the level before dose j), so the events found are those of the hazard (3) on
 the patient's final doses: exact, not an iteration to convergence. A patient with K events costs
 K + 1 simulations of that patient; a population costs as many engine runs as its largest number of
 hold-causing events, plus one.

@@ -20,14 +20,15 @@ With an :class:`ExposureEffect` (or :class:`ExposurePower`) the hazard over each
 multiplied by a factor that the trough at the start of the interval decides, (3) below; the events
 then depend on the simulated troughs and are realised by :func:`imapk.processes.coupled.realise_coupled`.
 
-An event at time T (days from the first dose) interrupts therapy from the first scheduled dose
-after it: the hold starts on clinical day ceil(T) + 1 and lasts the patient's k-th hold length
+An event at time T (days from the first dose) interrupts therapy from the next clinical day: the
+hold starts on day ceil(T) + 1 (with once-daily dosing, at the first scheduled dose after the event;
+with several doses a day, those left on the event's own day are still given) and lasts the patient's k-th hold length
 (whole days, drawn from :attr:`ToxicityProcess.hold`); the restart ladder follows. The management
 ``"steroids"`` treats the event without interruption (Kim 2020 [1]_: prednisolone for 3 weeks,
 then tapered; dosing goes on), so the event is recorded and no dose changes. The n-th event of a
 process with ``discontinue_after = n`` stops therapy for good.
 
-The shipped example (``scenarios/gist-rash-interruptions-population.toml``, to come) calibrates the
+The shipped example (``scenarios/gist-rash-interruptions-population.toml``) calibrates the
 first-event hazard to Park 2016 [2]_: severe rash needing interruption, dose reduction or steroids
 in 42 of 620 GIST patients (6.8 %). Its timing (a Weibull shape) and the recurrence hazard are
 assumptions, stated there.
