@@ -575,3 +575,28 @@ def test_a_run_simulates_the_doses_the_keys_describe():
                     adherence=scenario.adherence)
     assert np.array_equal(ds["subject_dose_status"].values, doses.status)
     assert np.any(doses.status == HELD) and np.any(doses.status == MISSED)
+
+
+def test_the_per_patient_table_shows_each_patients_history():
+    """The per-patient verdict table of a population with drawn doses counts each patient's held and missed
+    doses and toxicity events: checked against the doses realise() draws (held doses counted from their
+    reason labels, a different route from the statuses) and the events drawn."""
+    from imapk.report import patient_table
+    from imapk.runner import run_scenario
+
+    text = BASE.replace("days = 120", "days = 90") + "\n[population]\nsize = 12\n[output]\ndense = false\n"
+    text += "\n[verdict]\nthresholds = ['gist']\n"
+    text += toxicity(first="{ scale = '30 d' }", recurrence="{ scale = '30 d' }", hold="{ days = 5 }",
+                     discontinue_after="3")
+    text += adherence(model="'independent'", p_missed="0.1")
+    scenario = parse(text)
+    table = patient_table(run_scenario(scenario))
+    doses = realise(scenario.schedule, range(12), scenario.seed, toxicity=scenario.toxicity,
+                    adherence=scenario.adherence)
+    labels = np.asarray(doses.reasons)[doses.reason]
+    held = np.char.find(labels.astype(str), "hold").__ge__(0) | np.char.find(labels.astype(str), "discontinu").__ge__(0)
+    assert np.array_equal(table["held doses [doses]"], held.sum(axis=1))
+    assert np.array_equal(table["missed doses [doses]"], (labels == "missed").sum(axis=1))
+    assert np.array_equal(table["toxicity events [events]"], [len(e.time) for e in doses.events])
+    assert np.array_equal(table["discontinued"], [e.discontinued for e in doses.events])
+    assert table["toxicity events [events]"].any() and table["missed doses [doses]"].any()

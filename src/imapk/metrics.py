@@ -13,7 +13,7 @@ import numpy as np
 
 from .schedule import DoseTable
 
-__all__ = ["trough_verdict", "population_summary", "longest_run", "trough_counts", "DEFAULT_WINDOW_START_DAY", "DEFAULT_QUANTILES"]
+__all__ = ["trough_verdict", "population_summary", "longest_run", "trough_counts", "process_outcomes", "DEFAULT_WINDOW_START_DAY", "DEFAULT_QUANTILES"]
 
 #: Thresholds were set on steady-state troughs at day 29 (IRIS, B2222): evaluate from there on.
 DEFAULT_WINDOW_START_DAY = 29
@@ -234,4 +234,25 @@ def trough_verdict(
         "trough_above_longest_run": longest_above,
         "trough_count": np.full(levels.size, n_inside),
         "recovery_day": recovery,
+    }
+
+
+def process_outcomes(ds, n: int) -> dict[str, np.ndarray]:
+    """Per-subject outcomes of the dosing processes of one run's `n` subjects (what a sweep stores as its
+    PROCESS_VARIABLES): held and missed doses per subject (from each subject's
+    own dose statuses, or the schedule's for a cell without random dosing), toxicity events and
+    discontinuation (0 without a toxicity), escalation by the TDM policy (0 without one)."""
+    if "subject_dose_status" in ds:
+        status = np.asarray(ds["subject_dose_status"].values)
+        held, missed = (status == 1).sum(axis=1), (status == 2).sum(axis=1)
+    else:
+        labels = np.asarray(ds["dose_status"].values).astype(str)
+        held, missed = np.full(n, (labels == "held").sum()), np.full(n, (labels == "missed").sum())
+    zeros = np.zeros(n, dtype=np.int64)
+    return {
+        "held_dose_count": held,
+        "missed_dose_count": missed,
+        "toxicity_event_count": np.asarray(ds["toxicity_event_count"].values) if "toxicity_event_count" in ds else zeros,
+        "toxicity_discontinued": np.asarray(ds["toxicity_discontinued"].values) if "toxicity_discontinued" in ds else zeros,
+        "tdm_escalated": np.asarray(ds["tdm_escalated"].values) if "tdm_escalated" in ds else zeros,
     }

@@ -90,10 +90,19 @@ PATIENT_ROWS_SHOWN = 20
 _PATIENT_PARAMETERS = {"cl": "L/h", "v": "L", "ka": "1/h", "d1": "h", "f": "1", "tlag": "h", "q": "L/h", "vp": "L", "ktr": "1/h"}
 
 
+#: Per-patient counts of a population with its own doses (random dosing processes, policies), as columns.
+_PATIENT_HISTORY = {
+    "held_dose_count": "held doses [doses]", "missed_dose_count": "missed doses [doses]",
+    "toxicity_event_count": "toxicity events [events]", "toxicity_discontinued": "discontinued",
+    "tdm_escalated": "TDM escalated",
+}
+
+
 def patient_table(ds, keys=None) -> dict[str, np.ndarray]:
     """One row per subject, as columns named with their units: the subject's ID, its parameters, its
-    trough at each key dose (`keys`, default :func:`key_doses`) and, per threshold, its troughs on the
-    wrong side in the window, its time below the level and whether it is met.
+    trough at each key dose (`keys`, default :func:`key_doses`), where the patients have their own
+    doses its held and missed doses, toxicity events, discontinuation and TDM escalation, and, per
+    threshold, its troughs on the wrong side in the window, its time below the level and whether it is met.
 
     A column name is ``what [unit]``; counts have unit ``troughs``, fractions ``1``. Parameters that
     are the same for every subject and absent ones are left out.
@@ -109,6 +118,13 @@ def patient_table(ds, keys=None) -> dict[str, np.ndarray]:
     day = ds["day"].values
     for j, label in keys:
         table[f"trough day {day[j]} [ng/mL]"] = ds["trough"].values[:, j]
+    if "subject_dose_status" in ds:  # each patient has its own doses (drawn, or from a data set)
+        from .metrics import process_outcomes
+
+        outcomes = process_outcomes(ds, table["subject"].size)
+        for name, column in _PATIENT_HISTORY.items():
+            if name in ("held_dose_count", "missed_dose_count") or name in ds:
+                table[column] = outcomes[name]
     if "threshold" not in ds.dims:
         return table
     for m, (name, kind) in enumerate(zip(ds["threshold"].values, kinds_of(ds))):

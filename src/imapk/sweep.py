@@ -914,7 +914,9 @@ def _run_chunk(sweep: Sweep, out: str, index: tuple, values: dict, block: int, l
     if "threshold" in ds.dims:
         for name in _THRESHOLD_VARIABLES:
             written[name] = ds[name].values
-    written.update(_process_outcomes(ds, subjects.size))
+    from .metrics import process_outcomes
+
+    written.update(process_outcomes(ds, subjects.size))
     variables = _chunk_variables(root)
     for name in variables:
         for path in _chunk_files(out, name, index, rows):
@@ -931,26 +933,6 @@ def _run_chunk(sweep: Sweep, out: str, index: tuple, values: dict, block: int, l
     root["chunk_checksum"][(*index, block)] = _checksum(stored)
     root["chunk_done"][(*index, block)] = 1
     return 1
-
-
-def _process_outcomes(ds, n: int) -> dict[str, np.ndarray]:
-    """PROCESS_VARIABLES of one run's subjects: held and missed doses per subject (from each subject's
-    own dose statuses, or the schedule's for a cell without random dosing), toxicity events and
-    discontinuation (0 without a toxicity), escalation by the TDM policy (0 without one)."""
-    if "subject_dose_status" in ds:
-        status = np.asarray(ds["subject_dose_status"].values)
-        held, missed = (status == 1).sum(axis=1), (status == 2).sum(axis=1)
-    else:
-        labels = np.asarray(ds["dose_status"].values).astype(str)
-        held, missed = np.full(n, (labels == "held").sum()), np.full(n, (labels == "missed").sum())
-    zeros = np.zeros(n, dtype=np.int64)
-    return {
-        "held_dose_count": held,
-        "missed_dose_count": missed,
-        "toxicity_event_count": np.asarray(ds["toxicity_event_count"].values) if "toxicity_event_count" in ds else zeros,
-        "toxicity_discontinued": np.asarray(ds["toxicity_discontinued"].values) if "toxicity_discontinued" in ds else zeros,
-        "tdm_escalated": np.asarray(ds["tdm_escalated"].values) if "tdm_escalated" in ds else zeros,
-    }
 
 
 def _summaries(sweep: Sweep, out: str, layout: _Layout, workers: int | None = None) -> None:
