@@ -600,3 +600,50 @@ def test_the_per_patient_table_shows_each_patients_history():
     assert np.array_equal(table["toxicity events [events]"], [len(e.time) for e in doses.events])
     assert np.array_equal(table["discontinued"], [e.discontinued for e in doses.events])
     assert table["toxicity events [events]"].any() and table["missed doses [doses]"].any()
+
+
+def test_each_patients_events_are_in_the_result():
+    """toxicity_event_time and toxicity_event_hold_days hold the events realise() draws, patient by
+    patient, NaN after the last; steroid management holds for 0 days."""
+    from imapk.runner import run_scenario
+
+    base = BASE.replace("days = 120", "days = 90") + "\n[population]\nsize = 15\n[output]\ndense = false\n"
+    for management in ("hold", "steroids"):
+        keys = {"hold": None} if management == "steroids" else {"discontinue_after": "3"}
+        text = base + toxicity(first="{ scale = '30 d' }", recurrence="{ scale = '30 d' }",
+                               management=f"'{management}'", **keys)
+        scenario = parse(text)
+        ds = run_scenario(scenario)
+        events = realise(scenario.schedule, range(15), scenario.seed, toxicity=scenario.toxicity).events
+        time, days = ds["toxicity_event_time"].values, ds["toxicity_event_hold_days"].values
+        assert time.shape == (15, max(len(e.time) for e in events)) and ds["toxicity_event_time"].attrs["units"] == "d"
+        for i, e in enumerate(events):
+            k = len(e.time)
+            assert time[i, :k].tolist() == list(e.time) and days[i, :k].tolist() == list(e.hold_days)
+            assert np.isnan(time[i, k:]).all() and np.isnan(days[i, k:]).all()
+        if management == "steroids":
+            assert np.nansum(days) == 0 and np.isfinite(time).sum() > 15
+
+
+def test_events_of_two_models_stack_along_model():
+    """With an exposure-dependent hazard each model's patients draw their own events (on their own
+    troughs): the two-model run holds, per model, the events and dose reasons of that model run alone,
+    the model with fewer events at most padded with NaN (this stacking failed on the models' different
+    hold labels before)."""
+    from imapk.runner import run_scenario
+
+    text = BASE.replace("days = 120", "days = 60") + "\n[population]\nsize = 30\n[output]\ndense = false\n"
+    text += toxicity(first="{ scale = '40 d' }", recurrence="{ scale = '20 d' }", hold="{ days = 5 }",
+                     exposure="{ above = '1200 ng/mL', factor = 3 }")
+    models = ("widmer2006", "golabchifar2014")
+    both = run_scenario(parse(text.replace('"widmer2006"', str(list(models)))))
+    width = both.sizes["toxicity_event"]
+    for m, name in enumerate(models):
+        own = run_scenario(parse(text.replace('"widmer2006"', f'"{name}"')))
+        alone = own["toxicity_event_time"].values
+        assert alone.shape[1] <= width
+        # the reasons: each dose's label is the one the model alone gives it (the labels are renumbered)
+        labels = both["reason"].values[both["subject_dose_reason"].values[m]]
+        np.testing.assert_array_equal(labels, own["reason"].values[own["subject_dose_reason"].values])
+        np.testing.assert_array_equal(both["toxicity_event_time"].values[m, :, :alone.shape[1]], alone)
+        assert np.isnan(both["toxicity_event_time"].values[m, :, alone.shape[1]:]).all()

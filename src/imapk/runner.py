@@ -476,6 +476,29 @@ def _run_model(scenario, model, table, covariates, subjects, clock, solver, time
     return ds
 
 
+def _common_reasons(results):
+    """`results` on one `reason` coordinate, the union of theirs in order of appearance, each
+    ``subject_dose_reason`` renumbered into it: models whose patients realise their own doses (an
+    exposure-dependent hazard draws events on each model's troughs) can hold different hold labels."""
+    if not all("reason" in ds.coords for ds in results):
+        return results
+    labels = list(dict.fromkeys(label for ds in results for label in ds["reason"].values.tolist()))
+    same = []
+    for ds in results:
+        own = ds["reason"].values.tolist()
+        if own != labels:
+            import numpy as np
+
+            position = np.array([labels.index(label) for label in own], dtype=np.int32)
+            reason = ds["subject_dose_reason"]
+            ds = ds.assign(subject_dose_reason=reason.copy(data=position[reason.values]))
+            attrs = ds["reason"].attrs
+            ds = ds.reindex(reason=np.array(labels, dtype=str))
+            ds["reason"].attrs.update(attrs)
+        same.append(ds)
+    return same
+
+
 def _stack(results, dim: str, labels: list[str]):
     """Concatenate results along a new dimension `dim`; the schedule and covariates stay shared."""
     import xarray as xr
@@ -483,6 +506,11 @@ def _stack(results, dim: str, labels: list[str]):
     from .covariates import COVARIATES
     from .variables import SPECS
 
+    results = _common_reasons(results)
+    widest = max((ds.sizes.get("toxicity_event", 0) for ds in results), default=0)
+    if widest:  # models (or clocks) whose patients drew different numbers of events at most: pad with NaN
+        results = [ds.pad(toxicity_event=(0, widest - ds.sizes["toxicity_event"]), constant_values=float("nan"))
+                   if ds.sizes.get("toxicity_event", widest) < widest else ds for ds in results]
     per_item = [
         name
         for name, var in results[0].data_vars.items()

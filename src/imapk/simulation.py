@@ -57,6 +57,24 @@ def _peripheral_amount(table, parameters, times, method, variation, clock, rtol,
 MAX_RATE_CONSTANT = 1.0e6
 
 
+def _event_history(events) -> tuple[np.ndarray, np.ndarray]:
+    """Each patient's toxicity event times [d from the first dose] and hold lengths [d], (patients, most
+    events of a patient, at least 1), NaN after a patient's last event."""
+    import itertools
+
+    count = np.fromiter((len(e.time) for e in events), dtype=np.int64, count=len(events))
+    shape = (len(events), max(1, int(count.max(initial=0))))
+    rows = np.repeat(np.arange(len(events)), count)
+    columns = np.arange(rows.size) - np.repeat(np.cumsum(count) - count, count)
+    out = []
+    for field in ("time", "hold_days"):
+        values = np.full(shape, np.nan)
+        values[rows, columns] = np.fromiter(itertools.chain.from_iterable(getattr(e, field) for e in events),
+                                            dtype=float, count=rows.size)
+        out.append(values)
+    return out[0], out[1]
+
+
 def _shared(array: np.ndarray, dtype) -> np.ndarray:
     """`array` itself when it is read-only and of `dtype` (nothing can change it later), else a copy."""
     if array.dtype == dtype and not array.flags.writeable:
@@ -221,7 +239,8 @@ def simulate(
         realised doses on the schedule's grid (:class:`imapk.processes.RealisedDoses`: missed doses,
         toxicity-driven holds), one row per subject of `params`; the result then also holds
         ``subject_dose_planned``, ``subject_dose_status`` and ``subject_dose_reason`` (subject, dose)
-        and, with a toxicity process, ``toxicity_event_count`` and ``toxicity_discontinued`` (subject).
+        and, with a toxicity process, ``toxicity_event_count`` and ``toxicity_discontinued`` (subject) and
+        each event's ``toxicity_event_time`` and ``toxicity_event_hold_days`` (subject, toxicity_event).
     params
         Typical parameters of one subject, a :class:`~imapk.params.ParameterTable` of many, or the
         name of a shipped parameter set (``"widmer2006"``, see :data:`imapk.models.MODELS` and
@@ -402,6 +421,7 @@ def simulate(
         if realised.events:
             data["toxicity_event_count"] = np.array([len(e.time) for e in realised.events], dtype=np.int64)
             data["toxicity_discontinued"] = np.array([e.discontinued for e in realised.events], dtype=bool)
+            data["toxicity_event_time"], data["toxicity_event_hold_days"] = _event_history(realised.events)
     for name in PARAMETER_UNITS:
         values = table_params.values[name]
         data[name] = np.full(n, np.nan) if values is None else np.array(values)

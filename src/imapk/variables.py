@@ -14,7 +14,8 @@ import numpy as np
 __all__ = ["Spec", "SPECS", "DIMENSIONS", "create_dataset", "Result"]
 
 #: Dimension names.
-DIMENSIONS = ("subject", "dose", "time", "threshold", "hold", "quantile", "model", "therapy_clock", "reason")
+DIMENSIONS = ("subject", "dose", "time", "threshold", "hold", "quantile", "model", "therapy_clock", "reason",
+              "toxicity_event")
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,16 @@ SPECS: dict[str, Spec] = {
         "Hours after its scheduled time that the subject took the dose (0: on time or not taken)",
     ),
     "toxicity_event_count": Spec(("subject",), "1", "toxicity events", "Toxicity events drawn for the subject"),
+    "toxicity_event_time": Spec(
+        ("subject", "toxicity_event"), "d", "toxicity event time",
+        "Time of the subject's k-th toxicity event, days from the first dose (the hold starts on clinical day "
+        "ceil(time) + 1); NaN after the subject's last event",
+    ),
+    "toxicity_event_hold_days": Spec(
+        ("subject", "toxicity_event"), "d", "hold after the toxicity event",
+        "Days the k-th event held dosing: its drawn hold length, 0 under steroid management, the rest of the "
+        "schedule for the event that stopped therapy; NaN after the subject's last event",
+    ),
     "toxicity_discontinued": Spec(
         ("subject",), None, "discontinued", "Whether a toxicity event stopped therapy for good",
     ),
