@@ -218,7 +218,7 @@ def test_toxicity__the_full_example():
 
 
 def test_toxicity__probability_by_a_day_is_that_cumulative_hazard():
-    """Park 2016's 6.8 % by day 365 (the end of day 365 = 365 d after the first dose): H(365 d) = -log(1 - p),
+    """Park 2016's 6.8 %, read as a probability by day 365 (an assumption of the scenario; the end of day 365 = 365 d after the first dose): H(365 d) = -log(1 - p),
     to rounding (rel 1e-14)."""
     hazard = parse(BASE + TOXICITY).toxicity.first
     assert hazard.cumulative(365.0) == pytest.approx(-math.log(1.0 - 0.068), rel=1e-14)

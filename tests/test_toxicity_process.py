@@ -30,7 +30,7 @@ def test_first_events_follow_the_weibull_hazard():
 
 
 def test_a_probability_by_a_day_gives_that_fraction_of_patients():
-    """Park 2016: 6.8 % of GIST patients had severe rash; as a 1-year probability, shape 1."""
+    """Park 2016: 6.8 % of GIST patients had severe rash; read as a 1-year probability (an assumption), shape 1."""
     hazard = Weibull.from_probability(0.068, by_days=365.0)
     assert hazard.cumulative(365.0) == pytest.approx(-math.log(1 - 0.068), rel=1e-14)
     events = draw_events(ToxicityProcess(first=hazard), SEED, range(20000), 365)

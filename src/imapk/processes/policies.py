@@ -2,8 +2,10 @@
 
 * :class:`TroughEscalation`: measure the trough before the first dose of a clinical day (with the
   model's assay error, as a clinic would), and for the patients measured below a level, give the
-  prescription at a new dose from that dose on. This is the design of imatinib TDM trials (e.g. a
-  day-29 trough below 1000-1100 ng/mL escalated to 600 mg). The measurement is the trough's
+  prescription at a new dose from that dose on: the rule of trough-guided dosing (a trough below the
+  target, 1000 ng/mL in CML or 1100 ng/mL in GIST, raises the dose; the shipped scenario's 600 mg is the
+  higher dose of the B2222 trial behind the GIST threshold, Demetri 2009, not a dose a cited TDM trial
+  prescribed). The measurement is the trough's
   simulated assay value :func:`imapk.population.observed` draws for that (patient, dose), so it is
   the ``trough_observed`` value of the result when residual error is on. A patient who did not take
   the dose before the measured trough (held, missed, discontinued) is not measured (NaN) and not

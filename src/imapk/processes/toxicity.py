@@ -30,8 +30,9 @@ process with ``discontinue_after = n`` stops therapy for good.
 
 The shipped example (``scenarios/gist-rash-interruptions-population.toml``) calibrates the
 first-event hazard to Park 2016 [2]_: severe rash needing interruption, dose reduction or steroids
-in 42 of 620 GIST patients (6.8 %). Its timing (a Weibull shape) and the recurrence hazard are
-assumptions, stated there.
+in 42 of 620 GIST patients (6.8 %), a share of the patients studied, read there as a probability by
+day 365. That reading, the timing (a Weibull shape), treating every event as a hold and the recurrence
+hazard are assumptions, stated there.
 
 References
 ----------
