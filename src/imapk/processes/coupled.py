@@ -36,7 +36,6 @@ event times are those of :func:`~imapk.processes.toxicity.draw_events` to the bi
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import numpy as np
@@ -145,22 +144,36 @@ def realise_coupled(
     n, n_dose = subjects.size, base.time.size
     k_max = toxicity.max_events
     exponential, lengths = event_draws(toxicity, seed, subjects)
-    times: list[list[float]] = [[] for _ in range(n)]
-    starts: list[list[int]] = [[] for _ in range(n)]
-    holds: list[list[int]] = [[] for _ in range(n)]
+    # Each patient's events so far, row i holding its first count[i] (kept in arrays: a population is
+    # bookkept with numpy, one pass at a time, not patient by patient).
+    times = np.zeros((n, k_max))
+    starts = np.zeros((n, k_max), dtype=np.int64)
+    holds = np.zeros((n, k_max), dtype=np.int64)
     discontinued = np.zeros(n, dtype=bool)
     clock = np.zeros(n)
     count = np.zeros(n, dtype=np.int64)
+    lengths = np.asarray(lengths).astype(np.int64)
+    none = PatientEvents((), (), (), False)
 
     def events_of(i: int) -> PatientEvents:
-        return PatientEvents(tuple(times[i]), tuple(starts[i]), tuple(holds[i]), bool(discontinued[i]))
+        c = int(count[i])
+        if not c:
+            return none
+        return PatientEvents(tuple(times[i, :c].tolist()), tuple(starts[i, :c].tolist()),
+                             tuple(holds[i, :c].tolist()), bool(discontinued[i]))
+
+    def events_list(rows: np.ndarray) -> list[PatientEvents]:
+        out = [none] * rows.size
+        for position in np.flatnonzero(count[rows] > 0).tolist():
+            out[position] = events_of(int(rows[position]))
+        return out
 
     tables: dict = {}  # each hold pattern lowered once over the passes
     missed = None if adherence is None else missed_doses(adherence, seed, subjects, n_dose)  # drawn once
     active = np.arange(n)
     while active.size:
         realised = realise_events(schedule, subjects[active], seed, toxicity=toxicity, adherence=adherence,
-                                  events=[events_of(i) for i in active], base=base, tables=tables,
+                                  events=events_list(active), base=base, tables=tables,
                                   missed=None if missed is None else missed[active])
         level = np.asarray(troughs(realised, active), dtype=float)
         if level.shape != (active.size, n_dose):
@@ -176,39 +189,39 @@ def realise_coupled(
             for hazard, which in ((toxicity.first, count[patients] == 0), (toxicity.recurrence, count[patients] > 0)):
                 if not which.any():
                     continue
-                k = count[patients[which]]
-                f, t = first_crossing(hazard, bounds, clock[patients[which]],
-                                      exponential[patients[which], k], multiplier[pending[which]])
+                every = which.all() and pending.size == active.size  # all rows, in order: no copies
+                rows = pending if every else pending[which]
+                k = count[active[rows]]
+                f, t = first_crossing(hazard, bounds, clock[active[rows]], exponential[active[rows], k],
+                                      multiplier if every else multiplier[rows])
                 found[which], when[which] = f, t
-            again = []
-            for r, i, hit, t in zip(pending, patients, found, when):
-                if not hit:
-                    continue
-                t = float(t)
-                start_day = int(math.ceil(t)) + 1
-                if t >= days or start_day > days:  # as draw_events: no dose left after the event
-                    continue
-                times[i].append(t)
-                count[i] += 1
-                k = int(count[i])
-                starts[i].append(start_day)
-                if toxicity.discontinue_after is not None and k >= toxicity.discontinue_after:
-                    holds[i].append(days - start_day + 1)
-                    discontinued[i] = True
-                    continue
-                if toxicity.management == "steroids":
-                    holds[i].append(0)
-                    clock[i] = t
-                else:
-                    holds[i].append(int(lengths[i, k - 1]))
-                    clock[i] = float(start_day - 1 + int(lengths[i, k - 1]))
-                if toxicity.recurrence is None or k >= k_max:
-                    continue
-                if toxicity.management == "steroids" and not rules_follow_events:
-                    again.append(r)  # no dose changed: the same troughs decide the next event
-                else:
-                    changed.append(i)
+            # The events found, all patients at once (as draw_events: an event with no dose left after it
+            # is not counted).
+            t = when[found]
+            start_day = np.ceil(np.where(t < days, t, 0.0)).astype(np.int64) + 1
+            kept = (t < days) & (start_day <= days)
+            rows, i, t, start_day = pending[found][kept], patients[found][kept], t[kept], start_day[kept]
+            c = count[i]
+            times[i, c] = t
+            starts[i, c] = start_day
+            count[i] = k = c + 1
+            stop = np.zeros(i.size, dtype=bool) if toxicity.discontinue_after is None else k >= toxicity.discontinue_after
+            holds[i[stop], c[stop]] = days - start_day[stop] + 1
+            discontinued[i[stop]] = True
+            c, k, t, start_day, rows, i = c[~stop], k[~stop], t[~stop], start_day[~stop], rows[~stop], i[~stop]
+            if toxicity.management == "steroids":
+                holds[i, c] = 0
+                clock[i] = t
+            else:
+                holds[i, c] = lengths[i, k - 1]
+                clock[i] = (start_day - 1 + lengths[i, k - 1]).astype(float)
+            more = (k < k_max) if toxicity.recurrence is not None else np.zeros(i.size, dtype=bool)
+            if toxicity.management == "steroids" and not rules_follow_events:
+                again = rows[more]  # no dose changed: the same troughs decide the next event
+            else:
+                again = np.empty(0, dtype=np.int64)
+                changed.append(i[more])
             pending = np.asarray(again, dtype=np.int64)
-        active = np.asarray(changed, dtype=np.int64)
+        active = np.concatenate(changed) if changed else np.empty(0, dtype=np.int64)
     return realise_events(schedule, subjects, seed, toxicity=toxicity, adherence=adherence,
-                          events=[events_of(i) for i in range(n)], base=base, tables=tables, missed=missed)
+                          events=events_list(np.arange(n)), base=base, tables=tables, missed=missed)
