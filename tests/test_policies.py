@@ -167,3 +167,30 @@ def test_a_bad_quiet_spell_is_refused():
         with pytest.raises(ImapkError) as error:
             StepUpIfNoEvent(days=days)
         assert error.value.key == "policy.days"
+
+
+@pytest.mark.parametrize("within, taken", [(0, 1), (5, 1), (5, 3), (20, 7)])
+def test_measurement_doses_equal_the_rule_checked_patient_by_patient(within, taken):
+    """measurement_doses (cumulative counts over all patients) against the rule read literally: for
+    each patient, each day from `day` to `day + within`, whether the `taken` doses before that day's
+    first dose were all given; patients with many missed doses (p = 0.3) and twice-daily dosing."""
+    from imapk.processes import IndependentMisses, realise
+    from imapk.processes.policies import TroughEscalation, measurement_doses
+    from imapk.schedule import GIVEN, Phase, Schedule
+
+    schedule = Schedule(phases=(Phase(dose=200, days=40, interval=12),))
+    doses = realise(schedule, range(300), 9, adherence=IndependentMisses(0.3))
+    policy = TroughEscalation(day=20, below=1100.0, dose=600.0, assay=False, within=within, doses_taken=taken)
+    day = doses.table.day
+    expected = []
+    for status in doses.status:
+        found = -1
+        for d in range(20, min(20 + within, int(day[-1])) + 1):
+            j = int(np.flatnonzero(day == d)[0])
+            if j >= taken and all(status[j - taken:j] == GIVEN):
+                found = j
+                break
+        expected.append(found)
+    got = measurement_doses(doses, policy)
+    np.testing.assert_array_equal(got, expected)
+    assert (got >= 0).any()

@@ -260,3 +260,49 @@ def test_a_steroid_managed_rash_delays_the_ladder_written_in_the_schedule():
 
     stat = realised_dosing(ds)["policies"]["step up delayed (toxicity event in the last 7 d)"]
     assert stat["patients_with_any"] == patients
+
+
+HOLD_OVER_DAY_29 = """
+[[schedule.holds]]
+start_day = 27
+days = 3
+"""
+
+
+@pytest.mark.parametrize("within, taken, day", [(0, 1, None), (1, 1, None), (2, 1, 31), (10, 1, 31),
+                                               (10, 7, 37), (8, 7, 37), (7, 7, None)])
+def test_a_patient_held_on_the_day_is_measured_once_its_trough_counts(within, taken, day):
+    """A hold of days 27-29: the troughs of days 29 and 30 follow held doses (days 28 and 29), the
+    day-31 trough follows the day-30 dose, taken, and the day-37 trough the 7 doses of days 30-36. Each
+    patient is measured on the first day from 29 to 29 + within whose trough counts, and escalated from
+    that day's dose on; with no such day, no one is measured (hand-worked)."""
+    s = scenario(HOLD_OVER_DAY_29 + TDM.replace("assay = false", f"assay = false\nwithin = {within}\ndoses_taken = {taken}"))
+    assert (s.policies[0].within, s.policies[0].doses_taken) == (within, taken)
+    ds = run_scenario(s)
+    measured, escalated = ds["tdm_trough_measured"].values, ds["tdm_escalated"].values
+    if day is None:
+        assert np.isnan(measured).all() and not escalated.any() and np.isnan(ds["tdm_measured_day"].values).all()
+        return
+    np.testing.assert_array_equal(ds["tdm_measured_day"].values, np.full(40, float(day)))
+    np.testing.assert_array_equal(measured, ds["trough"].values[:, day - 1])  # the trough before that day's dose
+    np.testing.assert_array_equal(escalated, measured < 1100.0)
+    assert escalated.any()
+    # an escalated patient's troughs are those of 400 mg with the hold to the day before, then 600 mg,
+    # simulated alone; the others keep 400 mg
+    from imapk.schedule import Hold
+
+    plan = Schedule(phases=(Phase(dose=400, days=day - 1), Phase(dose=600, days=60 - day + 1)),
+                    holds=(Hold(start_day=27, days=3),))
+    for i in np.flatnonzero(escalated)[:4]:
+        params = ParameterTable(values={k: None if k not in ds else np.asarray(ds[k].values)[i:i + 1]
+                                        for k in ("cl", "v", "ka", "d1", "f", "tlag")})
+        np.testing.assert_allclose(ds["trough"].values[i], simulate(plan, params)["trough"].values[0], rtol=1e-13, atol=0)
+    for i in np.flatnonzero(~escalated)[:3]:
+        assert np.all(ds["dose_given"].values[i] <= 400.0)
+
+
+def test_within_and_doses_taken_must_be_whole_numbers():
+    for key, bad in (("within", "-1"), ("within", "2.5"), ("within", "'7 d'"), ("doses_taken", "0"),
+                     ("doses_taken", "1.5")):
+        e = error(TDM.replace("assay = false", f"assay = false\n{key} = {bad}"))
+        assert e.key == f"policy[0].{key}"

@@ -320,36 +320,45 @@ def _apply_escalations(scenario, model, doses, run, subjects, trough=None):
     decisions = []
     ds = run(doses)
     for policy in sorted(_escalations(scenario), key=lambda p: p.day):
-        measured = _measured_troughs(scenario, model, policy, doses,
-                                     ds["trough"].values if trough is None else trough(ds), subjects)
-        doses, escalated = escalate(doses, policy, measured)
+        measured, at = _measured_troughs(scenario, model, policy, doses,
+                                         ds["trough"].values if trough is None else trough(ds), subjects)
+        doses, escalated = escalate(doses, policy, measured, at)
         # The rules after events come after an escalation (policies' fixed order): a capped patient
         # stays capped, a step up to the escalated dose waits for a quiet spell.
         doses = apply_event_rules(doses, scenario.policies)
-        decisions.append((policy, measured, escalated))
+        decisions.append((policy, measured, escalated, doses.table.day[at].astype(float) if at.size else at))
         ds = run(doses)
     return ds, decisions
 
 
+def _where_measured(measured, day):
+    """The clinical day of each subject's TDM measurement [d], NaN where none was made."""
+    import numpy as np
+
+    return np.where(np.isnan(measured), np.nan, day)
+
+
 def _measured_troughs(scenario, model, policy, doses, trough, subjects):
-    """The trough each subject's `policy` measures [ng/mL]: the model's trough at the policy's dose,
-    with the model's assay error unless the policy says not; NaN for a subject who did not take the
-    dose before it (held, missed, discontinued), whose trough says nothing about the dose."""
+    """The trough each subject's `policy` measures [ng/mL] and the dose it comes before
+    (:func:`imapk.processes.policies.measurement_doses`): the model's trough there, with the model's
+    assay error unless the policy says not; NaN (dose -1) for a subject who took none of the doses
+    before the troughs the policy may measure, whose troughs say nothing about the dose."""
     import numpy as np
 
     from .population import observed
-    from .processes.policies import decision_dose
-    from .schedule import GIVEN
+    from .processes.policies import measurement_doses
 
-    j = decision_dose(doses, policy.day)
+    at = measurement_doses(doses, policy)
     if policy.assay:
         if model.residual is None:
             raise ScenarioError(f"model {model.name} has no residual error to measure the trough with",
                                 source=scenario.source, key="policy.assay", expected="assay = false")
-        measured = observed(trough, model.residual, scenario.seed, subjects)[0][:, j]
+        values = observed(trough, model.residual, scenario.seed, subjects)[0]
     else:
-        measured = trough[:, j].copy()
-    return np.where(doses.status[:, j - 1] == GIVEN, measured, np.nan)
+        values = trough
+    rows = np.arange(at.size)
+    measured = np.where(at >= 0, values[rows, np.maximum(at, 0)], np.nan)
+    return measured, at
 
 
 def _coupled_realisation(scenario, coupled, parameters, covariates, subjects, window, solver, model, clock,
@@ -456,8 +465,9 @@ def _run_model(scenario, model, table, covariates, subjects, clock, solver, time
 
         if doses is not None and _escalations(scenario):
             ds, decisions = _apply_escalations(scenario, model, doses, run, subjects)
-            for policy, measured, escalated in decisions[:1]:  # one escalation policy per scenario (checked on load)
+            for policy, measured, escalated, day in decisions[:1]:  # one escalation policy per scenario (checked on load)
                 ds.add("tdm_trough_measured", measured, {"policy": policy.label})
+                ds.add("tdm_measured_day", _where_measured(measured, day), {"policy": policy.label})
                 ds.add("tdm_escalated", escalated, {"policy": policy.label})
         else:
             ds = run(table if doses is None else doses)

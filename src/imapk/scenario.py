@@ -1065,7 +1065,12 @@ def _policies(root: _Table, toxicity, end: float, conversions: list[str]) -> tup
                 if not isinstance(assay, bool):
                     entry.fail("must be true or false", "assay", got=assay, expected="true or false, without quotes")
                 dose = _dose(entry, entry.path("dose"), entry.raw("dose"), conversions)
-                policies.append(TroughEscalation(day=day, below=float(level), dose=dose, assay=assay))
+                within = entry.number("within", 0, integer=True, minimum=0,
+                                      expected="a whole number of days >= 0 without quotes, e.g. 7")
+                doses_taken = entry.number("doses_taken", 1, integer=True, minimum=1,
+                                           expected="a whole number of doses >= 1 without quotes, e.g. 7")
+                policies.append(TroughEscalation(day=day, below=float(level), dose=dose, assay=assay, within=within,
+                                                 doses_taken=doses_taken))
             elif kind == "step_up_if_no_event":
                 if toxicity is None:
                     entry.fail("a rule on recent toxicity events needs a [[toxicity]] process", "kind", got=kind,

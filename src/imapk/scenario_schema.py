@@ -391,6 +391,12 @@ KEYS: tuple[Key, ...] = (
         allowed="made of 100 and 400 mg tablets", variants=("trough_escalation", "dose_cap")),
     Key("policy[].assay", BOOLEAN, "Measure with the model's assay error (false: the true trough)",
         default=True, variants=("trough_escalation",)),
+    Key("policy[].within", INTEGER, "Days after `day` on which a patient whose trough does not count on `day` "
+        "(see doses_taken) is measured instead: the first whose trough counts", unit="d", default=0,
+        allowed=">= 0", variants=("trough_escalation",)),
+    Key("policy[].doses_taken", INTEGER, "A trough counts when the patient took each of this many scheduled "
+        "doses before it (7 daily doses: a week of continuous dosing, near steady state)", default=1,
+        allowed=">= 1", variants=("trough_escalation",)),
     Key("policy[].after_events", INTEGER, "Number of toxicity events from which the cap applies (needs "
         "[[toxicity]])", default=REQUIRED, allowed=">= 1, below discontinue_after", variants=("dose_cap",)),
     Key("policy[].days", INTEGER, "A dose increase waits until the last toxicity event is this many days old "

@@ -84,6 +84,11 @@ SPECS: dict[str, Spec] = {
         "The trough the TDM policy measured on its day (with the model's assay error unless the policy says not)",
     ),
     "tdm_escalated": Spec(("subject",), None, "escalated (TDM policy)", "Whether the TDM policy escalated the dose"),
+    "tdm_measured_day": Spec(
+        ("subject",), "d", "TDM measurement day",
+        "Clinical day whose trough (before its first dose) the TDM policy measured: its day, or with `within` a "
+        "later one for a subject whose trough did not count on it; NaN where none was measured",
+    ),
     "subject_dose_delay": Spec(
         ("subject", "dose"), "h", "dose delay (subject)",
         "Hours after its scheduled time that the subject took the dose (0: on time or not taken)",

@@ -8,8 +8,12 @@
   prescribed). The measurement is the trough's
   simulated assay value :func:`imapk.population.observed` draws for that (patient, dose), so it is
   the ``trough_observed`` value of the result when residual error is on. A patient who did not take
-  the dose before the measured trough (held, missed, discontinued) is not measured (NaN) and not
-  escalated: that trough says nothing about the dose.
+  the dose before the measured trough (held, missed, discontinued) is not measured on that day: that
+  trough says nothing about the dose; with ``doses_taken = m``, a trough counts only after the m
+  scheduled doses before it were all taken (m = 7 daily doses: a week of continuous dosing, near
+  steady state). With ``within = n`` days, a patient whose trough does not count on the policy's day
+  is measured on the first of the next n days whose trough does (a sample taken again, as a clinic
+  would); a patient with no such day is not measured (NaN) and not escalated.
 * :class:`DoseCap`: after a patient's n-th toxicity event, no dose exceeds a ceiling ("after the
   second rash, stay at 300 mg").
 * :class:`StepUpIfNoEvent`: a dose increase (a ladder's next step, the end of a ladder, an
@@ -47,7 +51,7 @@ from ..schedule import HOURS_PER_DAY
 from .realise import RealisedDoses
 from .toxicity import _positive_number
 
-__all__ = ["TroughEscalation", "DoseCap", "StepUpIfNoEvent", "TABLET_STRENGTHS", "decision_dose", "escalate",
+__all__ = ["TroughEscalation", "DoseCap", "StepUpIfNoEvent", "TABLET_STRENGTHS", "decision_dose", "measurement_doses", "escalate",
            "cap_doses", "delay_step_ups", "apply_event_rules", "EVENT_RULES", "is_policy_reason"]
 
 
@@ -78,6 +82,12 @@ class TroughEscalation:
         The prescription's new amount per administration. [mg]
     assay
         Measure with the model's residual error (True) or read the model's trough (False).
+    within
+        Days after `day` on which a patient whose trough does not count on `day` is measured instead:
+        the first of them whose trough counts (0: `day` only). [d]
+    doses_taken
+        A trough counts when the patient took each of the scheduled doses before it, this many
+        (1: the dose before it; 7 daily doses: a week of continuous dosing).
     """
 
     #: How every reason label this policy gives begins.
@@ -87,6 +97,8 @@ class TroughEscalation:
     below: float
     dose: float
     assay: bool = True
+    within: int = 0
+    doses_taken: int = 1
 
     def __post_init__(self):
         if isinstance(self.day, bool) or not isinstance(self.day, int) or self.day < 2:
@@ -94,6 +106,10 @@ class TroughEscalation:
                              key="policy.day", got=self.day)
         _positive_number(self.below, "policy.below")
         _tablet_dose(self.dose, "policy.dose")
+        if isinstance(self.within, bool) or not isinstance(self.within, int) or self.within < 0:
+            raise ImapkError("must be a whole number of days >= 0", key="policy.within", got=self.within)
+        if isinstance(self.doses_taken, bool) or not isinstance(self.doses_taken, int) or self.doses_taken < 1:
+            raise ImapkError("must be a whole number of doses >= 1", key="policy.doses_taken", got=self.doses_taken)
 
     @property
     def label(self) -> str:
@@ -161,6 +177,27 @@ def decision_dose(realised: RealisedDoses, day: int) -> int:
     return int(on_day[0])
 
 
+def measurement_doses(realised: RealisedDoses, policy: TroughEscalation) -> np.ndarray:
+    """Per patient, the index of the dose before whose trough `policy` measures: the first dose of the
+    first clinical day from ``policy.day`` to ``policy.day + policy.within`` before which the patient
+    took each of the ``policy.doses_taken`` scheduled doses; -1 for a patient with no such day (not
+    measured)."""
+    from ..schedule import GIVEN
+
+    first = decision_dose(realised, policy.day)
+    days = realised.table.day
+    last_day = min(policy.day + policy.within, int(days[-1]))
+    candidates = np.array([first] + [int(np.flatnonzero(days == d)[0]) for d in range(policy.day + 1, last_day + 1)
+                                     if (days == d).any()])
+    # taken[:, j] = doses taken among the first j scheduled doses, so a window's count is a difference
+    taken = np.zeros((realised.n_subjects, realised.status.shape[1] + 1), dtype=np.int64)
+    np.cumsum(realised.status == GIVEN, axis=1, out=taken[:, 1:])
+    m = policy.doses_taken
+    counts = candidates >= m
+    took = (taken[:, candidates] - taken[:, np.maximum(candidates - m, 0)] == m) & counts
+    return np.where(took.any(axis=1), candidates[took.argmax(axis=1)], -1)
+
+
 def _with_reason(realised: RealisedDoses, label: str) -> tuple[RealisedDoses, int]:
     reasons = realised.reasons
     if label not in reasons:
@@ -168,8 +205,11 @@ def _with_reason(realised: RealisedDoses, label: str) -> tuple[RealisedDoses, in
     return replace(realised, reasons=reasons), reasons.index(label)
 
 
-def escalate(realised: RealisedDoses, policy: TroughEscalation, measured: np.ndarray) -> tuple[RealisedDoses, np.ndarray]:
-    """The realised doses after `policy`, given each patient's `measured` trough [ng/mL] on its day.
+def escalate(realised: RealisedDoses, policy: TroughEscalation, measured: np.ndarray,
+             at: np.ndarray | None = None) -> tuple[RealisedDoses, np.ndarray]:
+    """The realised doses after `policy`, given each patient's `measured` trough [ng/mL] before dose
+    `at` (per patient, :func:`measurement_doses`; default: the first dose of the policy's day for all),
+    from which the escalated patients take the new dose.
 
     Returns the new doses and which patients were escalated (measured < below; a NaN measurement
     escalates no one).
@@ -180,7 +220,10 @@ def escalate(realised: RealisedDoses, policy: TroughEscalation, measured: np.nda
     prescription = {realised.reasons.index(str(p)) for p in np.unique(base.phase)
                     if str(p) in realised.reasons and ": restart step" not in str(p)}
     at_prescription = np.isin(realised.prescribed, sorted(prescription))
-    at_prescription[:, :j] = False
+    if at is None:
+        at_prescription[:, :j] = False
+    else:
+        at_prescription &= np.arange(at_prescription.shape[1])[None, :] >= np.asarray(at)[:, None]
     change = at_prescription & escalated[:, None]
     realised, code = _with_reason(realised, policy.label)
     planned = realised.planned.copy()
