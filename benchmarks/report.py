@@ -129,6 +129,11 @@ DETAILS = {
     "overhead_ratio": "overhead vs engine",
     "numpy_import_seconds": "python -c 'import numpy' [s]",
     "ratio_to_numpy_import": "ratio to numpy import",
+    "ratio_to_fixed": "time / the fixed schedule's",
+    "fixed_seconds": "fixed schedule [s]",
+    "realise_seconds": "realising [s]",
+    "simulate_seconds": "simulating [s]",
+    "ratio_to_straightforward": "time / per-patient loop's",
 }
 
 
@@ -141,8 +146,9 @@ def render_other(data: dict) -> list[str]:
     if not others:
         return []
     lines = [
-        "## Multi-compartment models, ODE path, sweeps and verdicts (`test_bench_linear.py`, `test_bench_ode.py`, "
-        "`test_bench_ode_linear.py`, `test_bench_sweep.py`, `test_bench_verdict.py`)",
+        "## Multi-compartment models, ODE path, sweeps, verdicts and random dosing (`test_bench_linear.py`, "
+        "`test_bench_ode.py`, `test_bench_ode_linear.py`, `test_bench_sweep.py`, `test_bench_verdict.py`, "
+        "`test_bench_processes.py`, `test_bench_realise.py`)",
         "",
         "| benchmark | N | median time | details |",
         "| --- | ---: | ---: | --- |",
@@ -152,7 +158,7 @@ def render_other(data: dict) -> list[str]:
         details = "; ".join(
             f"{label} {info[key]:,.3g}" for key, label in DETAILS.items() if isinstance(info.get(key), (int, float))
         )
-        n = info.get("n_subjects", "")
+        n = info.get("n_subjects", info.get("patients", ""))
         lines.append(
             f"| {info.get('case', bench['name'])} | {n:,} | {format_time(bench['stats']['median'])} | {details} |"
             if isinstance(n, int)
