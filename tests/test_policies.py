@@ -194,3 +194,23 @@ def test_measurement_doses_equal_the_rule_checked_patient_by_patient(within, tak
     got = measurement_doses(doses, policy)
     np.testing.assert_array_equal(got, expected)
     assert (got >= 0).any()
+
+
+def test_escalate_at_minus_one_escalates_no_one_and_days_without_a_dose_are_skipped():
+    """A patient not measured (at = -1) keeps its doses even with a finite value below the level; with
+    48-hourly dosing the policy's odd day has no dose, and `within` finds the next day that has one."""
+    from imapk.processes.policies import measurement_doses
+
+    schedule = Schedule(phases=(Phase(dose=400, days=30, interval=48),))
+    doses = realise(schedule, range(3), 1)
+    policy = TroughEscalation(day=10, below=1100.0, dose=600.0, assay=False, within=2)
+    at = measurement_doses(doses, policy)
+    first_of_day_11 = int(np.flatnonzero(doses.table.day == 11)[0])
+    np.testing.assert_array_equal(at, [first_of_day_11] * 3)
+    after, escalated = escalate(doses, policy, np.array([500.0, 500.0, 500.0]), np.array([at[0], -1, at[2]]))
+    np.testing.assert_array_equal(escalated, [True, False, True])
+    assert np.all(after.given[1] == 400.0) and np.all(after.given[0, first_of_day_11:] == 600.0)
+    assert np.all(after.given[0, :first_of_day_11] == 400.0)
+    with pytest.raises(ImapkError) as caught:
+        measurement_doses(doses, TroughEscalation(day=10, below=1100.0, dose=600.0, assay=False))
+    assert caught.value.key == "policy.day"

@@ -183,6 +183,8 @@ day = 29
 below = "gist"
 dose = "600 mg"
 assay = true
+within = 14
+doses_taken = 7
 
 [[policy]]
 kind = "dose_cap"
@@ -434,7 +436,7 @@ def test_variant_keys_are_the_parsers():
     assert ADHERENCE_MODELS == {"independent": ("p_missed",),
                                 "markov": ("p_remain_adherent", "p_become_adherent", "start")}
     assert {kind: set(keys) for kind, keys in POLICY_KINDS.items()} == {
-        "trough_escalation": {"day", "below", "dose", "assay"},
+        "trough_escalation": {"day", "below", "dose", "assay", "within", "doses_taken"},
         "dose_cap": {"after_events", "dose"},
         "step_up_if_no_event": {"days"},
     }

@@ -498,8 +498,11 @@ def crossing_search(a, b, level, rising, t0, ad0, ac0, rate, ka, k, scale, c_a, 
         # log(c_a / c_b) written as the difference of two logs relative to the level: as one log of the
         # ends alone, LLVM hoists it out of the caller's loop over levels and computes it for every
         # piece, crossing or not (a tenth of the fast path's time on irregular dosing).
-        rise = math.log(c_a / level)
-        guess = a + (b - a) * rise / (rise - math.log(c_b / level))
+        high = c_a / level
+        low = c_b / level
+        if 0.0 < high < math.inf and 0.0 < low < math.inf:  # (a ratio can underflow or overflow)
+            rise = math.log(high)
+            guess = a + (b - a) * rise / (rise - math.log(low))
     return root_search(a, b, level, False, rising, t0, ad0, ac0, rate, ka, k, scale, guess)
 
 

@@ -72,11 +72,15 @@ _SOURCES_STAMP: list = []  # [sha256 digest] once computed
 
 def kernel_sources_stamp() -> bytes:
     """SHA-256 of every module of the imapk package that defines kernels (its source mentions ``jit``),
-    with their paths: computed once per process (about 5 ms, when numba is first imported)."""
+    with their paths: computed once per process, when the first kernel is defined (:func:`jit`, as its
+    module is imported: about 5 ms), so that it describes the sources the kernels were loaded from even
+    if a file is edited before they are compiled. Editors' hidden files and links are skipped."""
     if not _SOURCES_STAMP:
         root = pathlib.Path(__file__).resolve().parent.parent
         digest = hashlib.sha256()
         for path in sorted(root.rglob("*.py")):
+            if path.name.startswith(".") or path.is_symlink() or not path.is_file():
+                continue
             source = path.read_bytes()
             if b"jit" in source:
                 digest.update(path.relative_to(root).as_posix().encode() + b"\0" + source + b"\0")
@@ -206,6 +210,8 @@ def jit(func=None, *, inline: bool = False):
         return lambda f: jit(f, inline=inline)
     if _UNCOMPILED[0]:
         return func
+    if _CACHE:
+        kernel_sources_stamp()  # the sources as this kernel's module is loaded
     if _ACTIVE:
         return _stamped(_ACTIVE[0].njit(**_options(inline))(func))
     return Kernel(func, inline)

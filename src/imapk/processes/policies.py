@@ -184,11 +184,12 @@ def measurement_doses(realised: RealisedDoses, policy: TroughEscalation) -> np.n
     measured)."""
     from ..schedule import GIVEN
 
-    first = decision_dose(realised, policy.day)
     days = realised.table.day
     last_day = min(policy.day + policy.within, int(days[-1]))
-    candidates = np.array([first] + [int(np.flatnonzero(days == d)[0]) for d in range(policy.day + 1, last_day + 1)
-                                     if (days == d).any()])
+    candidates = np.array([int(np.flatnonzero(days == d)[0]) for d in range(policy.day, last_day + 1)
+                           if (days == d).any()], dtype=np.int64)
+    if candidates.size == 0:
+        decision_dose(realised, policy.day)  # the error: no dose on the policy's day (or within its days)
     # taken[:, j] = doses taken among the first j scheduled doses, so a window's count is a difference
     taken = np.zeros((realised.n_subjects, realised.status.shape[1] + 1), dtype=np.int64)
     np.cumsum(realised.status == GIVEN, axis=1, out=taken[:, 1:])
@@ -214,8 +215,11 @@ def escalate(realised: RealisedDoses, policy: TroughEscalation, measured: np.nda
     Returns the new doses and which patients were escalated (measured < below; a NaN measurement
     escalates no one).
     """
-    j = decision_dose(realised, policy.day)
     escalated = np.asarray(measured, dtype=float) < policy.below
+    if at is None:
+        j = decision_dose(realised, policy.day)
+    else:
+        escalated &= np.asarray(at) >= 0  # -1: not measured
     base = realised.table
     prescription = {realised.reasons.index(str(p)) for p in np.unique(base.phase)
                     if str(p) in realised.reasons and ": restart step" not in str(p)}
