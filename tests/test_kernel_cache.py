@@ -71,3 +71,16 @@ def test_a_changed_kernel_module_makes_the_cache_compile_again(tmp_path, monkeyp
     monkeypatch.setattr(_numba, "_SOURCES_STAMP", [b"another version of the kernel modules"])
     changed = fresh()
     assert changed.cache_misses and not changed.cache_hits
+
+
+def test_an_uncompiled_copy_leaves_the_modules_it_imports_compiled():
+    """load_uncompiled of a kernel module imported first thing in a process: the kernel modules it
+    imports are imported as themselves (their kernels compile), not as plain Python for the whole process."""
+    import subprocess
+
+    code = ("from imapk.engine._numba import load_uncompiled\n"
+            "copy = load_uncompiled('imapk.engine._verdict_kernels')\n"
+            "import imapk.engine._exact_kernels as real\n"
+            "print(type(real.crossing_search).__name__, type(copy.verdicts_regular).__name__)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["Kernel", "function"]

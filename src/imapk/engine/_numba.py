@@ -297,6 +297,9 @@ def load_uncompiled(module_name: str) -> ModuleType:
     The copy is independent of the compiled module (its kernels call each other uncompiled), so
     tests can check the compiled kernels against the very same source run by the interpreter.
     """
+    # The module itself first, as usual: the kernel modules it imports are then imported as themselves,
+    # not executed uncompiled into sys.modules by the copy's imports below.
+    importlib.import_module(module_name)
     spec = importlib.util.find_spec(module_name)
     module = importlib.util.module_from_spec(spec)
     with _LOCK:
