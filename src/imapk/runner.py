@@ -317,6 +317,8 @@ def _apply_escalations(scenario, model, doses, run, subjects, trough=None):
     output)."""
     from .processes.policies import apply_event_rules, escalate
 
+    import numpy as np
+
     decisions = []
     ds = run(doses)
     for policy in sorted(_escalations(scenario), key=lambda p: p.day):
@@ -326,16 +328,10 @@ def _apply_escalations(scenario, model, doses, run, subjects, trough=None):
         # The rules after events come after an escalation (policies' fixed order): a capped patient
         # stays capped, a step up to the escalated dose waits for a quiet spell.
         doses = apply_event_rules(doses, scenario.policies)
-        decisions.append((policy, measured, escalated, doses.table.day[at].astype(float) if at.size else at))
+        day = np.where(at >= 0, doses.table.day[np.maximum(at, 0)], np.nan)  # NaN: not measured
+        decisions.append((policy, measured, escalated, day))
         ds = run(doses)
     return ds, decisions
-
-
-def _where_measured(measured, day):
-    """The clinical day of each subject's TDM measurement [d], NaN where none was made."""
-    import numpy as np
-
-    return np.where(np.isnan(measured), np.nan, day)
 
 
 def _measured_troughs(scenario, model, policy, doses, trough, subjects):
@@ -467,7 +463,7 @@ def _run_model(scenario, model, table, covariates, subjects, clock, solver, time
             ds, decisions = _apply_escalations(scenario, model, doses, run, subjects)
             for policy, measured, escalated, day in decisions[:1]:  # one escalation policy per scenario (checked on load)
                 ds.add("tdm_trough_measured", measured, {"policy": policy.label})
-                ds.add("tdm_measured_day", _where_measured(measured, day), {"policy": policy.label})
+                ds.add("tdm_measured_day", day, {"policy": policy.label})
                 ds.add("tdm_escalated", escalated, {"policy": policy.label})
         else:
             ds = run(table if doses is None else doses)
@@ -490,6 +486,8 @@ def _common_reasons(results):
     """`results` on one `reason` coordinate, the union of theirs in order of appearance, each
     ``subject_dose_reason`` renumbered into it: models whose patients realise their own doses (an
     exposure-dependent hazard draws events on each model's troughs) can hold different hold labels."""
+    import numpy as np
+
     if not all("reason" in ds.coords for ds in results):
         return results
     labels = list(dict.fromkeys(label for ds in results for label in ds["reason"].values.tolist()))
@@ -497,8 +495,6 @@ def _common_reasons(results):
     for ds in results:
         own = ds["reason"].values.tolist()
         if own != labels:
-            import numpy as np
-
             position = np.array([labels.index(label) for label in own], dtype=np.int32)
             reason = ds["subject_dose_reason"]
             ds = ds.assign(subject_dose_reason=reason.copy(data=position[reason.values]))

@@ -59,6 +59,13 @@ __all__ = ["TroughEscalation", "DoseCap", "StepUpIfNoEvent", "TABLET_STRENGTHS",
 TABLET_STRENGTHS = (100.0, 400.0)
 
 
+def _whole_number(value, key: str, minimum: int, problem: str) -> int:
+    """`value` when it is an int (not a bool) >= `minimum`, else the error `problem` naming `key`."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ImapkError(problem, key=key, got=value)
+    return value
+
+
 def _tablet_dose(value, key: str) -> float:
     dose = _positive_number(value, key)
     if dose % min(TABLET_STRENGTHS) != 0.0:
@@ -101,15 +108,11 @@ class TroughEscalation:
     doses_taken: int = 1
 
     def __post_init__(self):
-        if isinstance(self.day, bool) or not isinstance(self.day, int) or self.day < 2:
-            raise ImapkError("must be a whole clinical day >= 2 (day 1's trough is before any dose)",
-                             key="policy.day", got=self.day)
+        _whole_number(self.day, "policy.day", 2, "must be a whole clinical day >= 2 (day 1's trough is before any dose)")
         _positive_number(self.below, "policy.below")
         _tablet_dose(self.dose, "policy.dose")
-        if isinstance(self.within, bool) or not isinstance(self.within, int) or self.within < 0:
-            raise ImapkError("must be a whole number of days >= 0", key="policy.within", got=self.within)
-        if isinstance(self.doses_taken, bool) or not isinstance(self.doses_taken, int) or self.doses_taken < 1:
-            raise ImapkError("must be a whole number of doses >= 1", key="policy.doses_taken", got=self.doses_taken)
+        _whole_number(self.within, "policy.within", 0, "must be a whole number of days >= 0")
+        _whole_number(self.doses_taken, "policy.doses_taken", 1, "must be a whole number of doses >= 1")
 
     @property
     def label(self) -> str:
@@ -127,8 +130,7 @@ class DoseCap:
     dose: float
 
     def __post_init__(self):
-        if isinstance(self.events, bool) or not isinstance(self.events, int) or self.events < 1:
-            raise ImapkError("must be a whole number of events >= 1", key="policy.events", got=self.events)
+        _whole_number(self.events, "policy.events", 1, "must be a whole number of events >= 1")
         _tablet_dose(self.dose, "policy.dose")
 
     @property
@@ -155,8 +157,7 @@ class StepUpIfNoEvent:
     days: int
 
     def __post_init__(self):
-        if isinstance(self.days, bool) or not isinstance(self.days, int) or self.days < 1:
-            raise ImapkError("must be a whole number of days >= 1", key="policy.days", got=self.days)
+        _whole_number(self.days, "policy.days", 1, "must be a whole number of days >= 1")
 
     @property
     def label(self) -> str:
@@ -215,19 +216,15 @@ def escalate(realised: RealisedDoses, policy: TroughEscalation, measured: np.nda
     Returns the new doses and which patients were escalated (measured < below; a NaN measurement
     escalates no one).
     """
-    escalated = np.asarray(measured, dtype=float) < policy.below
     if at is None:
-        j = decision_dose(realised, policy.day)
-    else:
-        escalated &= np.asarray(at) >= 0  # -1: not measured
+        at = np.full(realised.n_subjects, decision_dose(realised, policy.day))
+    at = np.asarray(at)
+    escalated = (np.asarray(measured, dtype=float) < policy.below) & (at >= 0)  # -1: not measured
     base = realised.table
     prescription = {realised.reasons.index(str(p)) for p in np.unique(base.phase)
                     if str(p) in realised.reasons and ": restart step" not in str(p)}
     at_prescription = np.isin(realised.prescribed, sorted(prescription))
-    if at is None:
-        at_prescription[:, :j] = False
-    else:
-        at_prescription &= np.arange(at_prescription.shape[1])[None, :] >= np.asarray(at)[:, None]
+    at_prescription &= np.arange(at_prescription.shape[1])[None, :] >= at[:, None]
     change = at_prescription & escalated[:, None]
     realised, code = _with_reason(realised, policy.label)
     planned = realised.planned.copy()
